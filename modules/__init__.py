@@ -1,0 +1,1 @@
+"""Constructs of the resilient AI infrastructure: settings, the stack base, blocks, stacks."""

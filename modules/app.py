@@ -1,0 +1,59 @@
+"""The app: one registry of stacks, and an all-or-nothing synth.
+
+Adding an architecture is one line in :data:`STACKS`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from cdktf import App
+from constructs import Construct
+
+from modules.settings import Settings
+from modules.stack import BaseStack
+from modules.state import StateStack
+
+StackBuilder = Callable[[Construct, str, Settings], BaseStack]
+
+# Stack name -> builder, in deploy order: `state` first, it holds everyone's state.
+STACKS: dict[str, StackBuilder] = {
+    "state": StateStack,
+}
+
+
+def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -> App:
+    """Every stack (or those named in ``only``) of the app, built but not synthesized."""
+    unknown = sorted(set(only or ()) - STACKS.keys())
+    if unknown:
+        raise KeyError(f"unknown stack(s) {', '.join(unknown)}; known: {', '.join(STACKS)}")
+    app = App(outdir=str(outdir), stack_traces=False)
+    for name, builder in STACKS.items():
+        if only is None or name in only:
+            builder(app, name, settings).finalize()
+    return app
+
+
+def synth(settings: Settings, outdir: Path, only: list[str] | None = None) -> list[Path]:
+    """Synthesize into ``outdir`` all-or-nothing: a failure leaves ``outdir`` untouched.
+
+    Returns the ``cdk.tf.json`` path of each stack.
+    """
+    outdir = outdir.resolve()
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        build_app(settings, staging, only).synth()
+        old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
+        if outdir.exists():
+            outdir.rename(old)
+        staging.rename(outdir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(outdir.glob("stacks/*/cdk.tf.json"))

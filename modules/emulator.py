@@ -1,0 +1,163 @@
+"""Everything that exists only for a local AWS emulator, in one place.
+
+Nothing here runs unless ``settings.emulator_endpoint`` is set, so a real-AWS synth
+never changes because of it (``tests/test_emulator_adjustments.py`` compares the two
+synths and allows differences only at the paths this module declares).
+
+Two kinds of entries:
+
+* *pointing*: the AWS provider and the S3 backend talk to the emulator's endpoint
+  (path-style S3, no credential, account or region checks);
+* *adjustments*: the few resource arguments changed because the emulator lacks a
+  feature or the round trip (apply, plan, destroy) needs it. Each carries its reason;
+  the README table is generated from :data:`ADJUSTMENTS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cdktf import TerraformResource, TerraformStack
+
+# Every AWS service the stacks use; the provider sends each to the emulator.
+SERVICES = (
+    "acm", "applicationautoscaling", "autoscaling", "cloudwatch", "dynamodb", "ec2",
+    "ecr", "ecs", "elbv2", "events", "iam", "kinesis", "kms", "lambda_", "logs",
+    "route53", "s3", "sns", "sqs", "ssm", "sts",
+)  # fmt: skip
+
+# The emulator's moto server answers any access key; the harness exports these.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def provider_config(endpoint: str) -> dict[str, Any]:
+    """AWS provider arguments that send every call to the emulator."""
+    return {
+        "endpoints": [{service: endpoint for service in SERVICES}],
+        "s3_use_path_style": True,
+        "skip_credentials_validation": True,
+        "skip_requesting_account_id": True,
+        "skip_region_validation": True,
+        "skip_metadata_api_check": "true",
+    }
+
+
+def backend_config(endpoint: str) -> dict[str, Any]:
+    """S3 backend arguments that keep state (and its lock file) in the emulator's S3."""
+    return {
+        "endpoints": {"s3": endpoint, "sts": endpoint, "iam": endpoint, "dynamodb": endpoint},
+        "use_path_style": True,
+        "skip_credentials_validation": True,
+        "skip_requesting_account_id": True,
+        "skip_region_validation": True,
+        "skip_metadata_api_check": True,
+    }
+
+
+def local_state_path(stack_name: str) -> str:
+    """Relative to the synthesized stack directory: never the project's real state file."""
+    return f"terraform.{stack_name}.tfstate"
+
+
+# JSON paths (dotted, under the stack document) that pointing may change.
+POINTING_PATHS = (
+    "provider.aws.*.endpoints",
+    "provider.aws.*.s3_use_path_style",
+    "provider.aws.*.skip_credentials_validation",
+    "provider.aws.*.skip_requesting_account_id",
+    "provider.aws.*.skip_region_validation",
+    "provider.aws.*.skip_metadata_api_check",
+    "terraform.backend.local.path",
+    "terraform.backend.s3.endpoints",
+    "terraform.backend.s3.use_path_style",
+    "terraform.backend.s3.skip_credentials_validation",
+    "terraform.backend.s3.skip_requesting_account_id",
+    "terraform.backend.s3.skip_region_validation",
+    "terraform.backend.s3.skip_metadata_api_check",
+)
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One emulator-only change to a resource type (or the provider), with its reason."""
+
+    target: str  # a Terraform resource type, or "provider" for the AWS provider
+    overrides: tuple[tuple[str, Any], ...]
+    reason: str
+
+    def paths(self) -> list[str]:
+        """JSON paths this adjustment may change (for the comparison test)."""
+        if self.target == "provider":
+            return [f"provider.aws.*.{key}" for key, _ in self.overrides]
+        return [f"resource.{self.target}.*.{key}" for key, _ in self.overrides]
+
+
+ADJUSTMENTS: tuple[Adjustment, ...] = (
+    Adjustment(
+        "provider",
+        (("max_retries", 2),),
+        "moto lacks a few APIs the provider calls (e.g. ListTagsForResource for "
+        "application autoscaling); with the default 25 retries such a gap hangs for "
+        "minutes instead of failing fast",
+    ),
+    Adjustment(
+        "aws_s3_bucket",
+        (("lifecycle.prevent_destroy", False), ("force_destroy", True)),
+        "the round trip ends with destroy: buckets that hold state or data (versioned, "
+        "so never empty) must be deletable there, and never are on AWS",
+    ),
+    Adjustment(
+        "aws_kms_key",
+        (("lifecycle.prevent_destroy", False), ("deletion_window_in_days", 7)),
+        "the round trip ends with destroy; keys that encrypt state are protected on AWS",
+    ),
+)
+
+
+def adjustment_paths() -> list[str]:
+    return [*POINTING_PATHS, *(p for a in ADJUSTMENTS for p in a.paths())]
+
+
+def apply_adjustments(stack: TerraformStack) -> None:
+    """Apply :data:`ADJUSTMENTS` to every matching resource of ``stack``.
+
+    Called by the stack base only when the emulator endpoint is set.
+    """
+    by_type: dict[str, list[Adjustment]] = {}
+    for adj in ADJUSTMENTS:
+        by_type.setdefault(adj.target, []).append(adj)
+    for node in stack.node.find_all():
+        if isinstance(node, TerraformResource):
+            for adj in by_type.get(node.terraform_resource_type, ()):
+                for key, value in adj.overrides:
+                    node.add_override(key, value)
+
+
+def provider_adjustments() -> dict[str, Any]:
+    """Provider arguments from :data:`ADJUSTMENTS` (target ``"provider"``)."""
+    return {k: v for a in ADJUSTMENTS if a.target == "provider" for k, v in a.overrides}
+
+
+def adjustments_table() -> str:
+    """The README table of emulator-only adjustments."""
+    rows = ["| applies to | change (emulator only) | why |", "|---|---|---|"]
+    rows.append(
+        "| AWS provider, S3 backend | endpoints -> emulator, path-style S3, skip "
+        "credential/account/region/metadata checks | pointing: the emulator is not AWS |"
+    )
+    rows.append(
+        "| local backend (`state` stack) | state file inside the synthesized stack "
+        "directory instead of the project root | an emulator run never touches the real "
+        "bootstrap state |"
+    )
+    for adj in ADJUSTMENTS:
+        change = ", ".join(f"`{k} = {_hcl(v)}`" for k, v in adj.overrides)
+        target = "AWS provider" if adj.target == "provider" else f"`{adj.target}`"
+        rows.append(f"| {target} | {change} | {adj.reason} |")
+    return "\n".join(rows)
+
+
+def _hcl(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+

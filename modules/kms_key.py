@@ -1,0 +1,73 @@
+"""A customer-managed KMS key with rotation and an explicit key policy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey as KmsKeyResource
+from constructs import Construct
+
+
+@dataclass(frozen=True, kw_only=True)
+class KmsKeyProps:
+    alias: str  # without the "alias/" prefix
+    description: str
+    deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
+    rotation_period_days: int = 365
+    prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 7 <= self.deletion_window_days <= 30:
+            problems.append(f"deletion_window_days={self.deletion_window_days}: must be 7-30")
+        if not 90 <= self.rotation_period_days <= 2560:
+            problems.append(f"rotation_period_days={self.rotation_period_days}: must be 90-2560")
+        if problems:
+            raise ValueError("KmsKeyProps: " + "; ".join(problems))
+
+
+class KmsKey(Construct):
+    """A symmetric KMS key.
+
+    Defaults that matter: automatic rotation on; 30-day deletion window; a key policy
+    that gives the account (its IAM policies) control, so no principal is locked out
+    and IAM least privilege decides who may use it; an alias for humans.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: KmsKeyProps) -> None:
+        super().__init__(scope, id)
+        account = DataAwsCallerIdentity(self, "account")
+        partition = DataAwsPartition(self, "partition")
+        root = f"arn:{partition.partition}:iam::{account.account_id}:root"
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKeyThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": root},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+        self.key = KmsKeyResource(
+            self,
+            "key",
+            description=props.description,
+            enable_key_rotation=True,
+            rotation_period_in_days=props.rotation_period_days,
+            deletion_window_in_days=props.deletion_window_days,
+            policy=json.dumps(policy),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=props.prevent_destroy),
+        )
+        self.alias = KmsAlias(self, "alias", name=f"alias/{props.alias}", target_key_id=self.key.key_id)
+
+    @property
+    def arn(self) -> str:
+        return self.key.arn

@@ -1,0 +1,504 @@
+"""The one typed settings object, read in one place.
+
+Sources, lowest to highest precedence:
+
+1. built-in defaults (the dataclass defaults below): with nothing else, every stack
+   synthesizes;
+2. a TOML settings file: ``settings.toml`` in the project root, or the path in
+   ``RAI_SETTINGS_FILE`` (which must then exist);
+3. environment variables ``RAI_<KEY>`` for top-level keys and
+   ``RAI_<SECTION>_<KEY>`` for keys of a section (``RAI_STATE_BUCKET``).
+
+Every problem in every source is collected and reported in one
+:class:`SettingsError` that names each field, its source and what is allowed. An
+unknown key (in the file or as an ``RAI_`` variable) is an error, so a typo never
+silently falls back to a default.
+
+``python -m modules.settings`` prints the effective settings;
+``python -m modules.settings --markdown`` prints the README configuration table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import re
+import sys
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, get_args, get_origin
+
+ENV_PREFIX = "RAI_"
+SETTINGS_FILE_ENV = f"{ENV_PREFIX}SETTINGS_FILE"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.toml"
+
+Environment = Literal["dev", "staging", "prod"]
+BootstrapBackend = Literal["local", "s3"]
+
+# Tag keys the stack base always sets; extra tags may not override them.
+RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
+MAX_USER_TAGS = 50 - len(RESERVED_TAG_KEYS)  # AWS allows 50 tags per resource
+
+
+class SettingsError(ValueError):
+    """Every problem found in every settings source, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        body = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid settings ({len(self.problems)} problem(s)):\n{body}")
+
+
+def _doc(text: str, **extra: Any) -> dict[str, Any]:
+    return {"doc": text, **extra}
+
+
+# --- value checks: each returns None when valid, else what is allowed --------------
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
+_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+_TAG_RE = re.compile(r"^[\w .:/=+\-@]*$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """What is wrong with an S3 bucket name under AWS's general-purpose bucket rules."""
+    rules = (
+        "3-63 characters of lowercase letters, digits, '-' and '.', starting and ending "
+        "with a letter or digit, no '..', not an IP address, no 'xn--'/'sthree-'/"
+        "'amzn-s3-demo-' prefix, no '-s3alias'/'--ol-s3'/'.mrap'/'--x-s3' suffix"
+    )
+    bad = (
+        not _BUCKET_RE.match(name)
+        or ".." in name
+        or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name) is not None
+        or name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        or name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3"))
+    )
+    return rules if bad else None
+
+
+def _check_region(v: str) -> str | None:
+    return None if _REGION_RE.match(v) else "an AWS region code such as us-east-1 or eu-west-3"
+
+
+def _check_project(v: str) -> str | None:
+    # Resource names are "<project>-<environment>-<role>"; ALB and target group names
+    # allow 32 characters, so the project part stays short.
+    return None if _PROJECT_RE.match(v) else (
+        "2-20 characters: lowercase letters, digits and '-', starting with a letter"
+    )
+
+
+def _check_az_count(v: int) -> str | None:
+    return None if 2 <= v <= 6 else "an integer from 2 to 6 (fault tolerance needs >= 2 AZs)"
+
+
+def _check_vpc_cidr(v: str) -> str | None:
+    allowed = "an IPv4 network in CIDR notation with a prefix from /16 to /24, e.g. 10.0.0.0/16"
+    try:
+        net = ipaddress.IPv4Network(v, strict=True)
+    except ValueError:
+        return allowed
+    return None if 16 <= net.prefixlen <= 24 else allowed
+
+
+def _check_key_prefix(v: str) -> str | None:
+    return None if _KEY_PREFIX_RE.match(v) else (
+        "path segments of letters, digits, '.', '_' and '-' separated by '/', "
+        "with no leading or trailing '/'"
+    )
+
+
+def _check_email(v: str) -> str | None:
+    return None if v == "" or _EMAIL_RE.match(v) else "an e-mail address, or empty for none"
+
+
+def _check_endpoint(v: str) -> str | None:
+    return None if v == "" or _ENDPOINT_RE.match(v) else (
+        "empty (real AWS) or an http(s)://host:port URL of an AWS emulator"
+    )
+
+
+def _check_bucket(v: str) -> str | None:
+    return bucket_name_problem(v)
+
+
+def _check_days(v: int) -> str | None:
+    return None if 1 <= v <= 3650 else "a number of days from 1 to 3650"
+
+
+def _check_versions(v: int) -> str | None:
+    return None if 0 <= v <= 100 else "an integer from 0 to 100"
+
+
+def _check_mirror(v: str) -> str | None:
+    return None if v == "" or Path(v).is_dir() else "empty (search) or an existing directory"
+
+
+def _check_tags(tags: Mapping[str, str]) -> str | None:
+    problems = []
+    if len(tags) > MAX_USER_TAGS:
+        problems.append(f"at most {MAX_USER_TAGS} tags")
+    for k, v in tags.items():
+        if k in RESERVED_TAG_KEYS:
+            problems.append(f"tag {k!r} is set by every stack (reserved: {', '.join(RESERVED_TAG_KEYS)})")
+        elif not (1 <= len(k) <= 128) or k.lower().startswith("aws:") or not _TAG_RE.match(k):
+            problems.append(f"tag key {k!r}: 1-128 characters of letters, digits, spaces and _.:/=+-@, not 'aws:'")
+        if len(v) > 256 or not _TAG_RE.match(v):
+            problems.append(f"tag {k!r} value: up to 256 characters of letters, digits, spaces and _.:/=+-@")
+    return "; ".join(problems) or None
+
+
+# --- the settings object -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSettings:
+    """Where every stack keeps its Terraform state (the `state` stack creates it)."""
+
+    bucket: str = field(
+        default="",
+        metadata=_doc(
+            "S3 bucket for Terraform state; globally unique. "
+            "Default: `<project>-<environment>-tfstate-<region>`",
+            check=_check_bucket,
+            derived=True,
+        ),
+    )
+    key_prefix: str = field(
+        default="resilient-ai",
+        metadata=_doc("state object key is `<key_prefix>/<environment>/<stack>.tfstate`", check=_check_key_prefix),
+    )
+    bootstrap_backend: BootstrapBackend = field(
+        default="local",
+        metadata=_doc(
+            "where the `state` stack keeps its own state: `local` until the bucket "
+            "exists, `s3` after migrating it into the bucket"
+        ),
+    )
+    noncurrent_version_expiry_days: int = field(
+        default=90,
+        metadata=_doc("noncurrent state versions expire after this many days", check=_check_days),
+    )
+    noncurrent_versions_kept: int = field(
+        default=10,
+        metadata=_doc("this many newest noncurrent versions are kept regardless of age", check=_check_versions),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolingSettings:
+    """Local tooling (offline validation, emulator); never changes the synthesized JSON."""
+
+    provider_mirror: str = field(
+        default="",
+        metadata=_doc(
+            "Terraform provider filesystem mirror for offline `terraform init`; "
+            "empty = use the CLI config's, else search the usual places",
+            check=_check_mirror,
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the app reads. Built by :func:`load_settings`, never mutated."""
+
+    project: str = field(default="resilient-ai", metadata=_doc("name prefix of every resource", check=_check_project))
+    environment: Environment = field(default="dev", metadata=_doc("deployment environment"))
+    region: str = field(default="us-east-1", metadata=_doc("AWS region of every stack", check=_check_region))
+    az_count: int = field(
+        default=3, metadata=_doc("availability zones each multi-AZ stack spans", check=_check_az_count)
+    )
+    vpc_cidr: str = field(default="10.0.0.0/16", metadata=_doc("VPC address range", check=_check_vpc_cidr))
+    alarm_email: str = field(
+        default="", metadata=_doc("e-mail subscribed to alarm topics; empty = no subscription", check=_check_email)
+    )
+    emulator_endpoint: str = field(
+        default="",
+        metadata=_doc(
+            "AWS emulator URL (e.g. a moto server); empty = real AWS. "
+            "Only then are emulator-only adjustments applied",
+            check=_check_endpoint,
+        ),
+    )
+    tags: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata=_doc("extra tags on every resource; env form `k=v,k2=v2`", check=_check_tags),
+    )
+    state: StateSettings = field(default_factory=StateSettings)
+    tooling: ToolingSettings = field(default_factory=ToolingSettings)
+
+    @property
+    def emulated(self) -> bool:
+        return self.emulator_endpoint != ""
+
+    @property
+    def name_prefix(self) -> str:
+        return f"{self.project}-{self.environment}"
+
+
+SECTIONS: dict[str, type] = {"state": StateSettings, "tooling": ToolingSettings}
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+def _scalar_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.name not in SECTIONS]
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _describe_type(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is str:
+        return "a string"
+    return "a table of string keys to string values"
+
+
+def _coerce(tp: Any, value: Any, from_env: bool) -> Any:
+    """Value converted to ``tp``; raises ValueError with what is allowed."""
+    if get_origin(tp) is Literal:
+        if value in get_args(tp):
+            return value
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and str(value).lower() in ("true", "1", "yes", "false", "0", "no"):
+            return str(value).lower() in ("true", "1", "yes")
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_env and re.fullmatch(r"-?\d+", str(value).strip()):
+            return int(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # Mapping[str, str]
+        if from_env and isinstance(value, str):
+            return MappingProxyType(_parse_env_mapping(value))
+        if isinstance(value, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return MappingProxyType(dict(value))
+    raise ValueError(_describe_type(tp))
+
+
+def _parse_env_mapping(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("a table of string keys to string values (env form k=v,k2=v2)")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def env_var(section: str | None, key: str) -> str:
+    """The environment variable that sets ``[section].key`` (or a top-level key)."""
+    return ENV_PREFIX + (f"{section}_{key}" if section else key).upper()
+
+
+def _to_raw(settings: Settings) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name in SECTIONS:
+            raw[f.name] = {sf.name: getattr(value, sf.name) for sf in dataclasses.fields(value)}
+        elif isinstance(value, Mapping):
+            raw[f.name] = dict(value)
+        else:
+            raw[f.name] = value
+    return raw
+
+
+def _read_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        problems.append(f"settings file {path}: not found (from {SETTINGS_FILE_ENV})")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        problems.append(f"settings file {path}: not valid TOML ({exc})")
+    return {}
+
+
+def _env_layer(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    """Environment variables as a raw layer; unknown ``RAI_`` names are problems."""
+    known: dict[str, tuple[str | None, str]] = {}
+    for f in _scalar_fields(Settings):
+        known[env_var(None, f.name)] = (None, f.name)
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            known[env_var(section, f.name)] = (section, f.name)
+    layer: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == SETTINGS_FILE_ENV:
+            continue
+        if name not in known:
+            problems.append(f"{name}: unknown setting (known: {', '.join(sorted(known))})")
+            continue
+        section, key = known[name]
+        target = layer.setdefault(section, {}) if section else layer
+        target[key] = _EnvValue(value)
+    return layer
+
+
+class _EnvValue(str):
+    """A string that came from the environment, so it may be coerced to int/bool/table."""
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        if isinstance(v, Mapping) and k in SECTIONS and isinstance(out.get(k), Mapping):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def _build(cls: type, raw: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    """Typed kwargs for ``cls`` from ``raw``; bad values are problems and left at default."""
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        label = f"{where}{key}"
+        if cls is Settings and key in SECTIONS:
+            continue  # built separately
+        if key not in names:
+            problems.append(f"{label}: unknown setting (known: {', '.join(sorted(names))})")
+            continue
+        from_env = isinstance(value, _EnvValue)
+        source = f" (from {env_var(where.rstrip('.') or None, key)})" if from_env else ""
+        try:
+            typed = _coerce(hints[key], str(value) if from_env else value, from_env)
+        except ValueError as exc:
+            problems.append(f"{label} = {value!r}{source}: must be {exc}")
+            continue
+        check: Callable[[Any], str | None] | None = next(
+            (f.metadata.get("check") for f in dataclasses.fields(cls) if f.name == key), None
+        )
+        problem = check(typed) if check else None
+        if problem:
+            problems.append(f"{label} = {_show(typed)}{source}: must be {problem}")
+            continue
+        kwargs[key] = typed
+    return kwargs
+
+
+def _show(value: Any) -> str:
+    return json.dumps(dict(value)) if isinstance(value, Mapping) else repr(value)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    settings_file: Path | None | Literal["auto"] = "auto",
+) -> Settings:
+    """Settings from defaults < file < environment.
+
+    ``environ`` defaults to the process environment; ``settings_file="auto"`` means
+    ``RAI_SETTINGS_FILE`` if set, else ``settings.toml`` in the project root if present.
+    Raises :class:`SettingsError` listing every problem.
+    """
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    if settings_file == "auto":
+        if SETTINGS_FILE_ENV in env:
+            raw = _read_file(Path(env[SETTINGS_FILE_ENV]), problems)
+        elif DEFAULT_SETTINGS_FILE.is_file():
+            raw = _read_file(DEFAULT_SETTINGS_FILE, problems)
+    elif settings_file is not None:
+        raw = _read_file(settings_file, problems)
+    for section in SECTIONS:
+        if section in raw and not isinstance(raw[section], Mapping):
+            problems.append(f"{section}: must be a table ([{section}])")
+            raw.pop(section)
+    raw = _merge(raw, _env_layer(env, problems))
+
+    top = _build(Settings, raw, "", problems)
+    sections = {name: _build(cls, raw.get(name, {}), f"{name}.", problems) for name, cls in SECTIONS.items()}
+    if problems:
+        raise SettingsError(problems)
+
+    defaults = Settings()
+    project = top.get("project", defaults.project)
+    environment = top.get("environment", defaults.environment)
+    region = top.get("region", defaults.region)
+    if "bucket" not in sections["state"]:
+        derived = f"{project}-{environment}-tfstate-{region}"
+        problem = bucket_name_problem(derived)
+        if problem:  # cannot happen with valid parts, kept as a guard
+            raise SettingsError([f"state.bucket (derived {derived!r}): must be {problem}"])
+        sections["state"]["bucket"] = derived
+    return Settings(
+        **top,
+        state=StateSettings(**sections["state"]),
+        tooling=ToolingSettings(**sections["tooling"]),
+    )
+
+
+# --- documentation -----------------------------------------------------------------------
+
+
+def settings_table() -> str:
+    """The README configuration table, generated so that it never drifts from the code."""
+    rows = ["| setting (TOML) | environment variable | default | what it does |", "|---|---|---|---|"]
+
+    def add(cls: type, section: str | None) -> None:
+        hints = _hints(cls)
+        instance = cls()
+        for f in dataclasses.fields(cls):
+            if cls is Settings and f.name in SECTIONS:
+                continue
+            key = f"{section}.{f.name}" if section else f.name
+            default = getattr(instance, f.name)
+            shown = "(derived)" if f.metadata.get("derived") else (
+                "`{}`" if isinstance(default, Mapping) and not default else f"`{json.dumps(default)}`"
+            )
+            kind = _describe_type(hints[f.name])
+            doc = f"{f.metadata.get('doc', '')} ({kind})"
+            rows.append(f"| `{key}` | `{env_var(section, f.name)}` | {shown} | {doc} |")
+
+    add(Settings, None)
+    for section, cls in SECTIONS.items():
+        add(cls, section)
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--markdown"]:
+        print(settings_table())
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(json.dumps(_to_raw(settings), indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

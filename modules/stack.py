@@ -1,0 +1,109 @@
+"""The one stack base: AWS provider with default tags, S3 remote state, policy aspects.
+
+Every stack of the app derives from :class:`BaseStack`, so that these hold everywhere:
+
+* the AWS provider runs in ``settings.region`` and tags every resource with
+  ``project``, ``environment``, ``stack`` and ``managed-by`` (plus ``settings.tags``);
+* ``required_providers.aws`` is ``hashicorp/aws`` at the pinned version (the bindings
+  write a bare ``aws``, which registry mirrors and OpenTofu cannot resolve);
+* state lives in the S3 bucket of the ``state`` stack under
+  ``<key_prefix>/<environment>/<stack>.tfstate``, encrypted, with S3-native locking
+  (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
+* with ``settings.emulator_endpoint`` set, and only then, the provider and backend
+  point at the emulator and :mod:`modules.emulator` adjustments are applied.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from cdktf import Aspects, IAspect, LocalBackend, S3Backend, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
+
+from modules import emulator
+from modules.settings import PROJECT_ROOT, Settings
+
+AWS_PROVIDER_SOURCE = "hashicorp/aws"
+AWS_PROVIDER_VERSION = "5.100.0"  # what cdktf-cdktf-provider-aws 20.1.0 is generated from
+REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend use_lockfile
+MANAGED_BY = "cdktf"
+
+Backend = Literal["s3", "local"]
+
+
+def state_key(settings: Settings, stack_name: str) -> str:
+    return f"{settings.state.key_prefix}/{settings.environment}/{stack_name}.tfstate"
+
+
+def local_state_path(settings: Settings, stack_name: str) -> str:
+    """Local state lives in the project root, never in the regenerated ``cdktf.out``.
+
+    Against the emulator it stays in the stack's own working directory, so an emulator
+    run can never touch the real bootstrap state.
+    """
+    if settings.emulated:
+        return emulator.local_state_path(stack_name)
+    return str(PROJECT_ROOT / f"terraform.{stack_name}.tfstate")
+
+
+class BaseStack(TerraformStack):
+    """A stack with the project's provider, tags and remote state.
+
+    ``backend="local"`` is for the bootstrap ``state`` stack only: the bucket that
+    would hold its state does not exist before it is applied.
+    """
+
+    def __init__(self, scope: Construct, name: str, *, settings: Settings, backend: Backend = "s3") -> None:
+        super().__init__(scope, name)
+        self.settings = settings
+        self.stack_name = name
+        self.provider = AwsProvider(
+            self,
+            "aws",
+            region=settings.region,
+            default_tags=[AwsProviderDefaultTags(tags=self.default_tags())],
+            **(self._emulator_provider_config() if settings.emulated else {}),
+        )
+        self.add_override("terraform.required_providers.aws.source", AWS_PROVIDER_SOURCE)
+        self.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
+        self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
+        if backend == "s3":
+            self._use_s3_backend()
+        else:
+            LocalBackend(self, path=local_state_path(settings, name))
+
+    def default_tags(self) -> dict[str, str]:
+        return {
+            **self.settings.tags,
+            "project": self.settings.project,
+            "environment": self.settings.environment,
+            "stack": self.stack_name,
+            "managed-by": MANAGED_BY,
+        }
+
+    def add_policy(self, aspect: IAspect) -> None:
+        """Attach a policy aspect to this stack (aspects on the App never run)."""
+        Aspects.of(self).add(aspect)
+
+    def finalize(self) -> None:
+        """Called by the app once the stack is built: emulator adjustments, if any."""
+        if self.settings.emulated:
+            emulator.apply_adjustments(self)
+
+    def _emulator_provider_config(self) -> dict[str, object]:
+        return {**emulator.provider_config(self.settings.emulator_endpoint), **emulator.provider_adjustments()}
+
+    def _use_s3_backend(self) -> None:
+        S3Backend(
+            self,
+            bucket=self.settings.state.bucket,
+            key=state_key(self.settings, self.stack_name),
+            region=self.settings.region,
+            encrypt=True,
+        )
+        # cdktf's S3Backend has no use_lockfile yet.
+        self.add_override("terraform.backend.s3.use_lockfile", True)
+        if self.settings.emulated:
+            for key, value in emulator.backend_config(self.settings.emulator_endpoint).items():
+                self.add_override(f"terraform.backend.s3.{key}", value)
