@@ -18,15 +18,12 @@ class KmsKeyProps:
     alias: str  # without the "alias/" prefix
     description: str
     deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
-    rotation_period_days: int = 365
     prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
 
     def __post_init__(self) -> None:
         problems = []
         if not 7 <= self.deletion_window_days <= 30:
             problems.append(f"deletion_window_days={self.deletion_window_days}: must be 7-30")
-        if not 90 <= self.rotation_period_days <= 2560:
-            problems.append(f"rotation_period_days={self.rotation_period_days}: must be 90-2560")
         if problems:
             raise ValueError("KmsKeyProps: " + "; ".join(problems))
 
@@ -34,7 +31,7 @@ class KmsKeyProps:
 class KmsKey(Construct):
     """A symmetric KMS key.
 
-    Defaults that matter: automatic rotation on; 30-day deletion window; a key policy
+    Defaults that matter: automatic yearly rotation on; 30-day deletion window; a key policy
     that gives the account (its IAM policies) control, so no principal is locked out
     and IAM least privilege decides who may use it; an alias for humans.
     """
@@ -61,7 +58,6 @@ class KmsKey(Construct):
             "key",
             description=props.description,
             enable_key_rotation=True,
-            rotation_period_in_days=props.rotation_period_days,
             deletion_window_in_days=props.deletion_window_days,
             policy=json.dumps(policy),
             lifecycle=TerraformResourceLifecycle(prevent_destroy=props.prevent_destroy),

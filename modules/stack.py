@@ -23,10 +23,8 @@ from constructs import Construct
 
 from modules import emulator
 from modules.settings import PROJECT_ROOT, Settings
+from modules.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 
-AWS_PROVIDER_SOURCE = "hashicorp/aws"
-AWS_PROVIDER_VERSION = "5.100.0"  # what cdktf-cdktf-provider-aws 20.1.0 is generated from
-REQUIRED_TERRAFORM = ">= 1.10.0"  # S3 backend use_lockfile
 MANAGED_BY = "cdktf"
 
 Backend = Literal["s3", "local"]
