@@ -163,7 +163,8 @@ class SecureBucket(Construct):
                 S3BucketLifecycleConfigurationRule(
                     id="expire-noncurrent-versions",
                     status="Enabled",
-                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    # An empty filter: the rule covers every object.
+                    filter=[S3BucketLifecycleConfigurationRuleFilter()],
                     noncurrent_version_expiration=[
                         S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
                             noncurrent_days=props.noncurrent_version_expiry_days,

@@ -1,0 +1,63 @@
+# Two commands for a newcomer: `make synth` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIPENV_HOME := .cache/pipenv
+PIPENV := $(PIPENV_HOME)/bin/pipenv
+PIPENV_VERSION := 2026.10.3
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_NOSPIN := 1
+export PIPENV_YES := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CHECKPOINT_DISABLE := 1
+
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(PIPENV):
+	$(PYTHON) -m venv $(PIPENV_HOME)
+	$(PIPENV_HOME)/bin/pip install --quiet pipenv==$(PIPENV_VERSION)
+
+$(VENV)/.synced: Pipfile.lock | $(PIPENV)
+	$(PIPENV) sync --dev
+	touch $@
+
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.synced node_modules/.installed ## install Python (Pipfile.lock) and the cdktf CLI (package-lock.json)
+
+synth: $(VENV)/.synced ## synthesize every stack with the embedded defaults into cdktf.out/
+	$(PY) main.py
+
+cdktf-synth: setup ## the same through the cdktf CLI
+	npx --no-install cdktf synth
+
+test: setup ## run every test (unit, synth matchers, validate, checkov, emulator round trips)
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.synced ## only the fast tests (no Terraform, checkov or emulator)
+	$(PY) -m pytest -m "not slow"
+
+validate: synth ## terraform init -backend=false + validate of every stack, offline
+	$(PY) -m modules.tooling.terraform
+
+checkov: synth ## security scan of every stack (waivers in pyproject.toml)
+	$(PY) -m modules.tooling.checkov_scan
+
+deploy-local: $(VENV)/.synced ## apply, re-plan (no changes) and destroy every stack on a local moto server
+	$(PY) -m modules.tooling.round_trip $(STACKS)
+
+lint: $(VENV)/.synced ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+settings-table: $(VENV)/.synced ## print the README configuration table
+	$(PY) -m modules.settings --markdown
