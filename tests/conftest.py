@@ -1,0 +1,79 @@
+"""Shared fixtures: one jsii process per test session, synths shared by every test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from modules.settings import Settings, load_settings  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_URL = "http://127.0.0.1:4566"  # never contacted by synth-only tests
+
+StackDoc = dict[str, Any]
+
+
+def settings_from(env: dict[str, str] | None = None) -> Settings:
+    """Settings from the embedded defaults plus ``env``, ignoring the developer's own."""
+    return load_settings(environ=env or {}, settings_file=None)
+
+
+def load_stacks(outdir: Path) -> dict[str, StackDoc]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
+
+
+def resources(doc: StackDoc, rtype: str) -> list[dict[str, Any]]:
+    """Every resource of ``rtype`` in a synthesized stack."""
+    return list(doc.get("resource", {}).get(rtype, {}).values())
+
+
+def one(doc: StackDoc, rtype: str) -> dict[str, Any]:
+    found = resources(doc, rtype)
+    assert len(found) == 1, f"expected exactly one {rtype}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def default_settings() -> Settings:
+    return settings_from()
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory, default_settings: Settings) -> Path:
+    """Every stack synthesized once with the embedded defaults (real AWS)."""
+    from modules.app import synth
+
+    outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    synth(default_settings, outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def stacks(synth_dir: Path) -> dict[str, StackDoc]:
+    return load_stacks(synth_dir)
+
+
+@pytest.fixture(scope="session")
+def emulator_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
+    """Every stack synthesized for an emulator endpoint (nothing is contacted)."""
+    from modules.app import synth
+
+    outdir = tmp_path_factory.mktemp("synth-emulator") / "cdktf.out"
+    synth(settings_from({"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}), outdir)
+    return load_stacks(outdir)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No RAI_ variables from the developer's shell leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("RAI_"):
+            monkeypatch.delenv(name)
+    yield

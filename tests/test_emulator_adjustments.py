@@ -1,0 +1,68 @@
+"""Emulator-only adjustments live in one place and never change a real-AWS synth."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from typing import Any
+
+from modules import emulator
+from tests.conftest import PROJECT_ROOT, StackDoc
+
+
+def leaf_paths(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaf_paths(v, f"{prefix}.{k}" if prefix else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaf_paths(v, f"{prefix}.{i}")
+    else:
+        yield prefix, value
+
+
+def differing_paths(real: StackDoc, emulated: StackDoc) -> set[str]:
+    a, b = dict(leaf_paths(real)), dict(leaf_paths(emulated))
+    return {p for p in a.keys() | b.keys() if a.get(p, KeyError) != b.get(p, KeyError)}
+
+
+def allowed(path: str) -> bool:
+    """``path`` is at or under a declared pointing path or adjustment."""
+    if "//" in path.split("."):
+        return True  # cdktf's own metadata comments (e.g. which overrides exist): not deployed
+    for pattern in emulator.adjustment_paths():
+        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, pattern + ".*"):
+            return True
+    return False
+
+
+def test_emulator_synth_differs_from_real_only_where_declared(
+    stacks: dict[str, StackDoc], emulator_stacks: dict[str, StackDoc]
+) -> None:
+    assert stacks.keys() == emulator_stacks.keys()
+    for name in stacks:
+        undeclared = sorted(p for p in differing_paths(stacks[name], emulator_stacks[name]) if not allowed(p))
+        assert not undeclared, f"{name}: emulator synth changes undeclared paths {undeclared}"
+
+
+def test_every_declared_adjustment_is_applied_somewhere(
+    stacks: dict[str, StackDoc], emulator_stacks: dict[str, StackDoc]
+) -> None:
+    """A declared adjustment that changes nothing is stale and should go."""
+    changed = set().union(*(differing_paths(stacks[n], emulator_stacks[n]) for n in stacks))
+    for adj in emulator.ADJUSTMENTS:
+        for pattern in adj.paths():
+            assert any(fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, pattern + ".*") for p in changed), pattern
+
+
+def test_real_synth_has_none_of_the_adjusted_values(stacks: dict[str, StackDoc]) -> None:
+    for name, doc in stacks.items():
+        for path, value in leaf_paths(doc):
+            if path.endswith("lifecycle.prevent_destroy"):
+                assert value is True, f"{name}: {path} is off on real AWS"
+            assert not path.endswith("force_destroy"), f"{name}: {path} on real AWS"
+
+
+def test_readme_lists_every_adjustment() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert emulator.adjustments_table() in readme, "README emulator table is stale: regenerate it"
