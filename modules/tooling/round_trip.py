@@ -12,10 +12,11 @@ destroyed last. Without ``state`` in the list, the harness creates the state buc
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import boto3
 
 from modules import emulator
-from modules.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from modules.settings import PROJECT_ROOT, Settings, SettingsError, env_var, load_settings
 from modules.tooling.moto_server import MotoServer
 from modules.tooling.terraform import Terraform, TerraformError
 
@@ -42,34 +43,11 @@ class RoundTrip:
         return f"{self.stack}: {phases} (total {sum(self.seconds.values()):.1f}s)"
 
 
-def emulator_settings(endpoint: str, base: Settings | None = None) -> Settings:
-    """``base`` (default: the user's settings) pointed at ``endpoint``."""
-    from modules.settings import env_var
-
-    environ: dict[str, str] = {} if base is not None else dict(__import__("os").environ)
-    environ[env_var(None, "emulator_endpoint")] = endpoint
-    if base is not None:
-        environ.update(_as_environ(base))
-        environ[env_var(None, "emulator_endpoint")] = endpoint
-    return load_settings(environ=environ, settings_file=None if base is not None else "auto")
-
-
-def _as_environ(settings: Settings) -> dict[str, str]:
-    from modules.settings import SECTIONS, _to_raw, env_var
-
-    out: dict[str, str] = {}
-    for key, value in _to_raw(settings).items():
-        if key in SECTIONS:
-            out.update({env_var(key, k): _env_str(v) for k, v in value.items()})
-        else:
-            out[env_var(None, key)] = _env_str(value)
-    return out
-
-
-def _env_str(value: Any) -> str:
-    if isinstance(value, dict):
-        return ",".join(f"{k}={v}" for k, v in value.items())
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def emulator_settings(endpoint: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings (the user's, or the defaults plus ``environ``) pointed at ``endpoint``."""
+    if environ is None:
+        return load_settings(environ={**os.environ, env_var(None, "emulator_endpoint"): endpoint})
+    return load_settings(environ={**environ, env_var(None, "emulator_endpoint"): endpoint}, settings_file=None)
 
 
 def aws_client(service: str, settings: Settings) -> Any:

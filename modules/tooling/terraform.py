@@ -145,14 +145,19 @@ class Diagnostic:
 
 
 def _address(diag: Mapping[str, object]) -> str:
+    """The resource address (from the snippet's context) and file:line, when known."""
+    parts = []
+    snippet = diag.get("snippet")
     if diag.get("address"):
-        return str(diag["address"])
+        parts.append(str(diag["address"]))
+    elif isinstance(snippet, Mapping) and snippet.get("context"):
+        parts.append(str(snippet["context"]).removeprefix("resource."))
     rng = diag.get("range")
     if isinstance(rng, Mapping):
-        start = rng.get("start", {})
+        start = rng.get("start")
         line = start.get("line") if isinstance(start, Mapping) else None
-        return f"{rng.get('filename', '')}:{line}"
-    return ""
+        parts.append(f"({rng.get('filename', '')}:{line})")
+    return " ".join(parts)
 
 
 def validate_stack(tf: Terraform, stack_dir: Path) -> list[Diagnostic]:

@@ -1,0 +1,100 @@
+"""Apply, re-plan with no changes, and destroy on a moto server the test starts itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modules.settings import Settings
+from modules.tooling.moto_server import MotoServer
+from modules.tooling.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+
+
+@pytest.fixture
+def moto(tmp_path: Path) -> Iterator[MotoServer]:
+    with MotoServer(tmp_path / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def emu(moto: MotoServer) -> Settings:
+    return emulator_settings(moto.endpoint, environ={})
+
+
+def test_moto_server_listens_on_loopback_and_stops(tmp_path: Path) -> None:
+    server = MotoServer(tmp_path / "moto.log").start()
+    try:
+        assert server.endpoint.startswith("http://127.0.0.1:")
+        pid = server.proc.pid if server.proc else -1
+    finally:
+        server.stop()
+    assert server.proc is None
+    with pytest.raises(ProcessLookupError):
+        import os
+
+        os.kill(pid, 0)
+
+
+def test_state_stack_applies_converges_and_destroys(emu: Settings, tmp_path: Path) -> None:
+    from modules.app import synth
+
+    synth(emu, tmp_path / "out", only=["state"])
+    s3 = aws_client("s3", emu)
+    bucket = emu.state.bucket
+
+    def deployed_bucket_is_hardened() -> None:
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+        pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(pab.values()) and len(pab) == 4
+        sids = {st["Sid"] for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
+        assert {"DenyInsecureTransport", "DenyOutdatedTls"} <= sids
+
+    result = round_trip(emulator_terraform(emu), emu, tmp_path / "out" / "stacks" / "state", deployed_bucket_is_hardened)
+    print(result)
+    assert set(result.seconds) == {"init", "apply", "plan", "destroy"}
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}, "destroy removed the bucket"
+
+
+def _synth_probe(settings: Settings, outdir: Path) -> Path:
+    """A minimal stack on the S3 backend: a log group with retention."""
+    import cdktf
+    from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+
+    from modules.stack import BaseStack
+
+    app = cdktf.App(outdir=str(outdir), stack_traces=False)
+    stack = BaseStack(app, "probe", settings=settings)
+    CloudwatchLogGroup(stack, "logs", name=f"/{settings.name_prefix}/probe", retention_in_days=30)
+    stack.finalize()
+    app.synth()
+    return outdir / "stacks" / "probe"
+
+
+def test_stack_keeps_state_in_emulator_s3_with_a_lockfile(emu: Settings, tmp_path: Path) -> None:
+    stack_dir = _synth_probe(emu, tmp_path / "out")
+    tf = emulator_terraform(emu)
+    s3 = aws_client("s3", emu)
+    key = "resilient-ai/dev/probe.tfstate"
+
+    def state_is_remote_and_locked_runs_are_refused() -> None:
+        state = json.loads(s3.get_object(Bucket=emu.state.bucket, Key=key)["Body"].read())
+        assert any(r["type"] == "aws_cloudwatch_log_group" for r in state["resources"])
+        assert not (stack_dir / "terraform.tfstate").exists(), "no local state"
+        # Another run holds the lock: a second one must be refused, not proceed.
+        s3.put_object(Bucket=emu.state.bucket, Key=f"{key}.tflock", Body=b'{"ID": "held-by-test"}')
+        try:
+            proc = tf.run(stack_dir, "plan", "-lock-timeout=0s", "-input=false", check=False)
+            assert proc.returncode != 0
+            assert "Error acquiring the state lock" in proc.stderr + proc.stdout
+        finally:
+            s3.delete_object(Bucket=emu.state.bucket, Key=f"{key}.tflock")
+
+    print(round_trip(tf, emu, stack_dir, state_is_remote_and_locked_runs_are_refused))
+    assert not s3.list_objects_v2(Bucket=emu.state.bucket, Prefix=f"{key}.tflock").get("KeyCount")
