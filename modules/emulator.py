@@ -168,4 +168,3 @@ def adjustments_table() -> str:
 
 def _hcl(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-

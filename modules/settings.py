@@ -95,8 +95,8 @@ def _check_region(v: str) -> str | None:
 def _check_project(v: str) -> str | None:
     # Resource names are "<project>-<environment>-<role>"; ALB and target group names
     # allow 32 characters, so the project part stays short.
-    return None if _PROJECT_RE.match(v) else (
-        "2-20 characters: lowercase letters, digits and '-', starting with a letter"
+    return (
+        None if _PROJECT_RE.match(v) else ("2-20 characters: lowercase letters, digits and '-', starting with a letter")
     )
 
 
@@ -114,9 +114,10 @@ def _check_vpc_cidr(v: str) -> str | None:
 
 
 def _check_key_prefix(v: str) -> str | None:
-    return None if _KEY_PREFIX_RE.match(v) else (
-        "path segments of letters, digits, '.', '_' and '-' separated by '/', "
-        "with no leading or trailing '/'"
+    return (
+        None
+        if _KEY_PREFIX_RE.match(v)
+        else ("path segments of letters, digits, '.', '_' and '-' separated by '/', with no leading or trailing '/'")
     )
 
 
@@ -125,8 +126,10 @@ def _check_email(v: str) -> str | None:
 
 
 def _check_endpoint(v: str) -> str | None:
-    return None if v == "" or _ENDPOINT_RE.match(v) else (
-        "empty (real AWS) or an http(s)://host:port URL of an AWS emulator"
+    return (
+        None
+        if v == "" or _ENDPOINT_RE.match(v)
+        else ("empty (real AWS) or an http(s)://host:port URL of an AWS emulator")
     )
 
 
@@ -170,8 +173,7 @@ class StateSettings:
     bucket: str = field(
         default="",
         metadata=_doc(
-            "S3 bucket for Terraform state; globally unique. "
-            "Default: `<project>-<environment>-tfstate-<region>`",
+            "S3 bucket for Terraform state; globally unique. Default: `<project>-<environment>-tfstate-<region>`",
             check=_check_bucket,
             derived=True,
         ),
@@ -228,8 +230,7 @@ class Settings:
     emulator_endpoint: str = field(
         default="",
         metadata=_doc(
-            "AWS emulator URL (e.g. a moto server); empty = real AWS. "
-            "Only then are emulator-only adjustments applied",
+            "AWS emulator URL (e.g. a moto server); empty = real AWS. Only then are emulator-only adjustments applied",
             check=_check_endpoint,
         ),
     )
@@ -296,9 +297,7 @@ def _coerce(tp: Any, value: Any, from_env: bool) -> Any:
     else:  # Mapping[str, str]
         if from_env and isinstance(value, str):
             return MappingProxyType(_parse_env_mapping(value))
-        if isinstance(value, Mapping) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return MappingProxyType(dict(value))
     raise ValueError(_describe_type(tp))
 
@@ -357,8 +356,8 @@ def _env_layer(environ: Mapping[str, str], problems: list[str]) -> dict[str, Any
         if name not in known:
             problems.append(f"{name}: unknown setting (known: {', '.join(sorted(known))})")
             continue
-        section, key = known[name]
-        target = layer.setdefault(section, {}) if section else layer
+        section_name, key = known[name]
+        target = layer.setdefault(section_name, {}) if section_name else layer
         target[key] = _EnvValue(value)
     return layer
 
@@ -413,7 +412,7 @@ def _show(value: Any) -> str:
 
 def load_settings(
     environ: Mapping[str, str] | None = None,
-    settings_file: Path | None | Literal["auto"] = "auto",
+    settings_file: Path | Literal["auto"] | None = "auto",
 ) -> Settings:
     """Settings from defaults < file < environment.
 
@@ -474,8 +473,10 @@ def settings_table() -> str:
                 continue
             key = f"{section}.{f.name}" if section else f.name
             default = getattr(instance, f.name)
-            shown = "(derived)" if f.metadata.get("derived") else (
-                "`{}`" if isinstance(default, Mapping) and not default else f"`{json.dumps(default)}`"
+            shown = (
+                "(derived)"
+                if f.metadata.get("derived")
+                else ("`{}`" if isinstance(default, Mapping) and not default else f"`{json.dumps(default)}`")
             )
             kind = _describe_type(hints[f.name])
             doc = f"{f.metadata.get('doc', '')} ({kind})"

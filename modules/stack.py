@@ -15,7 +15,7 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from cdktf import Aspects, IAspect, LocalBackend, S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
@@ -89,7 +89,7 @@ class BaseStack(TerraformStack):
         if self.settings.emulated:
             emulator.apply_adjustments(self)
 
-    def _emulator_provider_config(self) -> dict[str, object]:
+    def _emulator_provider_config(self) -> dict[str, Any]:
         return {**emulator.provider_config(self.settings.emulator_endpoint), **emulator.provider_adjustments()}
 
     def _use_s3_backend(self) -> None:

@@ -45,9 +45,15 @@ class StateStack(BaseStack):
                 prevent_destroy=True,
             ),
         )
-        TerraformOutput(self, "state_bucket_name", value=self.state_bucket.bucket.bucket,
-                        description="S3 bucket holding every stack's Terraform state")
-        TerraformOutput(self, "state_bucket_arn", value=self.state_bucket.bucket.arn,
-                        description="ARN of the state bucket")
-        TerraformOutput(self, "state_kms_key_arn", value=self.key.arn,
-                        description="KMS key encrypting the state bucket")
+        TerraformOutput(
+            self,
+            "state_bucket_name",
+            value=self.state_bucket.bucket.bucket,
+            description="S3 bucket holding every stack's Terraform state",
+        )
+        TerraformOutput(
+            self, "state_bucket_arn", value=self.state_bucket.bucket.arn, description="ARN of the state bucket"
+        )
+        TerraformOutput(
+            self, "state_kms_key_arn", value=self.key.arn, description="KMS key encrypting the state bucket"
+        )

@@ -26,9 +26,7 @@ def test_unknown_stack_names_are_rejected(tmp_path: Path) -> None:
         synth(settings_from(), tmp_path / "out", only=["nope"])
 
 
-def test_a_failing_synth_leaves_the_previous_output_untouched(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failing_synth_leaves_the_previous_output_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outdir = tmp_path / "cdktf.out"
     (outdir / "stacks" / "old").mkdir(parents=True)
     (outdir / "stacks" / "old" / "cdk.tf.json").write_text("{}")
@@ -36,7 +34,7 @@ def test_a_failing_synth_leaves_the_previous_output_untouched(
     def broken(*_: object) -> None:
         raise RuntimeError("builder failed half-way")
 
-    monkeypatch.setitem(app_module.STACKS, "broken", broken)  # type: ignore[arg-type]
+    monkeypatch.setitem(app_module.STACKS, "broken", broken)
     with pytest.raises(RuntimeError, match="half-way"):
         synth(settings_from(), outdir)
     assert [p.name for p in (outdir / "stacks").iterdir()] == ["old"]

@@ -56,7 +56,9 @@ def test_state_stack_applies_converges_and_destroys(emu: Settings, tmp_path: Pat
         sids = {st["Sid"] for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
         assert {"DenyInsecureTransport", "DenyOutdatedTls"} <= sids
 
-    result = round_trip(emulator_terraform(emu), emu, tmp_path / "out" / "stacks" / "state", deployed_bucket_is_hardened)
+    result = round_trip(
+        emulator_terraform(emu), emu, tmp_path / "out" / "stacks" / "state", deployed_bucket_is_hardened
+    )
     print(result)
     assert set(result.seconds) == {"init", "apply", "plan", "destroy"}
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}, "destroy removed the bucket"

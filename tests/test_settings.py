@@ -51,7 +51,9 @@ def test_settings_are_frozen() -> None:
 
 
 def test_file_overrides_defaults(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 project = "acme-ml"
 environment = "staging"
 az_count = 2
@@ -59,7 +61,8 @@ az_count = 2
 key_prefix = "acme/infra"
 [tags]
 team = "ml-platform"
-""")
+""",
+    )
     s = load_settings(environ={}, settings_file=path)
     assert (s.project, s.environment, s.az_count) == ("acme-ml", "staging", 2)
     assert s.state.key_prefix == "acme/infra"
@@ -94,14 +97,17 @@ def test_environment_integers_and_booleans_are_parsed() -> None:
 
 
 def test_every_bad_field_is_reported_at_once(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 az_count = 1
 vpc_cidr = "10.0.0.0/33"
 environment = "qa"
 colour = "blue"
 [state]
 bucket = "Bad_Bucket"
-""")
+""",
+    )
     problems = problems_of({"RAI_REGION": "mars-1", "RAI_ALARM_EMAIL": "nobody"}, path)
     text = "\n".join(problems)
     for field_name in ("az_count", "vpc_cidr", "environment", "colour", "state.bucket", "region", "alarm_email"):

@@ -66,7 +66,9 @@ def test_invalid_stacks_are_all_reported_with_address_and_message(synth_dir: Pat
         bucket[mutate] = True
         (stack / "cdk.tf.json").write_text(json.dumps(doc, indent=2))
         broken.append(name)
-    shutil.copytree(synth_dir / "stacks" / "state", tmp_path / "stacks" / "state", ignore=shutil.ignore_patterns(".terraform*"))
+    shutil.copytree(
+        synth_dir / "stacks" / "state", tmp_path / "stacks" / "state", ignore=shutil.ignore_patterns(".terraform*")
+    )
     results = validate_all(Terraform(settings_from()), stack_dirs(tmp_path))
     assert not [d for d in results["state"] if d.severity == "error"]
     for name, arg in zip(broken, ("bogus_argument", "another_bogus"), strict=True):

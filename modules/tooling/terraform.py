@@ -109,7 +109,9 @@ class Terraform:
         # even where a lock file does not list the checksum yet.
         self.env["TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE"] = "true"
 
-    def run(self, stack_dir: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, stack_dir: Path, *args: str, check: bool = True, timeout: float = 1800
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [self.binary, *args, "-no-color"] if args[0] not in ("version",) else [self.binary, *args],
             cwd=stack_dir, env=self.env, capture_output=True, text=True, timeout=timeout,
@@ -122,9 +124,8 @@ class Terraform:
 class TerraformError(RuntimeError):
     def __init__(self, stack: str, args: Sequence[str], proc: subprocess.CompletedProcess[str]) -> None:
         self.stack, self.proc = stack, proc
-        super().__init__(
-            f"[{stack}] terraform {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
+        output = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        super().__init__(f"[{stack}] terraform {' '.join(args)} exited {proc.returncode}\n{output}")
 
 
 # --- offline validation ----------------------------------------------------------------
@@ -209,7 +210,8 @@ def main(argv: Sequence[str]) -> int:
     for stack, diags in results.items():
         errors = [d for d in diags if d.severity == "error"]
         invalid += bool(errors)
-        print(f"{stack}: {'INVALID' if errors else 'valid'} ({len(errors)} error(s), {len(diags) - len(errors)} warning(s))")
+        verdict = "INVALID" if errors else "valid"
+        print(f"{stack}: {verdict} ({len(errors)} error(s), {len(diags) - len(errors)} warning(s))")
         for d in diags:
             print(f"  {d}")
     print(f"{len(results) - invalid} of {len(results)} stack(s) valid")
