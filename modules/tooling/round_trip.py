@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 
 from modules import emulator
-from modules.settings import PROJECT_ROOT, Settings, SettingsError, env_var, load_settings
+from modules.settings import Settings, SettingsError, env_var, load_settings
 from modules.tooling.moto_server import MotoServer
 from modules.tooling.terraform import Terraform, TerraformError
 
@@ -180,5 +180,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(PROJECT_ROOT))
     sys.exit(main(sys.argv))
