@@ -61,7 +61,7 @@ def variant() -> StackDoc:
 
 def by_id(doc: StackDoc, rtype: str, fragment: str) -> dict[str, Any]:
     (found,) = [r for key, r in doc["resource"][rtype].items() if fragment in key]
-    return found
+    return dict(found)
 
 
 # --- defaults, as the model-serving stack builds them ------------------------------------

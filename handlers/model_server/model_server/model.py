@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 FORMAT = "linear-classifier/v1"
+# Inputs beyond this magnitude are no measurement; the bound also keeps every logit finite.
+MAX_ABS_VALUE = 1e12
 
 Matrix = npt.NDArray[np.float64]
 
@@ -49,7 +51,7 @@ class LinearClassifier:
         z = (x - self.mean) / self.scale
         logits = z @ self.coef.T + self.intercept
         if len(self.classes) == 2 and self.coef.shape[0] == 1:
-            p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))  # the sigmoid, without exp overflow
             return np.column_stack([1.0 - p1, p1])
         logits -= logits.max(axis=1, keepdims=True)  # overflow-safe softmax
         e = np.exp(logits)
@@ -157,4 +159,6 @@ def to_matrix(instances: Any, n_features: int, max_rows: int) -> Matrix:
             # bool is an int in Python, but true/false is not a measurement.
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise InputError(f"instances[{i}][{j}] = {v!r}: must be a finite number")
+            if abs(v) > MAX_ABS_VALUE:
+                raise InputError(f"instances[{i}][{j}] = {v!r}: must be within +/-{MAX_ABS_VALUE:g}")
     return np.asarray(instances, dtype=np.float64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from model_server.model import LinearClassifier
+from model_server.model import MAX_ABS_VALUE, LinearClassifier
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def openapi_spec(model: LinearClassifier, max_rows: int, max_body_bytes: int) ->
         "type": "array",
         "minItems": n,
         "maxItems": n,
-        "items": {"type": "number"},
+        "items": {"type": "number", "minimum": -MAX_ABS_VALUE, "maximum": MAX_ABS_VALUE},
         "description": "feature values in order: " + ", ".join(model.feature_names),
     }
     return {

@@ -233,6 +233,13 @@ def make_handler(app: App, predict: Predictor | None = None) -> type[BaseHTTPReq
                 app.leave()
                 app.metrics.observe(time.perf_counter() - started)
 
+        def do_PUT(self) -> None:
+            self._discard_body()
+            allow = "POST" if self.path.split("?", 1)[0] == "/predict" else "GET"
+            self._error(HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {allow}", {"Allow": allow}), "other")
+
+        do_DELETE = do_PATCH = do_PUT
+
         def _read_body(self) -> bytes:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                 self.close_connection = True
