@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
@@ -19,6 +21,9 @@ class KmsKeyProps:
     description: str
     deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
     prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
+    # Services that encrypt with the key on their own behalf (CloudWatch Logs, alarms -> SNS)
+    # need it in the key policy: IAM alone cannot grant a service principal.
+    extra_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,7 +55,8 @@ class KmsKey(Construct):
                     "Principal": {"AWS": root},
                     "Action": "kms:*",
                     "Resource": "*",
-                }
+                },
+                *props.extra_statements,
             ],
         }
         self.key = KmsKeyResource(
@@ -60,10 +66,25 @@ class KmsKey(Construct):
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_days,
             policy=json.dumps(policy),
-            lifecycle=TerraformResourceLifecycle(prevent_destroy=props.prevent_destroy),
+            # Written only when on, so a real-AWS synth never carries a `prevent_destroy = false`.
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
         self.alias = KmsAlias(self, "alias", name=f"alias/{props.alias}", target_key_id=self.key.key_id)
 
     @property
     def arn(self) -> str:
         return self.key.arn
+
+
+def service_use_statement(sid: str, service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Key policy statement letting an AWS service principal encrypt and decrypt with the key."""
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from stream_worker import analytics
+from stream_worker.config import Config, ConfigError
+from stream_worker.imds import Imds
+from stream_worker.worker import backoff_delays, dlq_message, result_key, with_backoff
 
-from handlers.stream_worker import analytics
-from handlers.stream_worker.config import Config, ConfigError
-from handlers.stream_worker.imds import Imds
-from handlers.stream_worker.worker import backoff_delays, dlq_message, result_key, with_backoff
 from tests.imds_standin import ImdsStandIn
 
 PARAMS = analytics.AnalyticsParams(window_s=60, min_count=5, threshold=3.0)

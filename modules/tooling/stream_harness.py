@@ -1,7 +1,7 @@
 """Real stream-worker processes against a moto server: shared by the tests and the benchmark.
 
 :class:`StreamRig` creates a stream, lease table, results bucket and FIFO DLQ with unique
-names on a running emulator, starts workers (``python -m handlers.stream_worker``) as child
+names on a running emulator, starts workers (``python -m stream_worker`` in ``handlers/``) as child
 processes with short TTLs, feeds events, and reads back results, leases and the DLQ.
 """
 
@@ -133,8 +133,8 @@ class StreamRig:
         worker_id = worker_id or f"w{len(self.workers) + 1}"
         log_path = self.workdir / f"{self.name}-{worker_id}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "handlers.stream_worker"],
-            cwd=PROJECT_ROOT,
+            [sys.executable, "-m", "stream_worker"],
+            cwd=PROJECT_ROOT / "handlers",
             env=self.env(worker_id, **overrides),
             stdout=subprocess.DEVNULL,
             stderr=log_path.open("ab"),
