@@ -42,6 +42,9 @@ DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.toml"
 Environment = Literal["dev", "staging", "prod"]
 BootstrapBackend = Literal["local", "s3"]
 NatMode = Literal["per_az", "shared", "none"]
+CapacityMode = Literal["on_demand", "provisioned"]
+FleetKind = Literal["spot_fleet", "asg"]
+SpotAllocation = Literal["capacity-optimized", "price-capacity-optimized"]
 
 # Tag keys the stack base always sets; extra tags may not override them.
 RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
@@ -390,6 +393,69 @@ class ServingSettings:
     )
 
 
+def _check_instance_types(v: str) -> str | None:
+    types = [t.strip() for t in v.split(",") if t.strip()]
+    ok = (
+        len(types) >= 2
+        and len(set(types)) == len(types)
+        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+    )
+    return None if ok else "at least 2 distinct EC2 instance types, comma-separated, e.g. m7i.large,m6i.large"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """The `stream-analytics` stack: Kinesis stream and the fleet of stream workers."""
+
+    capacity_mode: CapacityMode = field(
+        default="on_demand",
+        metadata=_doc("stream capacity: `on_demand` (scales itself) or `provisioned` (`shard_count` shards)"),
+    )
+    shard_count: int = field(
+        default=2, metadata=_doc("shards of a provisioned stream (ignored on demand)", check=_range(1, 500))
+    )
+    retention_hours: int = field(
+        default=24,
+        metadata=_doc("how long records stay readable: time to recover a stopped fleet", check=_range(24, 8760)),
+    )
+    fleet_kind: FleetKind = field(
+        default="spot_fleet",
+        metadata=_doc("`spot_fleet` (an EC2 Spot Fleet request) or `asg` (Auto Scaling group, mixed instances)"),
+    )
+    allocation_strategy: SpotAllocation = field(
+        default="capacity-optimized",
+        metadata=_doc("spot allocation: from the pools least likely to be interrupted, or weighing price too"),
+    )
+    instance_types: str = field(
+        default="m7i.large,m6i.large,m5.large,c7i.large,c6i.large",
+        metadata=_doc(
+            "comma-separated instance types the fleet may use (more pools, fewer interruptions)",
+            check=_check_instance_types,
+        ),
+    )
+    target_capacity: int = field(default=3, metadata=_doc("worker instances the fleet keeps", check=_range(1, 1000)))
+    on_demand_count: int = field(
+        default=0, metadata=_doc("of those, on-demand instances (the rest are spot)", check=_range(0, 1000))
+    )
+    lease_ttl_s: int = field(
+        default=30,
+        metadata=_doc("a worker's shard lease expires this long after its last renewal", check=_range(6, 600)),
+    )
+    poll_interval_s: int = field(
+        default=1, metadata=_doc("pause between a worker's read rounds (seconds)", check=_range(1, 60))
+    )
+    iterator_age_alarm_s: int = field(
+        default=300,
+        metadata=_doc("alarm when the oldest unread record is older than this (seconds)", check=_range(1, 86400)),
+    )
+    dlq_retention_days: int = field(
+        default=14, metadata=_doc("poison records stay in the DLQ this long (days)", check=_range(1, 14))
+    )
+    log_retention_days: int = field(
+        default=365, metadata=_doc("worker log retention (days)", check=_range(1, 3653, "a number of days"))
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the app reads. Built by :func:`load_settings`, never mutated."""
@@ -420,6 +486,7 @@ class Settings:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
     @property
     def emulated(self) -> bool:
@@ -436,6 +503,7 @@ SECTIONS: dict[str, type] = {
     "network": NetworkSettings,
     "load_balancer": LoadBalancerSettings,
     "serving": ServingSettings,
+    "stream": StreamSettings,
 }
 
 
@@ -625,6 +693,7 @@ def load_settings(
     top = _build(Settings, raw, "", problems)
     sections = {name: _build(cls, raw.get(name, {}), f"{name}.", problems) for name, cls in SECTIONS.items()}
     problems.extend(_cross_field_problems(sections["serving"]))
+    problems.extend(_stream_problems(sections["stream"]))
     if problems:
         raise SettingsError(problems)
 
@@ -658,6 +727,19 @@ def _cross_field_problems(serving: Mapping[str, Any]) -> list[str]:
         == 0
     ):
         problems.append("serving.on_demand_weight and serving.spot_weight: at least one must be > 0")
+    return problems
+
+
+def _stream_problems(stream: Mapping[str, Any]) -> list[str]:
+    defaults = StreamSettings()
+    problems = []
+    target, on_demand = (stream.get(k, getattr(defaults, k)) for k in ("target_capacity", "on_demand_count"))
+    if on_demand > target:
+        problems.append(f"stream.on_demand_count = {on_demand}: must be <= stream.target_capacity = {target}")
+    ttl, poll = (stream.get(k, getattr(defaults, k)) for k in ("lease_ttl_s", "poll_interval_s"))
+    if poll * 3 >= ttl:
+        problems.append(f"stream.poll_interval_s = {poll}: must be < stream.lease_ttl_s / 3 ({ttl / 3:g}) so "
+                        "leases are renewed well before they expire")  # fmt: skip
     return problems
 
 
