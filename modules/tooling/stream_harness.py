@@ -22,10 +22,12 @@ from typing import Any
 
 import boto3
 
-from modules import emulator
 from modules.settings import PROJECT_ROOT
 
 REGION = "us-east-1"
+# moto answers any key. Not modules.CREDENTIALS: importing that module starts jsii
+# (seconds), which the benchmark and the worker tests do not need.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -33,8 +35,8 @@ def client(service: str, endpoint: str) -> Any:
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id=emulator.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=emulator.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
 
 
@@ -86,12 +88,20 @@ class StreamRig:
     poll_interval_s: float = 0.2
     name: str = field(default_factory=lambda: f"sw-{uuid.uuid4().hex[:8]}")
     workers: list[Worker] = field(default_factory=list)
+    # Deployed resources to use instead of creating new ones: stream, table, bucket, dlq_url.
+    existing: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.kinesis = client("kinesis", self.endpoint)
         self.ddb = client("dynamodb", self.endpoint)
         self.s3 = client("s3", self.endpoint)
         self.sqs = client("sqs", self.endpoint)
+        self.next_event = 0
+        self.last_sequence: dict[str, int] = {}  # shard -> highest sequence number put
+        if self.existing is not None:
+            self.stream, self.table, self.bucket = (self.existing[k] for k in ("stream", "table", "bucket"))
+            self.dlq_url = self.existing["dlq_url"]
+            return
         self.stream, self.table, self.bucket = self.name, f"{self.name}-leases", f"{self.name}-results"
         self.kinesis.create_stream(StreamName=self.stream, ShardCount=self.shards)
         self.ddb.create_table(
@@ -104,14 +114,22 @@ class StreamRig:
         self.dlq_url = self.sqs.create_queue(QueueName=f"{self.name}-dlq.fifo", Attributes={"FifoQueue": "true"})[
             "QueueUrl"
         ]
-        self.next_event = 0
+
+    def all_checkpointed(self) -> bool:
+        """Every shard's checkpoint is at the last record put into it."""
+        leases = self.leases()
+        return all(
+            leases.get(shard, {}).get("checkpoint", "0") not in ("0", "")
+            and (leases[shard]["checkpoint"] == "SHARD_END" or int(leases[shard]["checkpoint"]) >= last)
+            for shard, last in self.last_sequence.items()
+        )
 
     # --- workers ----------------------------------------------------------------------
 
     def env(self, worker_id: str, **overrides: str) -> dict[str, str]:
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAI_"))},
-            **emulator.CREDENTIALS,
+            **CREDENTIALS,
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL": self.endpoint,
             "STREAM_NAME": self.stream,
@@ -172,6 +190,9 @@ class StreamRig:
     def _put_batch(self, batch: list[dict[str, Any]]) -> None:
         out = self.kinesis.put_records(StreamName=self.stream, Records=batch)
         assert out.get("FailedRecordCount", 0) == 0, out
+        for record in out["Records"]:
+            shard, seq = record["ShardId"], int(record["SequenceNumber"])
+            self.last_sequence[shard] = max(seq, self.last_sequence.get(shard, 0))
 
     def put_events(self, n: int) -> list[str]:
         """``n`` new well-formed events; returns their ids."""
