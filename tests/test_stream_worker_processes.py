@@ -147,3 +147,22 @@ def test_a_reshard_during_processing_loses_no_record_and_children_wait_for_paren
     parent_done = max(o["LastModified"] for o in objects if f"/{parent}/" in o["Key"])
     child_start = min(o["LastModified"] for o in objects if any(f"/{c}/" in o["Key"] for c in children))
     assert child_start >= parent_done, "a child shard starts only after its parent is finished"
+
+
+def test_a_lease_handed_over_but_not_yet_adopted_is_released_on_drain(moto: MotoServer, tmp_path: Path) -> None:
+    rig = StreamRig(moto.endpoint, tmp_path, shards=4, lease_ttl_s=30.0, poll_interval_s=0.2)
+    try:
+        rig.put_events(100)
+        first = rig.start_worker()
+        wait_for(lambda: len(rig.held_by(first.worker_id)) == 4, 15, what="one worker holding every lease")
+        # A slow-polling second worker asks for a lease at its first round, then sleeps 9 s:
+        # the handover lands in the table while it is not looking.
+        late = rig.start_worker(POLL_INTERVAL_S="9")
+        wait_for(lambda: bool(rig.held_by(late.worker_id)), 15, 0.05, "a lease handed to the sleeping worker")
+        handed = rig.held_by(late.worker_id)
+        handover_s = rig.handover(late, first, late.term, 5)
+        print(f"un-adopted lease released on SIGTERM in {handover_s:.2f}s (TTL 30s)")
+        assert late.proc.wait(timeout=10) == 0
+        assert handed <= rig.held_by(first.worker_id)
+    finally:
+        rig.stop_all()

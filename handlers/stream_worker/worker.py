@@ -162,7 +162,10 @@ class Worker:
         self.drain()
 
     def drain(self) -> None:
-        released = [shard for shard, lease in list(self.held.items()) if self.table.release(lease)]
+        # Also leases handed to us that we have not adopted yet: the table says they are ours.
+        mine = {s: lease for s, lease in self.table.scan()[0].items() if lease.owner == self.cfg.worker_id}
+        mine |= self.held
+        released = [shard for shard, lease in mine.items() if self.table.release(lease)]
         self.held.clear()
         self.table.deregister()
         self.beat(force=True)
