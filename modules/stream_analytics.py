@@ -23,6 +23,7 @@ from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride,
+    AutoscalingGroupTag,
 )
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
@@ -382,6 +383,11 @@ class StreamAnalyticsStack(BaseStack):
                     min_healthy_percentage=100, max_healthy_percentage=200
                 ),
             ),
+            # The launch template tags instances too; these also name the group's own activity.
+            tag=[
+                AutoscalingGroupTag(key=k, value=v, propagate_at_launch=True)
+                for k, v in {"Name": f"{prefix}-workers", "service": SERVICE}.items()
+            ],
             enabled_metrics=[
                 "GroupDesiredCapacity",
                 "GroupInServiceInstances",

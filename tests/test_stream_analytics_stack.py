@@ -30,13 +30,18 @@ ALT_ENV = {
 
 
 @pytest.fixture(scope="module")
-def alt(tmp_path_factory: pytest.TempPathFactory) -> StackDoc:
+def alt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """stream-analytics with an ASG fleet, a provisioned stream and other non-default settings."""
     from modules.app import synth
 
     outdir = tmp_path_factory.mktemp("stream-alt") / "cdktf.out"
     synth(settings_from(ALT_ENV), outdir, only=["stream-analytics"])
-    return load_stacks(outdir)["stream-analytics"]
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def alt(alt_dir: Path) -> StackDoc:
+    return load_stacks(alt_dir)["stream-analytics"]
 
 
 @pytest.fixture
@@ -353,3 +358,17 @@ def test_user_data_is_a_valid_bash_script_with_a_restarting_unit_and_log_shippin
     agent = script.split("<<'AGENT'\n")[1].split("\nAGENT")[0].replace("'", '"')
     assert json.loads(agent)["logs"]["logs_collected"]["files"]["collect_list"][0]["log_group_name"] == "/demo"
     assert base64.b64encode(script.encode())  # plain text, encoded by Terraform at apply
+
+
+@pytest.mark.slow
+def test_the_asg_variant_validates_offline_and_passes_checkov(alt_dir: Path) -> None:
+    """The default synth (Spot Fleet) is covered by the every-stack validate and scan tests."""
+    from modules.tooling.checkov_scan import load_waivers, scan
+    from modules.tooling.terraform import Terraform, stack_dirs, validate_all
+
+    results = validate_all(Terraform(settings_from()), stack_dirs(alt_dir))
+    errors = [str(d) for diags in results.values() for d in diags if d.severity == "error"]
+    assert set(results) == {"stream-analytics"} and not errors, "\n".join(errors)
+    result = scan(alt_dir, load_waivers())
+    assert result.passed > 0 and not result.failures, "\n".join(map(str, result.failures))
+    assert any(w.variant for _, w in result.waived), "the variant's waiver is in use"
