@@ -123,8 +123,12 @@ def _check_key_prefix(v: str) -> str | None:
     )
 
 
-def _check_email(v: str) -> str | None:
+def email_problem(v: str) -> str | None:
+    """What is wrong with an (optional) e-mail address, or None."""
     return None if v == "" or _EMAIL_RE.match(v) else "an e-mail address, or empty for none"
+
+
+_check_email = email_problem
 
 
 def _check_endpoint(v: str) -> str | None:
