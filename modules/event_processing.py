@@ -93,7 +93,9 @@ class EventProcessingStack(BaseStack):
             SecureBucketProps(
                 bucket_name=ep.bucket,
                 kms_key_arn=self.key.arn,
-                access_log_bucket=self.log_bucket.bucket.bucket,
+                # The policy's bucket, not the bucket's: S3 refuses a logging target
+                # until its policy lets the logging service write.
+                access_log_bucket=self.log_bucket.policy.bucket,
                 access_log_prefix=f"{ep.bucket}/",
             ),
         )

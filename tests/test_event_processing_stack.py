@@ -95,7 +95,10 @@ def test_data_lifecycle_expires_old_versions_and_aborts_uploads(queued: StackDoc
 def test_access_logs_go_to_an_sse_s3_log_bucket_that_only_s3_logging_may_write(queued: StackDoc) -> None:
     logging = one(queued, "aws_s3_bucket_logging")
     assert logging["bucket"] == ref(queued, "aws_s3_bucket", "data/bucket", "id")
-    assert logging["target_bucket"] == ref(queued, "aws_s3_bucket", "access-logs/bucket", "bucket")
+    # Through the log bucket's policy: S3 refuses a target that does not yet allow log delivery.
+    assert logging["target_bucket"] == ref(queued, "aws_s3_bucket_policy", "access-logs/policy", "bucket")
+    policy = by_path(queued, "aws_s3_bucket_policy", "access-logs/policy")
+    assert policy["bucket"] == ref(queued, "aws_s3_bucket", "access-logs/bucket", "id")
     assert by_path(queued, "aws_s3_bucket", "access-logs/bucket")["bucket"] == "resilient-ai-dev-events-us-east-1-logs"
     # S3 cannot deliver access logs into an SSE-KMS bucket.
     sse = by_path(queued, "aws_s3_bucket_server_side_encryption_configuration", "access-logs/encryption")["rule"][0]
