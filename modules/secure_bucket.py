@@ -155,7 +155,10 @@ class SecureBucket(Construct):
             policy=json.dumps(
                 {
                     "Version": "2012-10-17",
-                    "Statement": [*tls_only_statements(self.bucket.arn), *props.extra_policy_statements],
+                    # Grants first: moto 5.2.5 crashes (HTTP 500) on PutBucketLogging when a
+                    # statement with a string Principal ("*") precedes the log-delivery grant.
+                    # The order means nothing to AWS.
+                    "Statement": [*props.extra_policy_statements, *tls_only_statements(self.bucket.arn)],
                 }
             ),
             # S3 rejects a bucket policy while the public access block is being set.

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from modules import emulator
-from modules.tooling.local_lambda import Invocation, InvocationError, invoke
+from modules.tooling.local_lambda import Invocation, InvocationError, invoke, sqs_event
 from modules.tooling.moto_server import MotoServer
 from modules.tooling.round_trip import aws_client
 from tests.conftest import settings_from
@@ -67,23 +67,7 @@ class Lab:
         return [e for e in events if "Records" in e]
 
     def sqs_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """The event Lambda's SQS poller builds from received messages."""
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.queue_arn,
-                    "awsRegion": REGION,
-                }
-                for m in messages
-            ]
-        }
+        return sqs_event(messages, self.queue_arn, REGION)
 
     def invoke(self, events: list[dict[str, Any]], **env: str) -> Invocation:
         base = {"DATA_BUCKET": self.bucket, "DATA_PREFIX": "data/", "RESULTS_PREFIX": "results/",

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,14 @@ HANDLERS = PROJECT_ROOT / "handlers"
 # Reads events (one JSON document per line) from stdin and answers each on stdout, so
 # one process can serve many invocations like a warm Lambda container.
 _RUNNER = """
-import importlib, json, sys
+import importlib, json, sys, time
 module, _, function = sys.argv[1].rpartition(".")
 fn = getattr(importlib.import_module(module), function)
 for line in sys.stdin:
-    print(json.dumps(fn(json.loads(line), None)), flush=True)
+    event = json.loads(line)
+    start = time.perf_counter()
+    response = fn(event, None)
+    print(json.dumps({"response": response, "seconds": time.perf_counter() - start}), flush=True)
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec.
 hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")]
 print(f"peak-rss-kib={hwm[0] if hwm else -1}", file=sys.stderr)
@@ -41,6 +45,7 @@ class InvocationError(RuntimeError):
 @dataclass
 class Invocation:
     responses: list[dict[str, Any]]
+    seconds: list[float]  # inside the handler, per event (no process start-up)
     max_rss_kib: int  # peak resident set size of the handler process
     stderr: str
 
@@ -84,8 +89,10 @@ def invoke(
     rss = _peak_rss_kib(err.decode(errors="replace"))
     if proc.returncode != 0:
         raise InvocationError(f"handler {name} exited {proc.returncode}:\n{err.decode(errors='replace')[-4000:]}")
-    responses = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-    return Invocation(responses, rss, err.decode(errors="replace"))
+    answers = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    return Invocation(
+        [a["response"] for a in answers], [a["seconds"] for a in answers], rss, err.decode(errors="replace")
+    )
 
 
 def _peak_rss_kib(stderr: str) -> int:
@@ -93,3 +100,44 @@ def _peak_rss_kib(stderr: str) -> int:
         if line.startswith("peak-rss-kib="):
             return int(line.split("=", 1)[1])
     return -1
+
+
+def s3_event(
+    bucket: str, key: str, size: int, version_id: str | None = None, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The S3 ObjectCreated notification for one object, as S3 sends it (key URL-encoded)."""
+    obj: dict[str, Any] = {"key": urllib.parse.quote_plus(key, safe="/"), "size": size}
+    if version_id is not None:
+        obj["versionId"] = version_id
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventName": "ObjectCreated:Put",
+                "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                       "object": obj},
+            }
+        ]
+    }  # fmt: skip
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:
+    """The event Lambda's SQS poller builds from messages (as ``ReceiveMessage`` returns them)."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m.get("ReceiptHandle", ""),
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
