@@ -99,3 +99,17 @@ def test_a_whole_document_or_json_lines(processing: ModuleType) -> None:
     with pytest.raises(processing.BadInput) as info:
         list(processing.records(lines + b"\n{oops", iter(()), True, 1 << 20))
     assert (info.value.reason, info.value.line) == ("invalid-json", 4)
+
+
+@pytest.mark.parametrize("values", [None, [1, 2.5, -3e-7, 10**6]])
+def test_result_lines_are_the_json_of_the_result(processing: ModuleType, values: list[float] | None) -> None:
+    model = processing.Model.load(FOLDER / "model.json")
+    record = {**GOOD, "id": 'quote " and \\ and é'}
+    if values is None:
+        del record["values"]
+    else:
+        record["values"] = values
+    result = processing.process(record, model)
+    line = processing.result_line(result)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == result

@@ -22,7 +22,7 @@ def queued(stacks: dict[str, StackDoc]) -> StackDoc:
 
 
 @pytest.fixture(scope="module")
-def direct(tmp_path_factory: pytest.TempPathFactory) -> StackDoc:
+def direct_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Direct delivery, with the optional Kinesis output and an alarm e-mail: one extra synth."""
     from modules.app import synth
 
@@ -36,7 +36,12 @@ def direct(tmp_path_factory: pytest.TempPathFactory) -> StackDoc:
     )
     outdir = tmp_path_factory.mktemp("synth-direct") / "cdktf.out"
     synth(settings, outdir, only=["event-processing"])
-    return load_stacks(outdir)["event-processing"]
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def direct(direct_dir: Path) -> StackDoc:
+    return load_stacks(direct_dir)["event-processing"]
 
 
 def by_path(doc: StackDoc, rtype: str, path_end: str) -> dict[str, Any]:
@@ -387,3 +392,15 @@ def test_every_bad_event_processing_setting_is_named_at_once() -> None:
     for name in ("delivery", "data_prefix", "function_timeout_s", "kinesis_stream_arn"):
         assert f"event_processing.{name}" in problems
     assert len(info.value.problems) == 4
+
+
+@pytest.mark.slow
+def test_direct_mode_validates_offline_and_passes_checkov(direct_dir: Path) -> None:
+    """The shared validate/checkov tests see the default (queue) synth; this covers the other."""
+    from modules.tooling.checkov_scan import load_waivers, scan
+    from modules.tooling.terraform import Terraform, stack_dirs, validate_all
+
+    diagnostics = validate_all(Terraform(settings_from()), stack_dirs(direct_dir))["event-processing"]
+    assert not [d for d in diagnostics if d.severity == "error"], diagnostics
+    result = scan(direct_dir, [w for w in load_waivers() if w.stack == "event-processing"])
+    assert result.passed > 0 and not result.failures, "\n".join(map(str, result.failures))

@@ -22,7 +22,9 @@ an S3 event goes to ``<QUARANTINE_PREFIX>_events/<message id>.error.json``
 Configuration (environment, read once): ``DATA_BUCKET``, ``DATA_PREFIX``, ``RESULTS_PREFIX``,
 ``QUARANTINE_PREFIX``, ``MAX_OBJECT_BYTES``, ``MAX_RECORD_BYTES``,
 ``KINESIS_STREAM_ARN`` (optional: every result also goes to that stream),
-``SPOOL_DIR`` (where results wait before upload; default the system temp directory).
+``SPOOL_DIR`` (where results wait before upload; default the system temp directory),
+``WORKERS`` (messages of a batch processed at once, default 4: each holds at most one
+read chunk, one line and an 8 MiB in-memory spool).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +45,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
-from processing import BadInput, Model, process, records, validate
+from processing import BadInput, Model, process, records, result_line, validate
 
 LOG = logging.getLogger("event_processor")
 LOG.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -64,6 +67,7 @@ class HandlerConfig:
     max_record_bytes: int
     kinesis_stream_arn: str
     spool_dir: str | None
+    workers: int  # messages of an SQS batch processed at once
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str] = os.environ) -> HandlerConfig:
@@ -76,6 +80,7 @@ class HandlerConfig:
             max_record_bytes=int(env.get("MAX_RECORD_BYTES", str(1 << 20))),
             kinesis_stream_arn=env.get("KINESIS_STREAM_ARN", ""),
             spool_dir=env.get("SPOOL_DIR") or None,
+            workers=int(env.get("WORKERS", "4")),
         )
 
 
@@ -89,6 +94,7 @@ MODEL = Model.load(Path(__file__).with_name("model.json"))
 _BOTO = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
 S3 = boto3.client("s3", config=_BOTO)
 KINESIS = boto3.client("kinesis", config=_BOTO) if CONFIG.kinesis_stream_arn else None
+_POOL = ThreadPoolExecutor(max_workers=CONFIG.workers)  # boto3 clients are thread-safe
 
 
 @dataclass(frozen=True)
@@ -115,21 +121,26 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def handle_sqs(event: dict[str, Any]) -> dict[str, Any]:
-    failures: list[dict[str, str]] = []
-    outcomes = []
-    for message in event["Records"]:
-        message_id = message["messageId"]
-        try:
-            body = _s3_event_of(message)
-            if body is None:
-                continue  # s3:TestEvent, sent once when the notification is created
-            outcomes += [process_object(ref) for ref in s3_refs(body)]
-        except BadInput as exc:
-            outcomes.append(_quarantine_event(message, exc))
-        except Exception:
-            LOG.exception("message %s failed; SQS will retry it", message_id)
-            failures.append({"itemIdentifier": message_id})
+    # Messages of a batch are independent: while one waits on S3, another is parsed.
+    results = list(_POOL.map(_handle_message, event["Records"]))
+    failures = [{"itemIdentifier": m["messageId"]} for m, (_, failed) in zip(event["Records"], results, strict=True)
+                if failed]  # fmt: skip
+    outcomes = [o for done, _ in results for o in done]
     return {"batchItemFailures": failures, "outcomes": [_describe(o) for o in outcomes]}
+
+
+def _handle_message(message: dict[str, Any]) -> tuple[list[Outcome], bool]:
+    """The message's outcomes, and whether it must be retried."""
+    try:
+        body = _s3_event_of(message)
+        if body is None:
+            return [], False  # s3:TestEvent, sent once when the notification is created
+        return [process_object(ref) for ref in s3_refs(body)], False
+    except BadInput as exc:
+        return [_quarantine_event(message, exc)], False
+    except Exception:
+        LOG.exception("message %s failed; SQS will retry it", message.get("messageId"))
+        return [], True
 
 
 def _is_sqs(event: dict[str, Any]) -> bool:
@@ -240,7 +251,7 @@ def _write_results(items: Iterator[tuple[int, Any]], out: IO[bytes]) -> int:
         problem = validate(record)
         if problem is not None:
             raise BadInput("schema-mismatch", problem, number)
-        out.write(json.dumps(process(record, MODEL), separators=(",", ":")).encode() + b"\n")
+        out.write(result_line(process(record, MODEL)))
         count += 1
     return count
 

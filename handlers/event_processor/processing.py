@@ -147,6 +147,27 @@ def process(record: dict[str, Any], model: Model) -> dict[str, Any]:
     }
 
 
+def result_line(result: dict[str, Any]) -> bytes:
+    """``result`` (from :func:`process`) as one compact JSON line.
+
+    Formatted by hand: a third of json.dumps's cost on this fixed shape, which matters at
+    hundreds of thousands of records per object. Strings that come from input go through
+    json.dumps; numbers are finite (validated), so repr() is their JSON form.
+    """
+    v = result["values"]
+    values = (
+        "null"
+        if v is None
+        else f'{{"count":{v["count"]},"mean":{v["mean"]!r},"std":{v["std"]!r},"min":{v["min"]!r},"max":{v["max"]!r}}}'
+    )
+    s = result["sentiment"]
+    return (
+        f'{{"id":{json.dumps(result["id"])},"timestamp":"{result["timestamp"]}","n_chars":{result["n_chars"]},'
+        f'"n_tokens":{result["n_tokens"]},"values":{values},'
+        f'"sentiment":{{"score":{s["score"]!r},"label":"{s["label"]}"}},"model":{json.dumps(result["model"])}}}\n'
+    ).encode()
+
+
 def lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line without its newline) from a stream of byte chunks.
 
