@@ -91,7 +91,7 @@ class TransientError(RuntimeError):
 CONFIG = HandlerConfig.from_env()
 MODEL = Model.load(Path(__file__).with_name("model.json"))
 # Standard retry mode backs off on throttling; what still fails is retried by Lambda/SQS.
-_BOTO = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
+_BOTO = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=2 * CONFIG.workers)
 S3 = boto3.client("s3", config=_BOTO)
 KINESIS = boto3.client("kinesis", config=_BOTO) if CONFIG.kinesis_stream_arn else None
 _POOL = ThreadPoolExecutor(max_workers=CONFIG.workers)  # boto3 clients are thread-safe

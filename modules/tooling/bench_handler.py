@@ -27,6 +27,7 @@ from modules.tooling.local_lambda import invoke, s3_event, sqs_event
 from modules.tooling.moto_server import MotoServer
 
 REGION = "us-east-1"
+ROUNDS = 3
 BUCKET = "bench-events"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 WORDS = ("good", "great", "slow", "broken", "reliable", "model", "data", "stream", "batch", "fast", "error",
@@ -87,8 +88,9 @@ def bench(objects: int, big_mb: int, log: Any = print) -> dict[str, float]:
                 raise RuntimeError(f"handler failed {failures} / processed {processed} of {len(keys)}")
             return sum(inv.seconds)
 
-        # Alternating, best of two each, so neither side profits from a warmer server.
-        runs = [(baseline(), handler()) for _ in range(2)]
+        # Alternating, best of ROUNDS each, so neither side profits from a warmer server.
+        runs = [(baseline(), handler()) for _ in range(ROUNDS)]
+        log("rounds (baseline s, handler s): " + ", ".join(f"({b:.2f}, {h:.2f})" for b, h in runs))
         base_s = min(b for b, _ in runs)
         hand_s = min(h for _, h in runs)
         ratio = base_s / hand_s
