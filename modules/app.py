@@ -14,6 +14,7 @@ from pathlib import Path
 from cdktf import App
 from constructs import Construct
 
+from modules.event_processing import EventProcessingStack
 from modules.settings import Settings
 from modules.stack import BaseStack
 from modules.state import StateStack
@@ -23,6 +24,7 @@ StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 # Stack name -> builder, in deploy order: `state` first, it holds everyone's state.
 STACKS: dict[str, StackBuilder] = {
     "state": StateStack,
+    "event-processing": EventProcessingStack,
 }
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
@@ -19,6 +21,10 @@ class KmsKeyProps:
     description: str
     deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
     prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
+    # Grants for AWS services that encrypt with the key on the account's behalf (CloudWatch
+    # Logs, S3 notifications into an encrypted queue, CloudWatch alarms into an encrypted
+    # topic): IAM policies cannot grant a service principal.
+    extra_policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,7 +56,8 @@ class KmsKey(Construct):
                     "Principal": {"AWS": root},
                     "Action": "kms:*",
                     "Resource": "*",
-                }
+                },
+                *props.extra_policy_statements,
             ],
         }
         self.key = KmsKeyResource(
