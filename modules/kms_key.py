@@ -67,10 +67,25 @@ class KmsKey(Construct):
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_days,
             policy=json.dumps(policy),
-            lifecycle=TerraformResourceLifecycle(prevent_destroy=props.prevent_destroy),
+            # Written only when on, so a real-AWS synth never carries a `prevent_destroy = false`.
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
         self.alias = KmsAlias(self, "alias", name=f"alias/{props.alias}", target_key_id=self.key.key_id)
 
     @property
     def arn(self) -> str:
         return self.key.arn
+
+
+def service_use_statement(sid: str, service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Key policy statement letting an AWS service principal encrypt and decrypt with the key."""
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement

@@ -13,6 +13,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter,
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
 )
@@ -40,7 +41,7 @@ from modules.settings import bucket_name_problem
 @dataclass(frozen=True, kw_only=True)
 class SecureBucketProps:
     bucket_name: str
-    # None = SSE-S3, only for buckets AWS cannot deliver to under SSE-KMS (server access logs).
+    # None = SSE-S3, only for writers that cannot use a customer key (S3 server access logs, ALB access logs).
     kms_key_arn: str | None
     noncurrent_version_expiry_days: int = 90
     noncurrent_versions_kept: int = 10  # newest noncurrent versions kept regardless of age
@@ -48,6 +49,7 @@ class SecureBucketProps:
     prevent_destroy: bool = True  # data buckets are never destroyed by a plan
     access_log_bucket: str | None = None  # target bucket name for server access logs
     access_log_prefix: str = ""
+    expiry_days: int | None = None  # current objects expire (logs); None = kept
     extra_policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -61,6 +63,8 @@ class SecureBucketProps:
             problems.append(f"noncurrent_versions_kept={self.noncurrent_versions_kept}: must be 0-100")
         if not 1 <= self.abort_incomplete_multipart_days <= 365:
             problems.append(f"abort_incomplete_multipart_days={self.abort_incomplete_multipart_days}: must be 1-365")
+        if self.expiry_days is not None and not 1 <= self.expiry_days <= 3650:
+            problems.append(f"expiry_days={self.expiry_days}: must be 1-3650 or None")
         if problems:
             raise ValueError("SecureBucketProps: " + "; ".join(problems))
 
@@ -105,7 +109,8 @@ class SecureBucket(Construct):
             self,
             "bucket",
             bucket=props.bucket_name,
-            lifecycle=TerraformResourceLifecycle(prevent_destroy=props.prevent_destroy),
+            # Written only when on, so a real-AWS synth never carries a `prevent_destroy = false`.
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
         bucket_id = self.bucket.id
         self.versioning = S3BucketVersioningA(
@@ -129,7 +134,7 @@ class SecureBucket(Construct):
                             sse_algorithm="AES256"
                         )
                     ),
-                    bucket_key_enabled=props.kms_key_arn is not None,  # far fewer KMS calls, same protection
+                    bucket_key_enabled=True if props.kms_key_arn is not None else None,  # far fewer KMS calls
                 )
             ],
         )
@@ -177,7 +182,10 @@ class SecureBucket(Construct):
                     noncurrent_version_expiration=[
                         S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
                             noncurrent_days=props.noncurrent_version_expiry_days,
-                            newer_noncurrent_versions=props.noncurrent_versions_kept,
+                            # 0 = keep none by count: the provider rejects 0, so omit it.
+                            newer_noncurrent_versions=(
+                                props.noncurrent_versions_kept if props.noncurrent_versions_kept > 0 else None
+                            ),
                         )
                     ],
                     abort_incomplete_multipart_upload=[
@@ -185,6 +193,11 @@ class SecureBucket(Construct):
                             days_after_initiation=props.abort_incomplete_multipart_days
                         )
                     ],
+                    expiration=(
+                        [S3BucketLifecycleConfigurationRuleExpiration(days=props.expiry_days)]
+                        if props.expiry_days is not None
+                        else None
+                    ),
                 )
             ],
             # Lifecycle rules on versions need versioning to exist first.

@@ -42,6 +42,10 @@ DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.toml"
 Environment = Literal["dev", "staging", "prod"]
 BootstrapBackend = Literal["local", "s3"]
 Delivery = Literal["queue", "direct"]
+NatMode = Literal["per_az", "shared", "none"]
+CapacityMode = Literal["on_demand", "provisioned"]
+FleetKind = Literal["spot_fleet", "asg"]
+SpotAllocation = Literal["capacity-optimized", "price-capacity-optimized"]
 
 # Tag keys the stack base always sets; extra tags may not override them.
 RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
@@ -192,6 +196,50 @@ def _check_arn(service: str) -> Callable[[str], str | None]:
     return check
 
 
+def _check_cidr_list(v: str) -> str | None:
+    allowed = "a comma-separated list of IPv4 CIDRs, e.g. 0.0.0.0/0 or 10.0.0.0/8,192.168.0.0/16"
+    parts = [p.strip() for p in v.split(",") if p.strip()]
+    if not parts:
+        return allowed
+    try:
+        for part in parts:
+            ipaddress.IPv4Network(part, strict=True)
+    except ValueError:
+        return allowed
+    return None
+
+
+def _check_acm_arn(v: str) -> str | None:
+    ok = v == "" or re.fullmatch(r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+", v)
+    return None if ok else "empty (HTTP only) or an ACM certificate ARN"
+
+
+def _check_image_uri(v: str) -> str | None:
+    ok = v == "" or re.fullmatch(r"[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})", v)
+    return None if ok else "empty (build from handlers/) or an image reference with a tag or digest"
+
+
+def _check_model_uri(v: str) -> str | None:
+    ok = v == "" or re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+|/[^\s]+", v)
+    return None if ok else "empty (the model built into the image), an s3://bucket/key URI or an absolute path"
+
+
+def _range(lo: int, hi: int, what: str = "an integer") -> Callable[[int], str | None]:
+    def check(v: int) -> str | None:
+        return None if lo <= v <= hi else f"{what} from {lo} to {hi}"
+
+    return check
+
+
+def _check_fargate_cpu(v: int) -> str | None:
+    return None if v in FARGATE_CPU_MEMORY else f"one of the Fargate CPU units {sorted(FARGATE_CPU_MEMORY)}"
+
+
+# Fargate CPU units -> (min, max) memory MiB allowed with it.
+FARGATE_CPU_MEMORY = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384),
+                      4096: (8192, 30720)}  # fmt: skip
+
+
 def _check_tags(tags: Mapping[str, str]) -> str | None:
     problems = []
     if len(tags) > MAX_USER_TAGS:
@@ -335,6 +383,198 @@ class EventProcessingSettings:
                 f"event_processing.batch_size = {self.batch_size}: more than 10 needs batch_window_s >= 1 (an SQS rule)"
             )
         return out
+class NetworkSettings:
+    """The VPC every multi-AZ stack builds with the network block (AZs and CIDR are top-level)."""
+
+    nat: NatMode = field(
+        default="per_az",
+        metadata=_doc(
+            "NAT gateways: `per_az` (an AZ outage cuts no other AZ off), `shared` (one, cheaper), "
+            "`none` (private subnets without internet egress)"
+        ),
+    )
+    interface_endpoints: str = field(
+        default="",
+        metadata=_doc(
+            "comma-separated interface endpoints in the private subnets, e.g. `ecr.api,ecr.dkr,logs`; "
+            "empty = none (traffic goes through NAT)",
+            check=lambda v: (
+                None
+                if re.fullmatch(r"([a-z0-9.-]+(,[a-z0-9.-]+)*)?", v.replace(" ", ""))
+                else "comma-separated AWS service names such as ecr.api,ecr.dkr,logs"
+            ),
+        ),
+    )
+    flow_log_retention_days: int = field(
+        default=365,
+        metadata=_doc("VPC flow log retention in CloudWatch Logs (days)", check=_range(1, 3653, "a number of days")),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBalancerSettings:
+    """The application load balancer built with the load-balancer block."""
+
+    internal: bool = field(default=False, metadata=_doc("internal ALB (private subnets) instead of internet-facing"))
+    allowed_cidrs: str = field(
+        default="0.0.0.0/0",
+        metadata=_doc("comma-separated IPv4 CIDRs allowed to reach the ALB on 80/443", check=_check_cidr_list),
+    )
+    certificate_arn: str = field(
+        default="",
+        metadata=_doc(
+            "ACM certificate ARN: adds an HTTPS listener (TLS 1.2+) and HTTP redirects to it; empty = HTTP only",
+            check=_check_acm_arn,
+        ),
+    )
+    idle_timeout_s: int = field(
+        default=60, metadata=_doc("ALB idle connection timeout (seconds)", check=_range(1, 4000))
+    )
+    health_check_interval_s: int = field(
+        default=10, metadata=_doc("target health check interval (seconds)", check=_range(5, 300))
+    )
+    healthy_threshold: int = field(
+        default=2, metadata=_doc("consecutive passed checks before a target gets traffic", check=_range(2, 10))
+    )
+    unhealthy_threshold: int = field(
+        default=2, metadata=_doc("consecutive failed checks before a target loses traffic", check=_range(2, 10))
+    )
+    deregistration_delay_s: int = field(
+        default=30,
+        metadata=_doc("time in-flight requests get to finish on a deregistered target", check=_range(0, 3600)),
+    )
+    slow_start_s: int = field(
+        default=30,
+        metadata=_doc("a new target's traffic ramps up over this many seconds; 0 = off", check=_range(0, 900)),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingSettings:
+    """The `model-serving` stack: ECS Fargate model server behind the ALB."""
+
+    image_uri: str = field(
+        default="",
+        metadata=_doc(
+            "deploy this existing image (no build); empty = build `handlers/model_server/` and push it to ECR",
+            check=_check_image_uri,
+        ),
+    )
+    model_uri: str = field(
+        default="",
+        metadata=_doc(
+            "model the server loads at start: an `s3://` URI or a path in the image; empty = the bundled model",
+            check=_check_model_uri,
+        ),
+    )
+    cpu: int = field(default=512, metadata=_doc("task CPU units", check=_check_fargate_cpu))
+    memory_mib: int = field(
+        default=1024, metadata=_doc("task memory (MiB), within Fargate's range for `cpu`", check=_range(512, 30720))
+    )
+    container_port: int = field(default=8080, metadata=_doc("port the server listens on", check=_range(1024, 65535)))
+    min_tasks: int = field(
+        default=2, metadata=_doc("autoscaling minimum (and initial desired) task count", check=_range(2, 1000))
+    )
+    max_tasks: int = field(default=10, metadata=_doc("autoscaling maximum task count", check=_range(2, 1000)))
+    on_demand_base: int = field(
+        default=1, metadata=_doc("tasks always on FARGATE (on-demand) before weights apply", check=_range(0, 100000))
+    )
+    on_demand_weight: int = field(
+        default=1, metadata=_doc("FARGATE share of tasks beyond the base", check=_range(0, 1000))
+    )
+    spot_weight: int = field(
+        default=3, metadata=_doc("FARGATE_SPOT share of tasks beyond the base", check=_range(0, 1000))
+    )
+    cpu_target_percent: int = field(
+        default=60, metadata=_doc("target tracking: average service CPU (%)", check=_range(10, 90))
+    )
+    requests_per_target: int = field(
+        default=500, metadata=_doc("target tracking: ALB requests per task per minute", check=_range(1, 100000))
+    )
+    max_in_flight: int = field(
+        default=32, metadata=_doc("requests a task serves at once; beyond it 503 + Retry-After", check=_range(1, 10000))
+    )
+    max_batch_rows: int = field(
+        default=1000, metadata=_doc("rows one /predict call may carry", check=_range(1, 100000))
+    )
+    stop_timeout_s: int = field(
+        default=30, metadata=_doc("SIGTERM to SIGKILL: time a task gets to drain", check=_range(2, 120))
+    )
+    health_check_grace_s: int = field(
+        default=60,
+        metadata=_doc("ALB health checks ignored this long after a task starts", check=_range(0, 2147483647)),
+    )
+    log_retention_days: int = field(
+        default=365, metadata=_doc("container log retention (days)", check=_range(1, 3653, "a number of days"))
+    )
+    images_kept: int = field(default=20, metadata=_doc("ECR keeps the newest this many images", check=_range(1, 10000)))
+    p99_latency_alarm_ms: int = field(
+        default=1000,
+        metadata=_doc("alarm when the ALB's p99 target response time exceeds this", check=_range(1, 60000)),
+    )
+
+
+def _check_instance_types(v: str) -> str | None:
+    types = [t.strip() for t in v.split(",") if t.strip()]
+    ok = (
+        len(types) >= 2
+        and len(set(types)) == len(types)
+        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+    )
+    return None if ok else "at least 2 distinct EC2 instance types, comma-separated, e.g. m7i.large,m6i.large"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """The `stream-analytics` stack: Kinesis stream and the fleet of stream workers."""
+
+    capacity_mode: CapacityMode = field(
+        default="on_demand",
+        metadata=_doc("stream capacity: `on_demand` (scales itself) or `provisioned` (`shard_count` shards)"),
+    )
+    shard_count: int = field(
+        default=2, metadata=_doc("shards of a provisioned stream (ignored on demand)", check=_range(1, 500))
+    )
+    retention_hours: int = field(
+        default=24,
+        metadata=_doc("how long records stay readable: time to recover a stopped fleet", check=_range(24, 8760)),
+    )
+    fleet_kind: FleetKind = field(
+        default="spot_fleet",
+        metadata=_doc("`spot_fleet` (an EC2 Spot Fleet request) or `asg` (Auto Scaling group, mixed instances)"),
+    )
+    allocation_strategy: SpotAllocation = field(
+        default="capacity-optimized",
+        metadata=_doc("spot allocation: from the pools least likely to be interrupted, or weighing price too"),
+    )
+    instance_types: str = field(
+        default="m7i.large,m6i.large,m5.large,c7i.large,c6i.large",
+        metadata=_doc(
+            "comma-separated instance types the fleet may use (more pools, fewer interruptions)",
+            check=_check_instance_types,
+        ),
+    )
+    target_capacity: int = field(default=3, metadata=_doc("worker instances the fleet keeps", check=_range(1, 1000)))
+    on_demand_count: int = field(
+        default=0, metadata=_doc("of those, on-demand instances (the rest are spot)", check=_range(0, 1000))
+    )
+    lease_ttl_s: int = field(
+        default=30,
+        metadata=_doc("a worker's shard lease expires this long after its last renewal", check=_range(6, 600)),
+    )
+    poll_interval_s: int = field(
+        default=1, metadata=_doc("pause between a worker's read rounds (seconds)", check=_range(1, 60))
+    )
+    iterator_age_alarm_s: int = field(
+        default=300,
+        metadata=_doc("alarm when the oldest unread record is older than this (seconds)", check=_range(1, 86400)),
+    )
+    dlq_retention_days: int = field(
+        default=14, metadata=_doc("poison records stay in the DLQ this long (days)", check=_range(1, 14))
+    )
+    log_retention_days: int = field(
+        default=365, metadata=_doc("worker log retention (days)", check=_range(1, 3653, "a number of days"))
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -365,6 +605,10 @@ class Settings:
     state: StateSettings = field(default_factory=StateSettings)
     tooling: ToolingSettings = field(default_factory=ToolingSettings)
     event_processing: EventProcessingSettings = field(default_factory=EventProcessingSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    load_balancer: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
     @property
     def emulated(self) -> bool:
@@ -379,6 +623,10 @@ SECTIONS: dict[str, type] = {
     "state": StateSettings,
     "tooling": ToolingSettings,
     "event_processing": EventProcessingSettings,
+    "network": NetworkSettings,
+    "load_balancer": LoadBalancerSettings,
+    "serving": ServingSettings,
+    "stream": StreamSettings,
 }
 
 
@@ -567,6 +815,8 @@ def load_settings(
 
     top = _build(Settings, raw, "", problems)
     sections = {name: _build(cls, raw.get(name, {}), f"{name}.", problems) for name, cls in SECTIONS.items()}
+    problems.extend(_cross_field_problems(sections["serving"]))
+    problems.extend(_stream_problems(sections["stream"]))
     if problems:
         raise SettingsError(problems)
 
@@ -587,6 +837,39 @@ def load_settings(
     if cross:
         raise SettingsError(cross)
     return Settings(**top, **built)
+
+
+def _cross_field_problems(serving: Mapping[str, Any]) -> list[str]:
+    """Rules that span fields of one section (each field alone was valid)."""
+    problems = []
+    defaults = ServingSettings()
+    cpu = serving.get("cpu", defaults.cpu)
+    memory = serving.get("memory_mib", defaults.memory_mib)
+    lo, hi = FARGATE_CPU_MEMORY[cpu]
+    if not lo <= memory <= hi:
+        problems.append(f"serving.memory_mib = {memory}: must be from {lo} to {hi} with serving.cpu = {cpu}")
+    lo_tasks, hi_tasks = serving.get("min_tasks", defaults.min_tasks), serving.get("max_tasks", defaults.max_tasks)
+    if lo_tasks > hi_tasks:
+        problems.append(f"serving.max_tasks = {hi_tasks}: must be >= serving.min_tasks = {lo_tasks}")
+    if (
+        serving.get("on_demand_weight", defaults.on_demand_weight) + serving.get("spot_weight", defaults.spot_weight)
+        == 0
+    ):
+        problems.append("serving.on_demand_weight and serving.spot_weight: at least one must be > 0")
+    return problems
+
+
+def _stream_problems(stream: Mapping[str, Any]) -> list[str]:
+    defaults = StreamSettings()
+    problems = []
+    target, on_demand = (stream.get(k, getattr(defaults, k)) for k in ("target_capacity", "on_demand_count"))
+    if on_demand > target:
+        problems.append(f"stream.on_demand_count = {on_demand}: must be <= stream.target_capacity = {target}")
+    ttl, poll = (stream.get(k, getattr(defaults, k)) for k in ("lease_ttl_s", "poll_interval_s"))
+    if poll * 3 >= ttl:
+        problems.append(f"stream.poll_interval_s = {poll}: must be < stream.lease_ttl_s / 3 ({ttl / 3:g}) so "
+                        "leases are renewed well before they expire")  # fmt: skip
+    return problems
 
 
 # --- documentation -----------------------------------------------------------------------

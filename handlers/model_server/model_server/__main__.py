@@ -1,0 +1,7 @@
+"""``python -m model_server``: configuration from the environment (see server.Config)."""
+
+import sys
+
+from model_server.server import main
+
+sys.exit(main())
