@@ -14,7 +14,7 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-server
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
+	$(PY) -m modules.tooling.bench_server $(SECONDS_PER_POINT)
 
 settings-table: $(VENV)/.synced ## print the README configuration table
 	$(PY) -m modules.settings --markdown
