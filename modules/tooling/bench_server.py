@@ -129,6 +129,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"geometric mean {statistics.geometric_mean(ratios.values()):.2f}x (target >= {TARGET_RATIO}x)")
     for name, (now, peak) in memory.items():
         print(f"memory {name:<14} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
+    # Other processes on the machine slow both servers, but not equally: report the load.
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     below = [c for c, v in ratios.items() if v < TARGET_RATIO]
     errors = sum(r.errors for r in results.values())
     if below or errors:

@@ -61,10 +61,10 @@ class LinearClassifier:
         if len(self.classes) == 2 and self.coef.shape[0] == 1:
             p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))  # the sigmoid, without exp overflow
             return np.column_stack([1.0 - p1, p1])
-        logits -= logits.max(axis=1, keepdims=True)  # overflow-safe softmax
-        e = np.exp(logits)
-        out: Matrix = e / e.sum(axis=1, keepdims=True)
-        return out
+        logits -= logits.max(axis=1, keepdims=True)  # overflow-safe softmax, in place
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        return logits
 
     def predict(self, x: Matrix) -> tuple[list[str], Matrix]:
         proba = self.predict_proba(x)

@@ -121,8 +121,8 @@ class App:
     def predict(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict) or "instances" not in payload:
             raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "body must be a JSON object with an 'instances' list")
-        extra = sorted(set(payload) - {"instances"})
-        if extra:
+        if len(payload) > 1:
+            extra = sorted(set(payload) - {"instances"})
             raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, f"unknown field(s): {', '.join(extra)}")
         try:
             x = model_lib.to_matrix(payload["instances"], self.model.n_features, self.config.max_batch_rows)
