@@ -14,7 +14,7 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-server
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-server bench-synth
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ lint: $(VENV)/.synced ## ruff and mypy
 
 bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
 	$(PY) -m modules.tooling.bench_server $(SECONDS_PER_POINT)
+
+bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
+	$(PY) -m modules.tooling.bench_synth --runs $(or $(RUNS),5)
 
 settings-table: $(VENV)/.synced ## print the README configuration table
 	$(PY) -m modules.settings --markdown

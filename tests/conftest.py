@@ -12,7 +12,10 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from modules import lazy_provider
 from modules.settings import Settings, load_settings
+
+lazy_provider.install()  # before any test imports the provider: see modules/lazy_provider.py
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_URL = "http://127.0.0.1:4566"  # never contacted by synth-only tests
@@ -60,14 +63,22 @@ def stacks(synth_dir: Path) -> dict[str, StackDoc]:
     return load_stacks(synth_dir)
 
 
+EMULATOR_ENV = {"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}
+
+
 @pytest.fixture(scope="session")
-def emulator_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
+def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every stack synthesized for an emulator endpoint (nothing is contacted)."""
     from modules.app import synth
 
     outdir = tmp_path_factory.mktemp("synth-emulator") / "cdktf.out"
-    synth(settings_from({"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}), outdir)
-    return load_stacks(outdir)
+    synth(settings_from(EMULATOR_ENV), outdir)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def emulator_stacks(emulator_synth_dir: Path) -> dict[str, StackDoc]:
+    return load_stacks(emulator_synth_dir)
 
 
 @pytest.fixture

@@ -130,6 +130,9 @@ def round_trip(
 
 def deploy_local(stacks: Sequence[str] | None, log: Callable[[str], None] = print) -> list[RoundTrip]:
     """Round-trip ``stacks`` (default: all) on a fresh moto server, in deploy order."""
+    from modules import lazy_provider
+
+    lazy_provider.install()
     from modules.app import STACKS, synth
 
     wanted = list(STACKS) if not stacks else [s for s in STACKS if s in stacks]
