@@ -62,6 +62,9 @@ lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
+	$(PY) -m modules.tooling.bench_server $(SECONDS_PER_POINT)
+
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m modules.tooling.bench_synth --runs $(or $(RUNS),5)
 

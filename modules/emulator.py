@@ -167,6 +167,36 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         "moto does not read back `default_instance_warmup` and `instance_maintenance_policy`",
     ),
     Adjustment(
+        "aws_ecs_service",
+        (
+            (
+                "lifecycle.ignore_changes",
+                [
+                    "desired_count",  # as on AWS: autoscaling owns it
+                    "capacity_provider_strategy",
+                    "availability_zone_rebalancing",
+                    "enable_ecs_managed_tags",
+                    "health_check_grace_period_seconds",
+                    "deployment_controller",
+                    "tags",
+                ],
+            ),
+        ),
+        "moto does not read these service fields back, so every plan would show them as "
+        "changed, and a changed `capacity_provider_strategy` replaces the service",
+    ),
+    Adjustment(
+        "aws_vpc_security_group_ingress_rule",
+        (("lifecycle.ignore_changes", ["referenced_security_group_id", "description"]),),
+        "moto returns a referenced group as `<account>/<sg-id>` and drops the rule's "
+        "description, so rules between security groups never converge",
+    ),
+    Adjustment(
+        "aws_vpc_security_group_egress_rule",
+        (("lifecycle.ignore_changes", ["referenced_security_group_id", "description"]),),
+        "as for ingress rules: moto's read-back of group-to-group rules differs",
+    ),
+    Adjustment(
         "aws_kms_key",
         (("lifecycle.prevent_destroy", False), ("deletion_window_in_days", 7)),
         "the round trip ends with destroy; keys that encrypt state are protected on AWS",

@@ -180,3 +180,52 @@ def test_event_processing_applies_processes_converges_and_destroys(delivery: str
         print(f"{delivery}: {result}")
         buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
         assert settings.event_processing.bucket not in buckets, "destroy removed the data bucket"
+
+
+SERVING_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"
+
+
+def test_model_serving_stack_applies_converges_and_destroys(moto: MotoServer, tmp_path: Path) -> None:
+    """The whole stack with ``serving.image_uri`` set (no docker build); autoscaling is
+    left out in emulator mode only (modules/emulator.py)."""
+    from modules.app import synth
+
+    emu = emulator_settings(moto.endpoint, environ={"RAI_SERVING_IMAGE_URI": SERVING_IMAGE})
+    synth(emu, tmp_path / "out", only=["model-serving"])
+    ecs, elbv2, ecr, ec2 = (aws_client(s, emu) for s in ("ecs", "elbv2", "ecr", "ec2"))
+
+    def deployed_service_is_fault_tolerant() -> None:
+        (service,) = ecs.describe_services(cluster="resilient-ai-dev-serving", services=["model-server"])["services"]
+        assert service["desiredCount"] == 2
+        # moto returns no deploymentConfiguration: the circuit breaker is a synth matcher only.
+        vpc_config = service["networkConfiguration"]["awsvpcConfiguration"]
+        assert vpc_config["assignPublicIp"] == "DISABLED" and len(vpc_config["subnets"]) == 3
+        (task_def,) = [ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]]
+        (container,) = task_def["containerDefinitions"]
+        assert container["image"] == SERVING_IMAGE and container["readonlyRootFilesystem"] is True
+        (lb,) = elbv2.describe_load_balancers(Names=["resilient-ai-dev-ms"])["LoadBalancers"]
+        assert len(lb["AvailabilityZones"]) == 3, "the ALB spans every AZ"
+        attrs = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+            LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}  # fmt: skip
+        assert attrs.get("routing.http.drop_invalid_header_fields.enabled") == "true", attrs
+        assert attrs.get("access_logs.s3.enabled") == "true", attrs
+        (tg,) = elbv2.describe_target_groups(Names=["resilient-ai-dev-ms"])["TargetGroups"]
+        assert tg.get("HealthCheckPath") == "/ready" and tg.get("TargetType") == "ip", tg
+        (repo,) = ecr.describe_repositories(repositoryNames=["resilient-ai-dev/model-server"])["repositories"]
+        assert repo.get("imageTagMutability") == "IMMUTABLE", repo
+        assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo
+        nats = ec2.describe_nat_gateways()["NatGateways"]
+        assert len(nats) == 3, "one NAT per AZ"
+        assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
+
+    result = round_trip(
+        emulator_terraform(emu),
+        emu,
+        tmp_path / "out" / "stacks" / "model-serving",
+        deployed_service_is_fault_tolerant,
+    )
+    print(result)
+    assert set(result.seconds) == {"init", "apply", "plan", "destroy"}
+    clusters = ecs.describe_clusters(clusters=["resilient-ai-dev-serving"])["clusters"]
+    assert all(c["status"] == "INACTIVE" for c in clusters), "destroy deleted the cluster (AWS lists it INACTIVE)"
+    assert not elbv2.describe_load_balancers()["LoadBalancers"], "destroy deleted the ALB"
