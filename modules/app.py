@@ -14,6 +14,7 @@ from pathlib import Path
 from cdktf import App
 from constructs import Construct
 
+from modules.event_processing import EventProcessingStack
 from modules.model_serving import ModelServingStack
 from modules.settings import Settings
 from modules.stack import BaseStack
@@ -27,6 +28,7 @@ STACKS: dict[str, StackBuilder] = {
     "state": StateStack,
     "stream-analytics": StreamAnalyticsStack,
     "model-serving": ModelServingStack,
+    "event-processing": EventProcessingStack,
 }
 
 

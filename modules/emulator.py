@@ -117,6 +117,12 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         "for a read-back that never matches, then fails",
     ),
     Adjustment(
+        "aws_sqs_queue",
+        (("lifecycle.ignore_changes", ["redrive_policy"]),),
+        "moto returns the redrive policy re-serialised with spaces, so every plan shows a "
+        "whitespace-only change; the deployed policy is checked by the round trip instead",
+    ),
+    Adjustment(
         "aws_appautoscaling_target",
         (("count", 0),),
         "left out: moto lacks ListTagsForResource for application autoscaling, so the provider "
@@ -159,6 +165,36 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         "aws_autoscaling_group",
         (("lifecycle.ignore_changes", ["default_instance_warmup", "instance_maintenance_policy"]),),
         "moto does not read back `default_instance_warmup` and `instance_maintenance_policy`",
+    ),
+    Adjustment(
+        "aws_ecs_service",
+        (
+            (
+                "lifecycle.ignore_changes",
+                [
+                    "desired_count",  # as on AWS: autoscaling owns it
+                    "capacity_provider_strategy",
+                    "availability_zone_rebalancing",
+                    "enable_ecs_managed_tags",
+                    "health_check_grace_period_seconds",
+                    "deployment_controller",
+                    "tags",
+                ],
+            ),
+        ),
+        "moto does not read these service fields back, so every plan would show them as "
+        "changed, and a changed `capacity_provider_strategy` replaces the service",
+    ),
+    Adjustment(
+        "aws_vpc_security_group_ingress_rule",
+        (("lifecycle.ignore_changes", ["referenced_security_group_id", "description"]),),
+        "moto returns a referenced group as `<account>/<sg-id>` and drops the rule's "
+        "description, so rules between security groups never converge",
+    ),
+    Adjustment(
+        "aws_vpc_security_group_egress_rule",
+        (("lifecycle.ignore_changes", ["referenced_security_group_id", "description"]),),
+        "as for ingress rules: moto's read-back of group-to-group rules differs",
     ),
     Adjustment(
         "aws_kms_key",

@@ -112,7 +112,7 @@ class ModelServingStack(BaseStack):
             KmsKeyProps(
                 alias=prefix,
                 description=f"Encrypts images, logs and alarm notifications of {prefix}",
-                extra_statements=(
+                extra_policy_statements=(
                     service_use_statement(
                         "CloudWatchLogsUseKey",
                         f"logs.{settings.region}.amazonaws.com",

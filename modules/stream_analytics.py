@@ -123,7 +123,7 @@ class StreamAnalyticsStack(BaseStack):
             KmsKeyProps(
                 alias=prefix,
                 description=f"Encrypts the stream, leases, results, DLQ, logs and alerts of {prefix}",
-                extra_statements=(
+                extra_policy_statements=(
                     service_use_statement(
                         "CloudWatchLogsUseKey",
                         f"logs.{settings.region}.amazonaws.com",

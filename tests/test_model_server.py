@@ -125,6 +125,8 @@ BAD_BODIES = {
     "bool value": (json.dumps({"instances": [[True, *ROW[1:]]]}).encode(), 422, "instances[0][0]"),
     "null value": (json.dumps({"instances": [[None, *ROW[1:]]]}).encode(), 422, "finite number"),
     "NaN value": (json.dumps({"instances": [[float("nan"), *ROW[1:]]]}).encode(), 422, "finite"),
+    "huge integer": (json.dumps({"instances": [[10**400, *ROW[1:]]]}).encode(), 422, "within"),
+    "out of range": (json.dumps({"instances": [[*ROW[:12], -1e300]]}).encode(), 422, "instances[0][12]"),
     "too many rows": (json.dumps({"instances": [ROW] * 201}).encode(), 422, "at most 200"),
 }
 

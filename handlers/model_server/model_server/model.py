@@ -8,9 +8,10 @@ JSON so that serving needs numpy only and loads in milliseconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,25 +43,33 @@ class LinearClassifier:
     scale: Matrix
     coef: Matrix  # (n_classes, n_features), or (1, n_features) when binary
     intercept: Matrix
+    _weights: Matrix = field(init=False, repr=False, compare=False)
+    _bias: Matrix = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Fold the standardization into the weights once: ((x - m) / s) @ C.T + b equals
+        # x @ (C / s).T + (b - (m / s) @ C.T), one matrix product per request.
+        object.__setattr__(self, "_weights", (self.coef / self.scale).T.copy())
+        object.__setattr__(self, "_bias", self.intercept - (self.mean / self.scale) @ self.coef.T)
 
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
 
     def predict_proba(self, x: Matrix) -> Matrix:
-        z = (x - self.mean) / self.scale
-        logits = z @ self.coef.T + self.intercept
+        logits: Matrix = x @ self._weights + self._bias
         if len(self.classes) == 2 and self.coef.shape[0] == 1:
             p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))  # the sigmoid, without exp overflow
             return np.column_stack([1.0 - p1, p1])
-        logits -= logits.max(axis=1, keepdims=True)  # overflow-safe softmax
-        e = np.exp(logits)
-        out: Matrix = e / e.sum(axis=1, keepdims=True)
-        return out
+        logits -= logits.max(axis=1, keepdims=True)  # overflow-safe softmax, in place
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        return logits
 
     def predict(self, x: Matrix) -> tuple[list[str], Matrix]:
         proba = self.predict_proba(x)
-        labels = [self.classes[i] for i in proba.argmax(axis=1)]
+        classes = self.classes
+        labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
         return labels, proba
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,6 +159,27 @@ def to_matrix(instances: Any, n_features: int, max_rows: int) -> Matrix:
         raise InputError("'instances' must hold at least one row")
     if len(instances) > max_rows:
         raise InputError(f"'instances' has {len(instances)} rows; at most {max_rows} per request")
+    # Fast path for the common, valid batch: exact int/float types (so no bool, which is
+    # an int subclass, and no strings numpy would parse), then one vectorized range check.
+    if (
+        all(type(row) is list and len(row) == n_features for row in instances)
+        and set(map(type, itertools.chain.from_iterable(instances))) <= _NUMBER
+    ):
+        try:
+            x = np.asarray(instances, dtype=np.float64)
+        except OverflowError:  # an integer beyond float range: reported below
+            pass
+        else:
+            if (np.abs(x) <= MAX_ABS_VALUE).all():  # False for NaN and inf too
+                return x
+    _raise_first_problem(instances, n_features)
+    raise AssertionError("unreachable: the fast path rejected a valid batch")  # pragma: no cover
+
+
+_NUMBER = frozenset((int, float))
+
+
+def _raise_first_problem(instances: list[Any], n_features: int) -> None:
     for i, row in enumerate(instances):
         if not isinstance(row, list):
             raise InputError(f"instances[{i}] must be a list of {n_features} numbers")
@@ -157,8 +187,7 @@ def to_matrix(instances: Any, n_features: int, max_rows: int) -> Matrix:
             raise InputError(f"instances[{i}] has {len(row)} values; the model takes {n_features}")
         for j, v in enumerate(row):
             # bool is an int in Python, but true/false is not a measurement.
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
                 raise InputError(f"instances[{i}][{j}] = {v!r}: must be a finite number")
             if abs(v) > MAX_ABS_VALUE:
                 raise InputError(f"instances[{i}][{j}] = {v!r}: must be within +/-{MAX_ABS_VALUE:g}")
-    return np.asarray(instances, dtype=np.float64)

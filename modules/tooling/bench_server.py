@@ -1,0 +1,144 @@
+"""Benchmark of the model server (``make bench-server``; not a test).
+
+Starts two server processes of the same stack on 127.0.0.1: the real one
+(``python -m model_server`` with the default model), and a baseline whose ``/predict``
+parses the JSON body and returns a constant (same handler, same limits, no model). Drives
+each with keep-alive HTTP clients at concurrency 1, 16 and 64 and prints throughput, p50
+and p99 latency, the model/baseline throughput ratio (target >= 0.7) and each process's
+resident memory.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from modules.tooling.model_server_process import ModelServerProcess, train_default_model
+from modules.tooling.moto_server import HOST
+
+CONCURRENCY = (1, 16, 64)
+TARGET_RATIO = 0.7
+ROWS_PER_CALL = 8
+ROUNDS = 3
+ROW = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
+
+
+@dataclass
+class Result:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def drive(port: int, concurrency: int, duration_s: float, body: bytes) -> Result:
+    """``concurrency`` clients, each on one keep-alive connection, for ``duration_s``."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        headers = {"Content-Type": "application/json"}
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            t = time.perf_counter()
+            conn.request("POST", "/predict", body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            latencies[i].append((time.perf_counter() - t) * 1000)
+            if resp.status != 200:
+                errors[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    for th in threads:
+        th.start()
+    t0 = time.perf_counter()
+    stop_at[0] = t0 + duration_s
+    start.wait()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t0
+    flat = [x for per in latencies for x in per]
+    return Result(len(flat), sum(errors), elapsed, flat)
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of ``pid`` in MiB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def main(argv: Sequence[str]) -> int:
+    duration_s = float(argv[1]) if len(argv) > 1 else 3.0
+    body = json.dumps({"instances": [ROW] * ROWS_PER_CALL}).encode()
+    # Both servers get a limit above the highest concurrency: this measures speed, not shedding.
+    env = {"MAX_IN_FLIGHT": str(max(CONCURRENCY) * 2), "LOG_LEVEL": "WARNING"}
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        model = train_default_model(Path(tmp) / "model.json")
+        servers = {
+            "baseline": ModelServerProcess(
+                str(model), env, Path(tmp) / "baseline.log", module="modules.tooling.constant_server"
+            ),
+            "model": ModelServerProcess(str(model), env, Path(tmp) / "model.log"),
+        }
+        results: dict[tuple[str, int], Result] = {}
+        memory: dict[str, tuple[float, float]] = {}
+        with servers["baseline"], servers["model"]:
+            pids = {name: s.proc.pid for name, s in servers.items() if s.proc is not None}
+            memory.update({f"{name} idle": rss_mib(pid) for name, pid in pids.items()})
+            for server in servers.values():
+                drive(server.port, 4, 0.5, body)  # warm-up
+            # Interleaved rounds: a noisy neighbour slows both servers alike, not one of them.
+            for c in CONCURRENCY:
+                for _ in range(ROUNDS):
+                    for name, server in servers.items():
+                        r = drive(server.port, c, duration_s / ROUNDS, body)
+                        total = results.setdefault((name, c), Result(0, 0, 0.0, []))
+                        total.requests += r.requests
+                        total.errors += r.errors
+                        total.seconds += r.seconds
+                        total.latencies_ms += r.latencies_ms
+            memory.update({name: rss_mib(pid) for name, pid in pids.items()})
+    print(f"model server benchmark: POST /predict, {ROWS_PER_CALL} rows per call, {duration_s:.0f} s per point, "
+          f"keep-alive clients in one process, {ROUNDS} interleaved rounds, {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"{'server':<9} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
+    for (name, c), r in results.items():
+        print(f"{name:<9} {c:>4} {r.rps:>9.0f} {r.pct(0.5):>8.2f} {r.pct(0.99):>8.2f} {r.errors:>8}")
+    ratios = {c: results[("model", c)].rps / results[("baseline", c)].rps for c in CONCURRENCY}
+    print("throughput model / baseline: " + ", ".join(f"c={c}: {v:.2f}x" for c, v in ratios.items()))
+    print(f"geometric mean {statistics.geometric_mean(ratios.values()):.2f}x (target >= {TARGET_RATIO}x)")
+    for name, (now, peak) in memory.items():
+        print(f"memory {name:<14} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
+    # Other processes on the machine slow both servers, but not equally: report the load.
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    below = [c for c, v in ratios.items() if v < TARGET_RATIO]
+    errors = sum(r.errors for r in results.values())
+    if below or errors:
+        print(f"BELOW TARGET at concurrency {below}" if below else f"{errors} non-200 responses", file=sys.stderr)
+        return 1
+    print("OK: every concurrency at or above the target ratio, no errors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
