@@ -14,7 +14,7 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-server bench-synth
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ checkov: synth ## security scan of every stack (waivers in pyproject.toml)
 deploy-local: $(VENV)/.synced ## apply, re-plan (no changes) and destroy every stack on a local moto server
 	$(PY) -m modules.tooling.round_trip $(STACKS)
 
+bench-handler: $(VENV)/.synced ## event processor throughput vs bare S3 get+put, and peak RSS on a 200 MB object (moto)
+	$(PY) -m modules.tooling.bench_handler
+
 lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -64,6 +67,9 @@ bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m modules.tooling.bench_synth --runs $(or $(RUNS),5)
+
+bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs raw GetRecords, failover after kill -9 / SIGTERM
+	$(PY) -m modules.tooling.bench_worker
 
 settings-table: $(VENV)/.synced ## print the README configuration table
 	$(PY) -m modules.settings --markdown

@@ -14,17 +14,21 @@ from pathlib import Path
 from cdktf import App
 from constructs import Construct
 
+from modules.event_processing import EventProcessingStack
 from modules.model_serving import ModelServingStack
 from modules.settings import Settings
 from modules.stack import BaseStack
 from modules.state import StateStack
+from modules.stream_analytics import StreamAnalyticsStack
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 
 # Stack name -> builder, in deploy order: `state` first, it holds everyone's state.
 STACKS: dict[str, StackBuilder] = {
     "state": StateStack,
+    "stream-analytics": StreamAnalyticsStack,
     "model-serving": ModelServingStack,
+    "event-processing": EventProcessingStack,
 }
 
 

@@ -21,9 +21,10 @@ class KmsKeyProps:
     description: str
     deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
     prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
-    # Services that encrypt with the key on their own behalf (CloudWatch Logs, alarms -> SNS)
-    # need it in the key policy: IAM alone cannot grant a service principal.
-    extra_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    # Grants for AWS services that encrypt with the key on the account's behalf (CloudWatch
+    # Logs, S3 notifications into an encrypted queue, CloudWatch alarms into an encrypted
+    # topic): IAM policies cannot grant a service principal.
+    extra_policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         problems = []
@@ -56,7 +57,7 @@ class KmsKey(Construct):
                     "Action": "kms:*",
                     "Resource": "*",
                 },
-                *props.extra_statements,
+                *props.extra_policy_statements,
             ],
         }
         self.key = KmsKeyResource(

@@ -61,12 +61,13 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
+from modules.alarms import threshold_alarms
 from modules.container_image import ContainerImage, ContainerImageProps
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
-from modules.network import Network, NetworkProps
+from modules.network import Network
 from modules.settings import PROJECT_ROOT, Settings
-from modules.stack import BaseStack
+from modules.stack import BaseStack, network_props
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 CONTAINER = "model-server"
@@ -111,7 +112,7 @@ class ModelServingStack(BaseStack):
             KmsKeyProps(
                 alias=prefix,
                 description=f"Encrypts images, logs and alarm notifications of {prefix}",
-                extra_statements=(
+                extra_policy_statements=(
                     service_use_statement(
                         "CloudWatchLogsUseKey",
                         f"logs.{settings.region}.amazonaws.com",
@@ -121,21 +122,7 @@ class ModelServingStack(BaseStack):
                 ),
             ),
         )
-        self.network = Network(
-            self,
-            "network",
-            NetworkProps(
-                name=prefix,
-                logs_kms_key_arn=self.key.arn,
-                cidr=settings.vpc_cidr,
-                az_count=settings.az_count,
-                nat=settings.network.nat,
-                flow_log_retention_days=settings.network.flow_log_retention_days,
-                interface_endpoints=tuple(
-                    s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()
-                ),
-            ),
-        )
+        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
         self.load_balancer = LoadBalancer(
             self,
             "alb",
@@ -510,27 +497,7 @@ class ModelServingStack(BaseStack):
                 "desc": f"p99 target response time above {serving.p99_latency_alarm_ms} ms",
             },
         }
-        for key, spec in simple.items():
-            CloudwatchMetricAlarm(
-                self,
-                f"alarm-{key}",
-                alarm_name=f"{prefix}-{key}",
-                alarm_description=spec["desc"],
-                namespace=spec["namespace"],
-                metric_name=spec["metric_name"],
-                dimensions=spec["dimensions"],
-                # Percentiles are "extended" statistics in CloudWatch's API.
-                statistic=None if spec["statistic"].startswith("p") else spec["statistic"],
-                extended_statistic=spec["statistic"] if spec["statistic"].startswith("p") else None,
-                period=60,
-                evaluation_periods=spec.get("periods", 3),
-                datapoints_to_alarm=spec.get("datapoints", 2),
-                threshold=spec["threshold"],
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=topic,
-                ok_actions=topic,
-            )
+        threshold_alarms(self, prefix, simple, topic, periods=3, datapoints=2)
         CloudwatchMetricAlarm(
             self,
             "alarm-running-tasks",

@@ -41,7 +41,7 @@ from modules.settings import bucket_name_problem
 @dataclass(frozen=True, kw_only=True)
 class SecureBucketProps:
     bucket_name: str
-    # None = SSE-S3, only for writers that cannot use a customer key (ALB access logs).
+    # None = SSE-S3, only for writers that cannot use a customer key (S3 server access logs, ALB access logs).
     kms_key_arn: str | None
     noncurrent_version_expiry_days: int = 90
     noncurrent_versions_kept: int = 10  # newest noncurrent versions kept regardless of age
@@ -96,7 +96,8 @@ class SecureBucket(Construct):
     """A general-purpose S3 bucket for state or data.
 
     Defaults that matter: versioning on (an overwrite or delete is recoverable);
-    SSE-KMS with the given customer key and S3 bucket keys; all four public access
+    SSE-KMS with the given customer key and S3 bucket keys (SSE-S3 only when no key is
+    given, for access-log targets); all four public access
     blocks; BucketOwnerEnforced (ACLs off); a policy that denies non-TLS and TLS < 1.2
     requests; noncurrent versions expire after 90 days keeping the newest 10; incomplete
     multipart uploads aborted after 7 days; ``prevent_destroy`` on.
@@ -159,7 +160,10 @@ class SecureBucket(Construct):
             policy=json.dumps(
                 {
                     "Version": "2012-10-17",
-                    "Statement": [*tls_only_statements(self.bucket.arn), *props.extra_policy_statements],
+                    # Grants first: moto 5.2.5 crashes (HTTP 500) on PutBucketLogging when a
+                    # statement with a string Principal ("*") precedes the log-delivery grant.
+                    # The order means nothing to AWS.
+                    "Statement": [*props.extra_policy_statements, *tls_only_statements(self.bucket.arn)],
                 }
             ),
             # S3 rejects a bucket policy while the public access block is being set.

@@ -41,7 +41,11 @@ DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.toml"
 
 Environment = Literal["dev", "staging", "prod"]
 BootstrapBackend = Literal["local", "s3"]
+Delivery = Literal["queue", "direct"]
 NatMode = Literal["per_az", "shared", "none"]
+CapacityMode = Literal["on_demand", "provisioned"]
+FleetKind = Literal["spot_fleet", "asg"]
+SpotAllocation = Literal["capacity-optimized", "price-capacity-optimized"]
 
 # Tag keys the stack base always sets; extra tags may not override them.
 RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
@@ -69,6 +73,7 @@ _KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 _TAG_RE = re.compile(r"^[\w .:/=+\-@]*$")
+_PREFIX_RE = re.compile(r"^([A-Za-z0-9._-]+/)+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -122,8 +127,12 @@ def _check_key_prefix(v: str) -> str | None:
     )
 
 
-def _check_email(v: str) -> str | None:
+def email_problem(v: str) -> str | None:
+    """What is wrong with an (optional) e-mail address, or None."""
     return None if v == "" or _EMAIL_RE.match(v) else "an e-mail address, or empty for none"
+
+
+_check_email = email_problem
 
 
 def _check_endpoint(v: str) -> str | None:
@@ -148,6 +157,43 @@ def _check_versions(v: int) -> str | None:
 
 def _check_mirror(v: str) -> str | None:
     return None if v == "" or Path(v).is_dir() else "empty (search) or an existing directory"
+
+
+def _check_prefix(v: str) -> str | None:
+    return (
+        None
+        if _PREFIX_RE.match(v)
+        else "a key prefix of path segments (letters, digits, '.', '_', '-') ending in '/', e.g. 'data/'"
+    )
+
+
+def _check_suffix(v: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9._-]{0,32}", v) else "up to 32 characters of letters, digits, '.', '_', '-'"
+
+
+def _check_data_bucket(v: str) -> str | None:
+    # The access-log bucket is named "<bucket>-logs": leave room for the suffix.
+    if v == "":
+        return None
+    problem = bucket_name_problem(v)
+    return problem if problem else (None if len(v) <= 58 else "at most 58 characters (the log bucket adds '-logs')")
+
+
+def _bounded(default: int, doc: str, lo: int, hi: int, unit: str) -> Any:
+    """An integer setting from ``lo`` to ``hi`` (``unit`` names what is allowed)."""
+
+    def check(v: int) -> str | None:
+        return None if lo <= v <= hi else f"{unit} from {lo} to {hi}"
+
+    return field(default=default, metadata=_doc(doc, check=check))
+
+
+def _check_arn(service: str) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        ok = v == "" or re.fullmatch(rf"arn:aws[a-z-]*:{service}:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9/_.:-]+", v)
+        return None if ok else f"empty (none) or an ARN of {service}, e.g. arn:aws:{service}:us-east-1:123456789012:..."
+
+    return check
 
 
 def _check_cidr_list(v: str) -> str | None:
@@ -259,6 +305,84 @@ class ToolingSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EventProcessingSettings:
+    """The `event-processing` stack: S3 `data/*.json` objects processed by a Lambda."""
+
+    bucket: str = field(
+        default="",
+        metadata=_doc(
+            "data bucket; globally unique, <= 58 characters (access logs go to `<bucket>-logs`). "
+            "Default: `<project>-<environment>-events-<region>`",
+            check=_check_data_bucket,
+            derived=True,
+        ),
+    )
+    delivery: Delivery = field(
+        default="queue",
+        metadata=_doc(
+            "`queue`: S3 -> SQS -> Lambda (buffered, partial batch failures, redrive); "
+            "`direct`: S3 invokes the Lambda asynchronously (retries, then an on-failure DLQ)"
+        ),
+    )
+    data_prefix: str = field(default="data/", metadata=_doc("input key prefix", check=_check_prefix))
+    results_prefix: str = field(
+        default="results/", metadata=_doc("results are written to `<results_prefix><input key>`", check=_check_prefix)
+    )
+    quarantine_prefix: str = field(
+        default="quarantine/",
+        metadata=_doc("rejects: `<quarantine_prefix><input key>.error.json`", check=_check_prefix),
+    )
+    input_suffix: str = field(
+        default=".json", metadata=_doc("only keys ending in this trigger processing", check=_check_suffix)
+    )
+    function_memory_mib: int = _bounded(1024, "Lambda memory", 128, 10240, "MiB")
+    function_timeout_s: int = _bounded(300, "Lambda timeout", 10, 900, "seconds")
+    ephemeral_storage_mib: int = _bounded(2048, "Lambda /tmp, where results wait before upload", 512, 10240, "MiB")
+    reserved_concurrency: int = _bounded(
+        10, "Lambda reserved concurrency (also the queue poller's maximum)", 2, 1000, "an integer"
+    )
+    log_retention_days: int = _bounded(365, "Lambda log retention", 1, 3653, "days")
+    max_object_mib: int = _bounded(256, "larger objects are quarantined unread", 1, 10240, "MiB")
+    max_record_kib: int = _bounded(
+        1024, "longest JSON Lines line, and largest single JSON document (bounds memory)", 1, 65536, "KiB"
+    )
+    max_retries: int = _bounded(2, "`direct`: async invocation retries before the DLQ", 0, 2, "an integer")
+    max_event_age_s: int = _bounded(3600, "`direct`: events older than this go to the DLQ", 60, 21600, "seconds")
+    batch_size: int = _bounded(10, "`queue`: messages per invocation", 1, 10000, "an integer")
+    batch_window_s: int = _bounded(5, "`queue`: longest wait to fill a batch", 0, 300, "seconds")
+    max_receive_count: int = _bounded(5, "`queue`: receives before a message moves to the DLQ", 1, 1000, "an integer")
+    dlq_retention_days: int = _bounded(14, "dead-letter queue retention", 1, 14, "days")
+    kinesis_stream_arn: str = field(
+        default="",
+        metadata=_doc("also put every result on this Kinesis stream; empty = off", check=_check_arn("kinesis")),
+    )
+    kinesis_kms_key_arn: str = field(
+        default="",
+        metadata=_doc("KMS key of that stream, if it has a customer key; empty = none", check=_check_arn("kms")),
+    )
+
+    def problems(self) -> list[str]:
+        """Problems across fields (each field alone was valid)."""
+        out = []
+        prefixes = {
+            "data_prefix": self.data_prefix,
+            "results_prefix": self.results_prefix,
+            "quarantine_prefix": self.quarantine_prefix,
+        }
+        for a, pa in prefixes.items():
+            for b, pb in prefixes.items():
+                if a < b and (pa.startswith(pb) or pb.startswith(pa)):
+                    out.append(
+                        f"event_processing.{a} = {pa!r}, event_processing.{b} = {pb!r}: must not overlap "
+                        "(an output under the input prefix would trigger itself forever)"
+                    )
+        if self.kinesis_kms_key_arn and not self.kinesis_stream_arn:
+            out.append("event_processing.kinesis_kms_key_arn: set only together with kinesis_stream_arn")
+        if self.batch_size > 10 and self.batch_window_s == 0:
+            out.append(
+                f"event_processing.batch_size = {self.batch_size}: more than 10 needs batch_window_s >= 1 (an SQS rule)"
+            )
+        return out
 class NetworkSettings:
     """The VPC every multi-AZ stack builds with the network block (AZs and CIDR are top-level)."""
 
@@ -390,6 +514,69 @@ class ServingSettings:
     )
 
 
+def _check_instance_types(v: str) -> str | None:
+    types = [t.strip() for t in v.split(",") if t.strip()]
+    ok = (
+        len(types) >= 2
+        and len(set(types)) == len(types)
+        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+    )
+    return None if ok else "at least 2 distinct EC2 instance types, comma-separated, e.g. m7i.large,m6i.large"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """The `stream-analytics` stack: Kinesis stream and the fleet of stream workers."""
+
+    capacity_mode: CapacityMode = field(
+        default="on_demand",
+        metadata=_doc("stream capacity: `on_demand` (scales itself) or `provisioned` (`shard_count` shards)"),
+    )
+    shard_count: int = field(
+        default=2, metadata=_doc("shards of a provisioned stream (ignored on demand)", check=_range(1, 500))
+    )
+    retention_hours: int = field(
+        default=24,
+        metadata=_doc("how long records stay readable: time to recover a stopped fleet", check=_range(24, 8760)),
+    )
+    fleet_kind: FleetKind = field(
+        default="spot_fleet",
+        metadata=_doc("`spot_fleet` (an EC2 Spot Fleet request) or `asg` (Auto Scaling group, mixed instances)"),
+    )
+    allocation_strategy: SpotAllocation = field(
+        default="capacity-optimized",
+        metadata=_doc("spot allocation: from the pools least likely to be interrupted, or weighing price too"),
+    )
+    instance_types: str = field(
+        default="m7i.large,m6i.large,m5.large,c7i.large,c6i.large",
+        metadata=_doc(
+            "comma-separated instance types the fleet may use (more pools, fewer interruptions)",
+            check=_check_instance_types,
+        ),
+    )
+    target_capacity: int = field(default=3, metadata=_doc("worker instances the fleet keeps", check=_range(1, 1000)))
+    on_demand_count: int = field(
+        default=0, metadata=_doc("of those, on-demand instances (the rest are spot)", check=_range(0, 1000))
+    )
+    lease_ttl_s: int = field(
+        default=30,
+        metadata=_doc("a worker's shard lease expires this long after its last renewal", check=_range(6, 600)),
+    )
+    poll_interval_s: int = field(
+        default=1, metadata=_doc("pause between a worker's read rounds (seconds)", check=_range(1, 60))
+    )
+    iterator_age_alarm_s: int = field(
+        default=300,
+        metadata=_doc("alarm when the oldest unread record is older than this (seconds)", check=_range(1, 86400)),
+    )
+    dlq_retention_days: int = field(
+        default=14, metadata=_doc("poison records stay in the DLQ this long (days)", check=_range(1, 14))
+    )
+    log_retention_days: int = field(
+        default=365, metadata=_doc("worker log retention (days)", check=_range(1, 3653, "a number of days"))
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the app reads. Built by :func:`load_settings`, never mutated."""
@@ -417,9 +604,11 @@ class Settings:
     )
     state: StateSettings = field(default_factory=StateSettings)
     tooling: ToolingSettings = field(default_factory=ToolingSettings)
+    event_processing: EventProcessingSettings = field(default_factory=EventProcessingSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
     @property
     def emulated(self) -> bool:
@@ -433,9 +622,11 @@ class Settings:
 SECTIONS: dict[str, type] = {
     "state": StateSettings,
     "tooling": ToolingSettings,
+    "event_processing": EventProcessingSettings,
     "network": NetworkSettings,
     "load_balancer": LoadBalancerSettings,
     "serving": ServingSettings,
+    "stream": StreamSettings,
 }
 
 
@@ -625,6 +816,7 @@ def load_settings(
     top = _build(Settings, raw, "", problems)
     sections = {name: _build(cls, raw.get(name, {}), f"{name}.", problems) for name, cls in SECTIONS.items()}
     problems.extend(_cross_field_problems(sections["serving"]))
+    problems.extend(_stream_problems(sections["stream"]))
     if problems:
         raise SettingsError(problems)
 
@@ -638,7 +830,13 @@ def load_settings(
         if problem:  # cannot happen with valid parts, kept as a guard
             raise SettingsError([f"state.bucket (derived {derived!r}): must be {problem}"])
         sections["state"]["bucket"] = derived
-    return Settings(**top, **{name: cls(**sections[name]) for name, cls in SECTIONS.items()})
+    if "bucket" not in sections["event_processing"]:
+        sections["event_processing"]["bucket"] = f"{project}-{environment}-events-{region}"
+    built = {name: cls(**sections[name]) for name, cls in SECTIONS.items()}
+    cross = [p for section in built.values() for p in getattr(section, "problems", lambda: [])()]
+    if cross:
+        raise SettingsError(cross)
+    return Settings(**top, **built)
 
 
 def _cross_field_problems(serving: Mapping[str, Any]) -> list[str]:
@@ -658,6 +856,19 @@ def _cross_field_problems(serving: Mapping[str, Any]) -> list[str]:
         == 0
     ):
         problems.append("serving.on_demand_weight and serving.spot_weight: at least one must be > 0")
+    return problems
+
+
+def _stream_problems(stream: Mapping[str, Any]) -> list[str]:
+    defaults = StreamSettings()
+    problems = []
+    target, on_demand = (stream.get(k, getattr(defaults, k)) for k in ("target_capacity", "on_demand_count"))
+    if on_demand > target:
+        problems.append(f"stream.on_demand_count = {on_demand}: must be <= stream.target_capacity = {target}")
+    ttl, poll = (stream.get(k, getattr(defaults, k)) for k in ("lease_ttl_s", "poll_interval_s"))
+    if poll * 3 >= ttl:
+        problems.append(f"stream.poll_interval_s = {poll}: must be < stream.lease_ttl_s / 3 ({ttl / 3:g}) so "
+                        "leases are renewed well before they expire")  # fmt: skip
     return problems
 
 

@@ -22,6 +22,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from modules import emulator
+from modules.network import NetworkProps
 from modules.settings import PROJECT_ROOT, Settings
 from modules.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 
@@ -105,3 +106,16 @@ class BaseStack(TerraformStack):
         if self.settings.emulated:
             for key, value in emulator.backend_config(self.settings.emulator_endpoint).items():
                 self.add_override(f"terraform.backend.s3.{key}", value)
+
+
+def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> NetworkProps:
+    """The network block's props from the settings every multi-AZ stack shares."""
+    return NetworkProps(
+        name=name,
+        logs_kms_key_arn=logs_kms_key_arn,
+        cidr=settings.vpc_cidr,
+        az_count=settings.az_count,
+        nat=settings.network.nat,
+        flow_log_retention_days=settings.network.flow_log_retention_days,
+        interface_endpoints=tuple(s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()),
+    )

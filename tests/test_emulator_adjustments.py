@@ -6,8 +6,30 @@ import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from modules import emulator
-from tests.conftest import PROJECT_ROOT, StackDoc
+from tests.conftest import EMULATOR_ENV, PROJECT_ROOT, StackDoc, load_stacks, settings_from
+
+# Settings that bring in resources the default synth lacks (e.g. the ASG fleet instead of
+# the Spot Fleet): each is synthesized for real AWS and for the emulator too.
+VARIANTS = {"stream-analytics": {"RAI_STREAM_FLEET_KIND": "asg"}}
+
+
+@pytest.fixture(scope="module")
+def variant_pairs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[StackDoc, StackDoc]]:
+    """(real, emulated) synths of each stack in :data:`VARIANTS`."""
+    from modules.app import synth
+
+    pairs = []
+    for stack, env in VARIANTS.items():
+        docs = []
+        for extra in ({}, EMULATOR_ENV):
+            outdir = tmp_path_factory.mktemp("variant") / "cdktf.out"
+            synth(settings_from({**env, **extra}), outdir, only=[stack])
+            docs.append(load_stacks(outdir)[stack])
+        pairs.append((docs[0], docs[1]))
+    return pairs
 
 
 def leaf_paths(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -37,19 +59,25 @@ def allowed(path: str) -> bool:
 
 
 def test_emulator_synth_differs_from_real_only_where_declared(
-    stacks: dict[str, StackDoc], emulator_stacks: dict[str, StackDoc]
+    stacks: dict[str, StackDoc],
+    emulator_stacks: dict[str, StackDoc],
+    variant_pairs: list[tuple[StackDoc, StackDoc]],
 ) -> None:
     assert stacks.keys() == emulator_stacks.keys()
-    for name in stacks:
-        undeclared = sorted(p for p in differing_paths(stacks[name], emulator_stacks[name]) if not allowed(p))
-        assert not undeclared, f"{name}: emulator synth changes undeclared paths {undeclared}"
+    pairs = [(stacks[name], emulator_stacks[name]) for name in stacks] + variant_pairs
+    for real, emulated in pairs:
+        undeclared = sorted(p for p in differing_paths(real, emulated) if not allowed(p))
+        assert not undeclared, f"emulator synth changes undeclared paths {undeclared}"
 
 
 def test_every_declared_adjustment_is_applied_somewhere(
-    stacks: dict[str, StackDoc], emulator_stacks: dict[str, StackDoc]
+    stacks: dict[str, StackDoc],
+    emulator_stacks: dict[str, StackDoc],
+    variant_pairs: list[tuple[StackDoc, StackDoc]],
 ) -> None:
     """A declared adjustment that changes nothing is stale and should go."""
     changed = set().union(*(differing_paths(stacks[n], emulator_stacks[n]) for n in stacks))
+    changed |= set().union(*(differing_paths(real, emulated) for real, emulated in variant_pairs))
     for adj in emulator.ADJUSTMENTS:
         for pattern in adj.paths():
             assert any(fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, pattern + ".*") for p in changed), pattern

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from modules import emulator
 from modules.settings import Settings
 from modules.tooling.moto_server import MotoServer
 from modules.tooling.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
@@ -100,6 +101,85 @@ def test_stack_keeps_state_in_emulator_s3_with_a_lockfile(emu: Settings, tmp_pat
 
     print(round_trip(tf, emu, stack_dir, state_is_remote_and_locked_runs_are_refused))
     assert not s3.list_objects_v2(Bucket=emu.state.bucket, Prefix=f"{key}.tflock").get("KeyCount")
+
+
+def _event_processing_smoke(settings: Settings) -> None:
+    """On the deployed stack: real uploads, the deployed function's own environment, the
+    handler run as a process on the events the deployed delivery path carries."""
+    ep = settings.event_processing
+    s3, lam = aws_client("s3", settings), aws_client("lambda", settings)
+    function = f"{settings.name_prefix}-events-processor"
+    config = lam.get_function_configuration(FunctionName=function)
+    assert config["TracingConfig"]["Mode"] == "Active" and config["Runtime"] in ("python3.12", "python3.13")
+    env = {**config["Environment"]["Variables"], **emulator.CREDENTIALS}
+    assert env["DATA_PREFIX"] == ep.data_prefix and env["DATA_BUCKET"] == ep.bucket
+
+    # moto evaluates a conditioned bucket-policy statement as a match whenever the request
+    # carries no value for its key, and it never sets aws:SecureTransport: the TLS-only
+    # deny refuses every object call. Lift the policy for the smoke test and put the same
+    # text back; the no-drift plan that follows proves it is back.
+    policy = s3.get_bucket_policy(Bucket=ep.bucket)["Policy"]
+    assert "DenyInsecureTransport" in policy
+    s3.delete_bucket_policy(Bucket=ep.bucket)
+    try:
+        _smoke_objects(settings, env, function)
+    finally:
+        s3.put_bucket_policy(Bucket=ep.bucket, Policy=policy)
+
+
+def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> None:
+    from modules.tooling.local_lambda import invoke, s3_event, sqs_event
+
+    ep = settings.event_processing
+    s3, lam, sqs = (aws_client(s, settings) for s in ("s3", "lambda", "sqs"))
+    config = lam.get_function_configuration(FunctionName=function)
+    good, bad = f"{ep.data_prefix}smoke test/é.json", f"{ep.data_prefix}smoke-bad.json"
+    line = b'{"id": "1", "timestamp": "2026-01-31T12:00:00Z", "text": "works great"}\n'
+    versions = {k: s3.put_object(Bucket=ep.bucket, Key=k, Body=b)["VersionId"] for k, b in ((good, line), (bad, b"{"))}
+    if ep.delivery == "queue":
+        # moto does not filter mappings by function name: pick ours by its ARN.
+        mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+        (mapping,) = [m for m in mappings if m["FunctionArn"] == config["FunctionArn"]]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        queue_url = sqs.get_queue_url(QueueName=f"{settings.name_prefix}-events-queue")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])  # plans ignore it on the emulator: check it here
+        assert redrive["deadLetterTargetArn"].endswith("-events-dlq") and redrive["maxReceiveCount"] == 5
+        assert attributes["KmsMasterKeyId"] and int(attributes["VisibilityTimeout"]) == 6 * config["Timeout"]
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        keys = [r["s3"]["object"]["key"] for m in messages for r in json.loads(m["Body"]).get("Records", [])]
+        assert len(keys) == 2, "the deployed notification carried both uploads to the deployed queue"
+        events = [sqs_event(messages, mapping["EventSourceArn"], settings.region)]
+    else:
+        invoke_config = lam.get_function_event_invoke_config(FunctionName=function)
+        assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"].endswith("-events-dlq")
+        statement = json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"][0]
+        assert statement["Principal"]["Service"] == "s3.amazonaws.com"
+        # moto cannot run the function it would notify: the same event, built from the objects.
+        events = [s3_event(ep.bucket, k, 1, versions[k], settings.region) for k in (good, bad)]
+    (response, *_) = invoke("event_processor", events, endpoint=settings.emulator_endpoint,
+                            region=settings.region, env=env).responses  # fmt: skip
+    assert not response.get("batchItemFailures")
+    results = s3.get_object(Bucket=ep.bucket, Key=f"{ep.results_prefix}{good}")["Body"].read()
+    assert json.loads(results)["sentiment"]["label"] == "positive"
+    reject = json.loads(s3.get_object(Bucket=ep.bucket, Key=f"{ep.quarantine_prefix}{bad}.error.json")["Body"].read())
+    assert (reject["reason"], reject["source"]["version_id"]) == ("invalid-json", versions[bad])
+
+
+@pytest.mark.parametrize("delivery", ["queue", "direct"])
+def test_event_processing_applies_processes_converges_and_destroys(delivery: str, tmp_path: Path) -> None:
+    from modules.app import synth
+
+    with MotoServer(tmp_path / "moto.log") as server:
+        settings = emulator_settings(server.endpoint, environ={"RAI_EVENT_PROCESSING_DELIVERY": delivery})
+        synth(settings, tmp_path / "out", only=["event-processing"])
+        stack_dir = tmp_path / "out" / "stacks" / "event-processing"
+        result = round_trip(
+            emulator_terraform(settings), settings, stack_dir, lambda: _event_processing_smoke(settings)
+        )
+        print(f"{delivery}: {result}")
+        buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
+        assert settings.event_processing.bucket not in buckets, "destroy removed the data bucket"
 
 
 SERVING_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"

@@ -29,7 +29,12 @@ def free_port() -> int:
 class MotoServer:
     """A moto server process; ``endpoint`` is its URL once started."""
 
-    def __init__(self, log_path: Path | None = None, start_timeout_s: float = 60) -> None:
+    def __init__(
+        self, log_path: Path | None = None, start_timeout_s: float = 60, *, kinesis_resharding: bool = False
+    ) -> None:
+        """``kinesis_resharding``: run moto with :mod:`modules.tooling.moto_fixes` (AWS-like
+        SplitShard: the parent keeps its records, writes go only to open shards)."""
+        self.module = "modules.tooling.moto_fixes" if kinesis_resharding else "moto.server"
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
         self.port = 0
@@ -51,8 +56,8 @@ class MotoServer:
         for _attempt in range(3):  # the free port can be taken between probe and bind
             self.port = free_port()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", self.module, "-H", HOST, "-p", str(self.port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).parents[2],
             )  # fmt: skip
             if self._wait_ready():
                 return self

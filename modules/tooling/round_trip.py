@@ -23,10 +23,16 @@ from typing import Any
 
 import boto3
 
-from modules import emulator
+from modules import lazy_provider
 from modules.settings import Settings, SettingsError, env_var, load_settings
 from modules.tooling.moto_server import MotoServer
 from modules.tooling.terraform import Terraform, TerraformError
+
+# Before modules.emulator imports the provider: `python -m modules.tooling.round_trip`
+# would otherwise import it eagerly, and the app's install() would refuse.
+lazy_provider.install()
+
+from modules import emulator  # noqa: E402
 
 
 class DriftError(AssertionError):
@@ -130,9 +136,6 @@ def round_trip(
 
 def deploy_local(stacks: Sequence[str] | None, log: Callable[[str], None] = print) -> list[RoundTrip]:
     """Round-trip ``stacks`` (default: all) on a fresh moto server, in deploy order."""
-    from modules import lazy_provider
-
-    lazy_provider.install()
     from modules.app import STACKS, synth
 
     wanted = list(STACKS) if not stacks else [s for s in STACKS if s in stacks]

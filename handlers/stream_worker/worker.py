@@ -1,0 +1,405 @@
+"""The stream worker: leases shards, runs the analytics step, writes results exactly once.
+
+One loop, one thread (plus an IMDS poller). Each round it registers itself, scans the lease
+table, takes its fair share of leases, then reads one batch from each shard it holds:
+
+1. GetRecords from the shard's iterator (from its checkpoint: AFTER_SEQUENCE_NUMBER, or
+   TRIM_HORIZON for a new shard);
+2. each record through :func:`analytics.parse` and :func:`analytics.score`; records that
+   cannot be parsed go to the FIFO DLQ with shard id, sequence number and reason
+   (de-duplicated by shard and sequence number);
+3. the results as one JSON-lines object at ``<prefix><stream>/<shard>/<first sequence
+   number>.jsonl``: a replay after a crash starts at the same checkpoint, so it rewrites
+   the same key, and a record is in exactly one object;
+4. only then the checkpoint (with the analytics state), conditional on still holding the
+   lease. A worker writes results only within half a TTL of a successful lease write.
+
+Draining (SIGTERM, a spot interruption notice, a rebalance recommendation) stops reading
+after the current batch, releases every lease (their checkpoints are current) and exits;
+others take the leases at their next poll instead of after the TTL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import math
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from . import analytics
+from .config import Config, ConfigError
+from .imds import Imds, watch
+from .leases import SHARD_END, Lease, LeaseTable
+
+log = logging.getLogger("stream_worker")
+T = TypeVar("T")
+
+THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "RequestThrottled",
+        "KMSThrottlingException",
+        "TooManyRequestsException",
+    }
+)
+
+
+def backoff_delays(cap_s: float, base_s: float = 0.1, rng: random.Random | None = None) -> Any:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**n)), forever."""
+    rnd = rng or random.Random()
+    attempt = 0
+    while True:
+        yield rnd.uniform(0, min(cap_s, base_s * 2**attempt))
+        attempt = min(attempt + 1, 30)
+
+
+def with_backoff(
+    call: Callable[..., T], cap_s: float, /, sleep: Callable[[float], None] = time.sleep, **kwargs: Any
+) -> T:
+    """``call(**kwargs)``, retried with jittered backoff while AWS says it is throttling us."""
+    delays = backoff_delays(cap_s)
+    while True:
+        try:
+            return call(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in THROTTLING:
+                raise
+            delay = next(delays)
+            log.warning("throttled (%s); retrying in %.2fs", code, delay)
+            sleep(delay)
+
+
+def result_key(prefix: str, stream: str, shard_id: str, first_sequence_number: str) -> str:
+    # Zero-padded so keys sort in sequence order (sequence numbers are up to 56 digits).
+    return f"{prefix}{stream}/{shard_id}/{first_sequence_number.zfill(56)}.jsonl"
+
+
+def dlq_message(shard_id: str, record: dict[str, Any], reason: str) -> dict[str, Any]:
+    seq = record["SequenceNumber"]
+    body = {
+        "shard_id": shard_id,
+        "sequence_number": seq,
+        "partition_key": record.get("PartitionKey"),
+        "reason": reason,
+        "data_base64": base64.b64encode(record["Data"]).decode(),
+    }
+    return {
+        "Id": hashlib.sha256(seq.encode()).hexdigest()[:80],
+        "MessageBody": json.dumps(body),
+        "MessageGroupId": shard_id,
+        # A replay after a crash sends the same record again: FIFO de-duplication drops it.
+        "MessageDeduplicationId": hashlib.sha256(f"{shard_id}:{seq}".encode()).hexdigest(),
+        "MessageAttributes": {
+            "shard_id": {"DataType": "String", "StringValue": shard_id},
+            "sequence_number": {"DataType": "String", "StringValue": seq},
+            "reason": {"DataType": "String", "StringValue": reason[:256]},
+        },
+    }
+
+
+class Worker:
+    def __init__(self, config: Config) -> None:
+        self.cfg = config
+        boto = BotoConfig(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+        session = boto3.session.Session(region_name=config.region)
+
+        def client(name: str) -> Any:
+            return session.client(name, endpoint_url=config.endpoint_url, config=boto)
+
+        self.kinesis, self.s3, self.sqs = client("kinesis"), client("s3"), client("sqs")
+        self.cloudwatch = client("cloudwatch")
+        self.table = LeaseTable(client("dynamodb"), config.lease_table, config.worker_id, config.lease_ttl_s)
+        self.held: dict[str, Lease] = {}
+        self.iterators: dict[str, str] = {}
+        self.closed: dict[str, str] = {}  # closed shard -> its ending sequence number
+        self.known_shards: set[str] = set()
+        self.stop = threading.Event()
+        self.stop_reason = ""
+        self.next_sync = 0.0
+        self.next_beat = 0.0
+        self.counts = {"RecordsProcessed": 0, "PoisonRecords": 0}
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            log.info("draining: %s", reason)
+            self.stop.set()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop("SIGTERM"))
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop("SIGINT"))
+        if self.cfg.imds_endpoint:
+            watch(Imds(self.cfg.imds_endpoint), self.cfg.imds_poll_s, self.stop, self.request_stop,
+                  lambda exc: log.debug("instance metadata not reachable: %s", exc))  # fmt: skip
+        log.info("worker %s reading %s", self.cfg.worker_id, self.cfg.stream_name)
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.round()
+            except ClientError as exc:  # an AWS error that is not throttling: log, keep the leases' TTL in mind
+                log.error("round failed: %s", exc)
+            self.stop.wait(max(0.0, self.cfg.poll_interval_s - (time.monotonic() - started)))
+        self.drain()
+
+    def drain(self) -> None:
+        # Also leases handed to us that we have not adopted yet: the table says they are ours.
+        mine = {s: lease for s, lease in self.table.scan()[0].items() if lease.owner == self.cfg.worker_id}
+        mine |= self.held
+        released = [shard for shard, lease in mine.items() if self.table.release(lease)]
+        self.held.clear()
+        self.table.deregister()
+        self.beat(force=True)
+        log.info("drained (%s): released %s", self.stop_reason, ",".join(sorted(released)) or "nothing")
+
+    # --- one round ---------------------------------------------------------------------
+
+    def round(self) -> None:
+        self.table.register()
+        if time.monotonic() >= self.next_sync:
+            self.sync_shards()
+        self.balance()
+        for shard_id in sorted(self.held):
+            if self.stop.is_set():
+                return
+            self.process_batch(shard_id)
+        self.beat()
+
+    def sync_shards(self) -> None:
+        """Create a lease for every shard, parents first; note which shards are closed."""
+        shards: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"StreamName": self.cfg.stream_name}
+        while True:
+            page = with_backoff(self.kinesis.list_shards, self.cfg.max_backoff_s, **kwargs)
+            shards.extend(page["Shards"])
+            if not page.get("NextToken"):
+                break
+            kwargs = {"NextToken": page["NextToken"]}
+        for shard in shards:
+            parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+            self.table.ensure(shard["ShardId"], parents)
+            ending = shard["SequenceNumberRange"].get("EndingSequenceNumber")
+            if ending is not None:
+                self.closed[shard["ShardId"]] = ending
+        self.known_shards = {s["ShardId"] for s in shards}
+        self.next_sync = time.monotonic() + self.cfg.shard_sync_s
+
+    def balance(self) -> None:
+        """Adopt, hand over, take free or expired leases, or ask for one: the fair share."""
+        leases, workers = self.table.scan()
+        now = time.time()
+        for shard_id, lease in leases.items():  # the table is the truth about who holds what
+            if shard_id in self.held and lease.owner != self.cfg.worker_id:
+                log.info("lost lease %s to %s", shard_id, lease.owner or "nobody")
+                self.drop(shard_id)
+            elif lease.owner == self.cfg.worker_id and shard_id not in self.held and self.table.renew(lease):
+                log.info("adopted lease %s", shard_id)
+                self.held[shard_id] = lease
+        for shard_id, held in list(self.held.items()):
+            pending = leases[shard_id].pending_owner if shard_id in leases else ""
+            if pending and pending != self.cfg.worker_id and workers.get(pending, 0) > now:
+                if self.table.release(held, to=pending):
+                    log.info("handed lease %s to %s", shard_id, pending)
+                self.drop(shard_id)
+
+        finished = {s for s, lease in leases.items() if lease.finished}
+        eligible = {
+            s: lease
+            for s, lease in leases.items()
+            if not lease.finished
+            and all(p in finished or (p not in leases and p not in self.known_shards) for p in lease.parents)
+        }
+        dead = {lease.owner for lease in leases.values() if lease.expired(now)}
+        live = ({w for w, expiry in workers.items() if expiry > now} - dead) | {self.cfg.worker_id}
+        target = math.ceil(len(eligible) / len(live)) if eligible else 0
+        mine = [s for s in eligible if s in self.held]
+        free = sorted(
+            s for s, lease in eligible.items() if s not in self.held and (not lease.owner or lease.expired(now))
+        )
+        for shard_id in free[: max(0, target - len(mine))]:
+            lease = eligible[shard_id]
+            previous = lease.owner
+            if self.table.take(lease):
+                log.info("took lease %s%s", shard_id, f" (expired, from {previous})" if previous else "")
+                self.held[shard_id] = lease
+                mine.append(shard_id)
+        # Count a lease already promised to a live worker as that worker's, so one request
+        # at a time is in flight per lease and the shares converge instead of swinging.
+        promised = {s for s, lease in eligible.items() if lease.pending_owner in live}
+        asked = len([s for s in promised if eligible[s].pending_owner == self.cfg.worker_id])
+        if len(mine) + asked < target and not free:
+            load: dict[str, list[Lease]] = {}
+            for shard_id, lease in eligible.items():
+                if lease.owner in live and lease.owner != self.cfg.worker_id and shard_id not in promised:
+                    load.setdefault(lease.owner, []).append(lease)
+            if load:
+                owner, theirs = max(load.items(), key=lambda kv: (len(kv[1]), kv[0]))
+                if len(theirs) > len(mine) + asked + 1:
+                    candidate = min(theirs, key=lambda lease: lease.shard_id)
+                    if self.table.request_handoff(candidate):
+                        log.info("asked %s for lease %s", owner, candidate.shard_id)
+
+    def drop(self, shard_id: str) -> None:
+        self.held.pop(shard_id, None)
+        self.iterators.pop(shard_id, None)
+
+    # --- one batch ------------------------------------------------------------------------
+
+    def still_ours(self, lease: Lease) -> bool:
+        """True if the lease was written by us within half a TTL (renewing it if needed)."""
+        if time.monotonic() - lease.renewed_at < self.cfg.lease_ttl_s / 2:
+            return True
+        if self.table.renew(lease):
+            return True
+        log.info("lease %s is no longer ours", lease.shard_id)
+        self.drop(lease.shard_id)
+        return False
+
+    def iterator(self, lease: Lease) -> str:
+        if lease.shard_id not in self.iterators:
+            kwargs: dict[str, Any] = {"StreamName": self.cfg.stream_name, "ShardId": lease.shard_id}
+            if lease.checkpoint:
+                kwargs |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": lease.checkpoint}
+            else:
+                kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+            out = with_backoff(self.kinesis.get_shard_iterator, self.cfg.max_backoff_s, **kwargs)
+            self.iterators[lease.shard_id] = out["ShardIterator"]
+        return self.iterators[lease.shard_id]
+
+    def process_batch(self, shard_id: str) -> None:
+        lease = self.held[shard_id]
+        if not self.still_ours(lease):
+            return
+        iterator = self.iterator(lease)
+        try:
+            out = with_backoff(
+                self.kinesis.get_records, self.cfg.max_backoff_s, ShardIterator=iterator, Limit=self.cfg.batch_limit
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExpiredIteratorException":
+                self.iterators.pop(shard_id, None)  # re-read from the checkpoint next round
+                return
+            raise
+        records: list[dict[str, Any]] = out.get("Records", [])
+        next_iterator: str | None = out.get("NextShardIterator")
+        if not records:
+            if next_iterator is None or self.caught_up_on_closed(lease):
+                self.finish(lease)
+            else:
+                self.iterators[shard_id] = next_iterator
+            return
+        state: analytics.State = json.loads(lease.state)
+        results: list[str] = []
+        poison: list[dict[str, Any]] = []
+        for record in records:
+            try:
+                event = analytics.parse(record["Data"])
+            except analytics.PoisonRecord as exc:
+                poison.append(dlq_message(shard_id, record, str(exc)))
+                continue
+            line = analytics.score(state, event, self.cfg.analytics)
+            line |= {"shard_id": shard_id, "sequence_number": record["SequenceNumber"]}
+            results.append(json.dumps(line, sort_keys=True))
+        analytics.evict(state, self.cfg.analytics.max_keys)
+        if not self.still_ours(lease):  # never write for a shard we may no longer hold
+            return
+        if results:
+            key = result_key(self.cfg.results_prefix, self.cfg.stream_name, shard_id, records[0]["SequenceNumber"])
+            body = ("\n".join(results) + "\n").encode()
+            with_backoff(
+                self.s3.put_object, self.cfg.max_backoff_s,
+                Bucket=self.cfg.results_bucket, Key=key, Body=body, ContentType="application/x-ndjson",
+            )  # fmt: skip
+        for start in range(0, len(poison), 10):
+            self.send_to_dlq(poison[start : start + 10])
+        last = records[-1]["SequenceNumber"]
+        if self.table.checkpoint(lease, last, json.dumps(state, sort_keys=True)):
+            self.iterators[shard_id] = next_iterator or self.iterators[shard_id]
+            self.counts["RecordsProcessed"] += len(results)
+            self.counts["PoisonRecords"] += len(poison)
+            if next_iterator is None:
+                self.finish(lease)
+        else:
+            log.info("checkpoint of %s refused: lease taken over; its owner replays from its checkpoint", shard_id)
+            self.drop(shard_id)
+
+    def caught_up_on_closed(self, lease: Lease) -> bool:
+        """A closed shard with nothing left after the checkpoint (for endpoints that keep
+        returning an iterator past a closed shard's end, such as the emulator)."""
+        ending = self.closed.get(lease.shard_id)
+        if ending is None:
+            return False
+        return lease.checkpoint is None or int(lease.checkpoint) >= int(ending) or int(ending) == 0
+
+    def finish(self, lease: Lease) -> None:
+        """Shard end: mark it finished (its children become eligible) and let it go."""
+        if self.table.checkpoint(lease, SHARD_END, lease.state):
+            self.table.release(lease)
+            log.info("shard %s finished", lease.shard_id)
+        self.drop(lease.shard_id)
+
+    def send_to_dlq(self, entries: list[dict[str, Any]]) -> None:
+        pending = entries
+        delays = backoff_delays(self.cfg.max_backoff_s)
+        while pending:
+            out = with_backoff(
+                self.sqs.send_message_batch, self.cfg.max_backoff_s, QueueUrl=self.cfg.dlq_url, Entries=pending
+            )
+            failed = {f["Id"] for f in out.get("Failed", [])}
+            if failed:
+                log.warning("DLQ refused %d message(s); retrying", len(failed))
+                time.sleep(next(delays))
+            pending = [e for e in pending if e["Id"] in failed]
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def beat(self, force: bool = False) -> None:
+        if not self.cfg.metric_namespace or (not force and time.monotonic() < self.next_beat):
+            return
+        self.next_beat = time.monotonic() + self.cfg.heartbeat_s
+        dims = [{"Name": "StreamName", "Value": self.cfg.stream_name}]
+        data = [{"MetricName": "Heartbeat", "Dimensions": dims, "Value": 1.0, "Unit": "Count"}]
+        data += [
+            {"MetricName": k, "Dimensions": dims, "Value": float(v), "Unit": "Count"} for k, v in self.counts.items()
+        ]
+        data.append({"MetricName": "LeasesHeld", "Dimensions": dims, "Value": float(len(self.held)), "Unit": "Count"})
+        try:
+            with_backoff(
+                self.cloudwatch.put_metric_data,
+                self.cfg.max_backoff_s,
+                Namespace=self.cfg.metric_namespace,
+                MetricData=data,
+            )
+            self.counts = dict.fromkeys(self.counts, 0)
+        except ClientError as exc:  # metrics must never stop processing
+            log.warning("heartbeat metric not sent: %s", exc)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    Worker(config).run()
+    return 0
