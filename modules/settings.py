@@ -383,6 +383,9 @@ class EventProcessingSettings:
                 f"event_processing.batch_size = {self.batch_size}: more than 10 needs batch_window_s >= 1 (an SQS rule)"
             )
         return out
+
+
+@dataclass(frozen=True, kw_only=True)
 class NetworkSettings:
     """The VPC every multi-AZ stack builds with the network block (AZs and CIDR are top-level)."""
 
