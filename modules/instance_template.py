@@ -8,9 +8,12 @@ starts the caller's command as a service that systemd restarts whenever it exits
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import shlex
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +89,19 @@ class InstanceTemplateProps:
             problems.append(f"restart_delay_s={self.restart_delay_s}: must be 1-300")
         if problems:
             raise ValueError("InstanceTemplateProps: " + "; ".join(problems))
+
+
+def source_only(folder: Path) -> Path:
+    """A copy of ``folder`` without bytecode caches, removed at exit.
+
+    The asset hash (and so the S3 key and the launch template version) must change with the
+    source only, not with ``__pycache__`` that running or testing the code leaves behind.
+    """
+    staging = Path(tempfile.mkdtemp(prefix="asset-"))
+    atexit.register(shutil.rmtree, staging, ignore_errors=True)
+    copy = staging / folder.name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+    return copy
 
 
 def user_data(props: InstanceTemplateProps, artifact_uri: str, region: str) -> str:
@@ -182,7 +198,7 @@ class InstanceTemplate(Construct):
 
     def __init__(self, scope: Construct, id: str, props: InstanceTemplateProps, *, region: str) -> None:
         super().__init__(scope, id)
-        asset = TerraformAsset(self, "asset", path=str(props.artifact_dir), type=AssetType.ARCHIVE)
+        asset = TerraformAsset(self, "asset", path=str(source_only(props.artifact_dir)), type=AssetType.ARCHIVE)
         self.artifact = S3Object(
             self,
             "artifact",

@@ -106,6 +106,16 @@ def test_a_spot_notice_from_instance_metadata_drains_the_worker(rig: StreamRig, 
     assert_exactly_once(rig, ids)
 
 
+def test_a_worker_restarted_under_a_spot_notice_takes_no_lease(rig: StreamRig) -> None:
+    rig.put_events(50)
+    with ImdsStandIn() as imds:
+        imds.notice("spot/instance-action", {"action": "terminate", "time": "2026-11-23T00:02:00Z"})
+        worker = rig.start_worker(IMDS_ENDPOINT=imds.endpoint)
+        assert worker.proc.wait(timeout=20) == 0
+    assert "not starting: spot/instance-action" in worker.log()
+    assert not any(rig.owners().values()), "no lease taken"
+
+
 def test_poison_records_go_to_the_dlq_with_shard_sequence_and_reason(rig: StreamRig) -> None:
     ids = rig.put_events(100)
     poison_count = rig.put(POISON * 5)

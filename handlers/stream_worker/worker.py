@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import analytics
 from .config import Config, ConfigError
@@ -149,14 +149,25 @@ class Worker:
         signal.signal(signal.SIGTERM, lambda *_: self.request_stop("SIGTERM"))
         signal.signal(signal.SIGINT, lambda *_: self.request_stop("SIGINT"))
         if self.cfg.imds_endpoint:
-            watch(Imds(self.cfg.imds_endpoint), self.cfg.imds_poll_s, self.stop, self.request_stop,
+            imds = Imds(self.cfg.imds_endpoint)
+            # systemd restarts a drained worker: on an instance under notice it must not take
+            # leases again before the poller has looked, so look once before the first round.
+            try:
+                notice = imds.notice()
+            except OSError as exc:
+                notice = None
+                log.info("instance metadata not reachable (%s): not on EC2, no spot notices", exc)
+            if notice:
+                log.info("not starting: %s", notice)
+                return
+            watch(imds, self.cfg.imds_poll_s, self.stop, self.request_stop,
                   lambda exc: log.debug("instance metadata not reachable: %s", exc))  # fmt: skip
         log.info("worker %s reading %s", self.cfg.worker_id, self.cfg.stream_name)
         while not self.stop.is_set():
             started = time.monotonic()
             try:
                 self.round()
-            except ClientError as exc:  # an AWS error that is not throttling: log, keep the leases' TTL in mind
+            except (ClientError, BotoCoreError) as exc:  # not throttling: log, retry next round
                 log.error("round failed: %s", exc)
             self.stop.wait(max(0.0, self.cfg.poll_interval_s - (time.monotonic() - started)))
         self.drain()
