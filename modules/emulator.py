@@ -134,6 +134,13 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         "left out with their scalable target (above); matchers and `terraform validate` cover both",
     ),
     Adjustment(
+        "terraform_data",
+        (("count", 0),),
+        "left out: the image build-and-push step runs docker and the AWS CLI, and moto runs "
+        "no containers; the task definition still names the hash-tagged image (set "
+        "`serving.image_uri` to deploy a given image instead)",
+    ),
+    Adjustment(
         "aws_spot_fleet_request",
         (("spot_price", "0.5"), ("lifecycle.ignore_changes", "all")),
         "with only `launch_template_config` moto returns no SpotPrice and the provider crashes "
