@@ -7,7 +7,9 @@ events and poison records go in, results and DLQ messages come out.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,15 +63,30 @@ def smoke(tf: Terraform, emu: Settings, stack_dir: Path, tmp_path: Path, fleet_k
     assert sorted(rig.result_ids()) == sorted(ids)
 
 
-@pytest.mark.parametrize("fleet_kind", ["spot_fleet", "asg"])
-def test_stream_analytics_applies_processes_converges_and_destroys(fleet_kind: str, tmp_path: Path) -> None:
+FLEET_KINDS = ("spot_fleet", "asg")
+
+
+def test_stream_analytics_applies_processes_converges_and_destroys_with_both_fleet_kinds(tmp_path: Path) -> None:
+    """Both fleet kinds at once, each on its own moto server: the provider's waits overlap."""
     from modules.app import synth
 
-    with MotoServer(tmp_path / "moto.log") as moto:
-        emu = emulator_settings(moto.endpoint, environ={"RAI_STREAM_FLEET_KIND": fleet_kind, "RAI_AZ_COUNT": "2"})
-        synth(emu, tmp_path / "out", only=["stream-analytics"])
-        stack_dir = tmp_path / "out" / "stacks" / "stream-analytics"
-        tf = emulator_terraform(emu)
-        result = round_trip(tf, emu, stack_dir, lambda: smoke(tf, emu, stack_dir, tmp_path, fleet_kind))
-        print(result)
-        assert not aws_client("kinesis", emu).list_streams()["StreamNames"], "destroy removed the stream"
+    with contextlib.ExitStack() as stack:
+        runs = []
+        for kind in FLEET_KINDS:  # synth (jsii) in this thread only: it is not thread-safe
+            moto = stack.enter_context(MotoServer(tmp_path / f"moto-{kind}.log"))
+            emu = emulator_settings(moto.endpoint, environ={"RAI_STREAM_FLEET_KIND": kind, "RAI_AZ_COUNT": "2"})
+            synth(emu, tmp_path / kind, only=["stream-analytics"])
+            runs.append((kind, emu, tmp_path / kind / "stacks" / "stream-analytics"))
+            aws_client("s3", emu)  # boto3's default session set up before the threads share it
+
+        def run(kind: str, emu: Settings, stack_dir: Path) -> str:
+            tf = emulator_terraform(emu)
+            work = tmp_path / f"work-{kind}"
+            work.mkdir()
+            result = round_trip(tf, emu, stack_dir, lambda: smoke(tf, emu, stack_dir, work, kind))
+            assert not aws_client("kinesis", emu).list_streams()["StreamNames"], f"{kind}: destroy left the stream"
+            return f"{kind}: {result}"
+
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            for line in pool.map(lambda r: run(*r), runs):
+                print(line)
