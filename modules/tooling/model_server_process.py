@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from modules.settings import PROJECT_ROOT
-from modules.tooling.moto_server import HOST, free_port
+from modules.tooling.moto_server import HOST, free_port, stop_process_group
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 
@@ -101,15 +101,8 @@ class ModelServerProcess:
         return self.proc.wait(timeout=timeout_s)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process_group(self.proc, grace_s=30)
         self.proc = None
 
     def __enter__(self) -> ModelServerProcess:
