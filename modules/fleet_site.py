@@ -26,6 +26,8 @@ from modules.stack import network_props
 
 SERVER_PORT = 8080
 NAME_LIMIT = 32  # ALB and target group names
+HEALTH_PATH = "/health"
+HEALTH_TIMEOUT_S = 3  # the seed's; the server answers /health from memory
 
 
 def short_name(name: str) -> str:
@@ -34,6 +36,33 @@ def short_name(name: str) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
     return f"{name[: NAME_LIMIT - 7].rstrip('-')}-{digest}"
+
+
+def server_target_group(
+    settings: Settings,
+    name: str,
+    *,
+    interval_s: int,
+    healthy_threshold: int,
+    unhealthy_threshold: int,
+    matcher: str = "200",
+    stickiness_s: int = 0,
+) -> TargetGroupProps:
+    """A target group of model server instances checked on ``/health`` with a 3 s timeout."""
+    return TargetGroupProps(
+        name=short_name(name),
+        port=SERVER_PORT,
+        target_type="instance",
+        health_check_path=HEALTH_PATH,
+        health_check_interval_s=interval_s,
+        health_check_timeout_s=HEALTH_TIMEOUT_S,
+        healthy_threshold=healthy_threshold,
+        unhealthy_threshold=unhealthy_threshold,
+        health_check_matcher=matcher,
+        deregistration_delay_s=settings.load_balancer.deregistration_delay_s,
+        slow_start_s=settings.load_balancer.slow_start_s,
+        stickiness_s=stickiness_s,
+    )
 
 
 class FleetSite(Construct):

@@ -22,14 +22,11 @@ from constructs import Construct
 
 from modules.alarms import threshold_alarms
 from modules.fleet import detection_s, replacement_s
-from modules.fleet_site import SERVER_PORT, FleetSite, short_name
-from modules.load_balancer import TargetGroupProps
+from modules.fleet_site import HEALTH_PATH, FleetSite, server_target_group
 from modules.model_server_fleet import ModelServerFleet
 from modules.settings import Settings
 from modules.stack import BaseStack
 
-HEALTH_PATH = "/health"
-HEALTH_TIMEOUT_S = 3
 ROUTE53_INTERVAL_S = 10  # Route 53's fast interval
 ROUTE53_FAILURES = 2
 
@@ -39,22 +36,6 @@ def use_provider(scope: Construct, provider: TerraformProvider) -> None:
     for node in scope.node.find_all():
         if isinstance(node, TerraformResource | TerraformDataSource):
             node.provider = provider
-
-
-def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
-    ha, lb = settings.ha_failover, settings.load_balancer
-    return TargetGroupProps(
-        name=short_name(name),
-        port=SERVER_PORT,
-        target_type="instance",
-        health_check_path=HEALTH_PATH,
-        health_check_interval_s=ha.health_check_interval_s,
-        health_check_timeout_s=HEALTH_TIMEOUT_S,
-        healthy_threshold=lb.healthy_threshold,
-        unhealthy_threshold=ha.unhealthy_threshold,
-        deregistration_delay_s=lb.deregistration_delay_s,
-        slow_start_s=lb.slow_start_s,
-    )
 
 
 def detection_and_replacement_s(settings: Settings) -> tuple[int, int]:
@@ -98,7 +79,13 @@ class HaFailoverStack(BaseStack):
                 short=site_prefix,
                 region=region,
                 allowed_cidrs=_cidrs(settings.load_balancer.allowed_cidrs),
-                target=target_group_props(settings, site_prefix),
+                target=server_target_group(
+                    settings,
+                    site_prefix,
+                    interval_s=ha.health_check_interval_s,
+                    healthy_threshold=settings.load_balancer.healthy_threshold,
+                    unhealthy_threshold=ha.unhealthy_threshold,
+                ),
                 # ACM certificates are regional: the secondary site serves HTTP unless fronted otherwise.
                 certificate_arn=(settings.load_balancer.certificate_arn or None) if role == "primary" else None,
             )

@@ -13,35 +13,28 @@ from constructs import Construct
 
 from modules.alarms import threshold_alarms
 from modules.fleet import detection_s, replacement_s
-from modules.fleet_site import SERVER_PORT, FleetSite, short_name
+from modules.fleet_site import FleetSite, server_target_group
 from modules.load_balancer import TargetGroupProps
 from modules.model_server_fleet import ModelServerFleet
 from modules.settings import Settings
 from modules.stack import BaseStack
 
-HEALTH_PATH = "/health"
-# The seed's thresholds: 2 passes in, 2 failures out, 3 s timeout, any 2xx is healthy.
+# The seed's thresholds: 2 passes in, 2 failures out (3 s timeout), any 2xx is healthy.
 HEALTHY_THRESHOLD = 2
 UNHEALTHY_THRESHOLD = 2
-HEALTH_TIMEOUT_S = 3
 MATCHER = "200-299"
 GROUPS = ("stable", "canary")
 
 
 def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
     tg = settings.target_groups
-    return TargetGroupProps(
-        name=short_name(name),
-        port=SERVER_PORT,
-        target_type="instance",
-        health_check_path=HEALTH_PATH,
-        health_check_interval_s=tg.health_check_interval_s,
-        health_check_timeout_s=HEALTH_TIMEOUT_S,
+    return server_target_group(
+        settings,
+        name,
+        interval_s=tg.health_check_interval_s,
         healthy_threshold=HEALTHY_THRESHOLD,
         unhealthy_threshold=UNHEALTHY_THRESHOLD,
-        health_check_matcher=MATCHER,
-        deregistration_delay_s=settings.load_balancer.deregistration_delay_s,
-        slow_start_s=settings.load_balancer.slow_start_s,
+        matcher=MATCHER,
         stickiness_s=tg.stickiness_s,
     )
 
