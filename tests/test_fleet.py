@@ -210,7 +210,7 @@ def _props(tmp: Path) -> ModelServerFleetProps:
         security_group_ids=["sg-1"],
         fleet=FleetProps(
             name="demo", subnet_ids=["a", "b"], instance_types=["m5.large", "m6i.large"], target_group_arns=["arn:tg"]
-        ),  # fmt: skip
+        ),
     )
 
 
