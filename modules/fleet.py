@@ -189,7 +189,8 @@ class Fleet(Construct):
         self.policies[key] = AutoscalingPolicy(
             self,
             f"scale-{key}",
-            name=f"{key}-target",
+            # Unique in the account, not only in the group: moto keys policies by name alone.
+            name=f"{self.props.name}-{key}-target",
             autoscaling_group_name=self.group.name,
             policy_type="TargetTrackingScaling",
             target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(
