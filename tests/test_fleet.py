@@ -200,7 +200,7 @@ def test_long_names_are_cut_to_aws_limit_with_a_stable_suffix() -> None:
 # --- the boot script, for real ------------------------------------------------------------
 
 
-def _props(tmp: Path) -> ModelServerFleetProps:
+def _props() -> ModelServerFleetProps:
     return ModelServerFleetProps(
         name="demo",
         region="us-east-1",
@@ -228,7 +228,7 @@ def deployed_script(doc: StackDoc) -> str:
 
 
 def render(tmp: Path, root: str = "") -> str:
-    props = _props(tmp)
+    props = _props()
     return user_data(template_props(props, "/ec2/demo", "arn:log"), f"s3://demo-bucket/{ARTIFACT_KEY}", "us-east-1",
                      root)  # fmt: skip
 
