@@ -18,12 +18,13 @@ def threshold_alarms(
     periods: int,
     datapoints: int,
 ) -> dict[str, CloudwatchMetricAlarm]:
-    """One ``GreaterThanThreshold`` alarm per spec (id ``alarm-<key>``, name ``<prefix>-<key>``).
+    """One threshold alarm per spec (id ``alarm-<key>``, name ``<prefix>-<key>``).
 
     A spec holds ``namespace``, ``metric_name``, ``dimensions``, ``statistic`` (``pNN`` for a
     percentile), ``threshold``, ``desc`` and optionally ``periods``/``datapoints`` (M of N
-    one-minute periods). Missing data is not breaching: these metrics are sparse by nature;
-    alarms on absent data are built separately. Alarm and OK both notify ``topic_arns``.
+    one-minute periods), ``comparison`` (another operator, e.g. ``LessThanThreshold``) and
+    ``missing`` (how to treat missing data). By default missing data is not breaching: these
+    metrics are sparse by nature. Alarm and OK both notify ``topic_arns``.
     """
     alarms = {}
     for key, spec in specs.items():
@@ -43,8 +44,8 @@ def threshold_alarms(
             evaluation_periods=spec.get("periods", periods),
             datapoints_to_alarm=spec.get("datapoints", datapoints),
             threshold=spec["threshold"],
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
+            comparison_operator=spec.get("comparison", "GreaterThanThreshold"),
+            treat_missing_data=spec.get("missing", "notBreaching"),
             alarm_actions=list(topic_arns),
             ok_actions=list(topic_arns),
         )

@@ -15,11 +15,13 @@ from cdktf import App
 from constructs import Construct
 
 from modules.event_processing import EventProcessingStack
+from modules.ha_failover import HaFailoverStack
 from modules.model_serving import ModelServingStack
 from modules.settings import Settings
 from modules.stack import BaseStack
 from modules.state import StateStack
 from modules.stream_analytics import StreamAnalyticsStack
+from modules.target_groups import TargetGroupsStack
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 
@@ -28,6 +30,8 @@ STACKS: dict[str, StackBuilder] = {
     "state": StateStack,
     "stream-analytics": StreamAnalyticsStack,
     "model-serving": ModelServingStack,
+    "ha-failover": HaFailoverStack,
+    "target-groups": TargetGroupsStack,
     "event-processing": EventProcessingStack,
 }
 

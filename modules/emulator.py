@@ -165,6 +165,18 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         "moto does not read back `default_instance_warmup` and `instance_maintenance_policy`",
     ),
     Adjustment(
+        "aws_autoscaling_lifecycle_hook",
+        (("lifecycle.ignore_changes", ["notification_target_arn", "role_arn"]),),
+        "moto answers DescribeLifecycleHooks with a fixed SQS queue and role that were never "
+        "set, so every plan would remove them",
+    ),
+    Adjustment(
+        "aws_autoscaling_policy",
+        (("lifecycle.ignore_changes", ["enabled", "predictive_scaling_configuration"]),),
+        "moto does not read back `enabled` (it reports false) and adds an empty predictive "
+        "scaling block to target tracking policies",
+    ),
+    Adjustment(
         "aws_ecs_service",
         (
             (

@@ -25,6 +25,7 @@ from cdktf_cdktf_provider_aws.data_aws_ssm_parameter import DataAwsSsmParameter
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.launch_template import (
     LaunchTemplate,
     LaunchTemplateBlockDeviceMappings,
@@ -62,6 +63,7 @@ class InstanceTemplateProps:
     stop_timeout_s: int = 90  # SIGTERM to SIGKILL; a spot notice gives 120 s in all
     restart_delay_s: int = 5
     log_group_name: str = ""  # ship the service's log there with the CloudWatch agent; "" = journal only
+    managed_policy_arns: Sequence[str] = ()  # AWS managed policies for the role, e.g. SSM managed core
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,9 +106,15 @@ def source_only(folder: Path) -> Path:
     return copy
 
 
-def user_data(props: InstanceTemplateProps, artifact_uri: str, region: str) -> str:
-    """The boot script: packages, artifact, environment file, systemd unit, start."""
+def user_data(props: InstanceTemplateProps, artifact_uri: str, region: str, root: str = "") -> str:
+    """The boot script: packages, artifact, environment file, systemd unit, start.
+
+    ``root`` prefixes every path the script writes to or runs from (never the paths the
+    unit and the environment file name): tests run the script under a temporary root.
+    With ``root=""`` (the launch template's) the script is the same text minus ``root``.
+    """
     home = f"/opt/{props.service}"
+    agent_home = "/opt/aws/amazon-cloudwatch-agent"
     # Single quotes only: cdktf refuses a double quote inside a Terraform function argument
     # (Fn.base64encode), and systemd's EnvironmentFile reads single-quoted values.
     env_lines = "\n".join(f"{k}='{v}'" for k, v in sorted(props.environment.items()))
@@ -118,19 +126,19 @@ def user_data(props: InstanceTemplateProps, artifact_uri: str, region: str) -> s
         f"dnf install -y {' '.join(shlex.quote(p) for p in dict.fromkeys(packages))}",
         f"id {props.service} >/dev/null 2>&1 || "
         f"useradd --system --no-create-home --shell /sbin/nologin {props.service}",
-        f"mkdir -p {home} /var/log/{props.service}",
-        f"aws s3 cp --region {region} {artifact_uri} /tmp/{props.service}.zip",
+        f"mkdir -p {root}{home} {root}/var/log/{props.service}",
+        f"aws s3 cp --region {region} {artifact_uri} {root}/tmp/{props.service}.zip",
         # python3 (always on AL2023) unpacks: no dependency on unzip being installed.
-        f"python3 -m zipfile -e /tmp/{props.service}.zip {home}/{props.artifact_dir.name}",
-        f"cd {home}",
+        f"python3 -m zipfile -e {root}/tmp/{props.service}.zip {root}{home}/{props.artifact_dir.name}",
+        f"cd {root}{home}",
     ]
     if props.setup_command:
         lines.append(props.setup_command)
     lines += [
-        f"chown -R root:root {home} && chmod -R go-w {home}",
-        f"chown {props.service} /var/log/{props.service}",
-        f"cat > /etc/{props.service}.env <<'ENV'\n{env_lines}\nENV",
-        f"cat > /etc/systemd/system/{props.service}.service <<'UNIT'",
+        f"chown -R root:root {root}{home} && chmod -R go-w {root}{home}",
+        f"chown {props.service} {root}/var/log/{props.service}",
+        f"cat > {root}/etc/{props.service}.env <<'ENV'\n{env_lines}\nENV",
+        f"cat > {root}/etc/systemd/system/{props.service}.service <<'UNIT'",
         "[Unit]",
         f"Description={props.service}",
         "After=network-online.target",
@@ -175,10 +183,10 @@ def user_data(props: InstanceTemplateProps, artifact_uri: str, region: str) -> s
         agent_json = json.dumps(agent).replace('"', "'")  # and back on the instance (see env_lines)
         lines += [
             "python3 -c 'import sys; sys.stdout.write(sys.stdin.read().replace(chr(39), chr(34)))' "
-            f"> /opt/aws/amazon-cloudwatch-agent/etc/{props.service}.json <<'AGENT'\n"
+            f"> {root}{agent_home}/etc/{props.service}.json <<'AGENT'\n"
             f"{agent_json}\nAGENT",
-            "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s "
-            f"-c file:/opt/aws/amazon-cloudwatch-agent/etc/{props.service}.json",
+            f"{root}{agent_home}/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s "
+            f"-c file:{agent_home}/etc/{props.service}.json",
         ]
     lines += ["systemctl daemon-reload", f"systemctl enable --now {props.service}"]
     return "\n".join(lines) + "\n"
@@ -234,6 +242,8 @@ class InstanceTemplate(Construct):
             role=self.role.id,
             policy=json.dumps({"Version": "2012-10-17", "Statement": [artifact_read, *props.policy_statements]}),
         )
+        for i, arn in enumerate(props.managed_policy_arns):
+            IamRolePolicyAttachment(self, f"managed-{i}", role=self.role.name, policy_arn=arn)
         self.instance_profile = IamInstanceProfile(
             self, "profile", name_prefix=f"{props.service}-"[:38], role=self.role.name
         )

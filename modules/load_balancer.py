@@ -15,10 +15,11 @@ from cdktf_cdktf_provider_aws.lb_listener import (
     LbListener,
     LbListenerDefaultAction,
     LbListenerDefaultActionForward,
+    LbListenerDefaultActionForwardStickiness,
     LbListenerDefaultActionForwardTargetGroup,
     LbListenerDefaultActionRedirect,
 )
-from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck, LbTargetGroupStickiness
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
@@ -46,6 +47,7 @@ class TargetGroupProps:
     health_check_matcher: str = "200"
     deregistration_delay_s: int = 30  # in-flight requests finish; AWS's 300 s default slows every deploy
     slow_start_s: int = 30  # a new target (cold caches, model just loaded) ramps up
+    stickiness_s: int = 0  # lb_cookie stickiness for this long; 0 = off (spread every request)
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,6 +68,8 @@ class TargetGroupProps:
             problems.append(f"deregistration_delay_s={self.deregistration_delay_s}: must be 0-3600")
         if self.slow_start_s != 0 and not 30 <= self.slow_start_s <= 900:
             problems.append(f"slow_start_s={self.slow_start_s}: must be 0 (off) or 30-900")
+        if not 0 <= self.stickiness_s <= 604800:
+            problems.append(f"stickiness_s={self.stickiness_s}: must be 0 (off) to 604800")
         if problems:
             raise ValueError("TargetGroupProps: " + "; ".join(problems))
 
@@ -177,20 +181,21 @@ class LoadBalancer(Construct):
         self.target_groups: dict[str, LbTargetGroup] = {}
         self.target_group = self.add_target_group("default", props.target)
         forward = self._forward_action({"default": 1})
+        redirect = LbListenerDefaultAction(
+            type="redirect",
+            redirect=LbListenerDefaultActionRedirect(port="443", protocol="HTTPS", status_code="HTTP_301"),
+        )
+        # With a certificate, HTTP only redirects and HTTPS serves; without, HTTP serves.
+        self.http_listener = LbListener(
+            self,
+            "http",
+            load_balancer_arn=self.lb.arn,
+            port=80,
+            protocol="HTTP",
+            default_action=[redirect if props.certificate_arn else forward],
+        )
+        self.listener = self.http_listener
         if props.certificate_arn:
-            self.http_listener = LbListener(
-                self,
-                "http",
-                load_balancer_arn=self.lb.arn,
-                port=80,
-                protocol="HTTP",
-                default_action=[
-                    LbListenerDefaultAction(
-                        type="redirect",
-                        redirect=LbListenerDefaultActionRedirect(port="443", protocol="HTTPS", status_code="HTTP_301"),
-                    )
-                ],
-            )
             self.listener = LbListener(
                 self,
                 "https",
@@ -201,11 +206,6 @@ class LoadBalancer(Construct):
                 certificate_arn=props.certificate_arn,
                 default_action=[forward],
             )
-        else:
-            self.http_listener = LbListener(
-                self, "http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP", default_action=[forward]
-            )
-            self.listener = self.http_listener
 
     @property
     def url(self) -> str:
@@ -240,6 +240,11 @@ class LoadBalancer(Construct):
                 unhealthy_threshold=props.unhealthy_threshold,
                 matcher=props.health_check_matcher,
             ),
+            stickiness=(
+                LbTargetGroupStickiness(type="lb_cookie", enabled=True, cookie_duration=props.stickiness_s)
+                if props.stickiness_s
+                else None
+            ),
         )
         self.target_groups[key] = group
         if props.port not in self._target_ports:
@@ -247,15 +252,18 @@ class LoadBalancer(Construct):
             self._open_target_port(props.port)
         return group
 
-    def forward(self, weights: Mapping[str, int]) -> None:
+    def forward(self, weights: Mapping[str, int], *, stickiness_s: int = 0) -> None:
         """Send the serving listener's traffic to target groups by weight, e.g.
-        ``{"default": 90, "canary": 10}``."""
+        ``{"default": 90, "canary": 10}``; ``stickiness_s`` keeps a client on the group it
+        was sent to (a canary user sees one model version)."""
         unknown = sorted(set(weights) - set(self.target_groups))
         if unknown or not weights or any(not 0 <= w <= 999 for w in weights.values()):
             raise ValueError(f"forward({dict(weights)}): known target groups {sorted(self.target_groups)}, 0-999")
-        self.listener.put_default_action([self._forward_action(weights)])
+        if not 0 <= stickiness_s <= 604800:
+            raise ValueError(f"forward(stickiness_s={stickiness_s}): 0 (off) to 604800")
+        self.listener.put_default_action([self._forward_action(weights, stickiness_s)])
 
-    def _forward_action(self, weights: Mapping[str, int]) -> LbListenerDefaultAction:
+    def _forward_action(self, weights: Mapping[str, int], stickiness_s: int = 0) -> LbListenerDefaultAction:
         if len(weights) == 1:
             (key,) = weights
             return LbListenerDefaultAction(type="forward", target_group_arn=self.target_groups[key].arn)
@@ -265,7 +273,12 @@ class LoadBalancer(Construct):
                 target_group=[
                     LbListenerDefaultActionForwardTargetGroup(arn=self.target_groups[k].arn, weight=w)
                     for k, w in weights.items()
-                ]
+                ],
+                stickiness=(
+                    LbListenerDefaultActionForwardStickiness(enabled=True, duration=stickiness_s)
+                    if stickiness_s
+                    else None
+                ),
             ),
         )
 

@@ -580,6 +580,165 @@ class StreamSettings:
     )
 
 
+def _check_weights(v: str) -> str | None:
+    allowed = "`stable=<0-999>,canary=<0-999>` with a positive sum, e.g. stable=90,canary=10"
+    parts = dict(p.split("=", 1) for p in v.replace(" ", "").split(",") if "=" in p)
+    ok = (
+        set(parts) == {"stable", "canary"}
+        and all(x.isdigit() and 0 <= int(x) <= 999 for x in parts.values())
+        and sum(int(x) for x in parts.values()) > 0
+    )
+    return None if ok else allowed
+
+
+def _check_hosted_zone(v: str) -> str | None:
+    return None if v == "" or re.fullmatch(r"Z[A-Z0-9]{1,31}", v) else "empty (no DNS failover) or a Route 53 zone id"
+
+
+def _check_optional_region(v: str) -> str | None:
+    return None if v == "" else _check_region(v)
+
+
+def _check_record_name(v: str) -> str | None:
+    ok = v == "" or re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?", v)
+    return None if ok else "empty or a DNS name such as api.example.com"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FleetSettings:
+    """The Auto Scaling fleets of model servers (`ha-failover`, `target-groups`)."""
+
+    instance_types: str = field(
+        default="m7i.large,m6i.large,m5.large,c7i.large,c6i.large",
+        metadata=_doc(
+            "comma-separated instance types of the mixed instances policy (more spot pools, fewer interruptions)",
+            check=_check_instance_types,
+        ),
+    )
+    on_demand_base: int = field(
+        default=1, metadata=_doc("instances always on-demand, whatever spot does", check=_range(0, 1000))
+    )
+    on_demand_percent_above_base: int = field(
+        default=0,
+        metadata=_doc("on-demand share (%) of instances beyond the base; the rest is spot", check=_range(0, 100)),
+    )
+    spot_allocation: SpotAllocation = field(
+        default="capacity-optimized",
+        metadata=_doc("spot allocation: the pools least likely to be interrupted, or weighing price too"),
+    )
+    health_check_grace_s: int = field(
+        default=240,
+        metadata=_doc(
+            "ELB health checks ignored this long after launch (boot installs and trains the model)",
+            check=_range(0, 7200),
+        ),
+    )
+    launch_s: int = field(
+        default=60,
+        metadata=_doc(
+            "expected time from launch to boot script start; only documents the replacement time",
+            check=_range(1, 3600),
+        ),
+    )
+    min_healthy_percent: int = field(
+        default=100,
+        metadata=_doc("instance refresh keeps this share (%) of capacity healthy", check=_range(0, 100)),
+    )
+    warmup_s: int = field(
+        default=300,
+        metadata=_doc("a new instance's metrics count for scaling after this long", check=_range(0, 3600)),
+    )
+    drain_s: int = field(
+        default=120,
+        metadata=_doc(
+            "termination lifecycle hook: time an instance gets to drain before it goes", check=_range(30, 7200)
+        ),
+    )
+    cpu_target_percent: int = field(
+        default=60, metadata=_doc("target tracking: average CPU of the group (%)", check=_range(10, 90))
+    )
+    requests_per_target: int = field(
+        default=1000, metadata=_doc("target tracking: ALB requests per instance per minute", check=_range(1, 100000))
+    )
+    root_volume_gib: int = field(default=20, metadata=_doc("encrypted gp3 root volume size", check=_range(8, 16384)))
+    log_retention_days: int = field(
+        default=365, metadata=_doc("model server log retention (days)", check=_range(1, 3653, "a number of days"))
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaFailoverSettings:
+    """The `ha-failover` stack: ALB + self-healing Auto Scaling group, optional second region."""
+
+    min_size: int = field(default=2, metadata=_doc("instances at least (over >= 2 AZs)", check=_range(1, 1000)))
+    max_size: int = field(default=4, metadata=_doc("instances at most", check=_range(1, 1000)))
+    desired_capacity: int = field(default=2, metadata=_doc("instances at deploy time", check=_range(1, 1000)))
+    health_check_interval_s: int = field(
+        default=10, metadata=_doc("ALB health check interval (seconds)", check=_range(5, 300))
+    )
+    unhealthy_threshold: int = field(
+        default=2, metadata=_doc("failed checks before a target is taken out", check=_range(2, 10))
+    )
+    secondary_region: str = field(
+        default="",
+        metadata=_doc("run the same ALB + fleet in this region too; empty = one region", check=_check_optional_region),
+    )
+    hosted_zone_id: str = field(
+        default="",
+        metadata=_doc(
+            "Route 53 zone for PRIMARY/SECONDARY failover records (needs secondary_region and record_name)",
+            check=_check_hosted_zone,
+        ),
+    )
+    record_name: str = field(
+        default="", metadata=_doc("DNS name of the failover records, in that zone", check=_check_record_name)
+    )
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.min_size <= self.desired_capacity <= self.max_size:
+            out.append(
+                f"ha_failover.desired_capacity = {self.desired_capacity}: must be from ha_failover.min_size = "
+                f"{self.min_size} to ha_failover.max_size = {self.max_size}"
+            )
+        if self.hosted_zone_id and not (self.secondary_region and self.record_name):
+            out.append("ha_failover.hosted_zone_id: needs ha_failover.secondary_region and ha_failover.record_name")
+        if self.record_name and not self.hosted_zone_id:
+            out.append("ha_failover.record_name: set only together with ha_failover.hosted_zone_id")
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetGroupsSettings:
+    """The `target-groups` stack: stable and canary target groups, weighted, each with its fleet."""
+
+    allowed_cidrs: str = field(
+        default="0.0.0.0/0",
+        metadata=_doc("comma-separated IPv4 CIDRs the ALB accepts (never empty)", check=_check_cidr_list),
+    )
+    health_check_interval_s: int = field(
+        default=5, metadata=_doc("health check interval (seconds): fast detection", check=_range(5, 300))
+    )
+    weights: str = field(
+        default="stable=90,canary=10",
+        metadata=_doc("listener forward weights of the two target groups", check=_check_weights),
+    )
+    stickiness_s: int = field(
+        default=0,
+        metadata=_doc("keep a client on one target group for this long (seconds); 0 = off", check=_range(0, 604800)),
+    )
+    min_size: int = field(default=2, metadata=_doc("instances at least, per target group", check=_range(1, 1000)))
+    max_size: int = field(default=4, metadata=_doc("instances at most, per target group", check=_range(1, 1000)))
+
+    def problems(self) -> list[str]:
+        if self.min_size > self.max_size:
+            return [f"target_groups.max_size = {self.max_size}: must be >= target_groups.min_size = {self.min_size}"]
+        return []
+
+    def weight_map(self) -> dict[str, int]:
+        return {k: int(v) for k, v in (p.split("=", 1) for p in self.weights.replace(" ", "").split(","))}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the app reads. Built by :func:`load_settings`, never mutated."""
@@ -612,6 +771,9 @@ class Settings:
     load_balancer: LoadBalancerSettings = field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
     stream: StreamSettings = field(default_factory=StreamSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
+    ha_failover: HaFailoverSettings = field(default_factory=HaFailoverSettings)
+    target_groups: TargetGroupsSettings = field(default_factory=TargetGroupsSettings)
 
     @property
     def emulated(self) -> bool:
@@ -630,6 +792,9 @@ SECTIONS: dict[str, type] = {
     "load_balancer": LoadBalancerSettings,
     "serving": ServingSettings,
     "stream": StreamSettings,
+    "fleet": FleetSettings,
+    "ha_failover": HaFailoverSettings,
+    "target_groups": TargetGroupsSettings,
 }
 
 

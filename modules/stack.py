@@ -72,6 +72,17 @@ class BaseStack(TerraformStack):
         else:
             LocalBackend(self, path=local_state_path(settings, name))
 
+    def region_provider(self, alias: str, region: str) -> AwsProvider:
+        """Another AWS provider like the default one (tags, emulator pointing) in ``region``."""
+        return AwsProvider(
+            self,
+            f"aws-{alias}",
+            alias=alias,
+            region=region,
+            default_tags=[AwsProviderDefaultTags(tags=self.default_tags())],
+            **(self._emulator_provider_config() if self.settings.emulated else {}),
+        )
+
     def default_tags(self) -> dict[str, str]:
         return {
             **self.settings.tags,

@@ -13,18 +13,6 @@ import json
 from typing import Any
 
 from cdktf import TerraformOutput, Token
-from cdktf_cdktf_provider_aws.autoscaling_group import (
-    AutoscalingGroup,
-    AutoscalingGroupInstanceMaintenancePolicy,
-    AutoscalingGroupInstanceRefresh,
-    AutoscalingGroupInstanceRefreshPreferences,
-    AutoscalingGroupMixedInstancesPolicy,
-    AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
-    AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
-    AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification,
-    AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride,
-    AutoscalingGroupTag,
-)
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
@@ -57,6 +45,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from constructs import Construct
 
 from modules.alarms import threshold_alarms
+from modules.fleet import Fleet, FleetProps
 from modules.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.network import Network
@@ -341,61 +330,30 @@ class StreamAnalyticsStack(BaseStack):
 
     def _asg(self, prefix: str) -> str:
         cfg = self.settings.stream
-        template = self.template.launch_template
-        self.asg = AutoscalingGroup(
+        self.fleet = Fleet(
             self,
-            "asg",
-            name_prefix=f"{prefix}-workers-",
-            min_size=cfg.target_capacity,
-            desired_capacity=cfg.target_capacity,
-            # Headroom for capacity rebalancing, which launches before it terminates.
-            max_size=cfg.target_capacity * 2,
-            vpc_zone_identifier=self.network.private_subnet_ids,
-            capacity_rebalance=True,
-            health_check_type="EC2",
-            health_check_grace_period=300,
-            default_instance_warmup=180,
-            mixed_instances_policy=AutoscalingGroupMixedInstancesPolicy(
-                instances_distribution=AutoscalingGroupMixedInstancesPolicyInstancesDistribution(
-                    on_demand_base_capacity=cfg.on_demand_count,
-                    on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy=cfg.allocation_strategy,
-                ),
-                launch_template=AutoscalingGroupMixedInstancesPolicyLaunchTemplate(
-                    launch_template_specification=(
-                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecification(
-                            launch_template_id=template.id, version=Token.as_string(template.latest_version)
-                        )
-                    ),
-                    override=[
-                        AutoscalingGroupMixedInstancesPolicyLaunchTemplateOverride(instance_type=itype)
-                        for itype in _instance_types(self.settings)
-                    ],
-                ),
+            "fleet",
+            FleetProps(
+                name=f"{prefix}-workers",
+                subnet_ids=self.network.private_subnet_ids,
+                instance_types=_instance_types(self.settings),
+                # No load balancer: an instance is healthy while EC2 says so; the worker's
+                # own heartbeat alarm covers a hung process.
+                health_check_type="EC2",
+                min_size=cfg.target_capacity,
+                desired_capacity=cfg.target_capacity,
+                # Headroom for capacity rebalancing, which launches before it terminates.
+                max_size=cfg.target_capacity * 2,
+                health_check_grace_s=300,
+                warmup_s=180,
+                on_demand_base=cfg.on_demand_count,
+                on_demand_percent_above_base=0,
+                spot_allocation=cfg.allocation_strategy,
+                cpu_target_percent=None,  # the shard count, not CPU, sets how many workers help
             ),
-            instance_maintenance_policy=AutoscalingGroupInstanceMaintenancePolicy(
-                min_healthy_percentage=100, max_healthy_percentage=200
-            ),
-            # A new artifact or AMI is a new template version: roll it out, capacity kept.
-            instance_refresh=AutoscalingGroupInstanceRefresh(
-                strategy="Rolling",
-                preferences=AutoscalingGroupInstanceRefreshPreferences(
-                    min_healthy_percentage=100, max_healthy_percentage=200
-                ),
-            ),
-            # The launch template tags instances too; these also name the group's own activity.
-            tag=[
-                AutoscalingGroupTag(key=k, value=v, propagate_at_launch=True)
-                for k, v in {"Name": f"{prefix}-workers", "service": SERVICE}.items()
-            ],
-            enabled_metrics=[
-                "GroupDesiredCapacity",
-                "GroupInServiceInstances",
-                "GroupPendingInstances",
-                "GroupTerminatingInstances",
-            ],
+            launch_template=self.template.launch_template,
         )
-        return self.asg.name
+        return self.fleet.name
 
     # --- visibility ---------------------------------------------------------------------------
 

@@ -90,6 +90,34 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+FLEET_VARIANT_ENV = {
+    "RAI_ENVIRONMENT": "prod",
+    "RAI_LOAD_BALANCER_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f",
+    "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+    "RAI_HA_FAILOVER_HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ",
+    "RAI_HA_FAILOVER_RECORD_NAME": "models.example.com",
+    "RAI_HA_FAILOVER_HEALTH_CHECK_INTERVAL_S": "5",
+    "RAI_TARGET_GROUPS_ALLOWED_CIDRS": "10.0.0.0/8,192.168.0.0/16",
+    "RAI_TARGET_GROUPS_WEIGHTS": "stable=50,canary=50",
+    "RAI_TARGET_GROUPS_STICKINESS_S": "3600",
+}
+
+
+@pytest.fixture(scope="session")
+def fleet_variant_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ha-failover and target-groups with every optional feature on (one synth for both test files)."""
+    from modules.app import synth
+
+    outdir = tmp_path_factory.mktemp("fleet-variant") / "cdktf.out"
+    synth(settings_from(FLEET_VARIANT_ENV), outdir, only=["ha-failover", "target-groups"])
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def fleet_variant(fleet_variant_dir: Path) -> dict[str, StackDoc]:
+    return load_stacks(fleet_variant_dir)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`), longest first: emulator round trips (minutes each,
     mostly waiting on the emulator), then the other slow tests, then the fast ones, so the

@@ -28,7 +28,7 @@ from modules.settings import PROJECT_ROOT
 @dataclass(frozen=True)
 class Waiver:
     check: str
-    stack: str
+    stack: str  # fnmatch pattern on the stack name; several separated by ","
     resource: str  # fnmatch pattern on "<type>.<name>"
     reason: str
     # Non-default settings under which the waived resource exists (e.g. "stream.fleet_kind =
@@ -38,7 +38,7 @@ class Waiver:
     def covers(self, finding: Finding) -> bool:
         return (
             self.check == finding.check
-            and fnmatch.fnmatch(finding.stack, self.stack)
+            and any(fnmatch.fnmatch(finding.stack, s.strip()) for s in self.stack.split(","))
             and fnmatch.fnmatch(finding.resource, self.resource)
         )
 

@@ -1,0 +1,127 @@
+"""The `target-groups` stack: stable and canary target groups behind one ALB, weighted, each
+backed by its own self-healing Auto Scaling group; thresholds tuned for fast detection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from modules.settings import Settings, SettingsError
+from modules.target_groups import detection_and_replacement_s
+from tests.conftest import StackDoc, one, resources, settings_from
+
+
+@pytest.fixture
+def tg(stacks: dict[str, StackDoc]) -> StackDoc:
+    return stacks["target-groups"]
+
+
+@pytest.fixture
+def variant(fleet_variant: dict[str, StackDoc]) -> StackDoc:
+    return fleet_variant["target-groups"]
+
+
+def target_groups(doc: StackDoc) -> dict[str, dict[str, Any]]:
+    """Target groups by role (stable / canary), from their names."""
+    return {g["name"].rsplit("-", 1)[1]: g for g in resources(doc, "aws_lb_target_group")}
+
+
+def arn_of(doc: StackDoc, role: str) -> str:
+    (name,) = [n for n, g in doc["resource"]["aws_lb_target_group"].items() if g["name"].endswith(f"-{role}")]
+    return f"${{aws_lb_target_group.{name}.arn}}"
+
+
+def alb_ingress(doc: StackDoc) -> list[dict[str, Any]]:
+    (sg,) = [n for n, s in doc["resource"]["aws_security_group"].items() if s["name"].endswith("-alb")]
+    return [r for r in resources(doc, "aws_vpc_security_group_ingress_rule") if sg in r["security_group_id"]]
+
+
+def test_alb_security_group_admits_exactly_the_configured_cidrs(tg: StackDoc, variant: StackDoc) -> None:
+    assert [(r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(tg)] == [("0.0.0.0/0", 80)]
+    assert sorted((r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(variant)) == [
+        ("10.0.0.0/8", 80), ("10.0.0.0/8", 443), ("192.168.0.0/16", 80), ("192.168.0.0/16", 443)]  # fmt: skip
+
+
+def test_empty_allowed_cidrs_are_refused_so_the_group_is_never_empty() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": " , "})
+    assert "target_groups.allowed_cidrs" in str(info.value)
+
+
+def test_both_target_groups_use_the_seed_thresholds_with_a_fast_interval(tg: StackDoc) -> None:
+    groups = target_groups(tg)
+    assert set(groups) == {"stable", "canary"}
+    for group in groups.values():
+        check = group["health_check"]
+        assert (check["healthy_threshold"], check["unhealthy_threshold"], check["timeout"]) == (2, 2, 3)
+        assert (check["matcher"], check["interval"], check["path"]) == ("200-299", 5, "/health")
+        assert (group["port"], group["target_type"]) == (8080, "instance")
+        assert "stickiness" not in group, "no stickiness unless asked for"
+
+
+def test_failure_detection_is_10_s_by_default_and_replacement_grace_plus_launch(
+    tg: StackDoc, default_settings: Settings
+) -> None:
+    check = target_groups(tg)["stable"]["health_check"]
+    detection, replacement = detection_and_replacement_s(default_settings)
+    assert detection == check["interval"] * check["unhealthy_threshold"] == 10 <= 20
+    assert replacement == 240 + 60
+    assert detection_and_replacement_s(settings_from({"RAI_TARGET_GROUPS_HEALTH_CHECK_INTERVAL_S": "30"}))[0] == 60
+
+
+def test_listener_forwards_90_10_to_stable_and_canary(tg: StackDoc) -> None:
+    action = one(tg, "aws_lb_listener")["default_action"][0]
+    assert action["type"] == "forward"
+    weights = {g["arn"]: g["weight"] for g in action["forward"]["target_group"]}
+    assert weights == {arn_of(tg, "stable"): 90, arn_of(tg, "canary"): 10}
+    assert "stickiness" not in action["forward"]
+
+
+def test_weights_and_stickiness_come_from_settings(variant: StackDoc) -> None:
+    (https,) = [x for x in resources(variant, "aws_lb_listener") if x["protocol"] == "HTTPS"]
+    forward = https["default_action"][0]["forward"]
+    assert {g["weight"] for g in forward["target_group"]} == {50}
+    assert forward["stickiness"] == {"enabled": True, "duration": 3600}, "a client stays on one model version"
+    for group in target_groups(variant).values():
+        assert group["stickiness"] == {"type": "lb_cookie", "enabled": True, "cookie_duration": 3600}
+
+
+def test_each_target_group_is_backed_by_its_own_group(tg: StackDoc) -> None:
+    attached = {g["name_prefix"]: g["target_group_arns"] for g in resources(tg, "aws_autoscaling_group")}
+    assert attached == {
+        "resilient-ai-dev-tg-stable-": [arn_of(tg, "stable")],
+        "resilient-ai-dev-tg-canary-": [arn_of(tg, "canary")],
+    }
+    for group in resources(tg, "aws_autoscaling_group"):
+        assert (group["min_size"], group["max_size"]) == (2, 4)
+
+
+def test_alarms_watch_each_group_for_unhealthy_hosts_and_5xx(tg: StackDoc) -> None:
+    names = {a["alarm_name"].split("-tg-", 1)[1] for a in resources(tg, "aws_cloudwatch_metric_alarm")}
+    assert names == {"stable-unhealthy-hosts", "stable-target-5xx", "canary-unhealthy-hosts", "canary-target-5xx"}
+
+
+def test_outputs_url_and_both_target_group_arns(tg: StackDoc) -> None:
+    outputs = tg["output"]
+    assert outputs["stable_target_group_arn"]["value"] == arn_of(tg, "stable")
+    assert outputs["canary_target_group_arn"]["value"] == arn_of(tg, "canary")
+    assert outputs["alb_url"]["value"].startswith("http://${aws_lb.")
+    assert all(o["description"] for o in outputs.values())
+
+
+def test_bad_target_group_settings_are_reported_together() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from(
+            {
+                "RAI_TARGET_GROUPS_WEIGHTS": "stable=0,canary=0",
+                "RAI_TARGET_GROUPS_HEALTH_CHECK_INTERVAL_S": "1",
+                "RAI_TARGET_GROUPS_ALLOWED_CIDRS": "10.0.0.1/8",
+            }
+        )
+    text = str(info.value)
+    for name in ("target_groups.weights", "target_groups.health_check_interval_s", "target_groups.allowed_cidrs"):
+        assert name in text
+    with pytest.raises(SettingsError) as info:
+        settings_from({"RAI_TARGET_GROUPS_MIN_SIZE": "5", "RAI_TARGET_GROUPS_MAX_SIZE": "3"})
+    assert "target_groups.max_size" in str(info.value)
