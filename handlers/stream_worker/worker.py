@@ -9,8 +9,12 @@ table, takes its fair share of leases, then reads one batch from each shard it h
    cannot be parsed go to the FIFO DLQ with shard id, sequence number and reason
    (de-duplicated by shard and sequence number);
 3. the results as one JSON-lines object at ``<prefix><stream>/<shard>/<first sequence
-   number>.jsonl``: a replay after a crash starts at the same checkpoint, so it rewrites
-   the same key, and a record is in exactly one object;
+   number>.jsonl``, created only if the key is new (``If-None-Match: *``), with the batch's
+   last sequence number in its metadata. Whoever reads from the same checkpoint (a replay
+   after a crash, a worker that stalled past its lease) targets the same key, perhaps with
+   a batch of another length: the object already there wins, and the batch is cut at, or
+   read on to, its last sequence number before the checkpoint. So a record is in exactly
+   one object;
 4. only then the checkpoint (with the analytics state), conditional on still holding the
    lease. A worker writes results only within half a TTL of a successful lease write.
 
@@ -57,6 +61,7 @@ THROTTLING = frozenset(
         "RequestThrottled",
         "KMSThrottlingException",
         "TooManyRequestsException",
+        "ConditionalRequestConflict",  # S3: a concurrent conditional write to the key in flight
     }
 )
 
@@ -85,6 +90,10 @@ def with_backoff(
             delay = next(delays)
             log.warning("throttled (%s); retrying in %.2fs", code, delay)
             sleep(delay)
+
+
+# Object metadata: the batch's last sequence number (its last records may be poison, with no line).
+LAST_SEQUENCE_META = "last-sequence-number"
 
 
 def result_key(prefix: str, stream: str, shard_id: str, first_sequence_number: str) -> str:
@@ -318,7 +327,45 @@ class Worker:
             else:
                 self.iterators[shard_id] = next_iterator
             return
-        state: analytics.State = json.loads(lease.state)
+        results, poison, state = self.analyse(shard_id, records, lease.state)
+        if not self.still_ours(lease):  # never write for a shard we may no longer hold
+            return
+        key = result_key(self.cfg.results_prefix, self.cfg.stream_name, shard_id, records[0]["SequenceNumber"])
+        existing_last = self.write_results(key, results, records[-1]["SequenceNumber"])
+        cut = False
+        if existing_last is not None:
+            covered = self.cover(records, next_iterator, existing_last)
+            if covered is None:
+                log.info("%s already holds up to %s, beyond what %s returned: re-reading from the checkpoint",
+                         key, existing_last, shard_id)  # fmt: skip
+                self.iterators.pop(shard_id, None)
+                return
+            covered_records, next_iterator, cut = covered
+            if len(covered_records) != len(records):
+                log.info("%s already holds %s..%s: checkpointing there", key, records[0]["SequenceNumber"],
+                         existing_last)  # fmt: skip
+                records = covered_records
+                results, poison, state = self.analyse(shard_id, records, lease.state)
+        for start in range(0, len(poison), 10):
+            self.send_to_dlq(poison[start : start + 10])
+        if self.table.checkpoint(lease, records[-1]["SequenceNumber"], state):
+            self.counts["RecordsProcessed"] += len(results)
+            self.counts["PoisonRecords"] += len(poison)
+            if cut:  # the cached iterator is past the checkpoint
+                self.iterators.pop(shard_id, None)
+                return
+            self.iterators[shard_id] = next_iterator or self.iterators[shard_id]
+            if next_iterator is None:
+                self.finish(lease)
+        else:
+            log.info("checkpoint of %s refused: lease taken over; its owner replays from its checkpoint", shard_id)
+            self.drop(shard_id)
+
+    def analyse(
+        self, shard_id: str, records: list[dict[str, Any]], state_json: str
+    ) -> tuple[list[str], list[dict[str, Any]], str]:
+        """Result lines, DLQ entries and the state after ``records``, from the state before them."""
+        state: analytics.State = json.loads(state_json)
         results: list[str] = []
         poison: list[dict[str, Any]] = []
         for record in records:
@@ -331,27 +378,58 @@ class Worker:
             line |= {"shard_id": shard_id, "sequence_number": record["SequenceNumber"]}
             results.append(json.dumps(line, sort_keys=True))
         analytics.evict(state, self.cfg.analytics.max_keys)
-        if not self.still_ours(lease):  # never write for a shard we may no longer hold
-            return
-        if results:
-            key = result_key(self.cfg.results_prefix, self.cfg.stream_name, shard_id, records[0]["SequenceNumber"])
-            body = ("\n".join(results) + "\n").encode()
+        return results, poison, json.dumps(state, sort_keys=True)
+
+    def write_results(self, key: str, results: list[str], last_sequence_number: str) -> str | None:
+        """Create the batch's object; None if we did, else the last sequence number of the
+        batch already there.
+
+        Create only: a key is the batch that starts after a checkpoint, and the first writer
+        wins. Another worker (one that stalled past its lease, or a replay after a crash)
+        reading from the same checkpoint may have read a batch of another length, and
+        overwriting would drop or repeat the records between the two ends. The object is
+        written even with no result lines (all poison): it still claims its records. A
+        retried put whose first attempt landed finds its own object: the same answer."""
+        body = ("\n".join(results) + "\n").encode() if results else b""
+        try:
             with_backoff(
                 self.s3.put_object, self.cfg.max_backoff_s,
                 Bucket=self.cfg.results_bucket, Key=key, Body=body, ContentType="application/x-ndjson",
+                IfNoneMatch="*", Metadata={LAST_SEQUENCE_META: last_sequence_number},
             )  # fmt: skip
-        for start in range(0, len(poison), 10):
-            self.send_to_dlq(poison[start : start + 10])
-        last = records[-1]["SequenceNumber"]
-        if self.table.checkpoint(lease, last, json.dumps(state, sort_keys=True)):
-            self.iterators[shard_id] = next_iterator or self.iterators[shard_id]
-            self.counts["RecordsProcessed"] += len(results)
-            self.counts["PoisonRecords"] += len(poison)
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise
+        head = with_backoff(self.s3.head_object, self.cfg.max_backoff_s, Bucket=self.cfg.results_bucket, Key=key)
+        last: str | None = head.get("Metadata", {}).get(LAST_SEQUENCE_META)
+        if last is None:  # written before objects carried it: its last line (poison after it is re-read)
+            got = with_backoff(self.s3.get_object, self.cfg.max_backoff_s, Bucket=self.cfg.results_bucket, Key=key)
+            lines = got["Body"].read().decode().splitlines()
+            last = max((json.loads(line)["sequence_number"] for line in lines if line), key=int)
+        return last
+
+    def cover(
+        self, records: list[dict[str, Any]], next_iterator: str | None, existing_last: str
+    ) -> tuple[list[dict[str, Any]], str | None, bool] | None:
+        """The records of the existing object at this batch's key, which starts at the same
+        record: this batch cut at its last sequence number (True: cut, the iterator is past
+        it), or extended up to it by reading on (a reader with a smaller batch limit would
+        never reach it by re-reading). None if the stream returned nothing more for now."""
+        last = int(existing_last)
+        while int(records[-1]["SequenceNumber"]) < last:
             if next_iterator is None:
-                self.finish(lease)
-        else:
-            log.info("checkpoint of %s refused: lease taken over; its owner replays from its checkpoint", shard_id)
-            self.drop(shard_id)
+                return None
+            out = with_backoff(
+                self.kinesis.get_records, self.cfg.max_backoff_s, ShardIterator=next_iterator,
+                Limit=self.cfg.batch_limit,
+            )  # fmt: skip
+            more: list[dict[str, Any]] = out.get("Records", [])
+            if not more:
+                return None
+            records, next_iterator = records + more, out.get("NextShardIterator")
+        kept = [record for record in records if int(record["SequenceNumber"]) <= last]
+        return kept, next_iterator, len(kept) < len(records)
 
     def caught_up_on_closed(self, lease: Lease) -> bool:
         """A closed shard with nothing left after the checkpoint (for endpoints that keep
