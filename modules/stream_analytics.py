@@ -260,7 +260,8 @@ class StreamAnalyticsStack(BaseStack):
                 ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:GetItem"],
                 self.leases.arn,
             ),
-            _allow("WriteResults", ["s3:PutObject"], f"{self.results.bucket.arn}/{RESULTS_PREFIX}*"),
+            # GetObject: the HEAD of a result key that already exists (its last sequence number).
+            _allow("WriteResults", ["s3:PutObject", "s3:GetObject"], f"{self.results.bucket.arn}/{RESULTS_PREFIX}*"),
             _allow("SendPoisonRecords", ["sqs:SendMessage"], self.dlq.arn),
             # The stream, table, bucket and queue are all encrypted with this key.
             _allow("UseTheDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),

@@ -244,6 +244,8 @@ def test_worker_role_may_do_exactly_what_the_worker_does_on_these_resources(sa: 
     assert statements["ReadThisStream"]["Resource"] == ref(sa, "aws_kinesis_stream", "arn")
     assert statements["LeasesInThisTable"]["Resource"] == ref(sa, "aws_dynamodb_table", "arn")
     assert statements["WriteResults"]["Resource"].endswith("/results/*")
+    # The worker HEADs a result key that already exists (a replay, a takeover): 403 would stall the shard.
+    assert set(statements["WriteResults"]["Action"]) == {"s3:PutObject", "s3:GetObject"}
     assert statements["SendPoisonRecords"] == {**statements["SendPoisonRecords"], "Action": ["sqs:SendMessage"],
                                                "Resource": ref(sa, "aws_sqs_queue", "arn")}  # fmt: skip
     assert statements["UseTheDataKey"]["Resource"] == ref(sa, "aws_kms_key", "arn")
