@@ -12,14 +12,13 @@ import hashlib
 
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
-from modules.network import Network
+from modules.network import Network, https_egress
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from modules.settings import Settings
 from modules.stack import network_props
@@ -134,15 +133,11 @@ class FleetSite(Construct):
                 target=target,
             ),
         )
-        VpcSecurityGroupEgressRule(
+        https_egress(
             self,
             "instances-https-out",
-            security_group_id=self.load_balancer.targets_security_group.id,
-            description="HTTPS out: packages, the artifact in S3, CloudWatch, Session Manager",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
+            self.load_balancer.targets_security_group.id,
+            "HTTPS out: packages, the artifact in S3, CloudWatch, Session Manager",
         )
         self.topic = AlarmTopic(
             self,

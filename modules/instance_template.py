@@ -38,6 +38,8 @@ from cdktf_cdktf_provider_aws.launch_template import (
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
+from modules.iam import assume_role_policy, policy_document
+
 AL2023_X86_64 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 _SERVICE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -221,14 +223,7 @@ class InstanceTemplate(Construct):
             self,
             "role",
             name_prefix=f"{props.service}-"[:38],
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
         )
         artifact_read = {
             "Sid": "ReadArtifact",
@@ -240,7 +235,7 @@ class InstanceTemplate(Construct):
             self,
             "policy",
             role=self.role.id,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [artifact_read, *props.policy_statements]}),
+            policy=policy_document(artifact_read, *props.policy_statements),
         )
         for i, arn in enumerate(props.managed_policy_arns):
             IamRolePolicyAttachment(self, f"managed-{i}", role=self.role.name, policy_arn=arn)

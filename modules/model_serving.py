@@ -58,14 +58,14 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
 from modules.alarms import threshold_alarms
 from modules.container_image import ContainerImage, ContainerImageProps
+from modules.iam import assume_role_policy, policy_document
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
-from modules.network import Network
+from modules.network import Network, https_egress
 from modules.settings import PROJECT_ROOT, Settings
 from modules.stack import BaseStack, network_props
 
@@ -77,14 +77,6 @@ HEALTH_PROBE = (
     " + '/health', timeout=2)"
 )
 _ECR_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)")
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _assume(service: str) -> str:
-    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
 
 
 class ModelServingStack(BaseStack):
@@ -149,15 +141,8 @@ class ModelServingStack(BaseStack):
             ),
         )
         tasks_sg = self.load_balancer.targets_security_group
-        VpcSecurityGroupEgressRule(
-            self,
-            "tasks-https-out",
-            security_group_id=tasks_sg.id,
-            description="HTTPS out: ECR, CloudWatch Logs, S3 (model) through NAT or endpoints",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
+        https_egress(
+            self, "tasks-https-out", tasks_sg.id, "HTTPS out: ECR, CloudWatch Logs, S3 (model) through NAT or endpoints"
         )
 
         self.repository = EcrRepository(
@@ -304,13 +289,13 @@ class ModelServingStack(BaseStack):
             self,
             "execution-role",
             name_prefix="model-serving-exec-",
-            assume_role_policy=_assume("ecs-tasks.amazonaws.com"),
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
         )
         IamRolePolicy(
             self,
             "execution-policy",
             role=self.execution_role.id,
-            policy=_policy(
+            policy=policy_document(
                 # GetAuthorizationToken has no resource-level permissions.
                 {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
                 {"Effect": "Allow", "Action": pull, "Resource": repositories},
@@ -322,7 +307,10 @@ class ModelServingStack(BaseStack):
             ),
         )
         self.task_role = IamRole(
-            self, "task-role", name_prefix="model-serving-task-", assume_role_policy=_assume("ecs-tasks.amazonaws.com")
+            self,
+            "task-role",
+            name_prefix="model-serving-task-",
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
         )
         model_uri = settings.serving.model_uri
         if model_uri.startswith("s3://"):
@@ -331,7 +319,7 @@ class ModelServingStack(BaseStack):
                 self,
                 "task-policy",
                 role=self.task_role.id,
-                policy=_policy(
+                policy=policy_document(
                     {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{key}"}
                 ),
             )

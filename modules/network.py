@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -29,8 +28,11 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
+
+from modules.iam import assume_role_policy, policy_document
 
 NatMode = Literal["per_az", "shared", "none"]
 MAX_AZS = 6
@@ -243,33 +245,17 @@ class Network(Construct):
             self,
             "flow-logs-role",
             name_prefix=f"{props.name[:24]}-flow-",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"),
         )
         IamRolePolicy(
             self,
             "flow-logs-policy",
             role=role.id,
-            policy=json.dumps(
+            policy=policy_document(
                 {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                            "Resource": f"{self.flow_log_group.arn}:*",
-                        }
-                    ],
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": f"{self.flow_log_group.arn}:*",
                 }
             ),
         )
@@ -283,3 +269,19 @@ class Network(Construct):
             iam_role_arn=role.arn,
             max_aggregation_interval=props.flow_log_aggregation_s,
         )
+
+
+def https_egress(scope: Construct, id: str, security_group_id: str, description: str) -> VpcSecurityGroupEgressRule:
+    """HTTPS (443) out to anywhere: how instances and tasks in private subnets reach AWS APIs
+    and package repositories, through the NAT or the interface endpoints. ``description``
+    names what the group reaches."""
+    return VpcSecurityGroupEgressRule(
+        scope,
+        id,
+        security_group_id=security_group_id,
+        description=description,
+        ip_protocol="tcp",
+        from_port=443,
+        to_port=443,
+        cidr_ipv4="0.0.0.0/0",
+    )

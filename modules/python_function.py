@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,8 @@ from cdktf_cdktf_provider_aws.lambda_function import (
     LambdaFunctionTracingConfig,
 )
 from constructs import Construct
+
+from modules.iam import assume_role_policy, policy_document
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).
 RUNTIMES = ("python3.12", "python3.13")
@@ -103,21 +104,11 @@ class PythonFunction(Construct):
             self,
             "role",
             name=props.name,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": props.account_id}},
-                        }
-                    ],
-                }
+            assume_role_policy=assume_role_policy(
+                "lambda.amazonaws.com", {"StringEquals": {"aws:SourceAccount": props.account_id}}
             ),
         )
-        own = [
+        own: list[dict[str, Any]] = [
             {
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
@@ -143,7 +134,7 @@ class PythonFunction(Construct):
             "policy",
             role=self.role.id,
             name="least-privilege",
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [*own, *props.policy_statements]}),
+            policy=policy_document(*own, *props.policy_statements),
         )
         self.function = LambdaFunction(
             self,

@@ -41,14 +41,14 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
     SpotFleetRequestSpotMaintenanceStrategiesCapacityRebalance,
 )
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
 from modules.alarms import threshold_alarms
 from modules.fleet import Fleet, FleetProps
+from modules.iam import allow, assume_role_policy, policy_document
 from modules.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
-from modules.network import Network
+from modules.network import Network, https_egress
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from modules.settings import PROJECT_ROOT, Settings
 from modules.stack import BaseStack, network_props
@@ -77,14 +77,6 @@ SPOT_FLEET_ALLOCATION = {
     "price-capacity-optimized": "priceCapacityOptimized",
 }
 SPOT_FLEET_TAGGING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole"
-
-
-def _document(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _allow(sid: str, actions: list[str], resources: list[str] | str, **extra: Any) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
 
 
 class StreamAnalyticsStack(BaseStack):
@@ -187,15 +179,11 @@ class StreamAnalyticsStack(BaseStack):
             vpc_id=self.network.vpc.id,
             tags={"Name": f"{prefix}-workers"},
         )
-        VpcSecurityGroupEgressRule(
+        https_egress(
             self,
             "workers-https-out",
-            security_group_id=self.workers_sg.id,
-            description="HTTPS out: Kinesis, DynamoDB, S3, SQS, CloudWatch, package repositories",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4="0.0.0.0/0",
+            self.workers_sg.id,
+            "HTTPS out: Kinesis, DynamoDB, S3, SQS, CloudWatch, package repositories",
         )
         self.template = InstanceTemplate(
             self,
@@ -245,7 +233,7 @@ class StreamAnalyticsStack(BaseStack):
     def _worker_statements(self, settings: Settings) -> list[dict[str, Any]]:
         """Exactly what the worker calls, on exactly these resources."""
         return [
-            _allow(
+            allow(
                 "ReadThisStream",
                 [
                     "kinesis:DescribeStreamSummary",
@@ -255,23 +243,23 @@ class StreamAnalyticsStack(BaseStack):
                 ],
                 self.stream.arn,
             ),
-            _allow(
+            allow(
                 "LeasesInThisTable",
                 ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:GetItem"],
                 self.leases.arn,
             ),
             # GetObject: the HEAD of a result key that already exists (its last sequence number).
-            _allow("WriteResults", ["s3:PutObject", "s3:GetObject"], f"{self.results.bucket.arn}/{RESULTS_PREFIX}*"),
-            _allow("SendPoisonRecords", ["sqs:SendMessage"], self.dlq.arn),
+            allow("WriteResults", ["s3:PutObject", "s3:GetObject"], f"{self.results.bucket.arn}/{RESULTS_PREFIX}*"),
+            allow("SendPoisonRecords", ["sqs:SendMessage"], self.dlq.arn),
             # The stream, table, bucket and queue are all encrypted with this key.
-            _allow("UseTheDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),
-            _allow(
+            allow("UseTheDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),
+            allow(
                 "WorkerMetricsOnly",
                 ["cloudwatch:PutMetricData"],
                 "*",  # PutMetricData has no resource; the condition pins the namespace
                 Condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
             ),
-            _allow(
+            allow(
                 "WriteWorkerLogs",
                 ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                 f"{self.log_group.arn}:*",
@@ -284,9 +272,7 @@ class StreamAnalyticsStack(BaseStack):
             self,
             "fleet-role",
             name_prefix="stream-spot-fleet-",
-            assume_role_policy=_document(
-                {"Effect": "Allow", "Principal": {"Service": "spotfleet.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ),
+            assume_role_policy=assume_role_policy("spotfleet.amazonaws.com"),
         )
         tagging = IamRolePolicyAttachment(
             self, "fleet-role-tagging", role=self.fleet_role.name, policy_arn=SPOT_FLEET_TAGGING_POLICY
@@ -380,7 +366,7 @@ class StreamAnalyticsStack(BaseStack):
             self,
             "alerts-policy",
             arn=self.topic.arn,
-            policy=_document(
+            policy=policy_document(
                 {
                     "Sid": "AccountManagesTopic",
                     "Effect": "Allow",
