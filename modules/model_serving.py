@@ -149,6 +149,7 @@ class ModelServingStack(BaseStack):
             ),
         )
         tasks_sg = self.load_balancer.targets_security_group
+        self.protect_in_prod(self.key.key)
         VpcSecurityGroupEgressRule(
             self,
             "tasks-https-out",
@@ -170,6 +171,8 @@ class ModelServingStack(BaseStack):
                 EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=self.key.arn)
             ],
         )
+        # The running tasks' image lives here: without it no task can start again.
+        self.protect_in_prod(self.repository)
         EcrLifecyclePolicy(
             self,
             "repository-lifecycle",
