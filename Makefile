@@ -14,7 +14,7 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard diagrams plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy pro
 
 bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs raw GetRecords, failover after kill -9 / SIGTERM
 	$(PY) -m modules.tooling.bench_worker
+
+scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
+	$(PY) -m modules.tooling.scorecard
 
 settings-table: $(VENV)/.synced ## print the README configuration table
 	$(PY) -m modules.settings --markdown

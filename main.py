@@ -25,7 +25,7 @@ def main() -> int:
 
     lazy_provider.install()  # before the first provider import: only the submodules we use load
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
-    from modules.policy import PolicyError
+    from modules.policy.check import PolicyError
 
     # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write.
     outdir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))

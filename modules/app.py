@@ -16,7 +16,7 @@ from constructs import Construct
 
 from modules.event_processing import EventProcessingStack
 from modules.model_serving import ModelServingStack
-from modules.policy import Finding, raise_on_violations
+from modules.policy.check import Finding, raise_on_violations
 from modules.settings import Settings
 from modules.stack import BaseStack
 from modules.state import StateStack

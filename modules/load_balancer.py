@@ -25,7 +25,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from modules.policy import waive
+from modules.policy.check import waive
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 
 # TLS 1.3 and 1.2 only, forward-secret ciphers (AWS's recommended policy).

@@ -26,7 +26,7 @@ from constructs import Construct, IConstruct
 
 from modules import emulator
 from modules.network import NetworkProps
-from modules.policy import ResiliencePolicy
+from modules.policy.check import ResiliencePolicy
 from modules.settings import PROJECT_ROOT, Settings
 from modules.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 

@@ -60,7 +60,7 @@ from modules.alarms import threshold_alarms
 from modules.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.network import Network
-from modules.policy import waive
+from modules.policy.check import waive
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from modules.settings import PROJECT_ROOT, Settings
 from modules.stack import BaseStack, network_props

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from modules.policy import PolicyError, evaluate
+from modules.policy.check import PolicyError, evaluate
 from modules.policy.document import StackDocument
 from modules.policy.rules import RULES
 from tests.conftest import StackDoc, settings_from
@@ -221,7 +221,7 @@ def _synth_probe(tmp_path: Path, waiver: str | None) -> list[str]:
     from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
     from modules import app as app_module
-    from modules.policy import waive
+    from modules.policy.check import waive
     from modules.stack import BaseStack
 
     class Probe(BaseStack):

@@ -181,3 +181,49 @@ def load_outdir(outdir: str) -> list[StackDocument]:
     from pathlib import Path
 
     return [StackDocument.load(str(p)) for p in sorted(Path(outdir).glob("stacks/*/cdk.tf.json"))]
+
+
+def from_plan(name: str, plan: Json) -> StackDocument:
+    """A stack document rebuilt from ``terraform show -json`` output.
+
+    The plan's ``configuration`` keeps every argument as an expression: a constant, or
+    the references it makes. Rebuilt as ``${<reference>}`` strings, the result reads like
+    ``cdk.tf.json`` (root module only), so the policy and the scorecard work on it. Scalar
+    values the plan already knows (a subnet's availability zone from a data source)
+    replace their expressions: the plan does not keep an expression's constant operands.
+    """
+    planned = {
+        r["address"]: r.get("values", {})
+        for r in plan.get("planned_values", {}).get("root_module", {}).get("resources", [])
+    }
+    config = plan.get("configuration", {})
+    root = config.get("root_module", {})
+    resources: Json = {}
+    data: Json = {}
+    for res in root.get("resources", []):
+        body = _from_expressions(res.get("expressions", {}))
+        known = planned.get(res["address"], {})
+        body.update({k: v for k, v in known.items() if isinstance(v, (str, int, float, bool)) and k in body})
+        if "count_expression" in res:
+            count = res["count_expression"].get("constant_value")
+            body["count"] = count if count is not None else "${unknown}"
+        target = data if res.get("mode") == "data" else resources
+        target.setdefault(res["type"], {})[res["name"]] = body
+    providers = [
+        _from_expressions(p.get("expressions", {}))
+        for key, p in config.get("provider_config", {}).items()
+        if key.split(".")[0] == "aws"
+    ]
+    return StackDocument(name, {"resource": resources, "data": data, "provider": {"aws": providers}})
+
+
+def _from_expressions(expressions: Any) -> Any:
+    if isinstance(expressions, list):
+        return [_from_expressions(e) for e in expressions]
+    if not isinstance(expressions, dict):
+        return expressions
+    if "constant_value" in expressions:
+        return expressions["constant_value"]
+    if "references" in expressions and set(expressions) <= {"references"}:
+        return " ".join("${" + ref + "}" for ref in expressions["references"]) or None
+    return {key: _from_expressions(value) for key, value in expressions.items()}
