@@ -14,7 +14,7 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard diagrams plan plan-local
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz diagrams plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,12 @@ bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs r
 
 scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
 	$(PY) -m modules.tooling.scorecard
+
+graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (needs root)
+	@command -v dot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+
+diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth into docs/diagrams/ (.dot, .svg, .png)
+	$(PY) -m modules.tooling.diagrams
 
 settings-table: $(VENV)/.synced ## print the README configuration table
 	$(PY) -m modules.settings --markdown
