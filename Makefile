@@ -74,6 +74,12 @@ bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs r
 scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
 	$(PY) -m modules.tooling.scorecard
 
+plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red
+	$(PY) -m modules.tooling.plan_review $(STACKS)
+
+plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
+	$(PY) -m modules.tooling.plan_review --emulator $(STACKS)
+
 graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (needs root)
 	@command -v dot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 

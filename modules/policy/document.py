@@ -45,7 +45,7 @@ class Resource:
         return dict(self.body.get("//", {}).get("waivers", {}))
 
     def get(self, dotted: str, default: Any = None) -> Any:
-        """A nested value by dotted path; a one-element list is stepped through."""
+        """A nested value by dotted path; a one-element list of a block is stepped through."""
         value: Any = self.body
         for part in dotted.split("."):
             if isinstance(value, list) and len(value) == 1:
@@ -53,6 +53,9 @@ class Resource:
             if not isinstance(value, dict) or part not in value:
                 return default
             value = value[part]
+        # A block is a one-element list in a plan's configuration: read it as the block.
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            return value[0]
         return value
 
 

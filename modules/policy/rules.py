@@ -69,7 +69,7 @@ def spanned_zones(doc: StackDocument, res: Resource) -> tuple[set[str], list[str
     literal: set[str] = set()
     subnets: list[Any] = []
     if res.type == "aws_lb":
-        subnets = [res.body.get("subnets", []), [m.get("subnet_id") for m in _blocks(res.body.get("subnet_mapping"))]]
+        subnets = [res.body.get("subnets", []), [m.get("subnet_id") for m in blocks(res.body.get("subnet_mapping"))]]
     elif res.type == "aws_autoscaling_group":
         subnets = [res.body.get("vpc_zone_identifier", [])]
         zones = res.body.get("availability_zones", [])
@@ -77,12 +77,12 @@ def spanned_zones(doc: StackDocument, res: Resource) -> tuple[set[str], list[str
     elif res.type == "aws_ecs_service":
         subnets = [res.get("network_configuration.subnets", [])]
     elif res.type == "aws_spot_fleet_request":
-        for config in _blocks(res.body.get("launch_template_config")):
-            for override in _blocks(config.get("overrides")):
+        for config in blocks(res.body.get("launch_template_config")):
+            for override in blocks(config.get("overrides")):
                 subnets.append(override.get("subnet_id"))
                 if override.get("availability_zone"):
                     literal.add(str(override["availability_zone"]))
-        for spec in _blocks(res.body.get("launch_specification")):
+        for spec in blocks(res.body.get("launch_specification")):
             subnets.append(spec.get("subnet_id"))
             if spec.get("availability_zone"):
                 literal.add(str(spec["availability_zone"]))
@@ -90,7 +90,7 @@ def spanned_zones(doc: StackDocument, res: Resource) -> tuple[set[str], list[str
     return zones | literal, unknown
 
 
-def _blocks(value: Any) -> list[dict[str, Any]]:
+def blocks(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         return [value]
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
@@ -371,7 +371,7 @@ class NoOpenIngress(Rule):
         elif res.type == "aws_security_group_rule":
             rules = [] if res.body.get("type") != "ingress" else [(res.body, _cidrs(res.body))]
         else:
-            rules = [(block, _cidrs(block)) for block in _blocks(res.body.get("ingress"))]
+            rules = [(block, _cidrs(block)) for block in blocks(res.body.get("ingress"))]
         problems = []
         for rule, cidrs in rules:
             open_to = [c for c in cidrs if c in _ANYWHERE]

@@ -28,6 +28,7 @@ from modules.policy.rules import (
     MultiAz,
     async_failure_destination,
     async_invokers,
+    blocks,
     dead_letter_targets,
     encrypted,
     mapping_source,
@@ -310,8 +311,10 @@ def _encryption_of(doc: StackDocument, res: Resource) -> str | None:
     if res.type == "aws_ecr_repository":
         return "KMS" if res.get("encryption_configuration.encryption_type") == "KMS" else "AES256"
     if res.type == "aws_launch_template":
-        volumes = res.body.get("block_device_mappings") or []
-        ok = volumes and all(str(v.get("ebs", {}).get("encrypted")).lower() == "true" for v in volumes)
+        volumes = blocks(res.body.get("block_device_mappings"))
+        ok = volumes and all(
+            str(ebs.get("encrypted")).lower() == "true" for v in volumes for ebs in blocks(v.get("ebs")) or [{}]
+        )
         return "EBS encrypted" if ok else ""
     return None
 
