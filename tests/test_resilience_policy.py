@@ -204,6 +204,13 @@ def test_a_lambda_only_fed_by_a_mapping_is_not_async() -> None:
     assert _rules_broken(_fn(), {}) == set()
 
 
+def test_an_asg_over_a_zone_list_expression_cannot_prove_two_azs_but_two_literal_zones_can() -> None:
+    expr = {"aws_autoscaling_group": {"g": {"availability_zones": "${data.aws_availability_zones.z.names}"}}}
+    literal = {"aws_autoscaling_group": {"g": {"availability_zones": ["us-east-1a", "us-east-1b"]}}}
+    assert _rules_broken(expr, {}) == {"multi-az"}
+    assert _rules_broken(literal, {}) == set()
+
+
 def test_resources_with_count_zero_do_not_exist() -> None:
     assert _rules_broken({"aws_launch_configuration": {"lc": {"count": 0}}}, {}) == set()
 

@@ -67,13 +67,16 @@ class MultiAz(Rule):
 def spanned_zones(doc: StackDocument, res: Resource) -> tuple[set[str], list[str]]:
     """The AZs a capacity resource spans (see :meth:`StackDocument.availability_zones`)."""
     literal: set[str] = set()
+    unknown_zones: set[str] = set()
     subnets: list[Any] = []
     if res.type == "aws_lb":
         subnets = [res.body.get("subnets", []), [m.get("subnet_id") for m in blocks(res.body.get("subnet_mapping"))]]
     elif res.type == "aws_autoscaling_group":
         subnets = [res.body.get("vpc_zone_identifier", [])]
         zones = res.body.get("availability_zones", [])
-        literal |= {str(z) for z in zones} if isinstance(zones, list) else {str(zones)}
+        for zone in zones if isinstance(zones, list) else [zones]:
+            # An expression (a data source's list, a variable) proves nothing about its length.
+            (unknown_zones if "${" in str(zone) else literal).add(str(zone))
     elif res.type == "aws_ecs_service":
         subnets = [res.get("network_configuration.subnets", [])]
     elif res.type == "aws_spot_fleet_request":
@@ -87,7 +90,7 @@ def spanned_zones(doc: StackDocument, res: Resource) -> tuple[set[str], list[str
             if spec.get("availability_zone"):
                 literal.add(str(spec["availability_zone"]))
     zones, unknown = doc.availability_zones([s for s in subnets if s])
-    return zones | literal, unknown
+    return zones | literal, [*unknown, *sorted(unknown_zones)]
 
 
 def blocks(value: Any) -> list[dict[str, Any]]:
