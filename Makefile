@@ -39,8 +39,11 @@ synth: $(VENV)/.synced ## synthesize every stack with the embedded defaults into
 cdktf-synth: setup ## the same through the cdktf CLI
 	npx --no-install cdktf synth
 
-test: setup ## run every test (unit, synth matchers, validate, checkov, emulator round trips)
-	$(PY) -m pytest
+# Round trips mostly wait on the emulator: several at once fit 2 cores. One test per send,
+# longest first (tests/conftest.py), so no worker queues two round trips behind each other.
+TEST_WORKERS ?= 4
+test: setup ## run every test (unit, synth matchers, validate, checkov, emulator round trips), TEST_WORKERS at once
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 test-fast: $(VENV)/.synced ## only the fast tests (no Terraform, checkov or emulator)
 	$(PY) -m pytest -m "not slow"

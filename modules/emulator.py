@@ -149,15 +149,6 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         "asserted by the synth matchers and `terraform validate`",
     ),
     Adjustment(
-        "aws_s3_bucket_policy",
-        (("count", 0),),
-        "moto evaluates a bucket policy on object requests without its conditions, so the "
-        "TLS-only Deny statements refuse every PutObject/GetObject/HeadObject: Terraform could "
-        "not read the uploaded worker artifact back, nor the worker write results. Only in "
-        "stacks whose round trip reads or writes objects; the matchers assert the policy",
-        stacks=("stream-analytics",),
-    ),
-    Adjustment(
         "aws_kinesis_stream",
         (("lifecycle.ignore_changes", ["tags", "tags_all"]),),
         "moto does not read back tags given at stream creation, so every plan would add them again",

@@ -41,28 +41,45 @@ def test_moto_server_listens_on_loopback_and_stops(tmp_path: Path) -> None:
         os.kill(pid, 0)
 
 
-def test_state_stack_applies_converges_and_destroys(emu: Settings, tmp_path: Path) -> None:
-    from modules.app import synth
+STATE_KEY = "resilient-ai/dev/{stack}.tfstate"
 
-    synth(emu, tmp_path / "out", only=["state"])
-    s3 = aws_client("s3", emu)
-    bucket = emu.state.bucket
 
-    def deployed_bucket_is_hardened() -> None:
-        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-        pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        assert all(pab.values()) and len(pab) == 4
-        sids = {st["Sid"] for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
-        assert {"DenyInsecureTransport", "DenyOutdatedTls"} <= sids
+def _state_bucket_is_hardened_and_holds_the_other_stack(settings: Settings) -> None:
+    """Run after the other stack's destroy: its state lived in the hardened bucket."""
+    s3 = aws_client("s3", settings)
+    bucket = settings.state.bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(pab.values()) and len(pab) == 4
+    sids = {st["Sid"] for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
+    assert {"DenyInsecureTransport", "DenyOutdatedTls"} <= sids, "the TLS-only policy is deployed"
+    key = STATE_KEY.format(stack="event-processing")
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    assert len(versions) >= 2, "apply and destroy each wrote a state version"
+    state = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert state["resources"] == [], "the latest state is the destroyed stack's"
 
-    result = round_trip(
-        emulator_terraform(emu), emu, tmp_path / "out" / "stacks" / "state", deployed_bucket_is_hardened
+
+def test_deploy_local_bootstraps_state_and_keeps_another_stack_state_in_it(tmp_path: Path) -> None:
+    """`make deploy-local` in the real order: ``state`` applied first, then a stack whose
+    backend is that TLS-only, KMS-encrypted bucket (event-processing, direct delivery, with
+    its smoke test on real objects), ``state`` re-planned and destroyed last."""
+    from modules.tooling.round_trip import deploy_local
+
+    results = deploy_local(
+        ["state", "event-processing"],
+        environ={"RAI_EVENT_PROCESSING_DELIVERY": "direct"},
+        checks={
+            "state": _state_bucket_is_hardened_and_holds_the_other_stack,
+            "event-processing": _event_processing_smoke,
+        },
+        workdir=tmp_path,
     )
-    print(result)
-    assert set(result.seconds) == {"init", "apply", "plan", "destroy"}
-    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}, "destroy removed the bucket"
+    print(*results, sep="\n")
+    assert [r.stack for r in results] == ["state", "event-processing"]
+    assert all(set(r.seconds) == {"init", "apply", "plan", "destroy"} for r in results)
 
 
 def _synth_probe(settings: Settings, outdir: Path) -> Path:
@@ -84,7 +101,7 @@ def test_stack_keeps_state_in_emulator_s3_with_a_lockfile(emu: Settings, tmp_pat
     stack_dir = _synth_probe(emu, tmp_path / "out")
     tf = emulator_terraform(emu)
     s3 = aws_client("s3", emu)
-    key = "resilient-ai/dev/probe.tfstate"
+    key = STATE_KEY.format(stack="probe")
 
     def state_is_remote_and_locked_runs_are_refused() -> None:
         state = json.loads(s3.get_object(Bucket=emu.state.bucket, Key=key)["Body"].read())
@@ -113,18 +130,10 @@ def _event_processing_smoke(settings: Settings) -> None:
     assert config["TracingConfig"]["Mode"] == "Active" and config["Runtime"] in ("python3.12", "python3.13")
     env = {**config["Environment"]["Variables"], **emulator.CREDENTIALS}
     assert env["DATA_PREFIX"] == ep.data_prefix and env["DATA_BUCKET"] == ep.bucket
+    # Deployed as on AWS: the smoke test's object calls pass the TLS-only policy.
+    assert "DenyInsecureTransport" in s3.get_bucket_policy(Bucket=ep.bucket)["Policy"]
 
-    # moto evaluates a conditioned bucket-policy statement as a match whenever the request
-    # carries no value for its key, and it never sets aws:SecureTransport: the TLS-only
-    # deny refuses every object call. Lift the policy for the smoke test and put the same
-    # text back; the no-drift plan that follows proves it is back.
-    policy = s3.get_bucket_policy(Bucket=ep.bucket)["Policy"]
-    assert "DenyInsecureTransport" in policy
-    s3.delete_bucket_policy(Bucket=ep.bucket)
-    try:
-        _smoke_objects(settings, env, function)
-    finally:
-        s3.put_bucket_policy(Bucket=ep.bucket, Policy=policy)
+    _smoke_objects(settings, env, function)
 
 
 def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> None:
@@ -166,9 +175,11 @@ def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> No
     assert (reject["reason"], reject["source"]["version_id"]) == ("invalid-json", versions[bad])
 
 
-@pytest.mark.parametrize("delivery", ["queue", "direct"])
-def test_event_processing_applies_processes_converges_and_destroys(delivery: str, tmp_path: Path) -> None:
+def test_event_processing_applies_processes_converges_and_destroys(tmp_path: Path) -> None:
+    """Queue delivery on its own server (direct delivery runs in the deploy-local test)."""
     from modules.app import synth
+
+    delivery = "queue"
 
     with MotoServer(tmp_path / "moto.log") as server:
         settings = emulator_settings(server.endpoint, environ={"RAI_EVENT_PROCESSING_DELIVERY": delivery})

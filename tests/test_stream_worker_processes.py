@@ -29,7 +29,7 @@ SLACK_S = 1.0  # process scheduling and one round of batches on a loaded 2-core 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     # AWS-like resharding: see modules/tooling/moto_fixes.py for what moto gets wrong.
-    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log", kinesis_resharding=True) as server:
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
         yield server
 
 

@@ -2,7 +2,8 @@
 
 Starts two server processes of the same stack on 127.0.0.1: the real one
 (``python -m model_server`` with the default model), and a baseline whose ``/predict``
-parses the JSON body and returns a constant (same handler, same limits, no model). Drives
+parses the JSON body and returns a constant of the same size as the model's answer (same
+handler, same limits, no model: modules/tooling/constant_server.py). Drives
 each with keep-alive HTTP clients at concurrency 1, 16 and 64 and prints throughput, p50
 and p99 latency, the model/baseline throughput ratio (target >= 0.7) and each process's
 resident memory.
@@ -97,7 +98,10 @@ def main(argv: Sequence[str]) -> int:
         model = train_default_model(Path(tmp) / "model.json")
         servers = {
             "baseline": ModelServerProcess(
-                str(model), env, Path(tmp) / "baseline.log", module="modules.tooling.constant_server"
+                str(model),
+                {**env, "CONSTANT_ROWS": str(ROWS_PER_CALL)},
+                Path(tmp) / "baseline.log",
+                module="modules.tooling.constant_server",
             ),
             "model": ModelServerProcess(str(model), env, Path(tmp) / "model.log"),
         }

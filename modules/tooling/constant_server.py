@@ -1,6 +1,11 @@
 """The benchmark's baseline: the model server's own stack (config, limits, handler, JSON
 parsing, drain) with ``/predict`` answering a constant instead of calling the model.
 
+The constant has the shape and size of the model's answer to the benchmark's request
+(``CONSTANT_ROWS`` rows, default 8, three classes, six-decimal probabilities), so the two
+servers send the same bytes and the ratio measures the model: input validation, the
+forward pass and formatting its numbers.
+
 ``python -m modules.tooling.constant_server`` (PYTHONPATH must hold handlers/model_server).
 """
 
@@ -13,7 +18,13 @@ from typing import Any
 
 from model_server.server import Config, run
 
-CONSTANT = {"model": "constant", "version": "0", "labels": ["class_0"], "probabilities": [[1.0, 0.0, 0.0]]}
+ROWS = int(os.environ.get("CONSTANT_ROWS", "8"))
+CONSTANT = {
+    "model": "wine-logistic-regression",
+    "version": "1",
+    "labels": ["class_0"] * ROWS,
+    "probabilities": [[0.912345, 0.054321, 0.033334]] * ROWS,
+}
 
 
 def constant(_payload: Any) -> dict[str, Any]:

@@ -1,26 +1,126 @@
-"""``python -m modules.tooling.moto_fixes <moto.server args>``: moto's server with Kinesis
-resharding made to behave like AWS (used by :class:`MotoServer` with ``kinesis_resharding=True``).
+"""``python -m modules.tooling.moto_fixes <moto.server args>``: moto's server with the few
+behaviours the project depends on made to match AWS. :class:`MotoServer` always runs it.
 
-moto 5.2.5 gets resharding wrong in two ways that a stream reader cannot tell apart from
-data loss or duplication:
+moto 5.2.5 gets these wrong in ways a deployed stack cannot work around:
 
-- writes go to the *first* shard whose hash range holds the key, closed or not, so after a
-  split every new record still lands in the closed parent and the children stay empty
-  (AWS writes only to open shards);
-- SplitShard moves the parent's records into the children under new sequence numbers, so a
-  record read from the parent before the split comes back from a child (AWS keeps them in
-  the parent, readable until retention ends).
+- **Bucket-policy conditions.** moto evaluates a bucket policy on object requests as if
+  its ``Condition`` blocks were absent (operators other than ``StringEquals`` are ignored,
+  and a statement whose condition fails is treated as a Deny whatever its effect). The
+  TLS-only statements every bucket here carries (``Bool aws:SecureTransport false``,
+  ``NumericLessThan s3:TlsVersion 1.2``) therefore refuse every call: a stack's state, its
+  artifacts and its data become unreadable. The fix evaluates conditions the way AWS does
+  (a statement applies only when all its conditions hold; a key the request does not carry
+  makes a condition false) against the context of an SDK call to AWS's HTTPS endpoint,
+  which the emulator stands in for: :data:`REQUEST_CONTEXT`. Operators it does not know
+  keep moto's behaviour (the condition is ignored).
+- **Deleting a version once versioning is suspended.** moto then ignores the version id
+  and drops the key's whole history, crashing (HTTP 500) when it holds a delete marker.
+  Terraform destroys a bucket's versioning configuration before the bucket, so emptying
+  any versioned bucket that ever had an object deleted (the state bucket: every lock
+  file) failed. The fix deletes just that version, as AWS does.
+- **Kinesis resharding.** Writes go to the *first* shard whose hash range holds the key,
+  closed or not, so after a split every new record still lands in the closed parent and
+  the children stay empty (AWS writes only to open shards); and SplitShard moves the
+  parent's records into the children under new sequence numbers, so a record read from
+  the parent before the split comes back from a child (AWS keeps them in the parent,
+  readable until retention ends). A stream reader cannot tell either from data loss or
+  duplication.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from moto.kinesis import models
+from moto.kinesis import models as kinesis_models
+from moto.s3 import models as s3_models
+
+# What a request to AWS through an SDK carries: HTTPS, TLS 1.3.
+REQUEST_CONTEXT: Mapping[str, str] = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+
+
+def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
+    def check(actual: str, expected: str) -> bool:
+        try:
+            return compare(float(actual), float(expected))
+        except ValueError:
+            return False
+
+    return check
+
+
+OPERATORS: Mapping[str, Callable[[str, str], bool]] = {
+    "Bool": lambda actual, expected: actual.lower() == str(expected).lower(),
+    "StringEquals": lambda actual, expected: actual == expected,
+    "StringNotEquals": lambda actual, expected: actual != expected,
+    "NumericEquals": _numeric(lambda a, e: a == e),
+    "NumericLessThan": _numeric(lambda a, e: a < e),
+    "NumericLessThanEquals": _numeric(lambda a, e: a <= e),
+    "NumericGreaterThan": _numeric(lambda a, e: a > e),
+    "NumericGreaterThanEquals": _numeric(lambda a, e: a >= e),
+}
+
+
+def conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool | None:
+    """True/False as AWS would decide for ``context``; None when an operator is unknown."""
+    for operator, keys in conditions.items():
+        check = OPERATORS.get(operator)
+        if check is None:
+            return None
+        for key, expected in keys.items():
+            if key not in context:
+                return False
+            values = expected if isinstance(expected, list) else [expected]
+            negated = operator.startswith("StringNot")
+            matches = [check(context[key], str(v)) for v in values]
+            if not (all(matches) if negated else any(matches)):
+                return False
+    return True
+
+
+def policy_for_request(policy: str, context: Mapping[str, str] = REQUEST_CONTEXT) -> str:
+    """``policy`` with each conditioned statement resolved for ``context``: dropped when its
+    conditions do not hold, kept without them when they do (moto then judges the rest)."""
+    doc = json.loads(policy)
+    statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    kept = []
+    for statement in statements:
+        if "Condition" not in statement:
+            kept.append(statement)
+            continue
+        holds = conditions_hold(statement["Condition"], context)
+        if holds is False:
+            continue
+        resolved = copy.deepcopy(statement)
+        if holds:
+            del resolved["Condition"]
+        kept.append(resolved)
+    return json.dumps({**doc, "Statement": kept})
 
 
 def apply() -> None:
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(policy_for_request(self.policy.decode())).is_action_permitted(action, resource)
+
+    def delete_object(self: Any, bucket_name: str, key_name: str, version_id: str | None = None,
+                      bypass: bool = False) -> Any:  # fmt: skip
+        bucket = self.get_bucket(bucket_name)
+        suspended = version_id is not None and bucket.versioning_status == "Suspended"
+        if suspended:  # moto's versioned path deletes exactly one version
+            bucket.versioning_status = "Enabled"
+        try:
+            return original_delete(self, bucket_name, key_name, version_id, bypass)
+        finally:
+            if suspended:
+                bucket.versioning_status = "Suspended"
+
     def get_shard_for_key(self: Any, partition_key: str, explicit_hash_key: str) -> Any:
         open_first = {k: s for k, s in self.shards.items() if s.is_open}
         closed, self.shards = self.shards, open_first
@@ -39,9 +139,13 @@ def apply() -> None:
             del self.put_record
         parent.records = records
 
-    original_route, original_split = models.Stream.get_shard_for_key, models.Stream.split_shard
-    models.Stream.get_shard_for_key = get_shard_for_key  # type: ignore[method-assign]
-    models.Stream.split_shard = split_shard  # type: ignore[method-assign]
+    s3_models.FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    original_delete = s3_models.S3Backend.delete_object
+    s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign]
+    original_route = kinesis_models.Stream.get_shard_for_key
+    original_split = kinesis_models.Stream.split_shard
+    kinesis_models.Stream.get_shard_for_key = get_shard_for_key  # type: ignore[method-assign]
+    kinesis_models.Stream.split_shard = split_shard  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """A moto server on 127.0.0.1, started and stopped by the project's own tooling.
 
-``with MotoServer() as moto: ...`` starts ``moto.server`` in a child process on a free
-loopback port, waits until it answers, and stops it on exit, also when the body raised.
+``with MotoServer() as moto: ...`` starts moto's server (:mod:`modules.tooling.moto_fixes`)
+in a child process on a free loopback port, waits until it answers, and stops it on exit,
+also when the body raised.
 """
 
 from __future__ import annotations
@@ -43,12 +44,9 @@ def stop_process_group(proc: subprocess.Popen[Any], grace_s: float) -> None:
 class MotoServer:
     """A moto server process; ``endpoint`` is its URL once started."""
 
-    def __init__(
-        self, log_path: Path | None = None, start_timeout_s: float = 60, *, kinesis_resharding: bool = False
-    ) -> None:
-        """``kinesis_resharding``: run moto with :mod:`modules.tooling.moto_fixes` (AWS-like
-        SplitShard: the parent keeps its records, writes go only to open shards)."""
-        self.module = "modules.tooling.moto_fixes" if kinesis_resharding else "moto.server"
+    def __init__(self, log_path: Path | None = None, start_timeout_s: float = 60) -> None:
+        # moto with the fixes in modules.tooling.moto_fixes (bucket-policy conditions, resharding).
+        self.module = "modules.tooling.moto_fixes"
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
         self.port = 0

@@ -11,6 +11,7 @@ destroyed last. Without ``state`` in the list, the harness creates the state buc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -134,19 +135,50 @@ def round_trip(
     return result
 
 
-def deploy_local(stacks: Sequence[str] | None, log: Callable[[str], None] = print) -> list[RoundTrip]:
-    """Round-trip ``stacks`` (default: all) on a fresh moto server, in deploy order."""
+Check = Callable[[Settings], None]
+
+
+def deploy_local(
+    stacks: Sequence[str] | None,
+    log: Callable[[str], None] = print,
+    *,
+    environ: Mapping[str, str] | None = None,
+    checks: Mapping[str, Check] | None = None,
+    workdir: Path | None = None,
+) -> list[RoundTrip]:
+    """Round-trip ``stacks`` (default: all) on a fresh moto server, in deploy order.
+
+    ``environ``: settings variables instead of the user's; ``checks``: per stack, run on
+    the deployed stack after its apply (``state``'s after every other stack's destroy);
+    ``workdir``: where the synth output and the moto log stay (default: a temporary one)."""
+    with contextlib.ExitStack() as stack:
+        tmp = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deploy-local-")))
+        return _deploy_local(stacks, log, environ, checks or {}, tmp)
+
+
+def _deploy_local(
+    stacks: Sequence[str] | None,
+    log: Callable[[str], None],
+    environ: Mapping[str, str] | None,
+    checks: Mapping[str, Check],
+    tmp: Path,
+) -> list[RoundTrip]:
     from modules.app import STACKS, synth
 
     wanted = list(STACKS) if not stacks else [s for s in STACKS if s in stacks]
-    with tempfile.TemporaryDirectory(prefix="deploy-local-") as tmp, MotoServer(Path(tmp) / "moto.log") as moto:
-        settings = emulator_settings(moto.endpoint)
+    with MotoServer(Path(tmp) / "moto.log") as moto:
+        settings = emulator_settings(moto.endpoint, environ)
         log(f"moto server: {moto.endpoint}")
         t = time.monotonic()
         synth(settings, Path(tmp) / "cdktf.out", wanted)
         log(f"synthesized {', '.join(wanted)} for the emulator in {time.monotonic() - t:.1f}s")
         tf = emulator_terraform(settings)
         dirs = {name: Path(tmp) / "cdktf.out" / "stacks" / name for name in wanted}
+
+        def checked(name: str) -> Callable[[], None] | None:
+            check = checks.get(name)
+            return None if check is None else lambda: check(settings)
+
         results: list[RoundTrip] = []
         bootstrap = "state" in dirs
         state_result = RoundTrip("state")
@@ -156,9 +188,11 @@ def deploy_local(stacks: Sequence[str] | None, log: Callable[[str], None] = prin
         try:
             for name, stack_dir in dirs.items():
                 if name != "state":
-                    results.append(round_trip(tf, settings, stack_dir))
+                    results.append(round_trip(tf, settings, stack_dir, checked(name)))
                     log(str(results[-1]))
             if bootstrap:
+                if (check := checked("state")) is not None:
+                    check()
                 check_no_drift(tf, dirs["state"], state_result)
         finally:
             if bootstrap:

@@ -1,0 +1,110 @@
+"""The emulator's bucket-policy fix: conditions are evaluated as AWS evaluates them, so the
+TLS-only policy every bucket carries lets SDK calls through and a condition that holds for
+them still denies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from modules.secure_bucket import tls_only_statements
+from modules.tooling.moto_fixes import REQUEST_CONTEXT, conditions_hold, policy_for_request
+from modules.tooling.moto_server import MotoServer
+from modules.tooling.round_trip import aws_client, emulator_settings
+
+
+def test_tls_only_statements_do_not_apply_to_an_sdk_call_over_tls_1_3() -> None:
+    bucket = "arn:aws:s3:::b"
+    doc = json.loads(
+        policy_for_request(json.dumps({"Version": "2012-10-17", "Statement": tls_only_statements(bucket)}))
+    )
+    assert doc["Statement"] == [], "neither Deny applies to HTTPS with TLS 1.3"
+
+
+@pytest.mark.parametrize(
+    ("conditions", "context", "expected"),
+    [
+        ({"Bool": {"aws:SecureTransport": "false"}}, {"aws:SecureTransport": "false"}, True),
+        ({"Bool": {"aws:SecureTransport": "false"}}, {"aws:SecureTransport": "true"}, False),
+        ({"NumericLessThan": {"s3:TlsVersion": "1.2"}}, {"s3:TlsVersion": "1.0"}, True),
+        ({"NumericLessThan": {"s3:TlsVersion": "1.2"}}, REQUEST_CONTEXT, False),
+        # A key the request does not carry makes the condition false (AWS), not true (moto).
+        ({"StringEquals": {"aws:SourceAccount": "123456789012"}}, REQUEST_CONTEXT, False),
+        ({"StringEquals": {"aws:SecureTransport": ["false", "true"]}}, REQUEST_CONTEXT, True),
+        ({"StringNotEquals": {"aws:SecureTransport": ["false", "no"]}}, REQUEST_CONTEXT, True),
+        # Every operator block must hold.
+        (
+            {"Bool": {"aws:SecureTransport": "true"}, "NumericLessThan": {"s3:TlsVersion": "1.2"}},
+            REQUEST_CONTEXT,
+            False,
+        ),
+        ({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, REQUEST_CONTEXT, None),  # unknown: moto decides
+    ],
+)
+def test_conditions_are_evaluated_as_aws_does(
+    conditions: dict[str, Any], context: dict[str, str], expected: bool | None
+) -> None:
+    assert conditions_hold(conditions, context) is expected
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield aws_client("s3", emulator_settings(server.endpoint, environ={}))
+
+
+def _bucket_with(s3: Any, name: str, statements: list[dict[str, Any]]) -> None:
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+def test_emulator_serves_objects_of_a_tls_only_bucket(s3: Any) -> None:
+    _bucket_with(s3, "tls-only", tls_only_statements("arn:aws:s3:::tls-only"))
+    s3.put_object(Bucket="tls-only", Key="k", Body=b"v")
+    assert s3.head_object(Bucket="tls-only", Key="k")["ContentLength"] == 1
+    assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"v"
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+def test_emulator_still_denies_when_a_deny_condition_holds(s3: Any) -> None:
+    """The fix must not switch policies off: a Deny whose condition holds for the call refuses it."""
+    arn = "arn:aws:s3:::deny-secure"
+    deny = {"Sid": "DenyTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "true"}}}  # fmt: skip
+    _bucket_with(s3, "deny-secure", [deny])
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket="deny-secure", Key="k", Body=b"v")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+def test_emulator_empties_a_bucket_whose_versioning_was_suspended(s3: Any) -> None:
+    """Terraform's destroy order: versioning suspended first, then every version and delete
+    marker deleted by id (force_destroy), then the bucket."""
+    s3.create_bucket(Bucket="suspended")
+    s3.put_bucket_versioning(Bucket="suspended", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"1", b"2"):
+        s3.put_object(Bucket="suspended", Key="state", Body=body)
+    s3.put_object(Bucket="suspended", Key="state.tflock", Body=b"lock")
+    s3.delete_object(Bucket="suspended", Key="state.tflock")  # a delete marker, as every unlock leaves
+    s3.put_bucket_versioning(Bucket="suspended", VersioningConfiguration={"Status": "Suspended"})
+    listing = s3.list_object_versions(Bucket="suspended")
+    entries = listing["Versions"] + listing["DeleteMarkers"]
+    assert len(entries) == 4
+    first, *rest = entries
+    s3.delete_object(Bucket="suspended", Key=first["Key"], VersionId=first["VersionId"])
+    left = s3.list_object_versions(Bucket="suspended")
+    assert len(left.get("Versions", []) + left.get("DeleteMarkers", [])) == 3, "one version deleted, not the key"
+    response = s3.delete_objects(
+        Bucket="suspended", Delete={"Objects": [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in rest]}
+    )
+    assert len(response["Deleted"]) == 3 and not response.get("Errors")
+    s3.delete_bucket(Bucket="suspended")
