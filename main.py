@@ -25,10 +25,16 @@ def main() -> int:
 
     lazy_provider.install()  # before the first provider import: only the submodules we use load
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
+    from modules.policy.check import PolicyError
 
     # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write.
     outdir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
-    for path in synth(settings, outdir):
+    try:
+        paths = synth(settings, outdir, on_waiver=lambda f: print(f"policy waiver: {f}"))
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for path in paths:
         print(f"synthesized {path.parent.name}: {path}")
     return 0
 

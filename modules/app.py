@@ -17,6 +17,7 @@ from constructs import Construct
 from modules.event_processing import EventProcessingStack
 from modules.ha_failover import HaFailoverStack
 from modules.model_serving import ModelServingStack
+from modules.policy.check import Finding, raise_on_violations
 from modules.settings import Settings
 from modules.stack import BaseStack
 from modules.state import StateStack
@@ -48,16 +49,32 @@ def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -
     return app
 
 
-def synth(settings: Settings, outdir: Path, only: list[str] | None = None) -> list[Path]:
+def policy_findings(app: App) -> list[Finding]:
+    """Every finding of the resilience policy (run at ``app.synth()``), in stack order."""
+    return [f for stack in app.node.children if isinstance(stack, BaseStack) for f in stack.resilience_policy.findings]
+
+
+def synth(
+    settings: Settings,
+    outdir: Path,
+    only: list[str] | None = None,
+    on_waiver: Callable[[Finding], None] | None = None,
+) -> list[Path]:
     """Synthesize into ``outdir`` all-or-nothing: a failure leaves ``outdir`` untouched.
 
-    Returns the ``cdk.tf.json`` path of each stack.
+    Fails with :class:`~modules.policy.PolicyError`, naming every stack, construct path
+    and rule, when a resource breaks the resilience policy without a waiver; each waived
+    finding goes to ``on_waiver``. Returns the ``cdk.tf.json`` path of each stack.
     """
     outdir = outdir.resolve()
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
-        build_app(settings, staging, only).synth()
+        app = build_app(settings, staging, only)
+        app.synth()
+        for waived in raise_on_violations(policy_findings(app)):
+            if on_waiver is not None:
+                on_waiver(waived)
         old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
         if outdir.exists():
             outdir.rename(old)

@@ -122,6 +122,7 @@ class EventProcessingStack(BaseStack):
                 ),
             )
 
+        self.protect_in_prod(self.dlq.queue, *([self.queue.queue] if self.queue else []))
         self.function = PythonFunction(
             self,
             "processor",

@@ -19,9 +19,10 @@ from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
 from modules.network import Network, https_egress
+from modules.policy.check import waive
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from modules.settings import Settings
-from modules.stack import network_props
+from modules.stack import network_props, protect_in_prod
 
 SERVER_PORT = 8080
 NAME_LIMIT = 32  # ALB and target group names
@@ -118,6 +119,12 @@ class FleetSite(Construct):
                 bucket_name=f"{prefix}-artifacts-{region}", kms_key_arn=self.key.arn, prevent_destroy=False
             ),
         )
+        waive(
+            self.artifacts.bucket,
+            "prod-stateful-protected",
+            "holds only the model server artifact, uploaded again from handlers/ by every deploy",
+        )
+        protect_in_prod(settings, self.key.key)
         lb = settings.load_balancer
         self.load_balancer = LoadBalancer(
             self,

@@ -26,6 +26,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
+from modules.policy.check import waive
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 
 # TLS 1.3 and 1.2 only, forward-secret ciphers (AWS's recommended policy).
@@ -334,5 +335,11 @@ class LoadBalancer(Construct):
                 ),
             ),
         )
+        if not props.log_bucket_prevent_destroy:
+            waive(
+                self.log_bucket.bucket,
+                "prod-stateful-protected",
+                "access logs are expendable (they expire anyway), and AWS refuses to delete a non-empty bucket",
+            )
         self._log_bucket_policy = self.log_bucket.policy
         return self.log_bucket.bucket.bucket

@@ -141,6 +141,7 @@ class ModelServingStack(BaseStack):
             ),
         )
         tasks_sg = self.load_balancer.targets_security_group
+        self.protect_in_prod(self.key.key)
         https_egress(
             self, "tasks-https-out", tasks_sg.id, "HTTPS out: ECR, CloudWatch Logs, S3 (model) through NAT or endpoints"
         )
@@ -155,6 +156,8 @@ class ModelServingStack(BaseStack):
                 EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=self.key.arn)
             ],
         )
+        # The running tasks' image lives here: without it no task can start again.
+        self.protect_in_prod(self.repository)
         EcrLifecyclePolicy(
             self,
             "repository-lifecycle",

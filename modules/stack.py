@@ -9,20 +9,24 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
 * state lives in the S3 bucket of the ``state`` stack under
   ``<key_prefix>/<environment>/<stack>.tfstate``, encrypted, with S3-native locking
   (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
+* the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth;
 * with ``settings.emulator_endpoint`` set, and only then, the provider and backend
-  point at the emulator and :mod:`modules.emulator` adjustments are applied.
+  point at the emulator and :mod:`modules.emulator` adjustments are applied, after the
+  policy has seen the real-AWS form.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from cdktf import Aspects, IAspect, LocalBackend, S3Backend, TerraformStack
+import jsii
+from cdktf import Aspects, IAspect, LocalBackend, S3Backend, TerraformResource, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from modules import emulator
 from modules.network import NetworkProps
+from modules.policy.check import ResiliencePolicy
 from modules.settings import PROJECT_ROOT, Settings
 from modules.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 
@@ -71,6 +75,9 @@ class BaseStack(TerraformStack):
             self._use_s3_backend()
         else:
             LocalBackend(self, path=local_state_path(settings, name))
+        # First aspect of the stack: it sees the stack before any emulator adjustment.
+        self.resilience_policy = ResiliencePolicy(self)
+        self.add_policy(self.resilience_policy)
 
     def region_provider(self, alias: str, region: str) -> AwsProvider:
         """Another AWS provider like the default one (tags, emulator pointing) in ``region``."""
@@ -96,10 +103,17 @@ class BaseStack(TerraformStack):
         """Attach a policy aspect to this stack (aspects on the App never run)."""
         Aspects.of(self).add(aspect)
 
+    def protect_in_prod(self, *resources: TerraformResource) -> None:
+        protect_in_prod(self.settings, *resources)
+
     def finalize(self) -> None:
-        """Called by the app once the stack is built: emulator adjustments, if any."""
+        """Called by the app once the stack is built: emulator adjustments, if any.
+
+        They run as an aspect added after the policy's, so at synth the policy evaluates
+        the real-AWS form and the JSON written is the emulator's.
+        """
         if self.settings.emulated:
-            emulator.apply_adjustments(self)
+            self.add_policy(_EmulatorAdjustments(self))
 
     def _emulator_provider_config(self) -> dict[str, Any]:
         return {**emulator.provider_config(self.settings.emulator_endpoint), **emulator.provider_adjustments()}
@@ -119,6 +133,16 @@ class BaseStack(TerraformStack):
                 self.add_override(f"terraform.backend.s3.{key}", value)
 
 
+@jsii.implements(IAspect)
+class _EmulatorAdjustments:
+    def __init__(self, stack: TerraformStack) -> None:
+        self.stack = stack
+
+    def visit(self, node: IConstruct) -> None:
+        if node.node.path == self.stack.node.path:
+            emulator.apply_adjustments(self.stack)
+
+
 def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> NetworkProps:
     """The network block's props from the settings every multi-AZ stack shares."""
     return NetworkProps(
@@ -130,3 +154,13 @@ def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> Netwo
         flow_log_retention_days=settings.network.flow_log_retention_days,
         interface_endpoints=tuple(s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()),
     )
+
+
+def protect_in_prod(settings: Settings, *resources: TerraformResource) -> None:
+    """In prod, ``prevent_destroy`` on resources that hold data (rule ``prod-stateful-protected``).
+
+    Outside prod nothing is written, so dev stacks can be torn down freely.
+    """
+    if settings.environment == "prod":
+        for resource in resources:
+            resource.add_override("lifecycle.prevent_destroy", True)

@@ -49,6 +49,7 @@ from modules.iam import allow, assume_role_policy, policy_document
 from modules.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.network import Network, https_egress
+from modules.policy.check import waive
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from modules.settings import PROJECT_ROOT, Settings
 from modules.stack import BaseStack, network_props
@@ -167,6 +168,19 @@ class StreamAnalyticsStack(BaseStack):
             kms_master_key_id=self.key.arn,
             kms_data_key_reuse_period_seconds=300,
         )
+        waive(
+            self.dlq,
+            "sqs-redrive",
+            "this is the workers' dead-letter queue: they send poison records here (DLQ_URL) "
+            "with their reason; nothing consumes it, so there is nothing to redrive, and its "
+            "depth has an alarm",
+        )
+        waive(
+            self.artifacts.bucket,
+            "prod-stateful-protected",
+            "holds only the worker artifact, uploaded again from handlers/ by every deploy",
+        )
+        self.protect_in_prod(self.key.key, self.stream, self.dlq)
         self.log_group = CloudwatchLogGroup(
             self, "logs", name=f"/ec2/{prefix}/worker", retention_in_days=cfg.log_retention_days,
             kms_key_id=self.key.arn,
