@@ -139,7 +139,9 @@ class _EmulatorAdjustments:
         self.stack = stack
 
     def visit(self, node: IConstruct) -> None:
-        if node.node.path == self.stack.node.path:
+        # Identity, not node.path: cdktf calls visit() for every construct in the stack,
+        # and each path read is two more round trips to the jsii kernel (seconds per synth).
+        if node is self.stack:
             emulator.apply_adjustments(self.stack)
 
 

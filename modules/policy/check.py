@@ -90,7 +90,7 @@ class ResiliencePolicy:
         self.findings: list[Finding] = []
 
     def visit(self, node: IConstruct) -> None:
-        if node.node.path == self.stack.node.path:
+        if node is self.stack:  # identity: a path comparison costs jsii round trips per construct
             doc: dict[str, Any] = self.stack.to_terraform()
             self.findings = evaluate(StackDocument(self.stack.node.id, doc), self.rules)
 
