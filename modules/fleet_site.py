@@ -153,9 +153,18 @@ class FleetSite(Construct):
         )
 
     def add_fleet(
-        self, id: str, group: LbTargetGroup, *, name: str, min_size: int, max_size: int, desired: int | None = None
+        self,
+        id: str,
+        group: LbTargetGroup,
+        *,
+        name: str,
+        min_size: int,
+        max_size: int,
+        desired: int | None = None,
+        model_uri: str | None = None,
     ) -> ModelServerFleet:
-        """Model servers behind ``group``, scaled on CPU and on requests per target."""
+        """Model servers behind ``group``, scaled on CPU and on requests per target; they load
+        ``model_uri`` (default: ``serving.model_uri``, the same setting as the container's)."""
         cfg = self.settings.fleet
         label = f"{self.load_balancer.lb.arn_suffix}/{group.arn_suffix}"
         return ModelServerFleet(
@@ -172,6 +181,7 @@ class FleetSite(Construct):
                 root_volume_gib=cfg.root_volume_gib,
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
+                model_uri=self.settings.serving.model_uri if model_uri is None else model_uri,
                 fleet=fleet_props(
                     cfg,
                     name=name,

@@ -22,3 +22,13 @@ def assume_role_policy(service: str, condition: dict[str, Any] | None = None) ->
     if condition is not None:
         statement["Condition"] = condition
     return policy_document(statement)
+
+
+def s3_object_read(uri: str, sid: str | None = None) -> dict[str, Any] | None:
+    """GetObject on the one object an ``s3://bucket/key`` URI names (a model a server loads at
+    start); None for any other URI (a path in the image or on the instance)."""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[5:].partition("/")
+    statement: dict[str, Any] = {"Sid": sid} if sid else {}
+    return {**statement, "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{key}"}

@@ -15,6 +15,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
 
 from modules.fleet import Fleet, FleetProps
+from modules.iam import s3_object_read
 from modules.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.settings import PROJECT_ROOT, FleetSettings
 
@@ -50,6 +51,7 @@ class ModelServerFleetProps:
     root_volume_gib: int = 20
     log_retention_days: int = 365
     artifact_prefix: str = "artifacts"  # distinct per fleet sharing a bucket: each uploads its own object
+    model_uri: str = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
 
     def __post_init__(self) -> None:
         problems = []
@@ -111,6 +113,7 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
             "PYTHONPATH": f"{HOME}/{SERVER_DIR.name}:{HOME}/vendor",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
+            **({"MODEL_URI": props.model_uri} if props.model_uri else {}),
         },
         security_group_ids=props.security_group_ids,
         policy_statements=[
@@ -133,6 +136,7 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
                 "Resource": "*",  # PutMetricData has no resource; the condition pins the namespace
                 "Condition": {"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
             },
+            *filter(None, [s3_object_read(props.model_uri, "ReadTheModel")]),
         ],
         managed_policy_arns=(SSM_MANAGED_CORE,),  # Session Manager instead of SSH: no port 22 anywhere
         log_group_name=log_group_name,

@@ -62,7 +62,7 @@ from constructs import Construct
 
 from modules.alarms import threshold_alarms
 from modules.container_image import ContainerImage, ContainerImageProps
-from modules.iam import assume_role_policy, policy_document
+from modules.iam import assume_role_policy, policy_document, s3_object_read
 from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.network import Network, https_egress
@@ -315,17 +315,9 @@ class ModelServingStack(BaseStack):
             name_prefix="model-serving-task-",
             assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
         )
-        model_uri = settings.serving.model_uri
-        if model_uri.startswith("s3://"):
-            bucket, _, key = model_uri[5:].partition("/")
-            IamRolePolicy(
-                self,
-                "task-policy",
-                role=self.task_role.id,
-                policy=policy_document(
-                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{key}"}
-                ),
-            )
+        model_read = s3_object_read(settings.serving.model_uri)
+        if model_read is not None:
+            IamRolePolicy(self, "task-policy", role=self.task_role.id, policy=policy_document(model_read))
 
     def _task_definition(self, settings: Settings, prefix: str, image_uri: str) -> EcsTaskDefinition:
         serving = settings.serving

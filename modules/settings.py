@@ -729,6 +729,14 @@ class TargetGroupsSettings:
     )
     min_size: int = field(default=2, metadata=_doc("instances at least, per target group", check=_range(1, 1000)))
     max_size: int = field(default=4, metadata=_doc("instances at most, per target group", check=_range(1, 1000)))
+    canary_model_uri: str = field(
+        default="",
+        metadata=_doc(
+            "model the canary servers load (e.g. v2 beside a v1 stable): an `s3://` URI or a path on the "
+            "instance; empty = the same model as stable (`serving.model_uri`)",
+            check=_check_model_uri,
+        ),
+    )
 
     def problems(self) -> list[str]:
         if self.min_size > self.max_size:

@@ -81,8 +81,11 @@ class TargetGroupsStack(BaseStack):
         weights = tg.weight_map()
         lb.forward({"default": weights["stable"], "canary": weights["canary"]}, stickiness_s=tg.stickiness_s)
         self.target_groups = groups
+        models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
         self.fleets: dict[str, ModelServerFleet] = {
-            key: self.site.add_fleet(key, group, name=f"{prefix}-{key}", min_size=tg.min_size, max_size=tg.max_size)
+            key: self.site.add_fleet(
+                key, group, name=f"{prefix}-{key}", min_size=tg.min_size, max_size=tg.max_size, model_uri=models[key]
+            )
             for key, group in groups.items()
         }
         self._alarms()

@@ -3,12 +3,13 @@ backed by its own self-healing Auto Scaling group; thresholds tuned for fast det
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from modules.settings import Settings, SettingsError
-from modules.target_groups import detection_and_replacement_s
+from modules.target_groups import GROUPS, detection_and_replacement_s
 from tests.conftest import StackDoc, one, resources, settings_from
 
 
@@ -125,3 +126,25 @@ def test_bad_target_group_settings_are_reported_together() -> None:
     with pytest.raises(SettingsError) as info:
         settings_from({"RAI_TARGET_GROUPS_MIN_SIZE": "5", "RAI_TARGET_GROUPS_MAX_SIZE": "3"})
     assert "target_groups.max_size" in str(info.value)
+
+
+def test_the_canary_can_run_another_model_than_stable(tg: StackDoc, variant: StackDoc) -> None:
+    """A canary is only worth its weight if it can serve a new version: with
+    `target_groups.canary_model_uri` set, only the canary servers load that model and only
+    their role may read it; by default both groups serve the same model."""
+
+    def role_statements(doc: StackDoc, group: str) -> list[dict[str, Any]]:
+        policies = [p for k, p in doc["resource"]["aws_iam_role_policy"].items() if f"{group}_template" in k]
+        return [st for p in policies for st in json.loads(p["policy"])["Statement"]]
+
+    def boot_env(doc: StackDoc, group: str) -> str:
+        (template,) = [t for k, t in doc["resource"]["aws_launch_template"].items() if f"{group}_template" in k]
+        return str(template["user_data"])
+
+    canary_reads = [st for st in role_statements(variant, "canary") if st.get("Sid") == "ReadTheModel"]
+    assert canary_reads == [{"Sid": "ReadTheModel", "Effect": "Allow", "Action": "s3:GetObject",
+                             "Resource": "arn:aws:s3:::acme-models/wine/v2.json"}]  # fmt: skip
+    assert not [st for st in role_statements(variant, "stable") if st.get("Sid") == "ReadTheModel"]
+    assert not [st for g in GROUPS for st in role_statements(tg, g) if st.get("Sid") == "ReadTheModel"]
+    assert "s3://acme-models/wine/v2.json" in boot_env(variant, "canary")
+    assert "MODEL_URI" not in boot_env(variant, "stable") and "MODEL_URI" not in boot_env(tg, "canary")
