@@ -37,7 +37,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
-from modules.kms_key import KmsKey, KmsKeyProps
+from modules.kms_key import KmsKey, KmsKeyProps, logs_use_statement
 from modules.python_function import PythonFunction, PythonFunctionProps
 from modules.queue import Queue, QueueProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
@@ -371,14 +371,7 @@ def _service_grants(
     """Key policy grants for the AWS services that encrypt with the stack's key."""
     logs_arn = f"arn:{partition}:logs:{settings.region}:{account_id}:log-group:/aws/lambda/{function_name}"
     return [
-        {
-            "Sid": "CloudWatchLogsEncryptsOwnLogGroup",
-            "Effect": "Allow",
-            "Principal": {"Service": f"logs.{settings.region}.amazonaws.com"},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-            "Resource": "*",
-            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": logs_arn}},
-        },
+        logs_use_statement(settings.region, logs_arn, sid="CloudWatchLogsEncryptsOwnLogGroup", match="ArnEquals"),
         {
             "Sid": "S3NotifiesEncryptedQueue",
             "Effect": "Allow",

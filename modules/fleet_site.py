@@ -15,7 +15,7 @@ from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
-from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
+from modules.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
 from modules.network import Network, https_egress
@@ -98,15 +98,7 @@ class FleetSite(Construct):
                 alias=prefix,
                 description=f"Encrypts the artifacts, logs and alarm notifications of {prefix}",
                 extra_policy_statements=(
-                    service_use_statement(
-                        "CloudWatchLogsUseKey",
-                        f"logs.{region}.amazonaws.com",
-                        {
-                            "ArnLike": {
-                                "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account.account_id}:*"
-                            }
-                        },
-                    ),
+                    logs_use_statement(region, account_logs_arn(region, account.account_id)),
                     service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
                 ),
             ),

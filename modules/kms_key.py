@@ -89,3 +89,18 @@ def service_use_statement(sid: str, service: str, condition: dict[str, Any] | No
     if condition:
         statement["Condition"] = condition
     return statement
+
+
+def logs_use_statement(
+    region: str, logs_arn: str, sid: str = "CloudWatchLogsUseKey", match: str = "ArnLike"
+) -> dict[str, Any]:
+    """Key policy statement letting CloudWatch Logs in ``region`` encrypt the log groups whose
+    ARN matches ``logs_arn`` (``match``: ArnLike for a pattern, ArnEquals for one group)."""
+    return service_use_statement(
+        sid, f"logs.{region}.amazonaws.com", {match: {"kms:EncryptionContext:aws:logs:arn": logs_arn}}
+    )
+
+
+def account_logs_arn(region: str, account_id: str) -> str:
+    """Every log group of the account in ``region``: what a stack key's logs statement allows."""
+    return f"arn:aws:logs:{region}:{account_id}:*"

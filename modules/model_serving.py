@@ -63,7 +63,7 @@ from constructs import Construct
 from modules.alarms import threshold_alarms
 from modules.container_image import ContainerImage, ContainerImageProps
 from modules.iam import assume_role_policy, policy_document, s3_object_read
-from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
+from modules.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.network import Network, https_egress
 from modules.settings import PROJECT_ROOT, Settings
@@ -97,7 +97,7 @@ class ModelServingStack(BaseStack):
         prefix = f"{settings.name_prefix}-serving"
         short = f"{settings.name_prefix}-ms"  # ALB and target group names: 32 characters at most
         account = DataAwsCallerIdentity(self, "account")
-        logs_arn = f"arn:aws:logs:{settings.region}:{account.account_id}:*"
+        logs_arn = account_logs_arn(settings.region, account.account_id)
         self.key = KmsKey(
             self,
             "key",
@@ -105,11 +105,7 @@ class ModelServingStack(BaseStack):
                 alias=prefix,
                 description=f"Encrypts images, logs and alarm notifications of {prefix}",
                 extra_policy_statements=(
-                    service_use_statement(
-                        "CloudWatchLogsUseKey",
-                        f"logs.{settings.region}.amazonaws.com",
-                        {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": logs_arn}},
-                    ),
+                    logs_use_statement(settings.region, logs_arn),
                     service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
                 ),
             ),

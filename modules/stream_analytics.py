@@ -47,7 +47,7 @@ from modules.alarms import threshold_alarms
 from modules.fleet import Fleet, FleetProps
 from modules.iam import allow, assume_role_policy, policy_document
 from modules.instance_template import InstanceTemplate, InstanceTemplateProps
-from modules.kms_key import KmsKey, KmsKeyProps, service_use_statement
+from modules.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.network import Network, https_egress
 from modules.policy.check import waive
 from modules.secure_bucket import SecureBucket, SecureBucketProps
@@ -106,16 +106,7 @@ class StreamAnalyticsStack(BaseStack):
                 alias=prefix,
                 description=f"Encrypts the stream, leases, results, DLQ, logs and alerts of {prefix}",
                 extra_policy_statements=(
-                    service_use_statement(
-                        "CloudWatchLogsUseKey",
-                        f"logs.{settings.region}.amazonaws.com",
-                        {
-                            "ArnLike": {
-                                "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{settings.region}:"
-                                f"{account.account_id}:*"
-                            }
-                        },
-                    ),
+                    logs_use_statement(settings.region, account_logs_arn(settings.region, account.account_id)),
                     service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
                     service_use_statement("EventBridgePublishesToTopic", "events.amazonaws.com"),
                 ),
