@@ -66,7 +66,7 @@ lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/mypy
 
 bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
-	$(PY) -m modules.tooling.bench_server $(SECONDS_PER_POINT)
+	$(PY) -m modules.tooling.bench_server $(or $(SECONDS_PER_POINT),9)
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m modules.tooling.bench_synth --runs $(or $(RUNS),5)

@@ -5,7 +5,8 @@ Starts two server processes of the same stack on 127.0.0.1: the real one
 parses the JSON body and returns a constant of the same size as the model's answer (same
 handler, same limits, no model: modules/tooling/constant_server.py). Drives
 each with keep-alive HTTP clients at concurrency 1, 16 and 64 and prints throughput, p50
-and p99 latency, the model/baseline throughput ratio (target >= 0.7) and each process's
+and p99 latency, the model/baseline throughput ratio (the median of paired, interleaved
+rounds of about a second; target >= 0.7 at every concurrency) and each process's
 resident memory.
 """
 
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from modules.tooling.cpu_steal import CpuTimes, steal_report
 from modules.tooling.model_server_process import ModelServerProcess, train_default_model
 from modules.tooling.moto_server import HOST
 
@@ -90,7 +92,7 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 
 def main(argv: Sequence[str]) -> int:
-    duration_s = float(argv[1]) if len(argv) > 1 else 3.0
+    duration_s = float(argv[1]) if len(argv) > 1 else 9.0
     body = json.dumps({"instances": [ROW] * ROWS_PER_CALL}).encode()
     # Both servers get a limit above the highest concurrency: this measures speed, not shedding.
     env = {"MAX_IN_FLIGHT": str(max(CONCURRENCY) * 2), "LOG_LEVEL": "WARNING"}
@@ -107,34 +109,47 @@ def main(argv: Sequence[str]) -> int:
         }
         results: dict[tuple[str, int], Result] = {}
         memory: dict[str, tuple[float, float]] = {}
+        round_ratios: dict[int, list[float]] = {}
         with servers["baseline"], servers["model"]:
             pids = {name: s.proc.pid for name, s in servers.items() if s.proc is not None}
             memory.update({f"{name} idle": rss_mib(pid) for name, pid in pids.items()})
             for server in servers.values():
                 drive(server.port, 4, 0.5, body)  # warm-up
-            # Interleaved rounds: a noisy neighbour slows both servers alike, not one of them.
+            cpu_before = CpuTimes.now()
+            # Paired, interleaved rounds of about a second: a noisy neighbour (these are shared
+            # VMs) slows both servers of a round alike, and the order alternates (ABBA) so
+            # neither always runs second. The ratio is the median of the rounds' ratios.
+            rounds = max(ROUNDS, round(duration_s))
             for c in CONCURRENCY:
-                for _ in range(ROUNDS):
-                    for name, server in servers.items():
-                        r = drive(server.port, c, duration_s / ROUNDS, body)
+                for i in range(rounds):
+                    order = list(servers.items()) if i % 2 == 0 else list(reversed(servers.items()))
+                    round_rps: dict[str, float] = {}
+                    for name, server in order:
+                        r = drive(server.port, c, duration_s / rounds, body)
+                        round_rps[name] = r.rps
                         total = results.setdefault((name, c), Result(0, 0, 0.0, []))
                         total.requests += r.requests
                         total.errors += r.errors
                         total.seconds += r.seconds
                         total.latencies_ms += r.latencies_ms
+                    round_ratios.setdefault(c, []).append(round_rps["model"] / round_rps["baseline"])
             memory.update({name: rss_mib(pid) for name, pid in pids.items()})
+            cpu_after = CpuTimes.now()
     print(f"model server benchmark: POST /predict, {ROWS_PER_CALL} rows per call, {duration_s:.0f} s per point, "
-          f"keep-alive clients in one process, {ROUNDS} interleaved rounds, {os.cpu_count()} CPUs")  # fmt: skip
+          f"keep-alive clients in one process, {rounds} paired rounds, {os.cpu_count()} CPUs")  # fmt: skip
     print(f"{'server':<9} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
     for (name, c), r in results.items():
         print(f"{name:<9} {c:>4} {r.rps:>9.0f} {r.pct(0.5):>8.2f} {r.pct(0.99):>8.2f} {r.errors:>8}")
-    ratios = {c: results[("model", c)].rps / results[("baseline", c)].rps for c in CONCURRENCY}
-    print("throughput model / baseline: " + ", ".join(f"c={c}: {v:.2f}x" for c, v in ratios.items()))
+    ratios = {c: statistics.median(round_ratios[c]) for c in CONCURRENCY}
+    spread = {c: f"{min(round_ratios[c]):.2f}-{max(round_ratios[c]):.2f}" for c in CONCURRENCY}
+    print("throughput model / baseline, median of the paired rounds (min-max): "
+          + ", ".join(f"c={c}: {v:.2f}x ({spread[c]})" for c, v in ratios.items()))  # fmt: skip
     print(f"geometric mean {statistics.geometric_mean(ratios.values()):.2f}x (target >= {TARGET_RATIO}x)")
     for name, (now, peak) in memory.items():
         print(f"memory {name:<14} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
     # Other processes on the machine slow both servers, but not equally: report the load.
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(steal_report(cpu_before, cpu_after))
     below = [c for c, v in ratios.items() if v < TARGET_RATIO]
     errors = sum(r.errors for r in results.values())
     if below or errors:

@@ -69,7 +69,11 @@ class LinearClassifier:
     def predict(self, x: Matrix) -> tuple[list[str], Matrix]:
         proba = self.predict_proba(x)
         classes = self.classes
-        labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
+        # The first most probable class of each row, as numpy's argmax would pick it. Not
+        # argmax itself: it releases the GIL on every call, however small the array, and in
+        # the threaded server each release can hand the GIL to another request's thread and
+        # park this one behind it (`make bench-server`; README, "Model server benchmark").
+        labels = [classes[row.index(max(row))] for row in proba.tolist()]
         return labels, proba
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,7 +166,8 @@ def to_matrix(instances: Any, n_features: int, max_rows: int) -> Matrix:
     # Fast path for the common, valid batch: exact int/float types (so no bool, which is
     # an int subclass, and no strings numpy would parse), then one vectorized range check.
     if (
-        all(type(row) is list and len(row) == n_features for row in instances)
+        set(map(type, instances)) == _LIST
+        and set(map(len, instances)) == {n_features}
         and set(map(type, itertools.chain.from_iterable(instances))) <= _NUMBER
     ):
         try:
@@ -170,13 +175,14 @@ def to_matrix(instances: Any, n_features: int, max_rows: int) -> Matrix:
         except OverflowError:  # an integer beyond float range: reported below
             pass
         else:
-            if (np.abs(x) <= MAX_ABS_VALUE).all():  # False for NaN and inf too
+            if np.abs(x).max() <= MAX_ABS_VALUE:  # False for NaN and inf too
                 return x
     _raise_first_problem(instances, n_features)
     raise AssertionError("unreachable: the fast path rejected a valid batch")  # pragma: no cover
 
 
 _NUMBER = frozenset((int, float))
+_LIST = frozenset((list,))
 
 
 def _raise_first_problem(instances: list[Any], n_features: int) -> None:
