@@ -15,7 +15,11 @@ from typing import Any
 from cdktf import TerraformOutput, Token
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetDeadLetterConfig,
+    CloudwatchEventTargetRetryPolicy,
+)
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
@@ -41,6 +45,7 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
     SpotFleetRequestSpotMaintenanceStrategiesCapacityRebalance,
 )
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.alarms import threshold_alarms
@@ -59,6 +64,8 @@ SERVICE = "stream-worker"
 METRIC_NAMESPACE = "ResilientAI/StreamWorker"
 RESULTS_PREFIX = "results/"
 HEARTBEAT_S = 30
+EVENT_MAX_AGE_S = 3600  # a spot event EventBridge cannot deliver within this goes to the event DLQ
+EVENT_RETRIES = 50
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -356,6 +363,24 @@ class StreamAnalyticsStack(BaseStack):
             SnsTopicSubscription(
                 self, "alerts-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
             )
+        # An event EventBridge cannot deliver (topic policy, key or throttling) is kept here
+        # with its reason (ERROR_CODE / ERROR_MESSAGE attributes), not dropped after the
+        # retries. Standard, not FIFO: EventBridge dead-letters to standard queues only.
+        self.event_dlq = SqsQueue(
+            self,
+            "event-dlq",
+            name=f"{prefix}-event-dlq",
+            message_retention_seconds=cfg.dlq_retention_days * 86400,
+            kms_master_key_id=self.key.arn,
+            kms_data_key_reuse_period_seconds=300,
+        )
+        waive(
+            self.event_dlq,
+            "sqs-redrive",
+            "this is the dead-letter queue of the spot-event rules' targets; nothing consumes "
+            "it, so there is nothing to redrive, and its depth has an alarm",
+        )
+        self.protect_in_prod(self.event_dlq)
         rules = []
         for key, detail_type in SPOT_EVENTS.items():
             rule = CloudwatchEventRule(
@@ -365,8 +390,34 @@ class StreamAnalyticsStack(BaseStack):
                 description=f"{detail_type}: a worker instance is about to go (its worker drains itself)",
                 event_pattern=json.dumps({"source": ["aws.ec2"], "detail-type": [detail_type]}),
             )
-            CloudwatchEventTarget(self, f"{key}-to-topic", rule=rule.name, arn=self.topic.arn)
+            CloudwatchEventTarget(
+                self,
+                f"{key}-to-topic",
+                rule=rule.name,
+                arn=self.topic.arn,
+                # A spot notice is about the next two minutes; after an hour it is history,
+                # and it goes to the DLQ instead of being retried for a day.
+                retry_policy=CloudwatchEventTargetRetryPolicy(
+                    maximum_event_age_in_seconds=EVENT_MAX_AGE_S, maximum_retry_attempts=EVENT_RETRIES
+                ),
+                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.event_dlq.arn),
+            )
             rules.append(rule.arn)
+        SqsQueuePolicy(
+            self,
+            "event-dlq-policy",
+            queue_url=self.event_dlq.url,
+            policy=policy_document(
+                {
+                    "Sid": "SpotEventRulesDeadLetter",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.event_dlq.arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
+                }
+            ),
+        )
         SnsTopicPolicy(
             self,
             "alerts-policy",
@@ -433,6 +484,28 @@ class StreamAnalyticsStack(BaseStack):
                 "datapoints": 1,
                 "desc": "poison records are waiting in the DLQ (shard, sequence number and reason in each)",
             },
+            "undelivered-spot-events": {
+                "namespace": "AWS/SQS",
+                "metric_name": "ApproximateNumberOfMessagesVisible",
+                "dimensions": {"QueueName": self.event_dlq.name},
+                "statistic": "Maximum",
+                "threshold": 0,
+                "periods": 1,
+                "datapoints": 1,
+                "desc": "a spot event could not reach the alerts topic (reason in each message's attributes)",
+            },
+            **{
+                f"lease-{op}s-throttled": {
+                    "namespace": "AWS/DynamoDB",
+                    "metric_name": f"{op.capitalize()}ThrottleEvents",
+                    "dimensions": {"TableName": self.leases.name},
+                    "statistic": "Sum",
+                    "threshold": 0,
+                    "desc": f"lease table {op}s throttled for minutes: workers renew and take leases late and "
+                    "may lose shards to each other (an on-demand table throttles past twice its previous peak)",
+                }
+                for op in ("read", "write")
+            },
         }
         topic = [self.topic.arn]
         threshold_alarms(self, prefix, alarms, topic, periods=5, datapoints=3)
@@ -490,9 +563,19 @@ class StreamAnalyticsStack(BaseStack):
                         "Heartbeats / leases held", [[workers, "Heartbeat", *stream], [workers, "LeasesHeld", *stream]]
                     ),
                     widget(
-                        "DLQ depth",
-                        [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.dlq.name]],
+                        "DLQ depth (poison records / undelivered spot events)",
+                        [
+                            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.dlq.name],
+                            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.event_dlq.name],
+                        ],
                         "Maximum",
+                    ),
+                    widget(
+                        "Lease table throttling",
+                        [
+                            ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", self.leases.name],
+                            ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", self.leases.name],
+                        ],
                     ),
                 ]
             }
@@ -508,6 +591,10 @@ class StreamAnalyticsStack(BaseStack):
                 f"S3 bucket of worker results (under {RESULTS_PREFIX})",
             ),
             "dlq_url": (self.dlq.url, "SQS FIFO queue of poison records (shard id, sequence number, reason)"),
+            "event_dlq_url": (
+                self.event_dlq.url,
+                "SQS queue of spot events EventBridge could not deliver, with the reason",
+            ),
             "fleet_id": (self.fleet_id, f"{self.settings.stream.fleet_kind} running the workers"),
             "alerts_topic_arn": (self.topic.arn, "SNS topic of alarms and spot interruption/rebalance events"),
             "launch_template_id": (self.template.launch_template.id, "launch template of the worker instances"),

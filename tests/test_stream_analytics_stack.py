@@ -138,7 +138,7 @@ def test_results_bucket_is_versioned_kms_encrypted_private_and_tls_only(sa: Stac
 
 
 def test_dlq_is_a_kms_encrypted_fifo_queue_that_dedups_replayed_poison(sa: StackDoc) -> None:
-    dlq = one(sa, "aws_sqs_queue")
+    dlq = by_name(sa, "aws_sqs_queue")["dlq"]
     assert dlq["fifo_queue"] is True and dlq["name"].endswith(".fifo")
     assert dlq["kms_master_key_id"] == ref(sa, "aws_kms_key", "arn")
     assert dlq["message_retention_seconds"] == 14 * 86400
@@ -247,7 +247,7 @@ def test_worker_role_may_do_exactly_what_the_worker_does_on_these_resources(sa: 
     # The worker HEADs a result key that already exists (a replay, a takeover): 403 would stall the shard.
     assert set(statements["WriteResults"]["Action"]) == {"s3:PutObject", "s3:GetObject"}
     assert statements["SendPoisonRecords"] == {**statements["SendPoisonRecords"], "Action": ["sqs:SendMessage"],
-                                               "Resource": ref(sa, "aws_sqs_queue", "arn")}  # fmt: skip
+                                               "Resource": "${aws_sqs_queue.dlq.arn}"}  # fmt: skip
     assert statements["UseTheDataKey"]["Resource"] == ref(sa, "aws_kms_key", "arn")
     for sid, statement in statements.items():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -268,6 +268,40 @@ def test_spot_interruption_and_rebalance_events_go_to_the_alerts_topic(sa: Stack
     (events,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}]
     assert len(events["Condition"]["ArnEquals"]["aws:SourceArn"]) == 2, "only these rules may publish"
     assert one(sa, "aws_sns_topic")["kms_master_key_id"] == ref(sa, "aws_kms_key", "arn")
+
+
+def test_a_spot_event_that_cannot_reach_the_topic_goes_to_a_dead_letter_queue(sa: StackDoc) -> None:
+    """EventBridge retries a target for 24 h by default and then drops the event; here each
+    target gives up after an hour and dead-letters it, with its reason, to a KMS queue that
+    only these rules may write to, and whose depth alarms."""
+    queue_arn = (
+        f"${{aws_sqs_queue.{next(k for k, q in by_name(sa, 'aws_sqs_queue').items() if 'event-dlq' in q['name'])}.arn}}"
+    )
+    for target in resources(sa, "aws_cloudwatch_event_target"):
+        assert target["dead_letter_config"] == {"arn": queue_arn}
+        assert target["retry_policy"]["maximum_event_age_in_seconds"] == 3600
+    queue = by_name(sa, "aws_sqs_queue")["event-dlq"]
+    assert "fifo_queue" not in queue, "EventBridge dead-letters to standard queues only"
+    assert queue["kms_master_key_id"] == ref(sa, "aws_kms_key", "arn")
+    (statement,) = json.loads(one(sa, "aws_sqs_queue_policy")["policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    rules = {f"${{aws_cloudwatch_event_rule.{k}.arn}}" for k in by_name(sa, "aws_cloudwatch_event_rule")}
+    assert set(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == rules
+    key_policy = json.loads(one(sa, "aws_kms_key")["policy"])
+    assert any(s["Principal"] == {"Service": "events.amazonaws.com"} for s in key_policy["Statement"]), (
+        "EventBridge must be able to encrypt into the queue's key"
+    )
+    depth = alarm(sa, "-undelivered-spot-events")
+    assert depth["dimensions"] == {"QueueName": "${aws_sqs_queue.event-dlq.name}"} and depth["threshold"] == 0
+
+
+def test_lease_table_throttling_alarms_for_reads_and_writes(sa: StackDoc) -> None:
+    """Lease renewals are conditional writes: throttled ones make workers lose shards."""
+    table = f"${{aws_dynamodb_table.{next(iter(by_name(sa, 'aws_dynamodb_table')))}.name}}"
+    for op in ("Read", "Write"):
+        found = alarm(sa, f"-lease-{op.lower()}s-throttled")
+        assert (found["namespace"], found["metric_name"]) == ("AWS/DynamoDB", f"{op}ThrottleEvents")
+        assert found["dimensions"] == {"TableName": table} and found["threshold"] == 0
 
 
 def alarm(doc: StackDoc, suffix: str) -> dict[str, Any]:
