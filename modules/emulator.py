@@ -211,6 +211,26 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         (("lifecycle.prevent_destroy", False), ("deletion_window_in_days", 7)),
         "the round trip ends with destroy; keys that encrypt state are protected on AWS",
     ),
+    Adjustment(
+        "aws_dynamodb_table",
+        (("lifecycle.prevent_destroy", False), ("deletion_protection_enabled", False)),
+        "the round trip ends with destroy, also of a prod synth; tables are protected in prod on AWS",
+    ),
+    Adjustment(
+        "aws_lb",
+        (("enable_deletion_protection", False),),
+        "the round trip ends with destroy, also of a prod synth; load balancers are protected in prod on AWS",
+    ),
+    # The other stateful types the stacks use; a test checks that every resource of
+    # modules.policy.rules.STATEFUL_TYPES in any stack has a prevent_destroy adjustment.
+    *(
+        Adjustment(
+            rtype,
+            (("lifecycle.prevent_destroy", False),),
+            "the round trip ends with destroy, also of a prod synth; these hold data and are protected in prod on AWS",
+        )
+        for rtype in ("aws_kinesis_stream", "aws_sqs_queue", "aws_ecr_repository")
+    ),
 )
 
 

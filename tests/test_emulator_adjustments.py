@@ -9,11 +9,18 @@ from typing import Any
 import pytest
 
 from modules import emulator
+from modules.policy.rules import STATEFUL_TYPES
 from tests.conftest import EMULATOR_ENV, PROJECT_ROOT, StackDoc, load_stacks, settings_from
 
 # Settings that bring in resources the default synth lacks (e.g. the ASG fleet instead of
 # the Spot Fleet): each is synthesized for real AWS and for the emulator too.
-VARIANTS = {"stream-analytics": {"RAI_STREAM_FLEET_KIND": "asg"}}
+# (stack, settings): synthesized for real and for the emulator, beside the defaults. The
+# prod ones carry the protections (prevent_destroy, deletion protection) the emulator lifts.
+VARIANTS = (
+    ("stream-analytics", {"RAI_STREAM_FLEET_KIND": "asg"}),
+    ("stream-analytics", {"RAI_ENVIRONMENT": "prod"}),
+    ("model-serving", {"RAI_ENVIRONMENT": "prod"}),
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +29,7 @@ def variant_pairs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[StackD
     from modules.app import synth
 
     pairs = []
-    for stack, env in VARIANTS.items():
+    for stack, env in VARIANTS:
         docs = []
         for extra in ({}, EMULATOR_ENV):
             outdir = tmp_path_factory.mktemp("variant") / "cdktf.out"
@@ -89,6 +96,23 @@ def test_real_synth_has_none_of_the_adjusted_values(stacks: dict[str, StackDoc])
             if path.endswith("lifecycle.prevent_destroy"):
                 assert value is True, f"{name}: {path} is off on real AWS"
             assert not path.endswith("force_destroy"), f"{name}: {path} on real AWS"
+
+
+def test_every_stateful_resource_can_be_destroyed_on_the_emulator_also_in_prod(
+    emulator_stacks: dict[str, StackDoc], variant_pairs: list[tuple[StackDoc, StackDoc]]
+) -> None:
+    """A round trip ends with destroy: nothing the prod policy protects may stay protected."""
+    docs = [*emulator_stacks.values(), *(emulated for _, emulated in variant_pairs)]
+    seen = set()
+    for doc in docs:
+        for rtype in STATEFUL_TYPES:
+            for name, body in doc.get("resource", {}).get(rtype, {}).items():
+                seen.add(rtype)
+                assert body.get("lifecycle", {}).get("prevent_destroy") is False, f"{rtype}.{name}"
+                assert not body.get("deletion_protection_enabled"), f"{rtype}.{name}"
+        for name, body in doc.get("resource", {}).get("aws_lb", {}).items():
+            assert body.get("enable_deletion_protection") is False, f"aws_lb.{name}"
+    assert {"aws_s3_bucket", "aws_kms_key", "aws_dynamodb_table", "aws_sqs_queue", "aws_kinesis_stream"} <= seen
 
 
 def test_readme_lists_every_adjustment() -> None:
