@@ -50,7 +50,7 @@ def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -
 
 
 def policy_findings(app: App) -> list[Finding]:
-    """Every finding of the resilience policy (run at ``app.synth()``), in stack order."""
+    """Every finding of the resilience policy (run by each stack's ``finalize()``), in stack order."""
     return [f for stack in app.node.children if isinstance(stack, BaseStack) for f in stack.resilience_policy.findings]
 
 

@@ -8,12 +8,9 @@ starts the caller's command as a service that systemd restarts whenever it exits
 
 from __future__ import annotations
 
-import atexit
 import json
 import re
 import shlex
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +36,7 @@ from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
 from modules.iam import assume_role_policy, policy_document
+from modules.source_archive import source_archive
 
 AL2023_X86_64 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 _SERVICE_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -93,19 +91,6 @@ class InstanceTemplateProps:
             problems.append(f"restart_delay_s={self.restart_delay_s}: must be 1-300")
         if problems:
             raise ValueError("InstanceTemplateProps: " + "; ".join(problems))
-
-
-def source_only(folder: Path) -> Path:
-    """A copy of ``folder`` without bytecode caches, removed at exit.
-
-    The asset hash (and so the S3 key and the launch template version) must change with the
-    source only, not with ``__pycache__`` that running or testing the code leaves behind.
-    """
-    staging = Path(tempfile.mkdtemp(prefix="asset-"))
-    atexit.register(shutil.rmtree, staging, ignore_errors=True)
-    copy = staging / folder.name
-    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
-    return copy
 
 
 def user_data(props: InstanceTemplateProps, artifact_uri: str, region: str, root: str = "") -> str:
@@ -208,7 +193,7 @@ class InstanceTemplate(Construct):
 
     def __init__(self, scope: Construct, id: str, props: InstanceTemplateProps, *, region: str) -> None:
         super().__init__(scope, id)
-        asset = TerraformAsset(self, "asset", path=str(source_only(props.artifact_dir)), type=AssetType.ARCHIVE)
+        asset = TerraformAsset(self, "asset", path=str(source_archive(props.artifact_dir)), type=AssetType.FILE)
         self.artifact = S3Object(
             self,
             "artifact",

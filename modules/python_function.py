@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import atexit
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +21,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from constructs import Construct
 
 from modules.iam import assume_role_policy, policy_document
+from modules.source_archive import source_archive
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).
 RUNTIMES = ("python3.12", "python3.13")
@@ -81,7 +78,7 @@ class PythonFunctionProps:
 class PythonFunction(Construct):
     """A Lambda function from a folder of Python code.
 
-    Defaults that matter: the code is a ``TerraformAsset`` archive and
+    Defaults that matter: the code is a deterministic zip (modules/source_archive.py) and
     ``source_code_hash`` is its base64 SHA-256, so an unchanged folder never shows a
     diff; its log group is created first (with retention and KMS), so the function
     never creates an unbounded, unencrypted one itself; X-Ray tracing active; reserved
@@ -91,7 +88,7 @@ class PythonFunction(Construct):
 
     def __init__(self, scope: Construct, id: str, props: PythonFunctionProps) -> None:
         super().__init__(scope, id)
-        asset = TerraformAsset(self, "code", path=str(_clean_copy(props.code_dir)), type=AssetType.ARCHIVE)
+        asset = TerraformAsset(self, "code", path=str(source_archive(props.code_dir)), type=AssetType.FILE)
         log_group_arn = f"arn:{props.partition}:logs:{props.region}:{props.account_id}:log-group:{props.log_group_name}"
         self.log_group = CloudwatchLogGroup(
             self,
@@ -161,21 +158,3 @@ class PythonFunction(Construct):
     @property
     def arn(self) -> str:
         return self.function.arn
-
-
-# The archive records modification times and modes: fixed ones make it a function of
-# the content alone, so a fresh clone or a touched file never shows a diff in the plan.
-_FIXED_MTIME = 315_619_200  # 1980-01-02, the earliest a zip can hold in any time zone
-
-
-def _clean_copy(code_dir: Path) -> Path:
-    """``code_dir`` without byte-code caches (running the handler locally must not change
-    the archive), with fixed times and modes."""
-    root = tempfile.mkdtemp(prefix="lambda-code-")
-    atexit.register(shutil.rmtree, root, ignore_errors=True)  # the asset is copied at synth
-    staging = Path(root) / code_dir.name
-    shutil.copytree(code_dir, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for path in sorted(staging.rglob("*"), reverse=True):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-        os.utime(path, (_FIXED_MTIME, _FIXED_MTIME))
-    return staging

@@ -1,4 +1,4 @@
-"""The one stack base: AWS provider with default tags, S3 remote state, policy aspects.
+"""The one stack base: AWS provider with default tags, S3 remote state, the resilience policy.
 
 Every stack of the app derives from :class:`BaseStack`, so that these hold everywhere:
 
@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import jsii
-from cdktf import Aspects, IAspect, LocalBackend, S3Backend, TerraformResource, TerraformStack
+from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from modules import emulator
 from modules.network import NetworkProps
@@ -75,9 +74,7 @@ class BaseStack(TerraformStack):
             self._use_s3_backend()
         else:
             LocalBackend(self, path=local_state_path(settings, name))
-        # First aspect of the stack: it sees the stack before any emulator adjustment.
         self.resilience_policy = ResiliencePolicy(self)
-        self.add_policy(self.resilience_policy)
 
     def region_provider(self, alias: str, region: str) -> AwsProvider:
         """Another AWS provider like the default one (tags, emulator pointing) in ``region``."""
@@ -99,21 +96,21 @@ class BaseStack(TerraformStack):
             "managed-by": MANAGED_BY,
         }
 
-    def add_policy(self, aspect: IAspect) -> None:
-        """Attach a policy aspect to this stack (aspects on the App never run)."""
-        Aspects.of(self).add(aspect)
-
     def protect_in_prod(self, *resources: TerraformResource) -> None:
         protect_in_prod(self.settings, *resources)
 
     def finalize(self) -> None:
-        """Called by the app once the stack is built: emulator adjustments, if any.
+        """Called once the stack is built, before ``app.synth()``: the resilience policy
+        judges the stack, then the emulator adjustments (if any) change it.
 
-        They run as an aspect added after the policy's, so at synth the policy evaluates
-        the real-AWS form and the JSON written is the emulator's.
+        In that order, so the policy always evaluates the real-AWS form and the JSON
+        written is the emulator's. Not as cdktf aspects: cdktf calls an aspect for every
+        construct of the stack, each call a round trip from the jsii kernel to Python
+        (about 500 for the app, ~2 s of every synth), to act on the stack alone.
         """
+        self.resilience_policy.evaluate()
         if self.settings.emulated:
-            self.add_policy(_EmulatorAdjustments(self))
+            emulator.apply_adjustments(self)
 
     def _emulator_provider_config(self) -> dict[str, Any]:
         return {**emulator.provider_config(self.settings.emulator_endpoint), **emulator.provider_adjustments()}
@@ -131,18 +128,6 @@ class BaseStack(TerraformStack):
         if self.settings.emulated:
             for key, value in emulator.backend_config(self.settings.emulator_endpoint).items():
                 self.add_override(f"terraform.backend.s3.{key}", value)
-
-
-@jsii.implements(IAspect)
-class _EmulatorAdjustments:
-    def __init__(self, stack: TerraformStack) -> None:
-        self.stack = stack
-
-    def visit(self, node: IConstruct) -> None:
-        # Identity, not node.path: cdktf calls visit() for every construct in the stack,
-        # and each path read is two more round trips to the jsii kernel (seconds per synth).
-        if node is self.stack:
-            emulator.apply_adjustments(self.stack)
 
 
 def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> NetworkProps:

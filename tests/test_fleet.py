@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +242,7 @@ def test_the_rendered_script_is_the_deployed_one_and_differs_under_a_root_only_b
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_unit(tmp_path: Path) -> None:
-    from modules.instance_template import source_only
+    from modules.source_archive import write_archive
 
     root, s3, work = tmp_path / "root", tmp_path / "s3", tmp_path / "work"
     script = render(tmp_path, str(root))
@@ -252,10 +251,7 @@ def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_uni
     # The artifact as the stack packages it: the folder's source, zipped.
     artifact = s3 / "demo-bucket" / ARTIFACT_KEY
     artifact.parent.mkdir(parents=True)
-    source = source_only(SERVER_DIR)
-    with zipfile.ZipFile(artifact, "w") as z:
-        for f in sorted(source.rglob("*")):
-            z.write(f, f.relative_to(source))
+    write_archive(SERVER_DIR, artifact)
 
     run = run_boot_script(script, root, s3, work)
 

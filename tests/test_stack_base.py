@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 from modules.app import STACKS
 from modules.settings import PROJECT_ROOT
@@ -94,26 +94,25 @@ def test_emulator_endpoint_points_provider_and_backend_at_it() -> None:
     assert backend["use_path_style"] is True and backend["use_lockfile"] is True
 
 
-def test_policy_aspects_attach_per_stack(tmp_path: Path) -> None:
-    """An aspect added with add_policy visits every construct of that stack at synth."""
+def test_finalize_judges_the_real_form_then_applies_the_emulator_adjustments() -> None:
+    """The policy must see what AWS would get, and the emulator synth what moto gets: in
+    prod the key is protected, so a policy run after the adjustments would flag it."""
     import cdktf
-    import jsii
-    from constructs import IConstruct
+    from cdktf_cdktf_provider_aws.kms_key import KmsKey
 
     from modules.stack import BaseStack
 
-    seen: list[str] = []
-
-    @jsii.implements(cdktf.IAspect)
-    class Recorder:
-        def visit(self, node: IConstruct) -> None:
-            seen.append(node.node.path)
-
-    app = cdktf.App(outdir=str(tmp_path), stack_traces=False)
-    stack = BaseStack(app, "probe", settings=settings_from())
-    stack.add_policy(Recorder())
-    app.synth()
-    assert "probe/aws" in seen, seen
+    app = cdktf.Testing.app()
+    stack = BaseStack(
+        app, "probe", settings=settings_from({"RAI_EMULATOR_ENDPOINT": EMULATOR_URL, "RAI_ENVIRONMENT": "prod"})
+    )
+    key = KmsKey(stack, "key", enable_key_rotation=True, deletion_window_in_days=30)
+    stack.protect_in_prod(key)
+    stack.finalize()
+    judged = {f.rule for f in stack.resilience_policy.findings}
+    assert judged == set(), judged
+    written = json.loads(cdktf.Testing.synth(stack))["resource"]["aws_kms_key"]["key"]
+    assert written["deletion_window_in_days"] == 7 and written["lifecycle"]["prevent_destroy"] is False
 
 
 def test_every_stack_but_the_bootstrap_keeps_state_in_s3(stacks: dict[str, StackDoc]) -> None:

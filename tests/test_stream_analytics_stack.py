@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modules.instance_template import AL2023_X86_64, InstanceTemplateProps, source_only, user_data
+from modules.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
 from modules.settings import SettingsError
 from modules.stream_analytics import METRIC_NAMESPACE, WORKER_DIR
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
@@ -369,15 +369,6 @@ def _props(**overrides: Any) -> InstanceTemplateProps:
         "environment": {"A_B": "x y"}, "setup_command": "true", "log_group_name": "/demo",
     }  # fmt: skip
     return InstanceTemplateProps(**(base | overrides))
-
-
-def test_the_artifact_holds_source_only_so_its_hash_ignores_bytecode_caches(tmp_path: Path) -> None:
-    folder = tmp_path / "svc"
-    (folder / "__pycache__").mkdir(parents=True)
-    (folder / "app.py").write_text("print('hi')\n")
-    (folder / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\x00")
-    copy = source_only(folder)
-    assert copy.name == "svc" and sorted(p.name for p in copy.rglob("*")) == ["app.py"]
 
 
 def test_instance_template_props_report_every_problem() -> None:

@@ -1,4 +1,4 @@
-"""Evaluating the rules on a stack, waivers, and the cdktf aspect that runs them.
+"""Evaluating the rules on a stack, and waivers.
 
 Why the JSON and not the construct tree: until synth most properties of a cdktf
 resource are tokens (``${TfToken[...]}``), so a rule reading the Python objects cannot
@@ -7,11 +7,12 @@ tell which subnet a load balancer uses or whether a queue's redrive target exist
 it refers to, so the rules follow references by name; and the same JSON is what
 Terraform, checkov, the scorecard and the diagrams read.
 
-Why an aspect: cdktf runs a stack's aspects at synth, in the order they were added, on
-the finished construct tree. The stack base adds :class:`ResiliencePolicy` first and the
-emulator adjustments (when the emulator endpoint is set) after it, so the rules always see
-the real-AWS form of a stack: an emulator synth fails exactly when a real one would, and
-an emulator-only ``count = 0`` or ``prevent_destroy = false`` never trips a rule.
+Why not a cdktf aspect: an aspect is called for every construct of the stack, each call
+a round trip from the jsii kernel to Python (about 500 for the app), to act on the stack
+alone. :meth:`BaseStack.finalize` instead evaluates the policy once the stack is built and
+applies the emulator adjustments (when the emulator endpoint is set) after it, so the rules
+always see the real-AWS form of a stack: an emulator synth fails exactly when a real one
+would, and an emulator-only ``count = 0`` or ``prevent_destroy = false`` never trips a rule.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import jsii
-from cdktf import IAspect, TerraformResource, TerraformStack
-from constructs import IConstruct
+from cdktf import TerraformResource, TerraformStack
 
 from modules.policy.document import StackDocument
 from modules.policy.rules import RULES, Rule
@@ -79,20 +78,19 @@ def waive(resource: TerraformResource, rule: str, reason: str) -> None:
     resource.add_override(f"//.waivers.{rule}", reason)
 
 
-@jsii.implements(IAspect)
 class ResiliencePolicy:
-    """Evaluates :data:`~modules.policy.rules.RULES` on the stack's JSON once, when cdktf
-    visits the stack itself, and keeps the findings for the app to report."""
+    """Evaluates :data:`~modules.policy.rules.RULES` on the stack's JSON and keeps the
+    findings for the app to report (:meth:`BaseStack.finalize` calls :meth:`evaluate`)."""
 
     def __init__(self, stack: TerraformStack, rules: Iterable[Rule] = RULES) -> None:
         self.stack = stack
         self.rules = tuple(rules)
         self.findings: list[Finding] = []
 
-    def visit(self, node: IConstruct) -> None:
-        if node is self.stack:  # identity: a path comparison costs jsii round trips per construct
-            doc: dict[str, Any] = self.stack.to_terraform()
-            self.findings = evaluate(StackDocument(self.stack.node.id, doc), self.rules)
+    def evaluate(self) -> list[Finding]:
+        doc: dict[str, Any] = self.stack.to_terraform()
+        self.findings = evaluate(StackDocument(self.stack.node.id, doc), self.rules)
+        return self.findings
 
 
 def raise_on_violations(findings: Iterable[Finding]) -> list[Finding]:
