@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modules.settings import PROJECT_ROOT
+from modules.tooling.cpu_steal import CpuTimes, steal_report
 
 MODES = ("floor", "eager", "fast")
 TARGET_FAST_OVER_FLOOR = 1.5
@@ -136,11 +137,13 @@ def _row(mode: str, samples: Sequence[Sample]) -> str:
 def benchmark(runs: int, out: Sequence[str] = MODES) -> int:
     env = child_env()
     samples: dict[str, list[Sample]] = {mode: [] for mode in out}
+    cpu_before = CpuTimes.now()
     for i in range(runs):
         for mode in out:
             sample = measure(mode, env)
             samples[mode].append(sample)
             print(f"run {i + 1}/{runs} {mode:<5} {sample.wall_s:6.2f} s {sample.peak_rss_mib:6.0f} MiB", flush=True)
+    cpu_after = CpuTimes.now()
     print(f"\nwhole-app synth, {runs} fresh processes per mode (wall s; peak RSS of python + node)")
     print(f"{'mode':<6} {'median':>8} {'min':>7} {'max':>7} {'peak RSS MiB':>14} {'submodules':>10}")
     for mode in out:
@@ -158,6 +161,7 @@ def benchmark(runs: int, out: Sequence[str] = MODES) -> int:
         ok = value <= target
         failed += not ok
         print(f"{name:<14} {value:8.2f}{unit}  target <= {target}{unit}  {'ok' if ok else 'MISSED'}")
+    print(steal_report(cpu_before, cpu_after))
     return 1 if failed else 0
 
 
