@@ -66,6 +66,9 @@ RESULTS_PREFIX = "results/"
 HEARTBEAT_S = 30
 EVENT_MAX_AGE_S = 3600  # a spot event EventBridge cannot deliver within this goes to the event DLQ
 EVENT_RETRIES = 50
+# The lease-table calls the worker makes (handlers/stream_worker/leases.py); each has its own
+# SystemErrors metric.
+LEASE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "Scan")
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -505,6 +508,19 @@ class StreamAnalyticsStack(BaseStack):
                     "may lose shards to each other (an on-demand table throttles past twice its previous peak)",
                 }
                 for op in ("read", "write")
+            },
+            # DynamoDB publishes SystemErrors per operation: one alarm for each the worker uses.
+            **{
+                f"lease-{op.lower()}-system-errors": {
+                    "namespace": "AWS/DynamoDB",
+                    "metric_name": "SystemErrors",
+                    "dimensions": {"TableName": self.leases.name, "Operation": op},
+                    "statistic": "Sum",
+                    "threshold": 0,
+                    "desc": f"DynamoDB answered the workers' {op} calls with 5xx for minutes: leases are "
+                    "not renewed or checkpoints not saved (the workers retry; shards stall if it lasts)",
+                }
+                for op in LEASE_OPERATIONS
             },
         }
         topic = [self.topic.arn]

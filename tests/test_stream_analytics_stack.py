@@ -14,7 +14,7 @@ import pytest
 
 from modules.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
 from modules.settings import SettingsError
-from modules.stream_analytics import METRIC_NAMESPACE, WORKER_DIR
+from modules.stream_analytics import LEASE_OPERATIONS, METRIC_NAMESPACE, WORKER_DIR
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 ALT_ENV = {
@@ -302,6 +302,21 @@ def test_lease_table_throttling_alarms_for_reads_and_writes(sa: StackDoc) -> Non
         found = alarm(sa, f"-lease-{op.lower()}s-throttled")
         assert (found["namespace"], found["metric_name"]) == ("AWS/DynamoDB", f"{op}ThrottleEvents")
         assert found["dimensions"] == {"TableName": table} and found["threshold"] == 0
+
+
+def test_lease_table_system_errors_alarm_for_every_call_the_worker_makes(sa: StackDoc) -> None:
+    """SystemErrors is published per operation: an alarm on the table alone never sees data,
+    so each DynamoDB call in the worker's code needs its own."""
+    calls = set()
+    for source in WORKER_DIR.glob("*.py"):
+        calls |= set(
+            re.findall(r"\.(put_item|update_item|delete_item|get_item|scan|query|batch_\w+)\(", source.read_text())
+        )
+    used = {"".join(part.capitalize() for part in call.split("_")) for call in calls}
+    assert used == set(LEASE_OPERATIONS)
+    for op in LEASE_OPERATIONS:
+        found = alarm(sa, f"-lease-{op.lower()}-system-errors")
+        assert (found["metric_name"], found["dimensions"]["Operation"], found["threshold"]) == ("SystemErrors", op, 0)
 
 
 def alarm(doc: StackDoc, suffix: str) -> dict[str, Any]:
