@@ -106,7 +106,7 @@ class BaseStack(TerraformStack):
         In that order, so the policy always evaluates the real-AWS form and the JSON
         written is the emulator's. Not as cdktf aspects: cdktf calls an aspect for every
         construct of the stack, each call a round trip from the jsii kernel to Python
-        (about 500 for the app, ~2 s of every synth), to act on the stack alone.
+        (about 500 for the app, ~1 s of every synth), to act on the stack alone.
         """
         self.resilience_policy.evaluate()
         if self.settings.emulated:

@@ -55,6 +55,7 @@ from modules.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.network import Network, https_egress
 from modules.policy.check import waive
+from modules.queue import Queue, QueueProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from modules.settings import PROJECT_ROOT, Settings
 from modules.stack import BaseStack, network_props
@@ -369,20 +370,14 @@ class StreamAnalyticsStack(BaseStack):
         # An event EventBridge cannot deliver (topic policy, key or throttling) is kept here
         # with its reason (ERROR_CODE / ERROR_MESSAGE attributes), not dropped after the
         # retries. Standard, not FIFO: EventBridge dead-letters to standard queues only.
-        self.event_dlq = SqsQueue(
+        # The targets' dead_letter_config makes it a dead-letter target: no redrive of its own.
+        self.event_dlq = Queue(
             self,
             "event-dlq",
-            name=f"{prefix}-event-dlq",
-            message_retention_seconds=cfg.dlq_retention_days * 86400,
-            kms_master_key_id=self.key.arn,
-            kms_data_key_reuse_period_seconds=300,
-        )
-        waive(
-            self.event_dlq,
-            "sqs-redrive",
-            "this is the dead-letter queue of the spot-event rules' targets; nothing consumes "
-            "it, so there is nothing to redrive, and its depth has an alarm",
-        )
+            QueueProps(
+                name=f"{prefix}-event-dlq", kms_key_arn=self.key.arn, retention_s=cfg.dlq_retention_days * 86400
+            ),
+        ).queue
         self.protect_in_prod(self.event_dlq)
         rules = []
         for key, detail_type in SPOT_EVENTS.items():

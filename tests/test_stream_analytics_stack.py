@@ -274,13 +274,12 @@ def test_a_spot_event_that_cannot_reach_the_topic_goes_to_a_dead_letter_queue(sa
     """EventBridge retries a target for 24 h by default and then drops the event; here each
     target gives up after an hour and dead-letters it, with its reason, to a KMS queue that
     only these rules may write to, and whose depth alarms."""
-    queue_arn = (
-        f"${{aws_sqs_queue.{next(k for k, q in by_name(sa, 'aws_sqs_queue').items() if 'event-dlq' in q['name'])}.arn}}"
-    )
+    (address,) = [k for k, q in by_name(sa, "aws_sqs_queue").items() if q["name"].endswith("-event-dlq")]
+    queue_arn = f"${{aws_sqs_queue.{address}.arn}}"
     for target in resources(sa, "aws_cloudwatch_event_target"):
         assert target["dead_letter_config"] == {"arn": queue_arn}
         assert target["retry_policy"]["maximum_event_age_in_seconds"] == 3600
-    queue = by_name(sa, "aws_sqs_queue")["event-dlq"]
+    queue = by_name(sa, "aws_sqs_queue")[address]
     assert "fifo_queue" not in queue, "EventBridge dead-letters to standard queues only"
     assert queue["kms_master_key_id"] == ref(sa, "aws_kms_key", "arn")
     (statement,) = json.loads(one(sa, "aws_sqs_queue_policy")["policy"])["Statement"]
@@ -292,7 +291,7 @@ def test_a_spot_event_that_cannot_reach_the_topic_goes_to_a_dead_letter_queue(sa
         "EventBridge must be able to encrypt into the queue's key"
     )
     depth = alarm(sa, "-undelivered-spot-events")
-    assert depth["dimensions"] == {"QueueName": "${aws_sqs_queue.event-dlq.name}"} and depth["threshold"] == 0
+    assert depth["dimensions"] == {"QueueName": f"${{aws_sqs_queue.{address}.name}}"} and depth["threshold"] == 0
 
 
 def test_lease_table_throttling_alarms_for_reads_and_writes(sa: StackDoc) -> None:
