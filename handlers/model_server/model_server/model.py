@@ -72,7 +72,7 @@ class LinearClassifier:
         # The first most probable class of each row, as numpy's argmax would pick it. Not
         # argmax itself: it releases the GIL on every call, however small the array, and in
         # the threaded server each release can hand the GIL to another request's thread and
-        # park this one behind it (`make bench-server`; README, "Model server benchmark").
+        # park this one behind it (measured with `make bench-server`; README, model-serving "Choices").
         labels = [classes[row.index(max(row))] for row in proba.tolist()]
         return labels, proba
 
