@@ -1,4 +1,4 @@
-"""The round trip's destroy: one retry for the emulator's lost security-group rule, no other."""
+"""The round trip's destroy: one retry when the emulator lost what is being deleted, no other."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.tooling.round_trip import LOST_RULE, RoundTrip, destroy
+from modules.tooling.round_trip import EMULATOR_LOSSES, RoundTrip, destroy
 from modules.tooling.terraform import TerraformError
 
 
@@ -27,11 +27,19 @@ class ScriptedTerraform:
         return proc
 
 
-def test_a_lost_security_group_rule_is_destroyed_again_and_reported(tmp_path: Path) -> None:
-    tf = ScriptedTerraform([(1, f"Error: deleting VPC Security Group Rule: {LOST_RULE}"), (0, "Destroy complete!")])
-    result = RoundTrip("stack")
-    destroy(tf, tmp_path, result, log=lambda _: None)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Error: deleting VPC Security Group Rule: InvalidPermission.NotFound",
+        "Error: deleting ELBv2 Listener (arn:...): ListenerNotFound: The specified listener does not exist.",
+    ],
+)
+def test_what_the_emulator_lost_is_destroyed_again_and_reported(tmp_path: Path, error: str) -> None:
+    tf = ScriptedTerraform([(1, error), (0, "Destroy complete!")])
+    result, logged = RoundTrip("stack"), list[str]()
+    destroy(tf, tmp_path, result, log=logged.append)  # type: ignore[arg-type]
     assert tf.calls == 2 and result.retries == ["destroy"] and "again: destroy" in str(result)
+    assert "already lost" in logged[0] and any(what in logged[0] for what in EMULATOR_LOSSES.values())
 
 
 def test_any_other_destroy_failure_fails_at_once(tmp_path: Path) -> None:
@@ -42,7 +50,7 @@ def test_any_other_destroy_failure_fails_at_once(tmp_path: Path) -> None:
 
 
 def test_a_second_failure_is_not_retried_again(tmp_path: Path) -> None:
-    tf = ScriptedTerraform([(1, LOST_RULE), (1, LOST_RULE), (0, "")])
+    tf = ScriptedTerraform([(1, "ListenerNotFound"), (1, "ListenerNotFound"), (0, "")])
     with pytest.raises(TerraformError):
         destroy(tf, tmp_path, RoundTrip("stack"), log=lambda _: None)  # type: ignore[arg-type]
     assert tf.calls == 2
