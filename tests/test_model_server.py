@@ -203,6 +203,94 @@ def test_sigterm_drains_in_flight_requests_and_exits_cleanly(model_path: Path, t
     assert '"drained"' in log.read_text()
 
 
+# --- connections: one event loop serves them all -----------------------------------------
+
+
+class Responses:
+    """Reads HTTP/1.1 responses one after another from one socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.data = sock, b""
+
+    def next(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.data:
+            chunk = self.sock.recv(65536)
+            assert chunk, f"connection closed before a full response: {self.data!r}"
+            self.data += chunk
+        head, _, self.data = self.data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(self.data) < length:
+            self.data += self.sock.recv(65536)
+        body, self.data = self.data[:length], self.data[length:]
+        return int(lines[0].split()[1]), headers, body
+
+
+def post(instances: list[list[float]], extra: str = "") -> bytes:
+    body = json.dumps({"instances": instances}).encode()
+    return (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(server: ModelServerProcess) -> None:
+    """Requests sent back to back before any answer (what a keep-alive client may do):
+    each is answered, in order, on the same connection."""
+    with socket.create_connection((HOST, server.port), timeout=10) as sock:
+        sock.sendall(post([ROW]) + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + post([ROW] * 3)
+                     + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + post([ROW] * 2))  # fmt: skip
+        answers = Responses(sock)
+        got = [answers.next() for _ in range(5)]
+    assert [status for status, _, _ in got] == [200, 200, 200, 404, 200]
+    assert [len(json.loads(got[i][2])["labels"]) for i in (0, 2, 4)] == [1, 3, 2]
+
+
+def test_a_client_that_leaves_mid_body_frees_its_slot(model_path: Path, tmp_path: Path) -> None:
+    with ModelServerProcess(str(model_path), {"MAX_IN_FLIGHT": "1"}, tmp_path / "server.log") as srv:
+        sock, _ = partial_request(srv.port, [ROW] * 3)
+        time.sleep(0.3)
+        assert srv.predict([ROW])[0] == 503, "the one slot is held by the half-sent body"
+        sock.close()
+        deadline = time.monotonic() + 5
+        while srv.predict([ROW])[0] != 200:
+            assert time.monotonic() < deadline, "the slot of a client that left was never freed"
+            time.sleep(0.05)
+        assert "model_in_flight 0" in srv.request("GET", "/metrics")[2].decode()
+
+
+def test_a_stalled_body_gets_408_and_an_idle_connection_is_closed(model_path: Path, tmp_path: Path) -> None:
+    with ModelServerProcess(str(model_path), {"SOCKET_TIMEOUT_S": "1"}, tmp_path / "server.log") as srv:
+        stalled, _ = partial_request(srv.port, [ROW] * 3)
+        idle = socket.create_connection((HOST, srv.port), timeout=10)
+        t = time.monotonic()
+        status, headers, body = Responses(stalled).next()
+        assert status == 408 and headers["connection"] == "close" and b"not received in time" in body
+        assert idle.recv(1) == b"", "an idle keep-alive connection is closed after SOCKET_TIMEOUT_S"
+        assert time.monotonic() - t < 5
+        stalled.close()
+        idle.close()
+        assert srv.predict([ROW])[0] == 200 and "model_in_flight 0" in srv.request("GET", "/metrics")[2].decode()
+
+
+def test_malformed_requests_are_4xx_and_expect_continue_is_honoured(server: ModelServerProcess) -> None:
+    assert raw(server.port, b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")[0] == 431
+    assert raw(server.port, b"HELLO\r\n\r\n")[0] == 400
+    assert raw(server.port, b"GET /health HTTP/1.1\r\n bad header\r\n\r\n")[0] == 400
+    assert raw(server.port, b"GET /health HTTP/2.0\r\n\r\n")[0] == 505
+    two_lengths = b"POST /predict HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n{}"
+    assert raw(server.port, two_lengths)[0] == 400
+    request = post([ROW], extra="Expect: 100-continue\r\n")
+    head, _, body = request.partition(b"\r\n\r\n")
+    with socket.create_connection((HOST, server.port), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        answers = Responses(sock)
+        assert answers.next()[0] == 100, "the client is told to send its body"
+        sock.sendall(body)
+        assert answers.next()[0] == 200
+
+
 # --- configuration and model loading ------------------------------------------------------
 
 

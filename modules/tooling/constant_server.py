@@ -1,5 +1,6 @@
-"""The benchmark's baseline: the model server's own stack (config, limits, handler, JSON
-parsing, drain) with ``/predict`` answering a constant instead of calling the model.
+"""The benchmark's baseline: the model server's own stack (config, limits, event loop,
+request parsing, JSON parsing, drain) with ``/predict`` answering a constant instead of
+calling the model.
 
 The constant has the shape and size of the model's answer to the benchmark's request
 (``CONSTANT_ROWS`` rows, default 8, three classes, six-decimal probabilities), so the two
