@@ -6,8 +6,9 @@ parses the JSON body and returns a constant of the same size as the model's answ
 handler, same limits, no model: modules/tooling/constant_server.py). Drives
 each with keep-alive HTTP clients at concurrency 1, 16 and 64 and prints throughput, p50
 and p99 latency, the model/baseline throughput ratio (the median of paired, interleaved
-rounds of about a second; target >= 0.7 at every concurrency) and each process's
-resident memory.
+rounds of about a second; target >= 0.7 at every concurrency), each server's CPU time per
+request (from /proc: the throughput ratio only shows the server's cost while the server,
+not the client process, is the bottleneck) and each process's resident memory.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Result:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    cpu_s: float = 0.0  # the server process's user + system time over the requests
 
     @property
     def rps(self) -> float:
@@ -85,6 +87,12 @@ def drive(port: int, concurrency: int, duration_s: float, body: bytes) -> Result
     return Result(len(flat), sum(errors), elapsed, flat)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far, from /proc (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def rss_mib(pid: int) -> tuple[float, float]:
     """(current, peak) resident memory of ``pid`` in MiB, from /proc."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
@@ -125,9 +133,12 @@ def main(argv: Sequence[str]) -> int:
                     order = list(servers.items()) if i % 2 == 0 else list(reversed(servers.items()))
                     round_rps: dict[str, float] = {}
                     for name, server in order:
+                        cpu = cpu_seconds(pids[name])
                         r = drive(server.port, c, duration_s / rounds, body)
+                        r.cpu_s = cpu_seconds(pids[name]) - cpu
                         round_rps[name] = r.rps
                         total = results.setdefault((name, c), Result(0, 0, 0.0, []))
+                        total.cpu_s += r.cpu_s
                         total.requests += r.requests
                         total.errors += r.errors
                         total.seconds += r.seconds
@@ -137,9 +148,10 @@ def main(argv: Sequence[str]) -> int:
             cpu_after = CpuTimes.now()
     print(f"model server benchmark: POST /predict, {ROWS_PER_CALL} rows per call, {duration_s:.0f} s per point, "
           f"keep-alive clients in one process, {rounds} paired rounds, {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"{'server':<9} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
+    print(f"{'server':<9} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} {'CPU us/req':>10}")
     for (name, c), r in results.items():
-        print(f"{name:<9} {c:>4} {r.rps:>9.0f} {r.pct(0.5):>8.2f} {r.pct(0.99):>8.2f} {r.errors:>8}")
+        cpu_us = r.cpu_s / max(r.requests, 1) * 1e6
+        print(f"{name:<9} {c:>4} {r.rps:>9.0f} {r.pct(0.5):>8.2f} {r.pct(0.99):>8.2f} {r.errors:>8} {cpu_us:>10.0f}")
     ratios = {c: statistics.median(round_ratios[c]) for c in CONCURRENCY}
     spread = {c: f"{min(round_ratios[c]):.2f}-{max(round_ratios[c]):.2f}" for c in CONCURRENCY}
     print("throughput model / baseline, median of the paired rounds (min-max): "
