@@ -310,8 +310,8 @@ class Connection(asyncio.Protocol):
                 else:
                     self.request = None
                     self.server.answer_other(self, request)
-            if self.read_paused and not self.queued and len(self.buffer) <= MAX_HEAD_BYTES:
-                self.read_paused = False
+            if self.read_paused and not (self.queued or self.write_paused or self.closing):
+                self.read_paused = False  # waiting for bytes again (a body may be half in)
                 assert self.transport is not None
                 self.transport.resume_reading()
         except HttpError as exc:
