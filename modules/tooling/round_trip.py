@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -44,7 +45,7 @@ class DriftError(AssertionError):
 class RoundTrip:
     stack: str
     seconds: dict[str, float] = field(default_factory=dict)
-    retries: list[str] = field(default_factory=list)  # phases run twice (see EMULATOR_LOSSES)
+    retries: list[str] = field(default_factory=list)  # phases run twice (see emulator_loss)
 
     def __str__(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
@@ -108,22 +109,26 @@ def check_no_drift(tf: Terraform, stack_dir: Path, result: RoundTrip) -> None:
         raise TerraformError(stack_dir.name, ["plan", "-detailed-exitcode"], plan)
 
 
-# Deletes the emulator at times answers as already done, by the error code for a missing
-# object: moto lost a security-group rule before Terraform revoked it (AWS says
+# moto at times answers a delete with "not found" for an object that existed: it lost a
+# security-group rule before Terraform revoked it (AWS would say
 # InvalidSecurityGroupRuleId.NotFound, which the provider treats as already deleted), or an
-# ALB listener was gone when DeleteListener arrived (seen once in CI on ha-failover; moto's
-# threaded server and unlocked listener store are the likely cause, not proven). Either way
-# the object is gone: one more destroy refreshes the state, drops it and finishes; any
-# other failure, or a second one, stands.
-EMULATOR_LOSSES = {
-    "InvalidPermission.NotFound": "a security-group rule",
-    "ListenerNotFound": "an ALB listener",
-}
+# ALB listener was gone when DeleteListener arrived (seen once in CI on ha-failover). The
+# likely cause, not proven: the SDK retried a delete whose answer it lost, and moto's
+# threaded server answered the second one. Either way the object is gone, which is what
+# destroy wants: when every error of a destroy is a delete answered with a not-found code,
+# one more destroy refreshes the state, drops what is gone and finishes. Any other error,
+# or a second failure, stands.
+NOT_FOUND = re.compile(r"\b(?:[\w.]*NotFound[\w.]*|NoSuch\w+)\b")
 
 
 def emulator_loss(output: str) -> str | None:
-    """What the emulator lost, if ``output`` is a destroy failing on one of EMULATOR_LOSSES."""
-    return next((what for code, what in EMULATOR_LOSSES.items() if code in output), None)
+    """What the emulator lost (``"ELBv2 Listener"``, ...) if every ``Error:`` line of a
+    destroy's ``output`` is a delete answered with a not-found code; otherwise None."""
+    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("Error: ")]
+    if not errors or not all(e.startswith("Error: deleting ") and NOT_FOUND.search(e) for e in errors):
+        return None
+    what = (re.split(r"[(:]", e.removeprefix("Error: deleting "), maxsplit=1)[0].strip() for e in errors)
+    return ", ".join(sorted(set(what)))
 
 
 def destroy(tf: Terraform, stack_dir: Path, result: RoundTrip, log: Callable[[str], None] = print) -> None:
@@ -134,7 +139,7 @@ def destroy(tf: Terraform, stack_dir: Path, result: RoundTrip, log: Callable[[st
         lost = emulator_loss(proc.stdout + proc.stderr)
         if lost is None:
             raise TerraformError(stack_dir.name, args, proc)
-        log(f"[{stack_dir.name}] destroy: the emulator had already lost {lost}; destroying again")
+        log(f"[{stack_dir.name}] destroy: the emulator had already lost: {lost}; destroying again")
         tf.run(stack_dir, *args)
         result.retries.append("destroy")
     result.seconds["destroy"] = time.monotonic() - t
