@@ -122,12 +122,21 @@ NOT_FOUND = re.compile(r"\b(?:[\w.]*NotFound[\w.]*|NoSuch\w+)\b")
 
 
 def emulator_loss(output: str) -> str | None:
-    """What the emulator lost (``"ELBv2 Listener"``, ...) if every ``Error:`` line of a
-    destroy's ``output`` is a delete answered with a not-found code; otherwise None."""
-    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("Error: ")]
-    if not errors or not all(e.startswith("Error: deleting ") and NOT_FOUND.search(e) for e in errors):
+    """What the emulator lost (``"ELBv2 Listener"``, ...) if every error of a destroy's
+    ``output`` is a delete answered with a not-found code; otherwise None.
+
+    An error runs from its ``Error:`` line to the next one: the provider puts the AWS
+    error code on that line (``deleting ELBv2 Listener (arn): ... ListenerNotFound``) or,
+    for plugin-framework resources, a few lines below it."""
+    blocks: list[list[str]] = []
+    for line in output.splitlines():
+        if line.strip().startswith("Error: "):
+            blocks.append([])
+        if blocks:
+            blocks[-1].append(line.strip())
+    if not blocks or not all(b[0].startswith("Error: deleting ") and NOT_FOUND.search("\n".join(b)) for b in blocks):
         return None
-    what = (re.split(r"[(:]", e.removeprefix("Error: deleting "), maxsplit=1)[0].strip() for e in errors)
+    what = (re.split(r"[(:]", b[0].removeprefix("Error: deleting "), maxsplit=1)[0].strip() for b in blocks)
     return ", ".join(sorted(set(what)))
 
 
