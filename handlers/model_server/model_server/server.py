@@ -105,6 +105,7 @@ class Config:
 
 MAX_HEAD_BYTES = 16 * 1024  # request line + headers; more is 431
 GET_ROUTES = ("/health", "/ready", "/metrics", "/openapi.json", "/docs")
+ROUTES = (*GET_ROUTES, "/predict")
 SWEEP_S = 0.5  # idle and slow connections are checked this often
 
 
@@ -171,7 +172,7 @@ class Request:
     route: str
     headers: dict[str, str]
     keep_alive: bool
-    length: int = 0  # body bytes still to come in the buffer
+    length: int = 0  # of the body, from Content-Length
     admitted: bool = False  # holds one of the MAX_IN_FLIGHT slots
     started: float = 0.0
 
@@ -222,7 +223,7 @@ def body_length(request: Request, limit: int, *, required: bool) -> int:
 
 def label(route: str) -> str:
     """The metrics label of a route: unknown paths share one, so clients cannot add series."""
-    return route if route in GET_ROUTES or route == "/predict" else "other"
+    return route if route in ROUTES else "other"
 
 
 STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
@@ -315,14 +316,10 @@ class Connection(asyncio.Protocol):
                 assert self.transport is not None
                 self.transport.resume_reading()
         except HttpError as exc:
-            failed, self.request = self.request, None
-            if failed is not None:
-                self.release(failed)
-            self.send_error(exc, label(failed.route) if failed else "other", failed)
+            self.fail(exc)
         except Exception:  # a bug must not leave the client hanging
             log.exception("request parsing failed")
-            self.request = None
-            self.send_error(HttpError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error", close=True), "other", None)
+            self.fail(HttpError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error", close=True))
 
     def start(self, request: Request) -> None:
         """Admission and framing of a request whose headers just arrived."""
@@ -343,6 +340,13 @@ class Connection(asyncio.Protocol):
         if request.length > len(self.buffer) and request.headers.get("expect", "").lower() == "100-continue":
             assert self.transport is not None
             self.transport.write(CONTINUE)
+
+    def fail(self, exc: HttpError) -> None:
+        """The request being read cannot go on: free its slot, answer ``exc``."""
+        request, self.request = self.request, None
+        if request is not None:
+            self.release(request)
+        self.send_error(exc, label(request.route) if request else "other", request)
 
     def release(self, request: Request) -> None:
         if request.admitted:
@@ -470,16 +474,20 @@ class Server:
             else:
                 conn.send_error(HttpError(HTTPStatus.NOT_FOUND, f"no route {route}"), "other", request)
             return
-        known = route in GET_ROUTES or route == "/predict"
-        if not known:
+        if route not in ROUTES:
             conn.send_error(HttpError(HTTPStatus.NOT_FOUND, f"no {request.method} route {route}"), "other", request)
             return
         allow = "POST" if route == "/predict" else "GET"
         error = HttpError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {allow}", {"Allow": allow})
         conn.send_error(error, route if request.method == "POST" else "other", request)
 
+    def tick(self) -> None:
+        """sweep() now and every SWEEP_S."""
+        self.sweep()
+        self.loop.call_later(SWEEP_S, self.tick)
+
     def sweep(self) -> None:
-        """Every SWEEP_S: the Date header, and connections idle or stalled for longer than
+        """The Date header, and connections idle or stalled for longer than
         SOCKET_TIMEOUT_S are closed (a stalled body gets 408 first); after the listener
         closed, idle keep-alive connections go at once."""
         self.date = formatdate(usegmt=True).encode()
@@ -489,13 +497,9 @@ class Server:
                 continue
             stalled = now - conn.last_active > self.app.config.socket_timeout_s
             if conn.request is not None and stalled:
-                request, conn.request = conn.request, None
-                conn.release(request)
-                timeout = HttpError(HTTPStatus.REQUEST_TIMEOUT, "body not received in time", close=True)
-                conn.send_error(timeout, request.route, request)
+                conn.fail(HttpError(HTTPStatus.REQUEST_TIMEOUT, "body not received in time", close=True))
             elif conn.request is None and (stalled or (not self.listening and not conn.buffer)):
                 conn.close()
-        self.loop.call_later(SWEEP_S, self.sweep)
 
 
 async def serve(app: App, predict: Predictor | None = None) -> int:
@@ -509,7 +513,7 @@ async def serve(app: App, predict: Predictor | None = None) -> int:
     listener = await loop.create_server(
         lambda: Connection(server), config.host, config.port, backlog=128, reuse_address=True
     )
-    server.sweep()
+    server.tick()
     port = listener.sockets[0].getsockname()[1]
     log.info(
         "serving %s v%s on %s:%d (%d features, classes %s)",
@@ -522,7 +526,7 @@ async def serve(app: App, predict: Predictor | None = None) -> int:
     await asyncio.sleep(config.drain_delay_s)
     listener.close()
     server.listening = False
-    server.sweep()  # idle keep-alive connections go now
+    server.sweep()  # idle keep-alive connections go now, not at the next tick
     deadline = loop.time() + config.drain_timeout_s
     while any(not c.idle() for c in server.connections) and loop.time() < deadline:
         await asyncio.sleep(0.05)
