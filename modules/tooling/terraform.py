@@ -96,7 +96,12 @@ class Terraform:
         user = user_cli_config()
         self.mirror = find_provider_mirror(self.settings)
         config = CACHE_DIR / "terraformrc"
-        config.write_text(cli_config_text(user.read_text() if user else "", self.mirror, plugin_cache))
+        # Written whole and renamed into place: test workers build Terraform objects while
+        # others run `terraform init`, which would otherwise read a truncated file, find no
+        # mirror, and go to the (unreachable) registry.
+        staged = config.with_name(f"terraformrc.{os.getpid()}.{id(self)}")
+        staged.write_text(cli_config_text(user.read_text() if user else "", self.mirror, plugin_cache))
+        os.replace(staged, config)
         self.env = {
             **os.environ,
             "TF_CLI_CONFIG_FILE": str(config),
