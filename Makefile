@@ -42,8 +42,9 @@ cdktf-synth: setup ## the same through the cdktf CLI
 # Round trips mostly wait on the emulator: several at once fit 2 cores. One test per send,
 # longest first (tests/conftest.py), so no worker queues two round trips behind each other.
 TEST_WORKERS ?= 4
-test: setup ## run every test (unit, synth matchers, validate, checkov, emulator round trips), TEST_WORKERS at once
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1
+# Ends with pytest's own summary: the slowest tests (--durations), then passed/failed and the time.
+test: setup graphviz ## run every test (unit, synth matchers, validate, checkov, emulator round trips), TEST_WORKERS at once
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=8
 
 test-fast: $(VENV)/.synced ## only the fast tests (no Terraform, checkov or emulator)
 	$(PY) -m pytest -m "not slow"
@@ -83,8 +84,12 @@ plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials 
 plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
 	$(PY) -m modules.tooling.plan_review --emulator $(STACKS)
 
-graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (needs root)
-	@command -v dot >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+# `make test` needs it for the diagram test: a fresh machine gets it here, not from .ci/run.
+graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (root, or sudo)
+	@command -v dot >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends graphviz >/dev/null \
+	  || { echo "Graphviz is needed by the diagram test: install it (Debian: apt-get install graphviz)" >&2; exit 1; }; }
 
 diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth into docs/diagrams/ (.dot, .svg, .png)
 	$(PY) -m modules.tooling.diagrams

@@ -59,8 +59,8 @@ def test_event_processing_shows_bucket_queue_function_and_dlq(stacks: dict[str, 
 
 @pytest.mark.slow
 def test_graphviz_renders_every_diagram(stacks: dict[str, StackDoc], tmp_path: Path) -> None:
-    """The sources are valid Graphviz: `dot` (installed by `make graphviz`, .ci/run) draws them."""
-    assert shutil.which("dot"), "Graphviz is not installed: run `make graphviz`"
+    """The sources are valid Graphviz: `dot` (installed by `make test` through `make graphviz`) draws them."""
+    assert shutil.which("dot"), "Graphviz is not installed: `make test` installs it (`make graphviz`)"
     for name in stacks:
         dot = tmp_path / f"{name}.dot"
         dot.write_text(_dot(stacks, name))

@@ -30,8 +30,11 @@ moto 5.2.5 gets these wrong in ways a deployed stack cannot work around:
 from __future__ import annotations
 
 import copy
+import io
 import json
 import sys
+import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -101,6 +104,35 @@ def policy_for_request(policy: str, context: Mapping[str, str] = REQUEST_CONTEXT
     return json.dumps({**doc, "Statement": kept})
 
 
+def api_call_log(call: Callable[..., Any], write: Callable[[str], Any]) -> Callable[..., Any]:
+    """``call`` (moto's WSGI dispatcher method) writing one line per API call: the API action (query
+    ``Action``, ``X-Amz-Target`` or the REST path), its status and how long it took. Werkzeug's
+    own log shows only ``POST /``: this is how a failed apply is traced to the call behind it."""
+
+    def logged(app: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        action = environ.get("HTTP_X_AMZ_TARGET", "")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if not action and length and "form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            action = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
+        status: list[str] = []
+
+        def record(code: str, headers: Any, *exc_info: Any) -> Any:
+            status.append(code.split(" ", 1)[0])
+            return start_response(code, headers, *exc_info)
+
+        started = time.monotonic()
+        try:
+            return call(app, environ, record)
+        finally:
+            ms = (time.monotonic() - started) * 1000
+            write(f"api :{environ.get('REMOTE_PORT')} {environ['REQUEST_METHOD']} {action or environ.get('PATH_INFO', '')} "
+                  f"{status[0] if status else 'raised'} {ms:.0f}ms\n")  # fmt: skip
+
+    return logged
+
+
 def apply() -> None:
     def get_permission(self: Any, action: str, resource: str) -> Any:
         from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -150,6 +182,10 @@ def apply() -> None:
 
 if __name__ == "__main__":
     apply()
+    from moto.moto_server import werkzeug_app
+
+    dispatcher = werkzeug_app.DomainDispatcherApplication
+    dispatcher.__call__ = api_call_log(dispatcher.__call__, sys.stderr.write)  # type: ignore[method-assign]
     from moto.server import main
 
     main(sys.argv[1:])
