@@ -50,16 +50,16 @@ test-fast: $(VENV)/.synced ## only the fast tests (no Terraform, checkov or emul
 	$(PY) -m pytest -m "not slow"
 
 validate: synth ## terraform init -backend=false + validate of every stack, offline
-	$(PY) -m modules.tooling.terraform
+	$(PY) -m tools.deploy.terraform
 
 checkov: synth ## security scan of every stack (waivers in pyproject.toml)
-	$(PY) -m modules.tooling.checkov_scan
+	$(PY) -m tools.deploy.checkov_scan
 
 deploy-local: $(VENV)/.synced ## apply, re-plan (no changes) and destroy every stack on a local moto server
-	$(PY) -m modules.tooling.round_trip $(STACKS)
+	$(PY) -m tools.deploy.round_trip $(STACKS)
 
 bench-handler: $(VENV)/.synced ## event processor throughput vs bare S3 get+put, and peak RSS on a 200 MB object (moto)
-	$(PY) -m modules.tooling.bench_handler
+	$(PY) -m tools.bench.handler
 
 lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/ruff check .
@@ -67,22 +67,22 @@ lint: $(VENV)/.synced ## ruff and mypy
 	$(VENV)/bin/mypy
 
 bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
-	$(PY) -m modules.tooling.bench_server $(or $(SECONDS_PER_POINT),9)
+	$(PY) -m tools.bench.server $(or $(SECONDS_PER_POINT),9)
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
-	$(PY) -m modules.tooling.bench_synth --runs $(or $(RUNS),5)
+	$(PY) -m tools.bench.synth --runs $(or $(RUNS),5)
 
 bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs raw GetRecords, failover after kill -9 / SIGTERM
-	$(PY) -m modules.tooling.bench_worker
+	$(PY) -m tools.bench.worker
 
 scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
-	$(PY) -m modules.tooling.scorecard
+	$(PY) -m tools.docs.scorecard
 
 plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red
-	$(PY) -m modules.tooling.plan_review $(STACKS)
+	$(PY) -m tools.deploy.plan_review $(STACKS)
 
 plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
-	$(PY) -m modules.tooling.plan_review --emulator $(STACKS)
+	$(PY) -m tools.deploy.plan_review --emulator $(STACKS)
 
 # `make test` needs it for the diagram test: a fresh machine gets it here, not from .ci/run.
 graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (root, or sudo)
@@ -92,7 +92,7 @@ graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (roo
 	  || { echo "Graphviz is needed by the diagram test: install it (Debian: apt-get install graphviz)" >&2; exit 1; }; }
 
 diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth into docs/diagrams/ (.dot, .svg, .png)
-	$(PY) -m modules.tooling.diagrams
+	$(PY) -m tools.docs.diagrams
 
 settings-table: $(VENV)/.synced ## print the README configuration table
-	$(PY) -m modules.settings --markdown
+	$(PY) -m modules.config.settings --markdown

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from modules.settings import SettingsError, load_settings
+from modules.config.settings import SettingsError, load_settings
 
 
 def main() -> int:
@@ -21,7 +21,7 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
-    from modules import lazy_provider
+    from modules.core import lazy_provider
 
     lazy_provider.install()  # before the first provider import: only the submodules we use load
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up

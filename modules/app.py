@@ -14,15 +14,15 @@ from pathlib import Path
 from cdktf import App
 from constructs import Construct
 
-from modules.event_processing import EventProcessingStack
-from modules.ha_failover import HaFailoverStack
-from modules.model_serving import ModelServingStack
+from modules.architectures.event_processing.stack import EventProcessingStack
+from modules.architectures.ha_failover.stack import HaFailoverStack
+from modules.architectures.model_serving.stack import ModelServingStack
+from modules.architectures.state.stack import StateStack
+from modules.architectures.stream_analytics.stack import StreamAnalyticsStack
+from modules.architectures.target_groups.stack import TargetGroupsStack
+from modules.config.settings import Settings
+from modules.core.stack import BaseStack
 from modules.policy.check import Finding, raise_on_violations
-from modules.settings import Settings
-from modules.stack import BaseStack
-from modules.state import StateStack
-from modules.stream_analytics import StreamAnalyticsStack
-from modules.target_groups import TargetGroupsStack
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 

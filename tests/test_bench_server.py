@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from modules.tooling.bench_server import cpu_seconds, rss_mib
+from tools.bench.server import cpu_seconds, rss_mib
 
 
 def test_cpu_seconds_counts_this_process_s_work_not_its_sleep() -> None:

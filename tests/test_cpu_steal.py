@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modules.tooling.cpu_steal import CpuTimes, steal_report
+from tools.bench.cpu_steal import CpuTimes, steal_report
 
 
 def stat(tmp_path: Path, name: str, user: int, idle: int, steal: int) -> Path:

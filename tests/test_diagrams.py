@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from modules.policy.document import StackDocument
-from modules.tooling.diagrams import DEFAULT_DIR, build, render, to_dot
 from tests.conftest import StackDoc
+from tools.docs.diagrams import DEFAULT_DIR, build, render, to_dot
 
 
 def _dot(stacks: dict[str, StackDoc], name: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules import emulator
+from modules.core import emulator
 from modules.policy.rules import STATEFUL_TYPES
 from tests.conftest import EMULATOR_ENV, PROJECT_ROOT, StackDoc, load_stacks, settings_from
 

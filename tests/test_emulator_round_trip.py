@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from modules import emulator
-from modules.settings import Settings
-from modules.tooling.moto_server import MotoServer
-from modules.tooling.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
+from modules.config.settings import Settings
+from modules.core import emulator
+from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
+from tools.harness.moto_server import MotoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
@@ -66,7 +66,7 @@ def test_deploy_local_bootstraps_state_and_keeps_another_stack_state_in_it(tmp_p
     """`make deploy-local` in the real order: ``state`` applied first, then a stack whose
     backend is that TLS-only, KMS-encrypted bucket (event-processing, direct delivery, with
     its smoke test on real objects), ``state`` re-planned and destroyed last."""
-    from modules.tooling.round_trip import deploy_local
+    from tools.deploy.round_trip import deploy_local
 
     results = deploy_local(
         ["state", "event-processing"],
@@ -87,7 +87,7 @@ def _synth_probe(settings: Settings, outdir: Path) -> Path:
     import cdktf
     from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 
-    from modules.stack import BaseStack
+    from modules.core.stack import BaseStack
 
     app = cdktf.App(outdir=str(outdir), stack_traces=False)
     stack = BaseStack(app, "probe", settings=settings)
@@ -137,7 +137,7 @@ def _event_processing_smoke(settings: Settings) -> None:
 
 
 def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> None:
-    from modules.tooling.local_lambda import invoke, s3_event, sqs_event
+    from tools.harness.local_lambda import invoke, s3_event, sqs_event
 
     ep = settings.event_processing
     s3, lam, sqs = (aws_client(s, settings) for s in ("s3", "lambda", "sqs"))
@@ -198,7 +198,7 @@ SERVING_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"
 
 def test_model_serving_stack_applies_converges_and_destroys(moto: MotoServer, tmp_path: Path) -> None:
     """The whole stack with ``serving.image_uri`` set (no docker build); autoscaling is
-    left out in emulator mode only (modules/emulator.py)."""
+    left out in emulator mode only (modules/core/emulator.py)."""
     from modules.app import synth
 
     emu = emulator_settings(moto.endpoint, environ={"RAI_SERVING_IMAGE_URI": SERVING_IMAGE})

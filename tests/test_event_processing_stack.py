@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.settings import SettingsError
+from modules.config.settings import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/analytics"
@@ -397,8 +397,8 @@ def test_every_bad_event_processing_setting_is_named_at_once() -> None:
 @pytest.mark.slow
 def test_direct_mode_validates_offline_and_passes_checkov(direct_dir: Path) -> None:
     """The shared validate/checkov tests see the default (queue) synth; this covers the other."""
-    from modules.tooling.checkov_scan import load_waivers, scan
-    from modules.tooling.terraform import Terraform, stack_dirs, validate_all
+    from tools.deploy.checkov_scan import load_waivers, scan
+    from tools.deploy.terraform import Terraform, stack_dirs, validate_all
 
     diagnostics = validate_all(Terraform(settings_from()), stack_dirs(direct_dir))["event-processing"]
     assert not [d for d in diagnostics if d.severity == "error"], diagnostics

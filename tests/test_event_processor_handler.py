@@ -1,7 +1,7 @@
 """The event processor as a real process against a moto server, on real S3 events.
 
 moto runs no Lambda code, so the handler folder runs as a local process (the runner in
-modules/tooling/local_lambda.py); the events are the ones moto's S3 itself sends to an
+tools/harness/local_lambda.py); the events are the ones moto's S3 itself sends to an
 SQS queue for real uploaded objects (URL-encoded keys included). In ``direct`` mode the
 function receives that S3 event as is; in ``queue`` mode an SQS batch of such messages.
 """
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from modules import emulator
-from modules.tooling.local_lambda import Invocation, InvocationError, invoke, sqs_event
-from modules.tooling.moto_server import MotoServer
-from modules.tooling.round_trip import aws_client
+from modules.core import emulator
 from tests.conftest import settings_from
+from tools.deploy.round_trip import aws_client
+from tools.harness.local_lambda import Invocation, InvocationError, invoke, sqs_event
+from tools.harness.moto_server import MotoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 

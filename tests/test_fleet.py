@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from modules.fleet import FleetProps
-from modules.fleet_site import short_name
-from modules.instance_template import AL2023_X86_64, user_data
-from modules.model_server_fleet import SERVER_DIR, ModelServerFleetProps, template_props
-from modules.tooling.boot_script import run_boot_script, unit_settings
+from modules.architectures.fleet_site import short_name
+from modules.blocks.fleet import FleetProps
+from modules.blocks.instance_template import AL2023_X86_64, user_data
+from modules.blocks.model_server_fleet import SERVER_DIR, ModelServerFleetProps, template_props
 from tests.conftest import StackDoc, resources
+from tools.harness.boot_script import run_boot_script, unit_settings
 
 FLEET_STACKS = ("ha-failover", "target-groups")
 
@@ -242,7 +242,7 @@ def test_the_rendered_script_is_the_deployed_one_and_differs_under_a_root_only_b
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_unit(tmp_path: Path) -> None:
-    from modules.source_archive import write_archive
+    from modules.core.source_archive import write_archive
 
     root, s3, work = tmp_path / "root", tmp_path / "s3", tmp_path / "work"
     script = render(tmp_path, str(root))

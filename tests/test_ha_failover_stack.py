@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from modules.ha_failover import detection_and_replacement_s
-from modules.settings import Settings, SettingsError
+from modules.architectures.ha_failover.stack import detection_and_replacement_s
+from modules.config.settings import Settings, SettingsError
 from tests.conftest import FLEET_VARIANT_ENV, StackDoc, one, resources, settings_from
 
 
@@ -160,8 +160,8 @@ def test_bad_ha_settings_are_reported_together() -> None:
 @pytest.mark.slow
 def test_the_two_region_variants_validate_offline_and_pass_checkov(fleet_variant_dir: Path) -> None:
     """The default synth is covered by the every-stack validate and scan tests."""
-    from modules.tooling.checkov_scan import load_waivers, scan
-    from modules.tooling.terraform import Terraform, stack_dirs, validate_all
+    from tools.deploy.checkov_scan import load_waivers, scan
+    from tools.deploy.terraform import Terraform, stack_dirs, validate_all
 
     results = validate_all(Terraform(settings_from()), stack_dirs(fleet_variant_dir))
     errors = [str(d) for diags in results.values() for d in diags if d.severity == "error"]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from modules import lazy_provider
 from modules.app import STACKS
-from modules.tooling.bench_synth import child_command, child_env
+from modules.core import lazy_provider
 from tests.conftest import EMULATOR_ENV, PROJECT_ROOT
+from tools.bench.synth import child_command, child_env
 
 _SPEC = importlib.util.find_spec(lazy_provider.PACKAGE)
 assert _SPEC is not None and _SPEC.origin is not None

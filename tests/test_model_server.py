@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modules.tooling.model_server_process import ModelServerProcess, train_default_model
-from modules.tooling.moto_server import HOST
+from tools.harness.model_server_process import ModelServerProcess, train_default_model
+from tools.harness.moto_server import HOST
 
 pytestmark = pytest.mark.slow  # starts processes; each test takes a second or more
 
@@ -315,8 +315,8 @@ def test_bad_configuration_names_every_variable(model_path: Path, tmp_path: Path
 @pytest.mark.emulator
 def test_model_loads_from_s3(model_path: Path, tmp_path: Path) -> None:
     """MODEL_URI=s3://... against a moto server this test starts (no AWS)."""
-    from modules.tooling.moto_server import MotoServer
-    from modules.tooling.round_trip import aws_client, emulator_settings
+    from tools.deploy.round_trip import aws_client, emulator_settings
+    from tools.harness.moto_server import MotoServer
 
     with MotoServer(tmp_path / "moto.log") as moto:
         s3 = aws_client("s3", emulator_settings(moto.endpoint, environ={}))

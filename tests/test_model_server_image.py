@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.tooling.model_server_process import SERVER_DIR
+from tools.harness.model_server_process import SERVER_DIR
 
 DOCKERFILE = SERVER_DIR / "Dockerfile"
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from modules.container_image import folder_hash
-from modules.model_serving import SERVER_DIR
-from modules.settings import SettingsError
+from modules.architectures.model_serving.stack import SERVER_DIR
+from modules.blocks.container_image import folder_hash
+from modules.config.settings import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model:v7"

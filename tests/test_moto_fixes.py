@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from modules.secure_bucket import tls_only_statements
-from modules.tooling.moto_fixes import REQUEST_CONTEXT, conditions_hold, policy_for_request
-from modules.tooling.moto_server import MotoServer
-from modules.tooling.round_trip import aws_client, emulator_settings
+from modules.blocks.secure_bucket import tls_only_statements
+from tools.deploy.round_trip import aws_client, emulator_settings
+from tools.harness.moto_fixes import REQUEST_CONTEXT, conditions_hold, policy_for_request
+from tools.harness.moto_server import MotoServer
 
 
 def test_tls_only_statements_do_not_apply_to_an_sdk_call_over_tls_1_3() -> None:

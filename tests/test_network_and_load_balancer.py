@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from modules.load_balancer import LoadBalancerProps, TargetGroupProps
-from modules.network import NetworkProps
+from modules.blocks.load_balancer import LoadBalancerProps, TargetGroupProps
+from modules.blocks.network import NetworkProps
 from tests.conftest import StackDoc, one, resources, settings_from
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/abc-123"
@@ -22,9 +22,9 @@ def variant() -> StackDoc:
     internal ALB with a certificate, two allowed CIDRs and a 90/10 canary split."""
     import cdktf
 
-    from modules.load_balancer import LoadBalancer
-    from modules.network import Network
-    from modules.stack import BaseStack
+    from modules.blocks.load_balancer import LoadBalancer
+    from modules.blocks.network import Network
+    from modules.core.stack import BaseStack
 
     stack = BaseStack(cdktf.Testing.app(), "blocks", settings=settings_from())
     net = Network(

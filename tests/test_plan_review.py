@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.tooling.plan_review import RED, review, summary
+from tools.deploy.plan_review import RED, review, summary
 
 PLAN = {
     "resource_changes": [
@@ -50,10 +50,10 @@ def test_on_the_emulator_renaming_the_state_bucket_is_flagged_as_a_stateful_repl
     on the emulator."""
     from modules.app import synth
     from modules.policy.document import from_plan
-    from modules.tooling.moto_server import MotoServer
-    from modules.tooling.plan_review import plan_stack
-    from modules.tooling.round_trip import emulator_settings, emulator_terraform
-    from modules.tooling.scorecard import encryption
+    from tools.deploy.plan_review import plan_stack
+    from tools.deploy.round_trip import emulator_settings, emulator_terraform
+    from tools.docs.scorecard import encryption
+    from tools.harness.moto_server import MotoServer
 
     with MotoServer(tmp_path / "moto.log") as moto:
         before = emulator_settings(moto.endpoint, environ={})

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from modules.tooling.round_trip import RoundTrip, destroy, emulator_loss
-from modules.tooling.terraform import TerraformError
+from tools.deploy.round_trip import RoundTrip, destroy, emulator_loss
+from tools.deploy.terraform import TerraformError
 
 
 class ScriptedTerraform:
@@ -142,8 +142,8 @@ def lb_config(endpoint: str) -> dict[str, Any]:
 def test_on_the_emulator_a_destroy_whose_objects_vanished_is_finished(tmp_path: Path) -> None:
     """A rule and a listener deleted between the refresh and the delete: Terraform's real
     errors (one on a line, one over several) are recognized, and the second destroy ends clean."""
-    from modules.tooling.moto_server import MotoServer
-    from modules.tooling.round_trip import aws_client, emulator_settings, emulator_terraform
+    from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform
+    from tools.harness.moto_server import MotoServer
 
     with MotoServer(tmp_path / "moto.log") as moto:
         emu = emulator_settings(moto.endpoint, environ={})

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from modules.policy.document import StackDocument, from_plan
-from modules.tooling import scorecard
-from modules.tooling.scorecard import DEFAULT_OUT, render
 from tests.conftest import StackDoc
+from tools.docs import scorecard
+from tools.docs.scorecard import DEFAULT_OUT, render
 
 
 def _doc(resources: dict[str, Any]) -> StackDocument:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.tooling.checkov_scan import Finding, Waiver, load_waivers, scan
+from tools.deploy.checkov_scan import Finding, Waiver, load_waivers, scan
 
 
 def test_every_waiver_is_scoped_and_reasoned() -> None:

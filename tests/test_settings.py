@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.settings import (
+from modules.config.settings import (
     SettingsError,
     bucket_name_problem,
     env_var,

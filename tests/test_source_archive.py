@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.source_archive import source_archive, write_archive
+from modules.core.source_archive import source_archive, write_archive
 
 
 def make_source(root: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from modules.app import STACKS
-from modules.settings import PROJECT_ROOT
+from modules.core.paths import PROJECT_ROOT
 from tests.conftest import EMULATOR_URL, StackDoc, settings_from
 
 REMOTE_STACKS = [name for name in STACKS if name != "state"]
@@ -53,7 +53,7 @@ def _probe_stack_doc(env: dict[str, str]) -> StackDoc:
 
     import cdktf
 
-    from modules.stack import BaseStack
+    from modules.core.stack import BaseStack
 
     app = cdktf.Testing.app()
     stack = BaseStack(app, "probe", settings=settings_from(env))
@@ -100,7 +100,7 @@ def test_finalize_judges_the_real_form_then_applies_the_emulator_adjustments() -
     import cdktf
     from cdktf_cdktf_provider_aws.kms_key import KmsKey
 
-    from modules.stack import BaseStack
+    from modules.core.stack import BaseStack
 
     app = cdktf.Testing.app()
     stack = BaseStack(

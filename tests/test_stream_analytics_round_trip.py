@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from modules.settings import Settings
-from modules.tooling.moto_server import MotoServer
-from modules.tooling.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
-from modules.tooling.stream_harness import POISON, StreamRig, wait_for
-from modules.tooling.terraform import Terraform
+from modules.config.settings import Settings
+from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
+from tools.deploy.terraform import Terraform
+from tools.harness.moto_server import MotoServer
+from tools.harness.stream_harness import POISON, StreamRig, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 

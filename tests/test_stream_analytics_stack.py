@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from modules.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
-from modules.settings import SettingsError
-from modules.stream_analytics import LEASE_OPERATIONS, METRIC_NAMESPACE, WORKER_DIR
+from modules.architectures.stream_analytics.stack import LEASE_OPERATIONS, METRIC_NAMESPACE, WORKER_DIR
+from modules.blocks.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
+from modules.config.settings import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 ALT_ENV = {
@@ -413,8 +413,8 @@ def test_user_data_is_a_valid_bash_script_with_a_restarting_unit_and_log_shippin
 @pytest.mark.slow
 def test_the_asg_variant_validates_offline_and_passes_checkov(alt_dir: Path) -> None:
     """The default synth (Spot Fleet) is covered by the every-stack validate and scan tests."""
-    from modules.tooling.checkov_scan import load_waivers, scan
-    from modules.tooling.terraform import Terraform, stack_dirs, validate_all
+    from tools.deploy.checkov_scan import load_waivers, scan
+    from tools.deploy.terraform import Terraform, stack_dirs, validate_all
 
     results = validate_all(Terraform(settings_from()), stack_dirs(alt_dir))
     errors = [str(d) for diags in results.values() for d in diags if d.severity == "error"]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from modules.tooling.moto_server import MotoServer
-from modules.tooling.stream_harness import POISON, StreamRig, wait_for
 from tests.imds_standin import ImdsStandIn
+from tools.harness.moto_server import MotoServer
+from tools.harness.stream_harness import POISON, StreamRig, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
@@ -28,7 +28,7 @@ SLACK_S = 1.0  # process scheduling and one round of batches on a loaded 2-core 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    # AWS-like resharding: see modules/tooling/moto_fixes.py for what moto gets wrong.
+    # AWS-like resharding: see tools/harness/moto_fixes.py for what moto gets wrong.
     with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
         yield server
 

@@ -23,9 +23,9 @@ from botocore.exceptions import ClientError
 from stream_worker.config import Config
 from stream_worker.worker import Worker, result_key
 
-from modules.tooling.moto_server import MotoServer
-from modules.tooling.stream_harness import CREDENTIALS, POISON, StreamRig
 from tests.test_stream_worker_processes import assert_exactly_once, moto  # noqa: F401 (the fixture)
+from tools.harness.moto_server import MotoServer
+from tools.harness.stream_harness import CREDENTIALS, POISON, StreamRig
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from modules.settings import Settings, SettingsError
-from modules.target_groups import GROUPS, detection_and_replacement_s
+from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s
+from modules.config.settings import Settings, SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from modules.tooling.terraform import (
+from modules.core.versions import AWS_PROVIDER_VERSION
+from tests.conftest import settings_from
+from tools.deploy.terraform import (
     PROVIDER,
     Terraform,
     cli_config_text,
@@ -17,8 +19,6 @@ from modules.tooling.terraform import (
     stack_dirs,
     validate_all,
 )
-from modules.versions import AWS_PROVIDER_VERSION
-from tests.conftest import settings_from
 
 
 def test_generated_cli_config_adds_mirror_and_shared_cache(tmp_path: Path) -> None:

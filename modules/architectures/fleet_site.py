@@ -1,0 +1,188 @@
+"""One region of the model server on EC2: key, network, artifact bucket, ALB, alarm topic.
+
+The architecture construct shared by the ``ha-failover`` and ``target-groups`` stacks: it
+maps the settings to the network, load-balancer, alarm-topic and bucket blocks. Fleets
+(:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are added by the stack, one per
+target group, with :meth:`FleetSite.add_fleet`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
+from constructs import Construct
+
+from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
+from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
+from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
+from modules.blocks.network import Network, https_egress
+from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
+from modules.config.settings import Settings
+from modules.core.stack import network_props, protect_in_prod
+from modules.policy.check import waive
+
+SERVER_PORT = 8080
+NAME_LIMIT = 32  # ALB and target group names
+HEALTH_PATH = "/health"
+HEALTH_TIMEOUT_S = 3  # the seed's; the server answers /health from memory
+
+
+def short_name(name: str) -> str:
+    """``name`` if it fits AWS's 32-character limit, else a cut with a stable hash suffix."""
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: NAME_LIMIT - 7].rstrip('-')}-{digest}"
+
+
+def server_target_group(
+    settings: Settings,
+    name: str,
+    *,
+    interval_s: int,
+    healthy_threshold: int,
+    unhealthy_threshold: int,
+    matcher: str = "200",
+    stickiness_s: int = 0,
+) -> TargetGroupProps:
+    """A target group of model server instances checked on ``/health`` with a 3 s timeout."""
+    return TargetGroupProps(
+        name=short_name(name),
+        port=SERVER_PORT,
+        target_type="instance",
+        health_check_path=HEALTH_PATH,
+        health_check_interval_s=interval_s,
+        health_check_timeout_s=HEALTH_TIMEOUT_S,
+        healthy_threshold=healthy_threshold,
+        unhealthy_threshold=unhealthy_threshold,
+        health_check_matcher=matcher,
+        deregistration_delay_s=settings.load_balancer.deregistration_delay_s,
+        slow_start_s=settings.load_balancer.slow_start_s,
+        stickiness_s=stickiness_s,
+    )
+
+
+class FleetSite(Construct):
+    """Everything one region needs before its fleets: the defaults of each block apply.
+
+    Defaults that matter: one KMS key (artifacts, logs, alarm topic); the network over
+    ``settings.az_count`` AZs with NAT per AZ; the artifact bucket versioned, KMS,
+    TLS-only; an ALB in the public subnets with access logs, reachable from
+    ``allowed_cidrs`` only; instances reachable only from the ALB on the server port,
+    with HTTPS out (packages, artifact, logs) and nothing else.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        settings: Settings,
+        *,
+        prefix: str,
+        short: str,
+        region: str,
+        allowed_cidrs: tuple[str, ...],
+        target: TargetGroupProps,
+        certificate_arn: str | None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.settings, self.prefix, self.region = settings, prefix, region
+        account = DataAwsCallerIdentity(self, "account")
+        self.key = KmsKey(
+            self,
+            "key",
+            KmsKeyProps(
+                alias=prefix,
+                description=f"Encrypts the artifacts, logs and alarm notifications of {prefix}",
+                extra_policy_statements=(
+                    logs_use_statement(region, account_logs_arn(region, account.account_id)),
+                    service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
+                ),
+            ),
+        )
+        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        self.artifacts = SecureBucket(
+            self,
+            "artifacts",
+            SecureBucketProps(
+                bucket_name=f"{prefix}-artifacts-{region}", kms_key_arn=self.key.arn, prevent_destroy=False
+            ),
+        )
+        waive(
+            self.artifacts.bucket,
+            "prod-stateful-protected",
+            "holds only the model server artifact, uploaded again from handlers/ by every deploy",
+        )
+        protect_in_prod(settings, self.key.key)
+        lb = settings.load_balancer
+        self.load_balancer = LoadBalancer(
+            self,
+            "alb",
+            LoadBalancerProps(
+                name=short_name(short),
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.public_subnet_ids,
+                allowed_cidrs=allowed_cidrs,
+                certificate_arn=certificate_arn,
+                idle_timeout_s=lb.idle_timeout_s,
+                deletion_protection=settings.environment == "prod",
+                target=target,
+            ),
+        )
+        https_egress(
+            self,
+            "instances-https-out",
+            self.load_balancer.targets_security_group.id,
+            "HTTPS out: packages, the artifact in S3, CloudWatch, Session Manager",
+        )
+        self.topic = AlarmTopic(
+            self,
+            "alarms",
+            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
+        )
+
+    def add_fleet(
+        self,
+        id: str,
+        group: LbTargetGroup,
+        *,
+        name: str,
+        min_size: int,
+        max_size: int,
+        desired: int | None = None,
+        model_uri: str | None = None,
+    ) -> ModelServerFleet:
+        """Model servers behind ``group``, scaled on CPU and on requests per target; they load
+        ``model_uri`` (default: ``serving.model_uri``, the same setting as the container's)."""
+        cfg = self.settings.fleet
+        label = f"{self.load_balancer.lb.arn_suffix}/{group.arn_suffix}"
+        return ModelServerFleet(
+            self,
+            id,
+            ModelServerFleetProps(
+                name=name,
+                region=self.region,
+                artifact_bucket=self.artifacts.bucket.bucket,
+                artifact_bucket_arn=self.artifacts.bucket.arn,
+                kms_key_arn=self.key.arn,
+                security_group_ids=[self.load_balancer.targets_security_group.id],
+                port=SERVER_PORT,
+                root_volume_gib=cfg.root_volume_gib,
+                log_retention_days=cfg.log_retention_days,
+                artifact_prefix=f"artifacts/{id}",
+                model_uri=self.settings.serving.model_uri if model_uri is None else model_uri,
+                fleet=fleet_props(
+                    cfg,
+                    name=name,
+                    subnet_ids=self.network.private_subnet_ids,
+                    target_group_arn=group.arn,
+                    request_count_label=label,
+                    min_size=min_size,
+                    max_size=max_size,
+                    desired_capacity=desired,
+                ),
+            ),
+        )

@@ -1,0 +1,1 @@
+"""The `model-serving` stack."""

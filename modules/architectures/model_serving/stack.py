@@ -1,0 +1,579 @@
+"""The ``model-serving`` stack: the model server on ECS Fargate behind an ALB.
+
+Composed from the network and load-balancer blocks; the image is built from
+``handlers/model_server/`` by the deploy (or ``serving.image_uri`` is deployed as is).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cdktf import TerraformOutput, TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.appautoscaling_policy import (
+    AppautoscalingPolicy,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
+)
+from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
+)
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
+from cdktf_cdktf_provider_aws.ecr_repository import (
+    EcrRepository,
+    EcrRepositoryEncryptionConfiguration,
+    EcrRepositoryImageScanningConfiguration,
+)
+from cdktf_cdktf_provider_aws.ecs_cluster import (
+    EcsCluster,
+    EcsClusterConfiguration,
+    EcsClusterConfigurationExecuteCommandConfiguration,
+    EcsClusterConfigurationExecuteCommandConfigurationLogConfiguration,
+    EcsClusterSetting,
+)
+from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
+    EcsClusterCapacityProviders,
+    EcsClusterCapacityProvidersDefaultCapacityProviderStrategy,
+)
+from cdktf_cdktf_provider_aws.ecs_service import (
+    EcsService,
+    EcsServiceCapacityProviderStrategy,
+    EcsServiceDeploymentCircuitBreaker,
+    EcsServiceLoadBalancer,
+    EcsServiceNetworkConfiguration,
+)
+from cdktf_cdktf_provider_aws.ecs_task_definition import (
+    EcsTaskDefinition,
+    EcsTaskDefinitionRuntimePlatform,
+    EcsTaskDefinitionVolume,
+)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from constructs import Construct
+
+from modules.blocks.alarms import threshold_alarms
+from modules.blocks.container_image import ContainerImage, ContainerImageProps
+from modules.blocks.iam import assume_role_policy, policy_document, s3_object_read
+from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
+from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
+from modules.blocks.network import Network, https_egress
+from modules.config.settings import Settings
+from modules.core.paths import PROJECT_ROOT
+from modules.core.stack import BaseStack, network_props
+
+SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
+CONTAINER = "model-server"
+SERVER_USER = "10001"  # the image's non-root UID (handlers/model_server/Dockerfile)
+HEALTH_PROBE = (
+    "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080')"
+    " + '/health', timeout=2)"
+)
+_ECR_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)")
+
+
+class ModelServingStack(BaseStack):
+    """ECS Fargate model server behind an ALB, over >= 2 AZs.
+
+    Fault tolerance: >= 2 tasks in private subnets of every AZ, AZ rebalancing; on-demand
+    base plus spot by weight; deployment circuit breaker with rollback, 100 %/200 %
+    (capacity never drops during a deploy); container and ALB health checks; a drain on
+    SIGTERM within the stop timeout; target tracking on CPU and requests per target;
+    alarms (ALB/target 5xx, unhealthy hosts, p99 latency, running < desired, CPU) to SNS.
+    Security: no public IPs, tasks reachable only from the ALB, read-only root filesystem,
+    non-root user, KMS for ECR, logs and alarms, scan on push, immutable tags.
+    """
+
+    def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
+        super().__init__(scope, name, settings=settings)
+        serving, lb_settings = settings.serving, settings.load_balancer
+        prefix = f"{settings.name_prefix}-serving"
+        short = f"{settings.name_prefix}-ms"  # ALB and target group names: 32 characters at most
+        account = DataAwsCallerIdentity(self, "account")
+        logs_arn = account_logs_arn(settings.region, account.account_id)
+        self.key = KmsKey(
+            self,
+            "key",
+            KmsKeyProps(
+                alias=prefix,
+                description=f"Encrypts images, logs and alarm notifications of {prefix}",
+                extra_policy_statements=(
+                    logs_use_statement(settings.region, logs_arn),
+                    service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
+                ),
+            ),
+        )
+        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        self.load_balancer = LoadBalancer(
+            self,
+            "alb",
+            LoadBalancerProps(
+                name=short,
+                vpc_id=self.network.vpc.id,
+                subnet_ids=self.network.private_subnet_ids if lb_settings.internal else self.network.public_subnet_ids,
+                internal=lb_settings.internal,
+                allowed_cidrs=tuple(c.strip() for c in lb_settings.allowed_cidrs.split(",") if c.strip()),
+                certificate_arn=lb_settings.certificate_arn or None,
+                idle_timeout_s=lb_settings.idle_timeout_s,
+                deletion_protection=settings.environment == "prod",
+                target=TargetGroupProps(
+                    name=short,
+                    port=serving.container_port,
+                    target_type="ip",
+                    health_check_path="/ready",  # a draining task leaves rotation before it stops
+                    health_check_interval_s=lb_settings.health_check_interval_s,
+                    healthy_threshold=lb_settings.healthy_threshold,
+                    unhealthy_threshold=lb_settings.unhealthy_threshold,
+                    deregistration_delay_s=lb_settings.deregistration_delay_s,
+                    slow_start_s=lb_settings.slow_start_s,
+                ),
+            ),
+        )
+        tasks_sg = self.load_balancer.targets_security_group
+        self.protect_in_prod(self.key.key)
+        https_egress(
+            self, "tasks-https-out", tasks_sg.id, "HTTPS out: ECR, CloudWatch Logs, S3 (model) through NAT or endpoints"
+        )
+
+        self.repository = EcrRepository(
+            self,
+            "repository",
+            name=f"{settings.name_prefix}/model-server",
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
+            encryption_configuration=[
+                EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=self.key.arn)
+            ],
+        )
+        # The running tasks' image lives here: without it no task can start again.
+        self.protect_in_prod(self.repository)
+        EcrLifecyclePolicy(
+            self,
+            "repository-lifecycle",
+            repository=self.repository.name,
+            policy=json.dumps(
+                {
+                    "rules": [
+                        {
+                            "rulePriority": 1,
+                            "description": "untagged layers of failed pushes",
+                            "selection": {
+                                "tagStatus": "untagged",
+                                "countType": "sinceImagePushed",
+                                "countUnit": "days",
+                                "countNumber": 1,
+                            },
+                            "action": {"type": "expire"},
+                        },
+                        {
+                            "rulePriority": 2,
+                            "description": f"keep the newest {serving.images_kept} images (rollback targets)",
+                            "selection": {
+                                "tagStatus": "any",
+                                "countType": "imageCountMoreThan",
+                                "countNumber": serving.images_kept,
+                            },
+                            "action": {"type": "expire"},
+                        },
+                    ]
+                }
+            ),
+        )
+        self.image: ContainerImage | None = None
+        if serving.image_uri:
+            image_uri = serving.image_uri
+        else:
+            self.image = ContainerImage(
+                self,
+                "image",
+                ContainerImageProps(
+                    source_dir=SERVER_DIR,
+                    repository_name=self.repository.name,
+                    repository_url=self.repository.repository_url,
+                    region=settings.region,
+                ),
+            )
+            image_uri = self.image.uri
+        self.image_uri = image_uri
+
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "logs",
+            name=f"/ecs/{prefix}",
+            retention_in_days=serving.log_retention_days,
+            kms_key_id=self.key.arn,
+        )
+        self._roles(settings, image_uri)
+        self.cluster = EcsCluster(
+            self,
+            "cluster",
+            name=prefix,
+            setting=[EcsClusterSetting(name="containerInsights", value="enabled")],
+            configuration=EcsClusterConfiguration(
+                execute_command_configuration=EcsClusterConfigurationExecuteCommandConfiguration(
+                    kms_key_id=self.key.arn,
+                    logging="OVERRIDE",
+                    log_configuration=EcsClusterConfigurationExecuteCommandConfigurationLogConfiguration(
+                        cloud_watch_encryption_enabled=True, cloud_watch_log_group_name=self.log_group.name
+                    ),
+                )
+            ),
+        )
+        strategy = [
+            ("FARGATE", serving.on_demand_base, serving.on_demand_weight),
+            ("FARGATE_SPOT", 0, serving.spot_weight),
+        ]
+        EcsClusterCapacityProviders(
+            self,
+            "capacity-providers",
+            cluster_name=self.cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
+            default_capacity_provider_strategy=[
+                EcsClusterCapacityProvidersDefaultCapacityProviderStrategy(capacity_provider=p, base=b, weight=w)
+                for p, b, w in strategy
+            ],
+        )
+        self.task_definition = self._task_definition(settings, prefix, image_uri)
+        self.service = EcsService(
+            self,
+            "service",
+            name=CONTAINER,
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            desired_count=serving.min_tasks,
+            capacity_provider_strategy=[
+                EcsServiceCapacityProviderStrategy(capacity_provider=p, base=b, weight=w) for p, b, w in strategy
+            ],
+            network_configuration=EcsServiceNetworkConfiguration(
+                subnets=self.network.private_subnet_ids, security_groups=[tasks_sg.id], assign_public_ip=False
+            ),
+            load_balancer=[
+                EcsServiceLoadBalancer(
+                    target_group_arn=self.load_balancer.target_group.arn,
+                    container_name=CONTAINER,
+                    container_port=serving.container_port,
+                )
+            ],
+            deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            health_check_grace_period_seconds=serving.health_check_grace_s,
+            availability_zone_rebalancing="ENABLED",
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            # Autoscaling owns the running count after creation; a plan must not reset it.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
+            # The target group must be attached to the ALB (by its listener) first.
+            depends_on=[self.load_balancer.listener],
+        )
+        self._autoscaling(settings, prefix)
+        self._alarms(settings, prefix)
+        self._outputs()
+
+    def _roles(self, settings: Settings, image_uri: str) -> None:
+        pull = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+        repositories = [self.repository.arn]
+        match = _ECR_URI.match(image_uri)
+        if match:  # an existing image in (another) ECR repository
+            account, region, repo = match.groups()
+            repositories.append(f"arn:aws:ecr:{region}:{account}:repository/{repo}")
+        self.execution_role = IamRole(
+            self,
+            "execution-role",
+            name_prefix="model-serving-exec-",
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+        )
+        IamRolePolicy(
+            self,
+            "execution-policy",
+            role=self.execution_role.id,
+            policy=policy_document(
+                # GetAuthorizationToken has no resource-level permissions.
+                {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                {"Effect": "Allow", "Action": pull, "Resource": repositories},
+                {
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{self.log_group.arn}:*",
+                },
+            ),
+        )
+        self.task_role = IamRole(
+            self,
+            "task-role",
+            name_prefix="model-serving-task-",
+            assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
+        )
+        model_read = s3_object_read(settings.serving.model_uri)
+        if model_read is not None:
+            IamRolePolicy(self, "task-policy", role=self.task_role.id, policy=policy_document(model_read))
+
+    def _task_definition(self, settings: Settings, prefix: str, image_uri: str) -> EcsTaskDefinition:
+        serving = settings.serving
+        environment = {
+            "PORT": str(serving.container_port),
+            "MAX_IN_FLIGHT": str(serving.max_in_flight),
+            "MAX_BATCH_ROWS": str(serving.max_batch_rows),
+            # ECS deregisters the task before SIGTERM; the server then finishes what it has
+            # and exits before the stop timeout turns into SIGKILL.
+            "DRAIN_DELAY_S": "2",
+            "DRAIN_TIMEOUT_S": str(max(1, serving.stop_timeout_s - 5)),
+            "AWS_REGION": settings.region,
+        }
+        if serving.model_uri:
+            environment["MODEL_URI"] = serving.model_uri
+        container = {
+            "name": CONTAINER,
+            "image": image_uri,
+            "essential": True,
+            "portMappings": [{"containerPort": serving.container_port, "protocol": "tcp"}],
+            "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+            "user": SERVER_USER,
+            "readonlyRootFilesystem": True,
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+            "healthCheck": {
+                "command": ["CMD", "python", "-c", HEALTH_PROBE],
+                "interval": 10,
+                "timeout": 3,
+                "retries": 3,
+                "startPeriod": 15,
+            },
+            "stopTimeout": serving.stop_timeout_s,
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": self.log_group.name,
+                    "awslogs-region": settings.region,
+                    "awslogs-stream-prefix": CONTAINER,
+                    "mode": "non-blocking",  # a slow log pipe never stalls requests
+                    "max-buffer-size": "4m",
+                },
+            },
+            "ulimits": [{"name": "nofile", "softLimit": 65536, "hardLimit": 65536}],
+        }
+        return EcsTaskDefinition(
+            self,
+            "task",
+            family=prefix,
+            cpu=str(serving.cpu),
+            memory=str(serving.memory_mib),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=EcsTaskDefinitionRuntimePlatform(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            volume=[EcsTaskDefinitionVolume(name="tmp")],
+            container_definitions=json.dumps([container]),
+            depends_on=[self.image.build] if self.image else None,
+        )
+
+    def _autoscaling(self, settings: Settings, prefix: str) -> None:
+        serving = settings.serving
+        # Literal ids, not the target's attributes: the emulator leaves the target out
+        # (modules/core/emulator.py) and the policies must still be valid Terraform.
+        resource_id = f"service/{prefix}/{CONTAINER}"
+        self.scaling_target = AppautoscalingTarget(
+            self,
+            "scaling-target",
+            service_namespace="ecs",
+            resource_id=resource_id,
+            scalable_dimension="ecs:service:DesiredCount",
+            min_capacity=serving.min_tasks,
+            max_capacity=serving.max_tasks,
+            depends_on=[self.service],
+        )
+        lb, tg = self.load_balancer.lb, self.load_balancer.target_group
+        metrics = {
+            "cpu": ("ECSServiceAverageCPUUtilization", serving.cpu_target_percent, None),
+            "requests": ("ALBRequestCountPerTarget", serving.requests_per_target, f"{lb.arn_suffix}/{tg.arn_suffix}"),
+        }
+        for key, (metric, target, label) in metrics.items():
+            AppautoscalingPolicy(
+                self,
+                f"scale-{key}",
+                name=f"{prefix}-{key}",
+                policy_type="TargetTrackingScaling",
+                service_namespace="ecs",
+                resource_id=resource_id,
+                scalable_dimension="ecs:service:DesiredCount",
+                target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                    target_value=target,
+                    scale_out_cooldown=60,  # add capacity fast
+                    scale_in_cooldown=300,  # remove it slowly: no flapping
+                    predefined_metric_specification=(
+                        AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                            predefined_metric_type=metric, resource_label=label
+                        )
+                    ),
+                ),
+                depends_on=[self.scaling_target],
+            )
+
+    def _alarms(self, settings: Settings, prefix: str) -> None:
+        serving = settings.serving
+        self.topic = SnsTopic(self, "alarms", name=f"{prefix}-alarms", kms_master_key_id=self.key.arn)
+        if settings.alarm_email:
+            SnsTopicSubscription(
+                self, "alarm-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
+            )
+        lb, tg = self.load_balancer.lb, self.load_balancer.target_group
+        alb_dims = {"LoadBalancer": lb.arn_suffix}
+        tg_dims = {"LoadBalancer": lb.arn_suffix, "TargetGroup": tg.arn_suffix}
+        svc_dims = {"ClusterName": self.cluster.name, "ServiceName": self.service.name}
+        topic = [self.topic.arn]
+        simple: dict[str, dict[str, Any]] = {
+            "alb-5xx": {
+                "metric_name": "HTTPCode_ELB_5XX_Count",
+                "namespace": "AWS/ApplicationELB",
+                "dimensions": alb_dims,
+                "statistic": "Sum",
+                "threshold": 5,
+                "desc": "the ALB answers 5xx itself (no healthy target, or targets refusing)",
+            },
+            "target-5xx": {
+                "metric_name": "HTTPCode_Target_5XX_Count",
+                "namespace": "AWS/ApplicationELB",
+                "dimensions": tg_dims,
+                "statistic": "Sum",
+                "threshold": 5,
+                "desc": "model servers answer 5xx (503 = in-flight limit reached: scale or raise it)",
+            },
+            "unhealthy-hosts": {
+                "metric_name": "UnHealthyHostCount",
+                "namespace": "AWS/ApplicationELB",
+                "dimensions": tg_dims,
+                "statistic": "Maximum",
+                "threshold": 0,
+                "desc": "a task fails its /ready health check",
+            },
+            "cpu-high": {
+                "metric_name": "CPUUtilization",
+                "namespace": "AWS/ECS",
+                "dimensions": svc_dims,
+                "statistic": "Average",
+                "threshold": 85,
+                "periods": 5,
+                "datapoints": 4,
+                "desc": "CPU stays high: autoscaling is at max_tasks or too slow",
+            },
+            "p99-latency": {
+                "metric_name": "TargetResponseTime",
+                "namespace": "AWS/ApplicationELB",
+                "dimensions": tg_dims,
+                "statistic": "p99",
+                "threshold": serving.p99_latency_alarm_ms / 1000,
+                "periods": 5,
+                "datapoints": 3,
+                "desc": f"p99 target response time above {serving.p99_latency_alarm_ms} ms",
+            },
+        }
+        threshold_alarms(self, prefix, simple, topic, periods=3, datapoints=2)
+        CloudwatchMetricAlarm(
+            self,
+            "alarm-running-tasks",
+            alarm_name=f"{prefix}-running-below-desired",
+            alarm_description="fewer tasks run than desired (spot reclaimed, tasks crash-looping, no capacity)",
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            evaluation_periods=5,
+            datapoints_to_alarm=5,
+            # Missing data means Container Insights stopped reporting: treat it as a problem.
+            treat_missing_data="breaching",
+            metric_query=[
+                CloudwatchMetricAlarmMetricQuery(
+                    id=key,
+                    metric=CloudwatchMetricAlarmMetricQueryMetric(
+                        namespace="ECS/ContainerInsights",
+                        metric_name=metric,
+                        dimensions=svc_dims,
+                        period=60,
+                        stat="Average",
+                    ),
+                )
+                for key, metric in (("desired", "DesiredTaskCount"), ("running", "RunningTaskCount"))
+            ]
+            + [
+                CloudwatchMetricAlarmMetricQuery(
+                    id="missing", expression="desired - running", label="tasks missing", return_data=True
+                )
+            ],
+            alarm_actions=topic,
+            ok_actions=topic,
+        )
+        self.dashboard = CloudwatchDashboard(
+            self,
+            "dashboard",
+            dashboard_name=prefix,
+            dashboard_body=self._dashboard(settings, alb_dims, tg_dims, svc_dims),
+        )
+
+    def _dashboard(self, settings: Settings, alb: dict[str, str], tg: dict[str, str], svc: dict[str, str]) -> str:
+        def metric(ns: str, name: str, dims: dict[str, str], **opts: Any) -> list[Any]:
+            return [ns, name, *(x for kv in dims.items() for x in kv), opts]
+
+        def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
+            return {
+                "type": "metric",
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": title,
+                    "region": settings.region,
+                    "stat": stat,
+                    "period": 60,
+                    "view": "timeSeries",
+                    "metrics": metrics,
+                },
+            }
+
+        elb = "AWS/ApplicationELB"
+        widgets = [
+            widget("Requests", [metric(elb, "RequestCount", alb)]),
+            widget("5xx", [metric(elb, "HTTPCode_ELB_5XX_Count", alb), metric(elb, "HTTPCode_Target_5XX_Count", tg)]),
+            widget(
+                "Latency p50 / p99 (s)",
+                [metric(elb, "TargetResponseTime", tg, stat="p50"), metric(elb, "TargetResponseTime", tg, stat="p99")],
+                "p99",
+            ),
+            widget(
+                "Healthy / unhealthy targets",
+                [metric(elb, "HealthyHostCount", tg), metric(elb, "UnHealthyHostCount", tg)],
+                "Maximum",
+            ),
+            widget(
+                "CPU / memory (%)",
+                [metric("AWS/ECS", "CPUUtilization", svc), metric("AWS/ECS", "MemoryUtilization", svc)],
+                "Average",
+            ),
+            widget(
+                "Tasks running / desired",
+                [
+                    metric("ECS/ContainerInsights", "RunningTaskCount", svc),
+                    metric("ECS/ContainerInsights", "DesiredTaskCount", svc),
+                ],
+                "Average",
+            ),
+        ]
+        return json.dumps({"widgets": widgets})
+
+    def _outputs(self) -> None:
+        outputs = {
+            "service_url": (self.load_balancer.url, "URL of the model server (the ALB)"),
+            "cluster_name": (self.cluster.name, "ECS cluster running the model server"),
+            "service_name": (self.service.name, "ECS service of the model server"),
+            "repository_url": (self.repository.repository_url, "ECR repository the deploy pushes images to"),
+            "image_uri": (self.image_uri, "image the task definition runs"),
+            "alarm_topic_arn": (self.topic.arn, "SNS topic receiving the alarms"),
+        }
+        for key, (value, description) in outputs.items():
+            TerraformOutput(self, key, value=value, description=description)

@@ -1,0 +1,619 @@
+"""The ``stream-analytics`` stack: a Kinesis stream read by a spot fleet of stream workers.
+
+The workers (``handlers/stream_worker/``) lease shards in DynamoDB, write per-record
+anomaly scores to S3 exactly once, send poison records to an SQS FIFO DLQ and drain on a
+spot interruption notice, a rebalance recommendation or SIGTERM. The fleet is an EC2 Spot
+Fleet request or an Auto Scaling group with a mixed instances policy (``stream.fleet_kind``),
+both from one launch template (:mod:`modules.blocks.instance_template`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cdktf import TerraformOutput, Token
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetDeadLetterConfig,
+    CloudwatchEventTargetRetryPolicy,
+)
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStreamStreamModeDetails
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from cdktf_cdktf_provider_aws.spot_fleet_request import (
+    SpotFleetRequest,
+    SpotFleetRequestLaunchTemplateConfig,
+    SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification,
+    SpotFleetRequestLaunchTemplateConfigOverrides,
+    SpotFleetRequestSpotMaintenanceStrategies,
+    SpotFleetRequestSpotMaintenanceStrategiesCapacityRebalance,
+)
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
+from constructs import Construct
+
+from modules.blocks.alarms import threshold_alarms
+from modules.blocks.fleet import Fleet, FleetProps
+from modules.blocks.iam import allow, assume_role_policy, policy_document
+from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
+from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
+from modules.blocks.network import Network, https_egress
+from modules.blocks.queue import Queue, QueueProps
+from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
+from modules.config.settings import Settings
+from modules.core.paths import PROJECT_ROOT
+from modules.core.stack import BaseStack, network_props
+from modules.policy.check import waive
+
+WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
+SERVICE = "stream-worker"
+METRIC_NAMESPACE = "ResilientAI/StreamWorker"
+RESULTS_PREFIX = "results/"
+HEARTBEAT_S = 30
+EVENT_MAX_AGE_S = 3600  # a spot event EventBridge cannot deliver within this goes to the event DLQ
+EVENT_RETRIES = 50
+# The lease-table calls the worker makes (handlers/stream_worker/leases.py); each has its own
+# SystemErrors metric.
+LEASE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "Scan")
+SHARD_LEVEL_METRICS = (
+    "IncomingBytes",
+    "IncomingRecords",
+    "OutgoingBytes",
+    "OutgoingRecords",
+    "IteratorAgeMilliseconds",
+    "ReadProvisionedThroughputExceeded",
+    "WriteProvisionedThroughputExceeded",
+)
+SPOT_EVENTS = {
+    "spot-interruption": "EC2 Spot Instance Interruption Warning",
+    "rebalance": "EC2 Instance Rebalance Recommendation",
+}
+# Settings names -> the Spot Fleet API's names (the ASG API uses the settings' form).
+SPOT_FLEET_ALLOCATION = {
+    "capacity-optimized": "capacityOptimized",
+    "price-capacity-optimized": "priceCapacityOptimized",
+}
+SPOT_FLEET_TAGGING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole"
+
+
+class StreamAnalyticsStack(BaseStack):
+    """Kinesis stream + a spot fleet of stream workers that lose nothing when instances vanish.
+
+    Fault tolerance: the stream keeps records ``retention_hours`` (>= 24 h), so a stopped
+    fleet loses nothing; workers checkpoint per shard in DynamoDB (PITR on) and drain on
+    spot interruption notices, rebalance recommendations and SIGTERM; the fleet is
+    ``maintain`` with capacity rebalance, replaces unhealthy instances and spreads over
+    several instance types in the private subnets of every AZ; poison records go to a DLQ;
+    alarms on iterator age, throttling, DLQ depth and missing worker heartbeats.
+    Security: one KMS key for stream, table, queue, buckets, logs and topic; workers in
+    private subnets with no inbound rule, IMDSv2 only, and an IAM role limited to this
+    stream, table, bucket prefix, queue, metric namespace and log group.
+    """
+
+    def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
+        super().__init__(scope, name, settings=settings)
+        cfg = settings.stream
+        prefix = f"{settings.name_prefix}-stream"
+        account = DataAwsCallerIdentity(self, "account")
+        self.key = KmsKey(
+            self,
+            "key",
+            KmsKeyProps(
+                alias=prefix,
+                description=f"Encrypts the stream, leases, results, DLQ, logs and alerts of {prefix}",
+                extra_policy_statements=(
+                    logs_use_statement(settings.region, account_logs_arn(settings.region, account.account_id)),
+                    service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
+                    service_use_statement("EventBridgePublishesToTopic", "events.amazonaws.com"),
+                ),
+            ),
+        )
+        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        provisioned = cfg.capacity_mode == "provisioned"
+        self.stream = KinesisStream(
+            self,
+            "stream",
+            name=prefix,
+            stream_mode_details=KinesisStreamStreamModeDetails(stream_mode=cfg.capacity_mode.upper()),
+            shard_count=cfg.shard_count if provisioned else None,
+            retention_period=cfg.retention_hours,
+            shard_level_metrics=list(SHARD_LEVEL_METRICS),
+            encryption_type="KMS",
+            kms_key_id=self.key.arn,
+        )
+        self.leases = DynamodbTable(
+            self,
+            "leases",
+            name=f"{prefix}-leases",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="lease_key",
+            attribute=[DynamodbTableAttribute(name="lease_key", type="S")],
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
+            deletion_protection_enabled=settings.environment == "prod",
+        )
+        bucket_suffix = f"{settings.region}"
+        self.results = SecureBucket(
+            self,
+            "results",
+            SecureBucketProps(bucket_name=f"{prefix}-results-{bucket_suffix}", kms_key_arn=self.key.arn),
+        )
+        self.artifacts = SecureBucket(
+            self,
+            "artifacts",
+            SecureBucketProps(
+                bucket_name=f"{prefix}-artifacts-{bucket_suffix}", kms_key_arn=self.key.arn, prevent_destroy=False
+            ),
+        )
+        self.dlq = SqsQueue(
+            self,
+            "dlq",
+            # FIFO: the worker de-duplicates a poison record it sends again after a crash.
+            name=f"{prefix}-dlq.fifo",
+            fifo_queue=True,
+            message_retention_seconds=cfg.dlq_retention_days * 86400,
+            kms_master_key_id=self.key.arn,
+            kms_data_key_reuse_period_seconds=300,
+        )
+        waive(
+            self.dlq,
+            "sqs-redrive",
+            "this is the workers' dead-letter queue: they send poison records here (DLQ_URL) "
+            "with their reason; nothing consumes it, so there is nothing to redrive, and its "
+            "depth has an alarm",
+        )
+        waive(
+            self.artifacts.bucket,
+            "prod-stateful-protected",
+            "holds only the worker artifact, uploaded again from handlers/ by every deploy",
+        )
+        self.protect_in_prod(self.key.key, self.stream, self.dlq)
+        self.log_group = CloudwatchLogGroup(
+            self, "logs", name=f"/ec2/{prefix}/worker", retention_in_days=cfg.log_retention_days,
+            kms_key_id=self.key.arn,
+        )  # fmt: skip
+        self.workers_sg = SecurityGroup(
+            self,
+            "workers-sg",
+            name_prefix=f"{prefix}-workers-",
+            description="Stream workers: no inbound; HTTPS out to AWS APIs",
+            vpc_id=self.network.vpc.id,
+            tags={"Name": f"{prefix}-workers"},
+        )
+        https_egress(
+            self,
+            "workers-https-out",
+            self.workers_sg.id,
+            "HTTPS out: Kinesis, DynamoDB, S3, SQS, CloudWatch, package repositories",
+        )
+        self.template = InstanceTemplate(
+            self,
+            "workers",
+            InstanceTemplateProps(
+                name=f"{prefix}-worker",
+                service=SERVICE,
+                artifact_dir=WORKER_DIR,
+                artifact_bucket=self.artifacts.bucket.bucket,
+                artifact_bucket_arn=self.artifacts.bucket.arn,
+                packages=("python3.11", "python3.11-pip"),
+                setup_command=(
+                    f"python3.11 -m pip install --quiet --target /opt/{SERVICE}/vendor "
+                    f"-r /opt/{SERVICE}/{WORKER_DIR.name}/requirements.txt"
+                ),
+                command="/usr/bin/python3.11 -m stream_worker",
+                environment=self._worker_environment(settings, prefix),
+                security_group_ids=[self.workers_sg.id],
+                policy_statements=self._worker_statements(settings),
+                log_group_name=self.log_group.name,
+            ),
+            region=settings.region,
+        )
+        self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
+        self._alerts(settings, prefix, account.account_id)
+        self._outputs()
+
+    # --- workers --------------------------------------------------------------------------
+
+    def _worker_environment(self, settings: Settings, prefix: str) -> dict[str, str]:
+        cfg = settings.stream
+        return {
+            "STREAM_NAME": prefix,
+            "LEASE_TABLE": f"{prefix}-leases",
+            "RESULTS_BUCKET": self.results.bucket.bucket,
+            "RESULTS_PREFIX": RESULTS_PREFIX,
+            "DLQ_URL": self.dlq.url,
+            "AWS_REGION": settings.region,
+            "LEASE_TTL_S": str(cfg.lease_ttl_s),
+            "POLL_INTERVAL_S": str(cfg.poll_interval_s),
+            "HEARTBEAT_S": str(HEARTBEAT_S),
+            "METRIC_NAMESPACE": METRIC_NAMESPACE,
+            "PYTHONPATH": f"/opt/{SERVICE}/vendor",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+
+    def _worker_statements(self, settings: Settings) -> list[dict[str, Any]]:
+        """Exactly what the worker calls, on exactly these resources."""
+        return [
+            allow(
+                "ReadThisStream",
+                [
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:ListShards",
+                    "kinesis:GetShardIterator",
+                    "kinesis:GetRecords",
+                ],
+                self.stream.arn,
+            ),
+            allow(
+                "LeasesInThisTable",
+                ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:GetItem"],
+                self.leases.arn,
+            ),
+            # GetObject: the HEAD of a result key that already exists (its last sequence number).
+            allow("WriteResults", ["s3:PutObject", "s3:GetObject"], f"{self.results.bucket.arn}/{RESULTS_PREFIX}*"),
+            allow("SendPoisonRecords", ["sqs:SendMessage"], self.dlq.arn),
+            # The stream, table, bucket and queue are all encrypted with this key.
+            allow("UseTheDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),
+            allow(
+                "WorkerMetricsOnly",
+                ["cloudwatch:PutMetricData"],
+                "*",  # PutMetricData has no resource; the condition pins the namespace
+                Condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+            ),
+            allow(
+                "WriteWorkerLogs",
+                ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                f"{self.log_group.arn}:*",
+            ),
+        ]
+
+    def _spot_fleet(self, settings: Settings, prefix: str) -> str:
+        cfg = settings.stream
+        self.fleet_role = IamRole(
+            self,
+            "fleet-role",
+            name_prefix="stream-spot-fleet-",
+            assume_role_policy=assume_role_policy("spotfleet.amazonaws.com"),
+        )
+        tagging = IamRolePolicyAttachment(
+            self, "fleet-role-tagging", role=self.fleet_role.name, policy_arn=SPOT_FLEET_TAGGING_POLICY
+        )
+        template = self.template.launch_template
+        self.spot_fleet = SpotFleetRequest(
+            self,
+            "spot-fleet",
+            iam_fleet_role=self.fleet_role.arn,
+            fleet_type="maintain",  # replace every instance that is interrupted or fails
+            target_capacity=cfg.target_capacity,
+            on_demand_target_capacity=cfg.on_demand_count,
+            allocation_strategy=SPOT_FLEET_ALLOCATION[cfg.allocation_strategy],
+            instance_interruption_behaviour="terminate",
+            replace_unhealthy_instances=True,
+            spot_maintenance_strategies=SpotFleetRequestSpotMaintenanceStrategies(
+                # Launch a replacement on a rebalance recommendation, before the notice.
+                capacity_rebalance=SpotFleetRequestSpotMaintenanceStrategiesCapacityRebalance(
+                    replacement_strategy="launch"
+                )
+            ),
+            terminate_instances_with_expiration=True,
+            terminate_instances_on_delete="true",
+            excess_capacity_termination_policy="Default",
+            wait_for_fulfillment=False,
+            launch_template_config=[
+                SpotFleetRequestLaunchTemplateConfig(
+                    launch_template_specification=SpotFleetRequestLaunchTemplateConfigLaunchTemplateSpecification(
+                        id=template.id, version=Token.as_string(template.latest_version)
+                    ),
+                    overrides=[
+                        SpotFleetRequestLaunchTemplateConfigOverrides(instance_type=itype, subnet_id=subnet)
+                        for subnet in self.network.private_subnet_ids
+                        for itype in _instance_types(settings)
+                    ],
+                )
+            ],
+            tags={"Name": f"{prefix}-workers"},
+            depends_on=[tagging],
+        )
+        return self.spot_fleet.id
+
+    def _asg(self, prefix: str) -> str:
+        cfg = self.settings.stream
+        self.fleet = Fleet(
+            self,
+            "fleet",
+            FleetProps(
+                name=f"{prefix}-workers",
+                subnet_ids=self.network.private_subnet_ids,
+                instance_types=_instance_types(self.settings),
+                # No load balancer: an instance is healthy while EC2 says so; the worker's
+                # own heartbeat alarm covers a hung process.
+                health_check_type="EC2",
+                min_size=cfg.target_capacity,
+                desired_capacity=cfg.target_capacity,
+                # Headroom for capacity rebalancing, which launches before it terminates.
+                max_size=cfg.target_capacity * 2,
+                health_check_grace_s=300,
+                warmup_s=180,
+                on_demand_base=cfg.on_demand_count,
+                on_demand_percent_above_base=0,
+                spot_allocation=cfg.allocation_strategy,
+                cpu_target_percent=None,  # the shard count, not CPU, sets how many workers help
+            ),
+            launch_template=self.template.launch_template,
+        )
+        return self.fleet.name
+
+    # --- visibility ---------------------------------------------------------------------------
+
+    def _alerts(self, settings: Settings, prefix: str, account_id: str) -> None:
+        cfg = settings.stream
+        self.topic = SnsTopic(self, "alerts", name=f"{prefix}-alerts", kms_master_key_id=self.key.arn)
+        if settings.alarm_email:
+            SnsTopicSubscription(
+                self, "alerts-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
+            )
+        # An event EventBridge cannot deliver (topic policy, key or throttling) is kept here
+        # with its reason (ERROR_CODE / ERROR_MESSAGE attributes), not dropped after the
+        # retries. Standard, not FIFO: EventBridge dead-letters to standard queues only.
+        # The targets' dead_letter_config makes it a dead-letter target: no redrive of its own.
+        self.event_dlq = Queue(
+            self,
+            "event-dlq",
+            QueueProps(
+                name=f"{prefix}-event-dlq", kms_key_arn=self.key.arn, retention_s=cfg.dlq_retention_days * 86400
+            ),
+        ).queue
+        self.protect_in_prod(self.event_dlq)
+        rules = []
+        for key, detail_type in SPOT_EVENTS.items():
+            rule = CloudwatchEventRule(
+                self,
+                key,
+                name=f"{prefix}-{key}",
+                description=f"{detail_type}: a worker instance is about to go (its worker drains itself)",
+                event_pattern=json.dumps({"source": ["aws.ec2"], "detail-type": [detail_type]}),
+            )
+            CloudwatchEventTarget(
+                self,
+                f"{key}-to-topic",
+                rule=rule.name,
+                arn=self.topic.arn,
+                # A spot notice is about the next two minutes; after an hour it is history,
+                # and it goes to the DLQ instead of being retried for a day.
+                retry_policy=CloudwatchEventTargetRetryPolicy(
+                    maximum_event_age_in_seconds=EVENT_MAX_AGE_S, maximum_retry_attempts=EVENT_RETRIES
+                ),
+                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.event_dlq.arn),
+            )
+            rules.append(rule.arn)
+        SqsQueuePolicy(
+            self,
+            "event-dlq-policy",
+            queue_url=self.event_dlq.url,
+            policy=policy_document(
+                {
+                    "Sid": "SpotEventRulesDeadLetter",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.event_dlq.arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
+                }
+            ),
+        )
+        SnsTopicPolicy(
+            self,
+            "alerts-policy",
+            arn=self.topic.arn,
+            policy=policy_document(
+                {
+                    "Sid": "AccountManagesTopic",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes"],
+                    "Resource": self.topic.arn,
+                },
+                {
+                    "Sid": "SpotEventRulesPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": self.topic.arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
+                },
+                {
+                    "Sid": "AlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": self.topic.arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ),
+        )
+        stream_dims = {"StreamName": self.stream.name}
+        alarms: dict[str, dict[str, Any]] = {
+            "iterator-age": {
+                "namespace": "AWS/Kinesis",
+                "metric_name": "GetRecords.IteratorAgeMilliseconds",
+                "dimensions": stream_dims,
+                "statistic": "Maximum",
+                "threshold": cfg.iterator_age_alarm_s * 1000,
+                "desc": f"workers fall behind: the oldest unread record is older than {cfg.iterator_age_alarm_s} s",
+            },
+            "read-throttled": {
+                "namespace": "AWS/Kinesis",
+                "metric_name": "ReadProvisionedThroughputExceeded",
+                "dimensions": stream_dims,
+                "statistic": "Sum",
+                "threshold": 0,
+                "desc": "GetRecords throttled for minutes: more shards (or on-demand) or fewer readers per shard",
+            },
+            "write-throttled": {
+                "namespace": "AWS/Kinesis",
+                "metric_name": "WriteProvisionedThroughputExceeded",
+                "dimensions": stream_dims,
+                "statistic": "Sum",
+                "threshold": 0,
+                "desc": "producers throttled for minutes: records are retried or dropped upstream",
+            },
+            "dlq-depth": {
+                "namespace": "AWS/SQS",
+                "metric_name": "ApproximateNumberOfMessagesVisible",
+                "dimensions": {"QueueName": self.dlq.name},
+                "statistic": "Maximum",
+                "threshold": 0,
+                "periods": 1,
+                "datapoints": 1,
+                "desc": "poison records are waiting in the DLQ (shard, sequence number and reason in each)",
+            },
+            "undelivered-spot-events": {
+                "namespace": "AWS/SQS",
+                "metric_name": "ApproximateNumberOfMessagesVisible",
+                "dimensions": {"QueueName": self.event_dlq.name},
+                "statistic": "Maximum",
+                "threshold": 0,
+                "periods": 1,
+                "datapoints": 1,
+                "desc": "a spot event could not reach the alerts topic (reason in each message's attributes)",
+            },
+            **{
+                f"lease-{op}s-throttled": {
+                    "namespace": "AWS/DynamoDB",
+                    "metric_name": f"{op.capitalize()}ThrottleEvents",
+                    "dimensions": {"TableName": self.leases.name},
+                    "statistic": "Sum",
+                    "threshold": 0,
+                    "desc": f"lease table {op}s throttled for minutes: workers renew and take leases late and "
+                    "may lose shards to each other (an on-demand table throttles past twice its previous peak)",
+                }
+                for op in ("read", "write")
+            },
+            # DynamoDB publishes SystemErrors per operation: one alarm for each the worker uses.
+            **{
+                f"lease-{op.lower()}-system-errors": {
+                    "namespace": "AWS/DynamoDB",
+                    "metric_name": "SystemErrors",
+                    "dimensions": {"TableName": self.leases.name, "Operation": op},
+                    "statistic": "Sum",
+                    "threshold": 0,
+                    "desc": f"DynamoDB answered the workers' {op} calls with 5xx for minutes: leases are "
+                    "not renewed or checkpoints not saved (the workers retry; shards stall if it lasts)",
+                }
+                for op in LEASE_OPERATIONS
+            },
+        }
+        topic = [self.topic.arn]
+        threshold_alarms(self, prefix, alarms, topic, periods=5, datapoints=3)
+        CloudwatchMetricAlarm(
+            self,
+            "alarm-heartbeats",
+            alarm_name=f"{prefix}-heartbeats-missing",
+            alarm_description=f"no worker has sent a heartbeat for 3 minutes (each sends one every {HEARTBEAT_S} s)",
+            namespace=METRIC_NAMESPACE,
+            metric_name="Heartbeat",
+            dimensions={"StreamName": self.stream.name},
+            statistic="Sum",
+            period=60,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            # No data is exactly the failure: every worker is gone or cannot reach CloudWatch.
+            treat_missing_data="breaching",
+            alarm_actions=topic,
+            ok_actions=topic,
+        )
+        self.dashboard = CloudwatchDashboard(
+            self, "dashboard", dashboard_name=prefix, dashboard_body=self._dashboard(settings)
+        )
+
+    def _dashboard(self, settings: Settings) -> str:
+        stream = ["StreamName", self.stream.name]
+
+        def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
+            props = {"title": title, "region": settings.region, "stat": stat, "period": 60, "metrics": metrics}
+            return {"type": "metric", "width": 12, "height": 6, "properties": props}
+
+        kinesis, workers = "AWS/Kinesis", METRIC_NAMESPACE
+        return json.dumps(
+            {
+                "widgets": [
+                    widget(
+                        "Records in / out",
+                        [[kinesis, "IncomingRecords", *stream], [kinesis, "GetRecords.Records", *stream]],
+                    ),
+                    widget("Iterator age (ms)", [[kinesis, "GetRecords.IteratorAgeMilliseconds", *stream]], "Maximum"),
+                    widget(
+                        "Throttled",
+                        [
+                            [kinesis, "ReadProvisionedThroughputExceeded", *stream],
+                            [kinesis, "WriteProvisionedThroughputExceeded", *stream],
+                        ],
+                    ),
+                    widget(
+                        "Processed / poison",
+                        [[workers, "RecordsProcessed", *stream], [workers, "PoisonRecords", *stream]],
+                    ),
+                    widget(
+                        "Heartbeats / leases held", [[workers, "Heartbeat", *stream], [workers, "LeasesHeld", *stream]]
+                    ),
+                    widget(
+                        "DLQ depth (poison records / undelivered spot events)",
+                        [
+                            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.dlq.name],
+                            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.event_dlq.name],
+                        ],
+                        "Maximum",
+                    ),
+                    widget(
+                        "Lease table throttling",
+                        [
+                            ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", self.leases.name],
+                            ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", self.leases.name],
+                        ],
+                    ),
+                ]
+            }
+        )
+
+    def _outputs(self) -> None:
+        outputs = {
+            "stream_name": (self.stream.name, "Kinesis stream the workers read"),
+            "stream_arn": (self.stream.arn, "ARN of the stream (grant producers kinesis:PutRecord(s) on it)"),
+            "lease_table_name": (self.leases.name, "DynamoDB table of shard leases and checkpoints"),
+            "results_bucket_name": (
+                self.results.bucket.bucket,
+                f"S3 bucket of worker results (under {RESULTS_PREFIX})",
+            ),
+            "dlq_url": (self.dlq.url, "SQS FIFO queue of poison records (shard id, sequence number, reason)"),
+            "event_dlq_url": (
+                self.event_dlq.url,
+                "SQS queue of spot events EventBridge could not deliver, with the reason",
+            ),
+            "fleet_id": (self.fleet_id, f"{self.settings.stream.fleet_kind} running the workers"),
+            "alerts_topic_arn": (self.topic.arn, "SNS topic of alarms and spot interruption/rebalance events"),
+            "launch_template_id": (self.template.launch_template.id, "launch template of the worker instances"),
+        }
+        for key, (value, description) in outputs.items():
+            TerraformOutput(self, key, value=value, description=description)
+
+
+def _instance_types(settings: Settings) -> list[str]:
+    return [t.strip() for t in settings.stream.instance_types.split(",") if t.strip()]

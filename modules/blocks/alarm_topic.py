@@ -1,0 +1,41 @@
+"""An SNS topic for alarms, encrypted with a customer key, optionally e-mailing someone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from constructs import Construct
+
+from modules.config.settings import email_problem
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmTopicProps:
+    name: str
+    kms_key_arn: str  # its key policy must let cloudwatch.amazonaws.com use it, or alarms cannot publish
+    email: str = ""  # empty: no subscription
+
+    def __post_init__(self) -> None:
+        problem = email_problem(self.email)
+        if problem:
+            raise ValueError(f"AlarmTopicProps: email={self.email!r}: must be {problem}")
+
+
+class AlarmTopic(Construct):
+    """Where alarms go.
+
+    Defaults that matter: SSE-KMS with the given customer key; an e-mail subscription
+    only when an address is given (it must be confirmed by its owner).
+    """
+
+    def __init__(self, scope: Construct, id: str, props: AlarmTopicProps) -> None:
+        super().__init__(scope, id)
+        self.topic = SnsTopic(self, "topic", name=props.name, kms_master_key_id=props.kms_key_arn)
+        if props.email:
+            SnsTopicSubscription(self, "email", topic_arn=self.topic.arn, protocol="email", endpoint=props.email)
+
+    @property
+    def arn(self) -> str:
+        return self.topic.arn

@@ -1,0 +1,174 @@
+"""The model server on EC2: the same code base as the model-serving container, run by a fleet.
+
+The artifact is ``handlers/model_server/`` as it is (server, ``train.py``, requirements);
+each instance installs the pinned serving requirements and builds the default model with
+``train.py`` exactly as the image's build stage does, then runs ``python -m model_server``
+under systemd. Used by the ``ha-failover`` and ``target-groups`` stacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from constructs import Construct
+
+from modules.blocks.fleet import Fleet, FleetProps
+from modules.blocks.iam import s3_object_read
+from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
+from modules.config.settings import FleetSettings
+from modules.core.paths import PROJECT_ROOT
+
+SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
+SERVICE = "model-server"
+HOME = f"/opt/{SERVICE}"
+SSM_MANAGED_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+AGENT_NAMESPACE = "CWAgent"
+# After `cd /opt/model-server`: vendor the serving requirements, build the model with the
+# build requirements in a scratch folder that is removed afterwards (the Dockerfile's stages).
+SETUP = " && ".join(
+    (
+        "python3.11 -m pip install --quiet --target vendor -r model_server/requirements.txt",
+        "python3.11 -m pip install --quiet --target build -r model_server/requirements-build.txt",
+        "PYTHONPATH=build python3.11 model_server/train.py model_server/model_server/model.json",
+        "rm -rf build",
+    )
+)
+STOP_TIMEOUT_S = 30
+DRAIN_TIMEOUT_S = 25  # the server exits before systemd's SIGKILL
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelServerFleetProps:
+    name: str
+    region: str
+    artifact_bucket: str
+    artifact_bucket_arn: str
+    kms_key_arn: str  # encrypts the artifact bucket and the log group
+    security_group_ids: Sequence[str]
+    fleet: FleetProps
+    port: int = 8080
+    root_volume_gib: int = 20
+    log_retention_days: int = 365
+    artifact_prefix: str = "artifacts"  # distinct per fleet sharing a bucket: each uploads its own object
+    model_uri: str = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1024 <= self.port <= 65535:
+            problems.append(f"port={self.port}: must be 1024-65535 (the server runs unprivileged)")
+        if not 1 <= self.log_retention_days <= 3653:
+            problems.append(f"log_retention_days={self.log_retention_days}: must be 1-3653")
+        if problems:
+            raise ValueError("ModelServerFleetProps: " + "; ".join(problems))
+
+
+def fleet_props(
+    cfg: FleetSettings,
+    *,
+    name: str,
+    subnet_ids: Sequence[str],
+    target_group_arn: str,
+    request_count_label: str,
+    min_size: int,
+    max_size: int,
+    desired_capacity: int | None = None,
+) -> FleetProps:
+    """The fleet block's props from the shared ``fleet`` settings."""
+    return FleetProps(
+        name=name,
+        subnet_ids=subnet_ids,
+        instance_types=tuple(t.strip() for t in cfg.instance_types.split(",") if t.strip()),
+        target_group_arns=(target_group_arn,),
+        min_size=min_size,
+        max_size=max_size,
+        desired_capacity=desired_capacity,
+        health_check_grace_s=cfg.health_check_grace_s,
+        warmup_s=cfg.warmup_s,
+        min_healthy_percent=cfg.min_healthy_percent,
+        on_demand_base=cfg.on_demand_base,
+        on_demand_percent_above_base=cfg.on_demand_percent_above_base,
+        spot_allocation=cfg.spot_allocation,
+        drain_s=cfg.drain_s,
+        cpu_target_percent=cfg.cpu_target_percent,
+        requests_per_target=cfg.requests_per_target,
+        request_count_label=request_count_label,
+    )
+
+
+def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_arn: str) -> InstanceTemplateProps:
+    return InstanceTemplateProps(
+        name=props.name,
+        service=SERVICE,
+        artifact_dir=SERVER_DIR,
+        artifact_bucket=props.artifact_bucket,
+        artifact_bucket_arn=props.artifact_bucket_arn,
+        artifact_prefix=props.artifact_prefix,
+        packages=("python3.11", "python3.11-pip"),
+        setup_command=SETUP,
+        command="/usr/bin/python3.11 -m model_server",
+        environment={
+            "PORT": str(props.port),
+            "DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S),
+            "PYTHONPATH": f"{HOME}/{SERVER_DIR.name}:{HOME}/vendor",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            **({"MODEL_URI": props.model_uri} if props.model_uri else {}),
+        },
+        security_group_ids=props.security_group_ids,
+        policy_statements=[
+            {
+                "Sid": "DecryptTheArtifact",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": props.kms_key_arn,
+            },
+            {
+                "Sid": "WriteServerLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": f"{log_group_arn}:*",
+            },
+            {
+                "Sid": "AgentMetricsOnly",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",  # PutMetricData has no resource; the condition pins the namespace
+                "Condition": {"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
+            },
+            *filter(None, [s3_object_read(props.model_uri, "ReadTheModel")]),
+        ],
+        managed_policy_arns=(SSM_MANAGED_CORE,),  # Session Manager instead of SSH: no port 22 anywhere
+        log_group_name=log_group_name,
+        root_volume_gib=props.root_volume_gib,
+        stop_timeout_s=STOP_TIMEOUT_S,
+    )
+
+
+class ModelServerFleet(Construct):
+    """Model servers on an Auto Scaling group (:class:`modules.blocks.fleet.Fleet`).
+
+    Defaults that matter: the launch template of :class:`InstanceTemplate` (AL2023 from
+    SSM, IMDSv2, encrypted gp3, detailed monitoring), the server under systemd with
+    ``Restart=always`` and a 30 s stop timeout it drains within (25 s); a role that may read
+    its artifact, write its KMS-encrypted log group and agent metrics, and use Session
+    Manager, nothing else.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: ModelServerFleetProps) -> None:
+        super().__init__(scope, id)
+        self.log_group = CloudwatchLogGroup(
+            self,
+            "logs",
+            name=f"/ec2/{props.name}",
+            retention_in_days=props.log_retention_days,
+            kms_key_id=props.kms_key_arn,
+        )
+        self.template = InstanceTemplate(
+            self,
+            "template",
+            template_props(props, self.log_group.name, self.log_group.arn),
+            region=props.region,
+        )
+        self.fleet = Fleet(self, "fleet", props.fleet, launch_template=self.template.launch_template)

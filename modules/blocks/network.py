@@ -1,0 +1,287 @@
+"""A multi-AZ VPC: public and private subnets per AZ, NAT, flow logs, locked default SG."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cdktf import Fn
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
+    DataAwsAvailabilityZones,
+    DataAwsAvailabilityZonesFilter,
+)
+from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
+from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
+from cdktf_cdktf_provider_aws.eip import Eip
+from cdktf_cdktf_provider_aws.flow_log import FlowLog
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
+from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
+from cdktf_cdktf_provider_aws.route import Route
+from cdktf_cdktf_provider_aws.route_table import RouteTable
+from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.vpc import Vpc
+from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from constructs import Construct
+
+from modules.blocks.iam import assume_role_policy, policy_document
+
+NatMode = Literal["per_az", "shared", "none"]
+MAX_AZS = 6
+# The VPC is cut into 16 equal blocks: public subnets take blocks 0-5, private 8-13,
+# so adding an AZ later never renumbers an existing subnet.
+_PRIVATE_OFFSET = 8
+_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkProps:
+    name: str  # prefix of every Name tag and log group
+    logs_kms_key_arn: str  # encrypts the flow log group; its policy must admit logs.<region>.amazonaws.com
+    cidr: str = "10.0.0.0/16"
+    az_count: int = 3
+    nat: NatMode = "per_az"  # one NAT per AZ: an AZ outage never cuts the other AZs' egress
+    flow_log_retention_days: int = 365
+    flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    flow_log_aggregation_s: Literal[60, 600] = 60
+    interface_endpoints: tuple[str, ...] = field(default_factory=tuple)  # e.g. ("ecr.api", "ecr.dkr", "logs")
+
+    def __post_init__(self) -> None:
+        problems = []
+        try:
+            net = ipaddress.IPv4Network(self.cidr, strict=True)
+            if not 16 <= net.prefixlen <= 24:
+                problems.append(f"cidr={self.cidr!r}: prefix must be /16 to /24")
+        except ValueError:
+            problems.append(f"cidr={self.cidr!r}: must be an IPv4 network in CIDR notation")
+        if not 2 <= self.az_count <= MAX_AZS:
+            problems.append(f"az_count={self.az_count}: must be 2-{MAX_AZS} (fault tolerance needs >= 2 AZs)")
+        if self.nat not in ("per_az", "shared", "none"):
+            problems.append(f"nat={self.nat!r}: must be per_az, shared or none")
+        if not 1 <= self.flow_log_retention_days <= 3653:
+            problems.append(f"flow_log_retention_days={self.flow_log_retention_days}: must be 1-3653")
+        bad = [s for s in self.interface_endpoints if not _SERVICE_RE.match(s)]
+        if bad or len(set(self.interface_endpoints)) != len(self.interface_endpoints):
+            problems.append(f"interface_endpoints={self.interface_endpoints!r}: distinct service names like 'ecr.api'")
+        if not self.name:
+            problems.append("name: must not be empty")
+        if problems:
+            raise ValueError("NetworkProps: " + "; ".join(problems))
+
+    def subnet_cidrs(self) -> tuple[list[str], list[str]]:
+        """(public, private) subnet CIDRs, one of each per AZ."""
+        net = ipaddress.IPv4Network(self.cidr)
+        blocks = list(net.subnets(prefixlen_diff=4))
+        public = [str(blocks[i]) for i in range(self.az_count)]
+        private = [str(blocks[_PRIVATE_OFFSET + i]) for i in range(self.az_count)]
+        return public, private
+
+
+class Network(Construct):
+    """A VPC over ``az_count`` availability zones.
+
+    Defaults that matter: a public and a private subnet in each AZ (3 AZs); public
+    subnets assign no public IPs (only load balancers and NAT live there); one NAT
+    gateway per AZ, each private route table using its own AZ's NAT; VPC flow logs of
+    all traffic to a KMS-encrypted log group kept 365 days, at 1-minute aggregation;
+    the default security group stripped of every rule (nothing can use it by accident);
+    an S3 gateway endpoint on every route table (image layers and model downloads stay
+    off the NAT); optional interface endpoints with private DNS, reachable on 443 from
+    the VPC only.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: NetworkProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        zones = DataAwsAvailabilityZones(
+            self,
+            "zones",
+            state="available",
+            # Local Zones and Wavelength zones lack most services: regular AZs only.
+            filter=[DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"])],
+        )
+        region = DataAwsRegion(self, "region")
+        self.vpc = Vpc(
+            self,
+            "vpc",
+            cidr_block=props.cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # interface endpoints' private DNS needs both
+            tags={"Name": props.name},
+        )
+        vpc_id = self.vpc.id
+        DefaultSecurityGroup(self, "default-sg", vpc_id=vpc_id, tags={"Name": f"{props.name}-default-unused"})
+        self.internet_gateway = InternetGateway(self, "igw", vpc_id=vpc_id, tags={"Name": props.name})
+
+        public_cidrs, private_cidrs = props.subnet_cidrs()
+        self.availability_zones = [Fn.element(zones.names, i) for i in range(props.az_count)]
+        self.public_subnets: list[Subnet] = []
+        self.private_subnets: list[Subnet] = []
+        tiers = (("public", public_cidrs, self.public_subnets), ("private", private_cidrs, self.private_subnets))
+        for tier, cidrs, subnets in tiers:
+            for i, az in enumerate(self.availability_zones):
+                subnets.append(
+                    Subnet(
+                        self,
+                        f"{tier}-{i}",
+                        vpc_id=vpc_id,
+                        cidr_block=cidrs[i],
+                        availability_zone=az,
+                        map_public_ip_on_launch=False,
+                        tags={"Name": f"{props.name}-{tier}-{i}", "tier": tier},
+                    )
+                )
+
+        self.public_route_table = RouteTable(self, "public-rt", vpc_id=vpc_id, tags={"Name": f"{props.name}-public"})
+        Route(
+            self,
+            "public-default",
+            route_table_id=self.public_route_table.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=self.internet_gateway.id,
+        )
+        for i, subnet in enumerate(self.public_subnets):
+            RouteTableAssociation(
+                self, f"public-rta-{i}", subnet_id=subnet.id, route_table_id=self.public_route_table.id
+            )
+
+        nat_count = {"per_az": props.az_count, "shared": 1, "none": 0}[props.nat]
+        self.nat_gateways: list[NatGateway] = []
+        for i in range(nat_count):
+            eip = Eip(self, f"nat-eip-{i}", domain="vpc", tags={"Name": f"{props.name}-nat-{i}"})
+            self.nat_gateways.append(
+                NatGateway(
+                    self,
+                    f"nat-{i}",
+                    allocation_id=eip.allocation_id,
+                    subnet_id=self.public_subnets[i].id,
+                    tags={"Name": f"{props.name}-nat-{i}"},
+                    depends_on=[self.internet_gateway],
+                )
+            )
+        self.private_route_tables: list[RouteTable] = []
+        for i, subnet in enumerate(self.private_subnets):
+            table = RouteTable(self, f"private-rt-{i}", vpc_id=vpc_id, tags={"Name": f"{props.name}-private-{i}"})
+            self.private_route_tables.append(table)
+            if self.nat_gateways:
+                nat = self.nat_gateways[i if props.nat == "per_az" else 0]
+                Route(
+                    self,
+                    f"private-default-{i}",
+                    route_table_id=table.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=nat.id,
+                )
+            RouteTableAssociation(self, f"private-rta-{i}", subnet_id=subnet.id, route_table_id=table.id)
+
+        self._flow_logs(props)
+        self.s3_endpoint = VpcEndpoint(
+            self,
+            "s3-endpoint",
+            vpc_id=vpc_id,
+            service_name=f"com.amazonaws.{region.name}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[self.public_route_table.id, *(t.id for t in self.private_route_tables)],
+            tags={"Name": f"{props.name}-s3"},
+        )
+        self.interface_endpoints: dict[str, VpcEndpoint] = {}
+        if props.interface_endpoints:
+            endpoint_sg = SecurityGroup(
+                self,
+                "endpoints-sg",
+                name=f"{props.name}-endpoints",
+                description="Interface endpoints: HTTPS from inside the VPC only",
+                vpc_id=vpc_id,
+                tags={"Name": f"{props.name}-endpoints"},
+            )
+            VpcSecurityGroupIngressRule(
+                self,
+                "endpoints-https",
+                security_group_id=endpoint_sg.id,
+                description="HTTPS from the VPC",
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                cidr_ipv4=props.cidr,
+            )
+            for service in props.interface_endpoints:
+                self.interface_endpoints[service] = VpcEndpoint(
+                    self,
+                    f"endpoint-{service.replace('.', '-')}",
+                    vpc_id=vpc_id,
+                    service_name=f"com.amazonaws.{region.name}.{service}",
+                    vpc_endpoint_type="Interface",
+                    private_dns_enabled=True,
+                    subnet_ids=[s.id for s in self.private_subnets],
+                    security_group_ids=[endpoint_sg.id],
+                    tags={"Name": f"{props.name}-{service}"},
+                )
+
+    @property
+    def public_subnet_ids(self) -> list[str]:
+        return [s.id for s in self.public_subnets]
+
+    @property
+    def private_subnet_ids(self) -> list[str]:
+        return [s.id for s in self.private_subnets]
+
+    def _flow_logs(self, props: NetworkProps) -> None:
+        self.flow_log_group = CloudwatchLogGroup(
+            self,
+            "flow-logs",
+            name=f"/vpc/{props.name}/flow-logs",
+            retention_in_days=props.flow_log_retention_days,
+            kms_key_id=props.logs_kms_key_arn,
+        )
+        role = IamRole(
+            self,
+            "flow-logs-role",
+            name_prefix=f"{props.name[:24]}-flow-",
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"),
+        )
+        IamRolePolicy(
+            self,
+            "flow-logs-policy",
+            role=role.id,
+            policy=policy_document(
+                {
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": f"{self.flow_log_group.arn}:*",
+                }
+            ),
+        )
+        self.flow_log = FlowLog(
+            self,
+            "flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=props.flow_log_traffic,
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=props.flow_log_aggregation_s,
+        )
+
+
+def https_egress(scope: Construct, id: str, security_group_id: str, description: str) -> VpcSecurityGroupEgressRule:
+    """HTTPS (443) out to anywhere: how instances and tasks in private subnets reach AWS APIs
+    and package repositories, through the NAT or the interface endpoints. ``description``
+    names what the group reaches."""
+    return VpcSecurityGroupEgressRule(
+        scope,
+        id,
+        security_group_id=security_group_id,
+        description=description,
+        ip_protocol="tcp",
+        from_port=443,
+        to_port=443,
+        cidr_ipv4="0.0.0.0/0",
+    )

@@ -1,0 +1,1 @@
+"""Settings: the loader and the typed settings, read once; no constructs here."""

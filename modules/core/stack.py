@@ -1,0 +1,154 @@
+"""The one stack base: AWS provider with default tags, S3 remote state, the resilience policy.
+
+Every stack of the app derives from :class:`BaseStack`, so that these hold everywhere:
+
+* the AWS provider runs in ``settings.region`` and tags every resource with
+  ``project``, ``environment``, ``stack`` and ``managed-by`` (plus ``settings.tags``);
+* ``required_providers.aws`` is ``hashicorp/aws`` at the pinned version (the bindings
+  write a bare ``aws``, which registry mirrors and OpenTofu cannot resolve);
+* state lives in the S3 bucket of the ``state`` stack under
+  ``<key_prefix>/<environment>/<stack>.tfstate``, encrypted, with S3-native locking
+  (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
+* the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth;
+* with ``settings.emulator_endpoint`` set, and only then, the provider and backend
+  point at the emulator and :mod:`modules.core.emulator` adjustments are applied, after the
+  policy has seen the real-AWS form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from constructs import Construct
+
+from modules.blocks.network import NetworkProps
+from modules.config.settings import Settings
+from modules.core import emulator
+from modules.core.paths import PROJECT_ROOT
+from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
+from modules.policy.check import ResiliencePolicy
+
+MANAGED_BY = "cdktf"
+
+Backend = Literal["s3", "local"]
+
+
+def state_key(settings: Settings, stack_name: str) -> str:
+    return f"{settings.state.key_prefix}/{settings.environment}/{stack_name}.tfstate"
+
+
+def local_state_path(settings: Settings, stack_name: str) -> str:
+    """Local state lives in the project root, never in the regenerated ``cdktf.out``.
+
+    Against the emulator it stays in the stack's own working directory, so an emulator
+    run can never touch the real bootstrap state.
+    """
+    if settings.emulated:
+        return emulator.local_state_path(stack_name)
+    return str(PROJECT_ROOT / f"terraform.{stack_name}.tfstate")
+
+
+class BaseStack(TerraformStack):
+    """A stack with the project's provider, tags and remote state.
+
+    ``backend="local"`` is for the bootstrap ``state`` stack only: the bucket that
+    would hold its state does not exist before it is applied.
+    """
+
+    def __init__(self, scope: Construct, name: str, *, settings: Settings, backend: Backend = "s3") -> None:
+        super().__init__(scope, name)
+        self.settings = settings
+        self.stack_name = name
+        self.provider = AwsProvider(
+            self,
+            "aws",
+            region=settings.region,
+            default_tags=[AwsProviderDefaultTags(tags=self.default_tags())],
+            **(self._emulator_provider_config() if settings.emulated else {}),
+        )
+        self.add_override("terraform.required_providers.aws.source", AWS_PROVIDER_SOURCE)
+        self.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
+        self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
+        if backend == "s3":
+            self._use_s3_backend()
+        else:
+            LocalBackend(self, path=local_state_path(settings, name))
+        self.resilience_policy = ResiliencePolicy(self)
+
+    def region_provider(self, alias: str, region: str) -> AwsProvider:
+        """Another AWS provider like the default one (tags, emulator pointing) in ``region``."""
+        return AwsProvider(
+            self,
+            f"aws-{alias}",
+            alias=alias,
+            region=region,
+            default_tags=[AwsProviderDefaultTags(tags=self.default_tags())],
+            **(self._emulator_provider_config() if self.settings.emulated else {}),
+        )
+
+    def default_tags(self) -> dict[str, str]:
+        return {
+            **self.settings.tags,
+            "project": self.settings.project,
+            "environment": self.settings.environment,
+            "stack": self.stack_name,
+            "managed-by": MANAGED_BY,
+        }
+
+    def protect_in_prod(self, *resources: TerraformResource) -> None:
+        protect_in_prod(self.settings, *resources)
+
+    def finalize(self) -> None:
+        """Called once the stack is built, before ``app.synth()``: the resilience policy
+        judges the stack, then the emulator adjustments (if any) change it.
+
+        In that order, so the policy always evaluates the real-AWS form and the JSON
+        written is the emulator's. Not as cdktf aspects: cdktf calls an aspect for every
+        construct of the stack, each call a round trip from the jsii kernel to Python
+        (about 500 for the app, ~1 s of every synth), to act on the stack alone.
+        """
+        self.resilience_policy.evaluate()
+        if self.settings.emulated:
+            emulator.apply_adjustments(self)
+
+    def _emulator_provider_config(self) -> dict[str, Any]:
+        return {**emulator.provider_config(self.settings.emulator_endpoint), **emulator.provider_adjustments()}
+
+    def _use_s3_backend(self) -> None:
+        S3Backend(
+            self,
+            bucket=self.settings.state.bucket,
+            key=state_key(self.settings, self.stack_name),
+            region=self.settings.region,
+            encrypt=True,
+        )
+        # cdktf's S3Backend has no use_lockfile yet.
+        self.add_override("terraform.backend.s3.use_lockfile", True)
+        if self.settings.emulated:
+            for key, value in emulator.backend_config(self.settings.emulator_endpoint).items():
+                self.add_override(f"terraform.backend.s3.{key}", value)
+
+
+def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> NetworkProps:
+    """The network block's props from the settings every multi-AZ stack shares."""
+    return NetworkProps(
+        name=name,
+        logs_kms_key_arn=logs_kms_key_arn,
+        cidr=settings.vpc_cidr,
+        az_count=settings.az_count,
+        nat=settings.network.nat,
+        flow_log_retention_days=settings.network.flow_log_retention_days,
+        interface_endpoints=tuple(s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()),
+    )
+
+
+def protect_in_prod(settings: Settings, *resources: TerraformResource) -> None:
+    """In prod, ``prevent_destroy`` on resources that hold data (rule ``prod-stateful-protected``).
+
+    Outside prod nothing is written, so dev stacks can be torn down freely.
+    """
+    if settings.environment == "prod":
+        for resource in resources:
+            resource.add_override("lifecycle.prevent_destroy", True)

@@ -1,0 +1,1 @@
+"""Deploy tooling: Terraform runs, emulator round trips, plan review, the security scan."""

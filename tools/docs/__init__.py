@@ -1,0 +1,1 @@
+"""Generated docs: the resilience scorecard and the architecture diagrams."""
