@@ -61,10 +61,11 @@ deploy-local: $(VENV)/.synced ## apply, re-plan (no changes) and destroy every s
 bench-handler: $(VENV)/.synced ## event processor throughput vs bare S3 get+put, and peak RSS on a 200 MB object (moto)
 	$(PY) -m tools.bench.handler
 
-lint: $(VENV)/.synced ## ruff and mypy
+lint: $(VENV)/.synced ## ruff, mypy and the layer contracts (import-linter, in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
 	$(PY) -m tools.bench.server $(or $(SECONDS_PER_POINT),9)

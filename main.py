@@ -21,9 +21,6 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 2
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
-    from modules.core import lazy_provider
-
-    lazy_provider.install()  # before the first provider import: only the submodules we use load
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
     from modules.policy.check import PolicyError
 

@@ -13,9 +13,6 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from modules.config.settings import Settings, load_settings
-from modules.core import lazy_provider
-
-lazy_provider.install()  # before any test imports the provider: see modules/core/lazy_provider.py
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_URL = "http://127.0.0.1:4566"  # never contacted by synth-only tests

@@ -87,6 +87,20 @@ def test_the_jsii_runtime_imports_an_unloaded_submodule_when_the_kernel_names_it
     assert "@cdktf/provider-aws.xrayGroup.XrayGroup" in _reference_map._types
 
 
+@pytest.mark.slow
+def test_importing_the_modules_package_is_enough_for_a_lazy_provider(tmp_path: Path) -> None:
+    """No entry point has to remember to install it: ``import modules`` does."""
+    probe = (
+        "import modules.config, cdktf_cdktf_provider_aws.s3_bucket\n"
+        "from modules.core import lazy_provider\n"
+        "print(lazy_provider.installed(), len(lazy_provider.loaded_submodules()))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    installed, loaded = proc.stdout.split()
+    assert installed == "True" and int(loaded) < 5, proc.stdout
+
+
 def test_installing_after_an_eager_import_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, lazy_provider._Finder)])
     assert lazy_provider.PACKAGE in sys.modules

@@ -1,7 +1,8 @@
-"""The code stays ruff- and mypy-clean (configured in pyproject.toml)."""
+"""The code stays ruff- and mypy-clean and keeps its layers (all configured in pyproject.toml)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +17,24 @@ BIN = Path(sys.executable).parent
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
-    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
-    ids=["ruff-check", "ruff-format", "mypy"],
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"], ["lint-imports"]],
+    ids=["ruff-check", "ruff-format", "mypy", "import-layers"],
 )
 def test_clean(command: list[str]) -> None:
     proc = subprocess.run(
         [str(BIN / command[0]), *command[1:]], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_block_that_reads_settings_breaks_the_layer_contracts(tmp_path: Path) -> None:
+    """The contracts can fail: a copy of the tree with one planted upward import is refused."""
+    for package in ("modules", "tools"):
+        shutil.copytree(PROJECT_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
+    planted = tmp_path / "modules" / "blocks" / "queue.py"
+    planted.write_text(planted.read_text() + "\nfrom modules.config import settings  # noqa: E402,F401\n")
+    proc = subprocess.run([str(BIN / "lint-imports")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "modules.blocks.queue -> modules.config" in proc.stdout, proc.stdout[-3000:]

@@ -15,8 +15,8 @@ nothing on disk is copied or changed. Afterwards:
   module map (``@cdktf/provider-aws.s3Bucket`` -> ``cdktf_cdktf_provider_aws.s3_bucket``)
   that newer bindings ship themselves and these do not.
 
-Call :func:`install` before the first provider import (``main.py`` and
-``tests/conftest.py`` do). If the package no longer ends the way this module expects,
+Importing the ``modules`` package calls :func:`install`, so it runs before the first
+provider import of every entry point. If the package no longer ends the way this module expects,
 the original ``__init__`` runs unchanged (slow but correct) with a warning. The test
 ``tests/test_lazy_provider.py`` synthesizes every stack both ways and requires identical
 JSON, and ``make bench-synth`` measures what it saves.
@@ -158,3 +158,11 @@ def install() -> None:
     if PACKAGE in sys.modules:
         raise RuntimeError(f"{PACKAGE} is already imported: call install() before the first provider import")
     sys.meta_path.insert(0, _Finder())
+
+
+def uninstall() -> None:
+    """Import the provider package the stock (eager) way from now on; for the benchmark's
+    and the identity test's eager synths. Raises ``RuntimeError`` once it was imported lazily."""
+    if PACKAGE in sys.modules and installed():
+        raise RuntimeError(f"{PACKAGE} is already imported lazily")
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _Finder)]

@@ -61,8 +61,8 @@ def run_child(mode: str, outdir: Path) -> dict[str, int]:
     """Body of a benchmark process. Returns what it loaded, for the parent to check."""
     from modules.core import lazy_provider
 
-    if mode != "eager":
-        lazy_provider.install()
+    if mode == "eager":
+        lazy_provider.uninstall()  # importing `modules` installed it
     if mode == "floor":
         import cdktf
         import cdktf_cdktf_provider_aws  # noqa: F401  (loads the provider assembly into jsii)

@@ -155,9 +155,6 @@ def main(argv: Sequence[str]) -> int:
     emulated = "--emulator" in args
     stacks = [a for a in args if not a.startswith("--")] or None
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from modules.core import lazy_provider
-
-    lazy_provider.install()
     from modules.config.settings import SettingsError
 
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ

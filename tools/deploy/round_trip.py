@@ -26,15 +26,9 @@ from typing import Any
 import boto3
 
 from modules.config.settings import Settings, SettingsError, env_var, load_settings
-from modules.core import lazy_provider
+from modules.core import emulator
 from tools.deploy.terraform import Terraform, TerraformError
 from tools.harness.moto_server import MotoServer
-
-# Before modules.core.emulator imports the provider: `python -m tools.deploy.round_trip`
-# would otherwise import it eagerly, and the app's install() would refuse.
-lazy_provider.install()
-
-from modules.core import emulator  # noqa: E402
 
 
 class DriftError(AssertionError):

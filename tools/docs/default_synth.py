@@ -15,9 +15,6 @@ from modules.policy.document import StackDocument, load_outdir
 
 def default_stacks() -> list[StackDocument]:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from modules.core import lazy_provider
-
-    lazy_provider.install()
     from modules.app import synth
     from modules.config.settings import load_settings
 
