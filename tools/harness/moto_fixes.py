@@ -25,6 +25,19 @@ moto 5.2.5 gets these wrong in ways a deployed stack cannot work around:
   the parent before the split comes back from a child (AWS keeps them in the parent,
   readable until retention ends). A stream reader cannot tell either from data loss or
   duplication.
+- **Concurrent requests.** moto's server runs each request on its own thread, but its
+  in-memory backends are not thread-safe: a call that iterates a backend's dicts while
+  another thread adds to them fails with ``RuntimeError: dictionary changed size during
+  iteration`` and an HTTP 500 (109 of 600 calls with 10 client threads creating tagged
+  security groups and rules: ``tests/test_moto_fixes.py``). The SDKs retry a 500; when the
+  first attempt had already changed the backend, the retry fails in a way AWS never would:
+  ``InvalidPermission.Duplicate`` on a rule Terraform created once, a not-found on a delete
+  (both seen in round trips, where Terraform makes 10 calls at once). Each AWS API call is
+  atomic, so the fix serves one call at a time (:func:`one_at_a_time`). Terraform's
+  parallel calls mostly wait on the provider's own polling, so round trips take as long.
+
+Every call is also logged to stderr with its action and status (:func:`api_call_log`), so a
+failed apply can be traced to the call behind it.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ import copy
 import io
 import json
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -123,16 +137,39 @@ def api_call_log(call: Callable[..., Any], write: Callable[[str], Any]) -> Calla
             return start_response(code, headers, *exc_info)
 
         started = time.monotonic()
+        outcome = "raised"
         try:
-            return call(app, environ, record)
+            result = call(app, environ, record)
+            outcome = status[0] if status else outcome
+            return result
+        except Exception as exc:
+            outcome = f"raised {type(exc).__name__}"
+            raise
         finally:
             ms = (time.monotonic() - started) * 1000
             action = action or environ.get("PATH_INFO", "")
             client = environ.get("REMOTE_PORT")
-            code = status[0] if status else "raised"
-            write(f"api :{client} {environ['REQUEST_METHOD']} {action} {code} {ms:.0f}ms\n")
+            write(f"api :{client} {environ['REQUEST_METHOD']} {action} {outcome} {ms:.0f}ms\n")
 
     return logged
+
+
+def one_at_a_time(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (moto's WSGI dispatcher method) serving one request at a time, its body
+    included: moto's backends are not thread-safe (see the module docstring)."""
+    lock = threading.Lock()
+
+    def serialized(app: Any, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with lock:
+            body = call(app, environ, start_response)
+            try:
+                return [b"".join(body)]
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+
+    return serialized
 
 
 def apply() -> None:
@@ -187,7 +224,7 @@ if __name__ == "__main__":
     from moto.moto_server import werkzeug_app
 
     dispatcher = werkzeug_app.DomainDispatcherApplication
-    dispatcher.__call__ = api_call_log(dispatcher.__call__, sys.stderr.write)  # type: ignore[method-assign]
+    dispatcher.__call__ = api_call_log(one_at_a_time(dispatcher.__call__), sys.stderr.write)  # type: ignore[method-assign]
     from moto.server import main
 
     main(sys.argv[1:])
