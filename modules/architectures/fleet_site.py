@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
@@ -90,7 +90,7 @@ class FleetSite(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.settings, self.prefix, self.region = settings, prefix, region
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         self.key = KmsKey(
             self,
             "key",

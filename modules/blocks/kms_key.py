@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey as KmsKeyResource
 from constructs import Construct
+
+from modules.blocks.caller_identity import caller_identity
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +45,7 @@ class KmsKey(Construct):
 
     def __init__(self, scope: Construct, id: str, props: KmsKeyProps) -> None:
         super().__init__(scope, id)
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         partition = DataAwsPartition(self, "partition")
         root = f"arn:{partition.partition}:iam::{account.account_id}:root"
         policy = {

@@ -16,7 +16,6 @@ from typing import Any
 from cdktf import TerraformOutput
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
     LambdaEventSourceMapping,
@@ -37,6 +36,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.blocks.queue import Queue, QueueProps
@@ -62,7 +62,7 @@ class EventProcessingStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         ep = settings.event_processing
         prefix = f"{settings.name_prefix}-events"
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         partition = DataAwsPartition(self, "partition").partition
         account_id = account.account_id
         bucket_arn = f"arn:{partition}:s3:::{ep.bucket}"

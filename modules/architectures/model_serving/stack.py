@@ -24,7 +24,6 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarmMetricQuery,
     CloudwatchMetricAlarmMetricQueryMetric,
 )
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
 from cdktf_cdktf_provider_aws.ecr_repository import (
     EcrRepository,
@@ -61,6 +60,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from modules.blocks.alarms import threshold_alarms
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
 from modules.blocks.iam import assume_role_policy, policy_document, s3_object_read
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
@@ -97,7 +97,7 @@ class ModelServingStack(BaseStack):
         serving, lb_settings = settings.serving, settings.load_balancer
         prefix = f"{settings.name_prefix}-serving"
         short = f"{settings.name_prefix}-ms"  # ALB and target group names: 32 characters at most
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         logs_arn = account_logs_arn(settings.region, account.account_id)
         self.key = KmsKey(
             self,

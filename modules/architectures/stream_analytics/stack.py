@@ -22,7 +22,6 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
 )
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
     DynamodbTableAttribute,
@@ -49,6 +48,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.blocks.alarms import threshold_alarms
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
 from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
@@ -110,7 +110,7 @@ class StreamAnalyticsStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         cfg = settings.stream
         prefix = f"{settings.name_prefix}-stream"
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         self.key = KmsKey(
             self,
             "key",
