@@ -17,7 +17,6 @@ from constructs import Construct
 from modules.blocks.fleet import Fleet, FleetProps
 from modules.blocks.iam import s3_object_read
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
-from modules.config.settings import FleetSettings
 from modules.core.paths import PROJECT_ROOT
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
@@ -62,39 +61,6 @@ class ModelServerFleetProps:
             problems.append(f"log_retention_days={self.log_retention_days}: must be 1-3653")
         if problems:
             raise ValueError("ModelServerFleetProps: " + "; ".join(problems))
-
-
-def fleet_props(
-    cfg: FleetSettings,
-    *,
-    name: str,
-    subnet_ids: Sequence[str],
-    target_group_arn: str,
-    request_count_label: str,
-    min_size: int,
-    max_size: int,
-    desired_capacity: int | None = None,
-) -> FleetProps:
-    """The fleet block's props from the shared ``fleet`` settings."""
-    return FleetProps(
-        name=name,
-        subnet_ids=subnet_ids,
-        instance_types=tuple(t.strip() for t in cfg.instance_types.split(",") if t.strip()),
-        target_group_arns=(target_group_arn,),
-        min_size=min_size,
-        max_size=max_size,
-        desired_capacity=desired_capacity,
-        health_check_grace_s=cfg.health_check_grace_s,
-        warmup_s=cfg.warmup_s,
-        min_healthy_percent=cfg.min_healthy_percent,
-        on_demand_base=cfg.on_demand_base,
-        on_demand_percent_above_base=cfg.on_demand_percent_above_base,
-        spot_allocation=cfg.spot_allocation,
-        drain_s=cfg.drain_s,
-        cpu_target_percent=cfg.cpu_target_percent,
-        requests_per_target=cfg.requests_per_target,
-        request_count_label=request_count_label,
-    )
 
 
 def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_arn: str) -> InstanceTemplateProps:

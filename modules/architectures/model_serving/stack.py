@@ -59,6 +59,7 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from modules.architectures.network_props import network_props
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
@@ -68,7 +69,7 @@ from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, Target
 from modules.blocks.network import Network, https_egress
 from modules.config.settings import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack, network_props
+from modules.core.stack import BaseStack
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 CONTAINER = "model-server"

@@ -47,6 +47,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
+from modules.architectures.network_props import network_props
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
@@ -58,7 +59,7 @@ from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config.settings import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack, network_props
+from modules.core.stack import BaseStack
 from modules.policy.check import waive
 
 WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
