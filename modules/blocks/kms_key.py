@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey as KmsKeyResource
 from constructs import Construct
 
 from modules.blocks.caller_identity import caller_identity
+from modules.blocks.iam import allow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,13 +52,7 @@ class KmsKey(Construct):
         policy = {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministersKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                allow("AccountAdministersKeyThroughIam", "kms:*", "*", principal={"AWS": root}),
                 *props.extra_policy_statements,
             ],
         }
@@ -80,16 +75,13 @@ class KmsKey(Construct):
 
 def service_use_statement(sid: str, service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
     """Key policy statement letting an AWS service principal encrypt and decrypt with the key."""
-    statement: dict[str, Any] = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-        "Resource": "*",
-    }
-    if condition:
-        statement["Condition"] = condition
-    return statement
+    return allow(
+        sid,
+        ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "*",
+        principal={"Service": service},
+        condition=condition,
+    )
 
 
 def logs_use_statement(

@@ -330,6 +330,8 @@ class LoadBalancer(Construct):
                 noncurrent_version_expiry_days=7,
                 noncurrent_versions_kept=0,
                 prevent_destroy=props.log_bucket_prevent_destroy,
+                # Not allow(): Principal before Effect, as deployed; allow()'s key order
+                # would change the synthesized policy string.
                 extra_policy_statements=tuple(
                     {**w, "Effect": "Allow", "Action": "s3:PutObject", "Resource": log_objects} for w in writers
                 ),

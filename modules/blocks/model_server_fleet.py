@@ -15,7 +15,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
 
 from modules.blocks.fleet import Fleet, FleetProps
-from modules.blocks.iam import s3_object_read
+from modules.blocks.iam import allow, s3_object_read
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.core.paths import PROJECT_ROOT
 
@@ -84,25 +84,18 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
         },
         security_group_ids=props.security_group_ids,
         policy_statements=[
-            {
-                "Sid": "DecryptTheArtifact",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": props.kms_key_arn,
-            },
-            {
-                "Sid": "WriteServerLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": f"{log_group_arn}:*",
-            },
-            {
-                "Sid": "AgentMetricsOnly",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",  # PutMetricData has no resource; the condition pins the namespace
-                "Condition": {"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
-            },
+            allow("DecryptTheArtifact", "kms:Decrypt", props.kms_key_arn),
+            allow(
+                "WriteServerLogs",
+                ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                f"{log_group_arn}:*",
+            ),
+            allow(
+                "AgentMetricsOnly",
+                "cloudwatch:PutMetricData",
+                "*",  # PutMetricData has no resource; the condition pins the namespace
+                condition={"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
+            ),
             *filter(None, [s3_object_read(props.model_uri, "ReadTheModel")]),
         ],
         managed_policy_arns=(SSM_MANAGED_CORE,),  # Session Manager instead of SSH: no port 22 anywhere

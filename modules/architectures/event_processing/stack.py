@@ -37,6 +37,7 @@ from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
+from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.blocks.queue import Queue, QueueProps
@@ -166,20 +167,21 @@ class EventProcessingStack(BaseStack):
     def _function_statements(self, bucket_arn: str) -> list[dict[str, Any]]:
         ep = self.settings.event_processing
         statements: list[dict[str, Any]] = [
-            {"Sid": "ReadInput", "Effect": "Allow", "Action": "s3:GetObject",
-             "Resource": f"{bucket_arn}/{ep.data_prefix}*"},
-            {
-                # Without ListBucket, S3 answers a deleted object with 403, not 404: the
-                # handler could not tell "deleted" (quarantine) from "denied" (retry).
-                # It reveals key names only, never content.
-                "Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-            },
-            {"Sid": "WriteResultsAndRejects", "Effect": "Allow", "Action": "s3:PutObject",
-             "Resource": [f"{bucket_arn}/{ep.results_prefix}*", f"{bucket_arn}/{ep.quarantine_prefix}*"]},
-            {"Sid": "UseDataKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-             "Resource": self.key.arn},
-        ]  # fmt: skip
+            allow("ReadInput", "s3:GetObject", f"{bucket_arn}/{ep.data_prefix}*"),
+            # Without ListBucket, S3 answers a deleted object with 403, not 404: the
+            # handler could not tell "deleted" (quarantine) from "denied" (retry).
+            # It reveals key names only, never content.
+            allow("TellMissingFromDenied", "s3:ListBucket", bucket_arn),
+            allow(
+                "WriteResultsAndRejects",
+                "s3:PutObject",
+                [f"{bucket_arn}/{ep.results_prefix}*", f"{bucket_arn}/{ep.quarantine_prefix}*"],
+            ),
+            allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),
+        ]
         if self.queue is not None:
+            # Not allow(): Resource before Action, as deployed; allow()'s key order would
+            # change the synthesized policy string.
             statements.append(
                 {
                     "Sid": "ConsumeQueue",
@@ -195,15 +197,17 @@ class EventProcessingStack(BaseStack):
             )
         else:
             # Lambda delivers failed async events to the destination with the function's role.
-            statements.append({"Sid": "SendToDlq", "Effect": "Allow", "Action": "sqs:SendMessage",
-                               "Resource": self.dlq.arn})  # fmt: skip
+            statements.append(allow("SendToDlq", "sqs:SendMessage", self.dlq.arn))
         if ep.kinesis_stream_arn:
-            statements.append({"Sid": "PutResultsOnStream", "Effect": "Allow",
-                               "Action": ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"],
-                               "Resource": ep.kinesis_stream_arn})  # fmt: skip
+            statements.append(
+                allow(
+                    "PutResultsOnStream",
+                    ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"],
+                    ep.kinesis_stream_arn,
+                )
+            )
         if ep.kinesis_kms_key_arn:
-            statements.append({"Sid": "EncryptForStream", "Effect": "Allow", "Action": "kms:GenerateDataKey",
-                               "Resource": ep.kinesis_kms_key_arn})  # fmt: skip
+            statements.append(allow("EncryptForStream", "kms:GenerateDataKey", ep.kinesis_kms_key_arn))
         return statements
 
     def _deliver(self, bucket_arn: str, account_id: str) -> None:
@@ -215,23 +219,17 @@ class EventProcessingStack(BaseStack):
                 self,
                 "queue-policy",
                 queue_url=self.queue.queue.url,
-                policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "OnlyThisBucketSends",
-                                "Effect": "Allow",
-                                "Principal": {"Service": "s3.amazonaws.com"},
-                                "Action": "sqs:SendMessage",
-                                "Resource": self.queue.arn,
-                                "Condition": {
-                                    "ArnEquals": {"aws:SourceArn": bucket_arn},
-                                    "StringEquals": {"aws:SourceAccount": account_id},
-                                },
-                            }
-                        ],
-                    }
+                policy=policy_document(
+                    allow(
+                        "OnlyThisBucketSends",
+                        "sqs:SendMessage",
+                        self.queue.arn,
+                        principal={"Service": "s3.amazonaws.com"},
+                        condition={
+                            "ArnEquals": {"aws:SourceArn": bucket_arn},
+                            "StringEquals": {"aws:SourceAccount": account_id},
+                        },
+                    )
                 ),
             )
             S3BucketNotification(
@@ -373,40 +371,37 @@ def _service_grants(
     logs_arn = f"arn:{partition}:logs:{settings.region}:{account_id}:log-group:/aws/lambda/{function_name}"
     return [
         logs_use_statement(settings.region, logs_arn, sid="CloudWatchLogsEncryptsOwnLogGroup", match="ArnEquals"),
-        {
-            "Sid": "S3NotifiesEncryptedQueue",
-            "Effect": "Allow",
-            "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": "*",
-            "Condition": {
+        allow(
+            "S3NotifiesEncryptedQueue",
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            "*",
+            principal={"Service": "s3.amazonaws.com"},
+            condition={
                 "StringEquals": {"aws:SourceAccount": account_id},
                 "ArnEquals": {"aws:SourceArn": bucket_arn},
             },
-        },
-        {
-            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        ),
+        allow(
+            "CloudWatchAlarmsPublishToEncryptedTopic",
+            ["kms:GenerateDataKey*", "kms:Decrypt"],
+            "*",
+            principal={"Service": "cloudwatch.amazonaws.com"},
+            condition={"StringEquals": {"aws:SourceAccount": account_id}},
+        ),
     ]
 
 
 def _log_delivery_statement(partition: str, log_bucket: str, source_bucket_arn: str, account_id: str) -> dict[str, Any]:
-    return {
-        "Sid": "S3ServerAccessLogDelivery",
-        "Effect": "Allow",
-        "Principal": {"Service": "logging.s3.amazonaws.com"},
-        "Action": "s3:PutObject",
-        "Resource": f"arn:{partition}:s3:::{log_bucket}/*",
-        "Condition": {
+    return allow(
+        "S3ServerAccessLogDelivery",
+        "s3:PutObject",
+        f"arn:{partition}:s3:::{log_bucket}/*",
+        principal={"Service": "logging.s3.amazonaws.com"},
+        condition={
             "ArnLike": {"aws:SourceArn": source_bucket_arn},
             "StringEquals": {"aws:SourceAccount": account_id},
         },
-    }
+    )
 
 
 def _dashboard(region: str, metrics: list[tuple[str, str, dict[str, str], str]]) -> str:

@@ -63,7 +63,7 @@ from modules.architectures.network_props import network_props
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
-from modules.blocks.iam import assume_role_policy, policy_document, s3_object_read
+from modules.blocks.iam import allow, assume_role_policy, policy_document, s3_object_read
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.blocks.network import Network, https_egress
@@ -298,13 +298,9 @@ class ModelServingStack(BaseStack):
             role=self.execution_role.id,
             policy=policy_document(
                 # GetAuthorizationToken has no resource-level permissions.
-                {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-                {"Effect": "Allow", "Action": pull, "Resource": repositories},
-                {
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{self.log_group.arn}:*",
-                },
+                allow(None, "ecr:GetAuthorizationToken", "*"),
+                allow(None, pull, repositories),
+                allow(None, ["logs:CreateLogStream", "logs:PutLogEvents"], f"{self.log_group.arn}:*"),
             ),
         )
         self.task_role = IamRole(

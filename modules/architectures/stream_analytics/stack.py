@@ -275,7 +275,7 @@ class StreamAnalyticsStack(BaseStack):
                 "WorkerMetricsOnly",
                 ["cloudwatch:PutMetricData"],
                 "*",  # PutMetricData has no resource; the condition pins the namespace
-                Condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+                condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
             ),
             allow(
                 "WriteWorkerLogs",
@@ -408,14 +408,13 @@ class StreamAnalyticsStack(BaseStack):
             "event-dlq-policy",
             queue_url=self.event_dlq.url,
             policy=policy_document(
-                {
-                    "Sid": "SpotEventRulesDeadLetter",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": self.event_dlq.arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
-                }
+                allow(
+                    "SpotEventRulesDeadLetter",
+                    "sqs:SendMessage",
+                    self.event_dlq.arn,
+                    principal={"Service": "events.amazonaws.com"},
+                    condition={"ArnEquals": {"aws:SourceArn": rules}},
+                )
             ),
         )
         SnsTopicPolicy(
@@ -423,29 +422,26 @@ class StreamAnalyticsStack(BaseStack):
             "alerts-policy",
             arn=self.topic.arn,
             policy=policy_document(
-                {
-                    "Sid": "AccountManagesTopic",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes"],
-                    "Resource": self.topic.arn,
-                },
-                {
-                    "Sid": "SpotEventRulesPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
-                },
-                {
-                    "Sid": "AlarmsPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
+                allow(
+                    "AccountManagesTopic",
+                    ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes"],
+                    self.topic.arn,
+                    principal={"AWS": f"arn:aws:iam::{account_id}:root"},
+                ),
+                allow(
+                    "SpotEventRulesPublish",
+                    "sns:Publish",
+                    self.topic.arn,
+                    principal={"Service": "events.amazonaws.com"},
+                    condition={"ArnEquals": {"aws:SourceArn": rules}},
+                ),
+                allow(
+                    "AlarmsPublish",
+                    "sns:Publish",
+                    self.topic.arn,
+                    principal={"Service": "cloudwatch.amazonaws.com"},
+                    condition={"StringEquals": {"aws:SourceAccount": account_id}},
+                ),
             ),
         )
         stream_dims = {"StreamName": self.stream.name}
