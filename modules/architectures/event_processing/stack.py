@@ -15,7 +15,6 @@ from typing import Any
 
 from cdktf import TerraformOutput
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
     LambdaEventSourceMapping,
@@ -36,6 +35,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
@@ -319,24 +319,20 @@ class EventProcessingStack(BaseStack):
             # An event that could not even reach the DLQ, or that expired, is lost.
             specs.append(("dlq-delivery-failures", "AWS/Lambda", "DestinationDeliveryFailures", fn, "Sum", 0))
             specs.append(("events-dropped", "AWS/Lambda", "AsyncEventsDropped", fn, "Sum", 0))
-        for alarm_id, namespace, metric, dims, stat, threshold in specs:
-            CloudwatchMetricAlarm(
-                self,
-                f"alarm-{alarm_id}",
-                alarm_name=f"{self.settings.name_prefix}-events-{alarm_id}",
-                alarm_description=f"{namespace} {metric} {stat} > {threshold}",
-                namespace=namespace,
-                metric_name=metric,
-                dimensions=dims,
-                statistic=stat,
-                period=ALARM_PERIOD_S,
-                evaluation_periods=1,
-                threshold=threshold,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-            )
+        alarms = {
+            alarm_id: {
+                "namespace": namespace,
+                "metric_name": metric,
+                "dimensions": dims,
+                "statistic": stat,
+                "threshold": threshold,
+                "desc": f"{namespace} {metric} {stat} > {threshold}",
+            }
+            for alarm_id, namespace, metric, dims, stat, threshold in specs
+        }
+        # One minute over the threshold is enough (the helper's period, ALARM_PERIOD_S).
+        prefix = f"{self.settings.name_prefix}-events"
+        threshold_alarms(self, prefix, alarms, [self.topic.arn], periods=1, datapoints=None)
         return [(alarm_id, f"{ns}|{metric}", dims, stat) for alarm_id, ns, metric, dims, stat, _ in specs]
 
     def _outputs(self) -> None:

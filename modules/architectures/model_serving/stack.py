@@ -55,11 +55,10 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
-from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
 from modules.architectures.network_props import network_props
+from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
@@ -418,11 +417,12 @@ class ModelServingStack(BaseStack):
 
     def _alarms(self, settings: Settings, prefix: str) -> None:
         serving = settings.serving
-        self.topic = SnsTopic(self, "alarms", name=f"{prefix}-alarms", kms_master_key_id=self.key.arn)
-        if settings.alarm_email:
-            SnsTopicSubscription(
-                self, "alarm-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
-            )
+        self.topic = alarm_topic(
+            self,
+            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
+            topic_id="alarms",
+            email_id="alarm-email",
+        )
         lb, tg = self.load_balancer.lb, self.load_balancer.target_group
         alb_dims = {"LoadBalancer": lb.arn_suffix}
         tg_dims = {"LoadBalancer": lb.arn_suffix, "TargetGroup": tg.arn_suffix}

@@ -21,7 +21,6 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
     CloudwatchEventTargetRetryPolicy,
 )
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
     DynamodbTableAttribute,
@@ -32,9 +31,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStreamStreamModeDetails
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
-from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.spot_fleet_request import (
     SpotFleetRequest,
     SpotFleetRequestLaunchTemplateConfig,
@@ -48,6 +45,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.architectures.network_props import network_props
+from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
@@ -364,11 +362,12 @@ class StreamAnalyticsStack(BaseStack):
 
     def _alerts(self, settings: Settings, prefix: str, account_id: str) -> None:
         cfg = settings.stream
-        self.topic = SnsTopic(self, "alerts", name=f"{prefix}-alerts", kms_master_key_id=self.key.arn)
-        if settings.alarm_email:
-            SnsTopicSubscription(
-                self, "alerts-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
-            )
+        self.topic = alarm_topic(
+            self,
+            AlarmTopicProps(name=f"{prefix}-alerts", kms_key_arn=self.key.arn, email=settings.alarm_email),
+            topic_id="alerts",
+            email_id="alerts-email",
+        )
         # An event EventBridge cannot deliver (topic policy, key or throttling) is kept here
         # with its reason (ERROR_CODE / ERROR_MESSAGE attributes), not dropped after the
         # retries. Standard, not FIFO: EventBridge dead-letters to standard queues only.
@@ -516,27 +515,21 @@ class StreamAnalyticsStack(BaseStack):
                 for op in LEASE_OPERATIONS
             },
         }
-        topic = [self.topic.arn]
-        threshold_alarms(self, prefix, alarms, topic, periods=5, datapoints=3)
-        CloudwatchMetricAlarm(
-            self,
-            "alarm-heartbeats",
-            alarm_name=f"{prefix}-heartbeats-missing",
-            alarm_description=f"no worker has sent a heartbeat for 3 minutes (each sends one every {HEARTBEAT_S} s)",
-            namespace=METRIC_NAMESPACE,
-            metric_name="Heartbeat",
-            dimensions={"StreamName": self.stream.name},
-            statistic="Sum",
-            period=60,
-            evaluation_periods=3,
-            datapoints_to_alarm=3,
-            threshold=1,
-            comparison_operator="LessThanThreshold",
+        alarms["heartbeats"] = {
+            "name": "heartbeats-missing",
+            "namespace": METRIC_NAMESPACE,
+            "metric_name": "Heartbeat",
+            "dimensions": {"StreamName": self.stream.name},
+            "statistic": "Sum",
+            "threshold": 1,
+            "periods": 3,
+            "datapoints": 3,
+            "comparison": "LessThanThreshold",
             # No data is exactly the failure: every worker is gone or cannot reach CloudWatch.
-            treat_missing_data="breaching",
-            alarm_actions=topic,
-            ok_actions=topic,
-        )
+            "missing": "breaching",
+            "desc": f"no worker has sent a heartbeat for 3 minutes (each sends one every {HEARTBEAT_S} s)",
+        }
+        threshold_alarms(self, prefix, alarms, [self.topic.arn], periods=5, datapoints=3)
         self.dashboard = CloudwatchDashboard(
             self, "dashboard", dashboard_name=prefix, dashboard_body=self._dashboard(settings)
         )
