@@ -1,27 +1,30 @@
 """One region of the model server on EC2: key, network, artifact bucket, ALB, alarm topic.
 
 The architecture construct shared by the ``ha-failover`` and ``target-groups`` stacks: it
-maps the settings to the network, load-balancer, alarm-topic and bucket blocks. Fleets
-(:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are added by the stack, one per
-target group, with :meth:`FleetSite.add_fleet`.
+maps the settings to the network, load-balancer, alarm-topic, bucket and fleet blocks, once
+for both stacks. Fleets (:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are
+added by the stack, one per target group, with :meth:`FleetSite.add_fleet`.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
+from modules.architectures.network_props import network_props
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.caller_identity import caller_identity
+from modules.blocks.fleet import FleetProps, replacement_s
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
-from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
+from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps
 from modules.blocks.network import Network, https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
-from modules.config.settings import Settings
-from modules.core.stack import network_props, protect_in_prod
+from modules.config.settings import FleetSettings, Settings
+from modules.core.stack import protect_in_prod
 from modules.policy.check import waive
 
 SERVER_PORT = 8080
@@ -65,6 +68,44 @@ def server_target_group(
     )
 
 
+def fleet_props(
+    cfg: FleetSettings,
+    *,
+    name: str,
+    subnet_ids: Sequence[str],
+    target_group_arn: str,
+    request_count_label: str,
+    min_size: int,
+    max_size: int,
+    desired_capacity: int | None = None,
+) -> FleetProps:
+    """The fleet block's props from the shared ``fleet`` settings."""
+    return FleetProps(
+        name=name,
+        subnet_ids=subnet_ids,
+        instance_types=tuple(t.strip() for t in cfg.instance_types.split(",") if t.strip()),
+        target_group_arns=(target_group_arn,),
+        min_size=min_size,
+        max_size=max_size,
+        desired_capacity=desired_capacity,
+        health_check_grace_s=cfg.health_check_grace_s,
+        warmup_s=cfg.warmup_s,
+        min_healthy_percent=cfg.min_healthy_percent,
+        on_demand_base=cfg.on_demand_base,
+        on_demand_percent_above_base=cfg.on_demand_percent_above_base,
+        spot_allocation=cfg.spot_allocation,
+        drain_s=cfg.drain_s,
+        cpu_target_percent=cfg.cpu_target_percent,
+        requests_per_target=cfg.requests_per_target,
+        request_count_label=request_count_label,
+    )
+
+
+def replacement_time_s(settings: Settings) -> int:
+    """s from a failed instance's launch until its replacement can serve (the ``fleet`` settings)."""
+    return replacement_s(settings.fleet.health_check_grace_s, settings.fleet.launch_s)
+
+
 class FleetSite(Construct):
     """Everything one region needs before its fleets: the defaults of each block apply.
 
@@ -90,7 +131,7 @@ class FleetSite(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.settings, self.prefix, self.region = settings, prefix, region
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         self.key = KmsKey(
             self,
             "key",

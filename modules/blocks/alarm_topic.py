@@ -32,10 +32,20 @@ class AlarmTopic(Construct):
 
     def __init__(self, scope: Construct, id: str, props: AlarmTopicProps) -> None:
         super().__init__(scope, id)
-        self.topic = SnsTopic(self, "topic", name=props.name, kms_master_key_id=props.kms_key_arn)
-        if props.email:
-            SnsTopicSubscription(self, "email", topic_arn=self.topic.arn, protocol="email", endpoint=props.email)
+        self.topic = alarm_topic(self, props)
 
     @property
     def arn(self) -> str:
         return self.topic.arn
+
+
+def alarm_topic(
+    scope: Construct, props: AlarmTopicProps, *, topic_id: str = "topic", email_id: str = "email"
+) -> SnsTopic:
+    """The resources of :class:`AlarmTopic` created directly in ``scope``, with the given ids:
+    for stacks whose topic was deployed before the construct existed (their ids are their
+    Terraform addresses)."""
+    topic = SnsTopic(scope, topic_id, name=props.name, kms_master_key_id=props.kms_key_arn)
+    if props.email:
+        SnsTopicSubscription(scope, email_id, topic_arn=topic.arn, protocol="email", endpoint=props.email)
+    return topic

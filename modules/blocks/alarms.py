@@ -16,15 +16,17 @@ def threshold_alarms(
     topic_arns: Sequence[str],
     *,
     periods: int,
-    datapoints: int,
+    datapoints: int | None,
 ) -> dict[str, CloudwatchMetricAlarm]:
-    """One threshold alarm per spec (id ``alarm-<key>``, name ``<prefix>-<key>``).
+    """One threshold alarm per spec (id ``alarm-<key>``, name ``<prefix>-<key>``, or
+    ``<prefix>-<name>`` with a ``name`` in the spec).
 
     A spec holds ``namespace``, ``metric_name``, ``dimensions``, ``statistic`` (``pNN`` for a
-    percentile), ``threshold``, ``desc`` and optionally ``periods``/``datapoints`` (M of N
-    one-minute periods), ``comparison`` (another operator, e.g. ``LessThanThreshold``) and
-    ``missing`` (how to treat missing data). By default missing data is not breaching: these
-    metrics are sparse by nature. Alarm and OK both notify ``topic_arns``.
+    percentile), ``threshold``, ``desc`` and optionally ``name``, ``periods``/``datapoints`` (M
+    of N one-minute periods; ``datapoints`` None: all N), ``comparison`` (another operator,
+    e.g. ``LessThanThreshold``) and ``missing`` (how to treat missing data). By default missing
+    data is not breaching: these metrics are sparse by nature. Alarm and OK both notify
+    ``topic_arns``.
     """
     alarms = {}
     for key, spec in specs.items():
@@ -32,7 +34,7 @@ def threshold_alarms(
         alarms[key] = CloudwatchMetricAlarm(
             scope,
             f"alarm-{key}",
-            alarm_name=f"{prefix}-{key}",
+            alarm_name=f"{prefix}-{spec.get('name', key)}",
             alarm_description=spec["desc"],
             namespace=spec["namespace"],
             metric_name=spec["metric_name"],

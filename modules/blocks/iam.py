@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -10,18 +11,33 @@ def policy_document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def allow(sid: str, actions: list[str], resources: list[str] | str, **extra: Any) -> dict[str, Any]:
-    """One Allow statement; ``extra`` adds e.g. a ``Condition``."""
-    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources, **extra}
+def allow(
+    sid: str | None,
+    actions: str | Sequence[str],
+    resources: str | Sequence[str] | None = None,
+    *,
+    principal: Mapping[str, Any] | None = None,
+    condition: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One Allow statement, its keys always in this order: ``Sid`` (when given), ``Effect``,
+    ``Principal`` (resource and trust policies), ``Action``, ``Resource`` (none in a trust
+    policy), ``Condition`` (when given). A single action or resource stays a string."""
+    statement: dict[str, Any] = {"Sid": sid} if sid else {}
+    statement["Effect"] = "Allow"
+    if principal:
+        statement["Principal"] = dict(principal)
+    statement["Action"] = actions if isinstance(actions, str) else list(actions)
+    if resources is not None:
+        statement["Resource"] = resources if isinstance(resources, str) else list(resources)
+    if condition:
+        statement["Condition"] = dict(condition)
+    return statement
 
 
 def assume_role_policy(service: str, condition: dict[str, Any] | None = None) -> str:
     """The trust policy of a role that only ``service`` (e.g. ``lambda.amazonaws.com``) may assume;
     ``condition`` narrows it (e.g. to the account, against confused deputies)."""
-    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-    if condition is not None:
-        statement["Condition"] = condition
-    return policy_document(statement)
+    return policy_document(allow(None, "sts:AssumeRole", principal={"Service": service}, condition=condition))
 
 
 def s3_object_read(uri: str, sid: str | None = None) -> dict[str, Any] | None:
@@ -30,5 +46,4 @@ def s3_object_read(uri: str, sid: str | None = None) -> dict[str, Any] | None:
     if not uri.startswith("s3://"):
         return None
     bucket, _, key = uri[5:].partition("/")
-    statement: dict[str, Any] = {"Sid": sid} if sid else {}
-    return {**statement, "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{key}"}
+    return allow(sid, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}")

@@ -35,7 +35,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
 from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
-from modules.blocks.iam import assume_role_policy, policy_document
+from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.core.source_archive import source_archive
 
 AL2023_X86_64 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -210,12 +210,9 @@ class InstanceTemplate(Construct):
             name_prefix=f"{props.service}-"[:38],
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
         )
-        artifact_read = {
-            "Sid": "ReadArtifact",
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": f"{props.artifact_bucket_arn}/{props.artifact_prefix}/{props.service}/*",
-        }
+        artifact_read = allow(
+            "ReadArtifact", "s3:GetObject", f"{props.artifact_bucket_arn}/{props.artifact_prefix}/{props.service}/*"
+        )
         self.policy = IamRolePolicy(
             self,
             "policy",

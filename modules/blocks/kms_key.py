@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf import TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey as KmsKeyResource
 from constructs import Construct
+
+from modules.blocks.caller_identity import caller_identity
+from modules.blocks.iam import allow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,19 +46,13 @@ class KmsKey(Construct):
 
     def __init__(self, scope: Construct, id: str, props: KmsKeyProps) -> None:
         super().__init__(scope, id)
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         partition = DataAwsPartition(self, "partition")
         root = f"arn:{partition.partition}:iam::{account.account_id}:root"
         policy = {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministersKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": root},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                allow("AccountAdministersKeyThroughIam", "kms:*", "*", principal={"AWS": root}),
                 *props.extra_policy_statements,
             ],
         }
@@ -79,16 +75,13 @@ class KmsKey(Construct):
 
 def service_use_statement(sid: str, service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
     """Key policy statement letting an AWS service principal encrypt and decrypt with the key."""
-    statement: dict[str, Any] = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-        "Resource": "*",
-    }
-    if condition:
-        statement["Condition"] = condition
-    return statement
+    return allow(
+        sid,
+        ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "*",
+        principal={"Service": service},
+        condition=condition,
+    )
 
 
 def logs_use_statement(

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_elb_service_account import DataAwsElbServiceAccount
 from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
 from cdktf_cdktf_provider_aws.lb_listener import (
@@ -26,6 +25,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.policy.check import waive
 
@@ -306,7 +306,7 @@ class LoadBalancer(Construct):
         )
 
     def _log_bucket(self, props: LoadBalancerProps) -> str:
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         elb_account = DataAwsElbServiceAccount(self, "elb-account")
         bucket_name = f"{props.name}-alb-logs-{account.account_id}"
         bucket_arn = f"arn:aws:s3:::{bucket_name}"
@@ -330,6 +330,8 @@ class LoadBalancer(Construct):
                 noncurrent_version_expiry_days=7,
                 noncurrent_versions_kept=0,
                 prevent_destroy=props.log_bucket_prevent_destroy,
+                # Not allow(): Principal before Effect, as deployed; allow()'s key order
+                # would change the synthesized policy string.
                 extra_policy_statements=tuple(
                     {**w, "Effect": "Allow", "Action": "s3:PutObject", "Resource": log_objects} for w in writers
                 ),

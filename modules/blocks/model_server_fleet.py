@@ -15,9 +15,8 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
 
 from modules.blocks.fleet import Fleet, FleetProps
-from modules.blocks.iam import s3_object_read
+from modules.blocks.iam import allow, s3_object_read
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
-from modules.config.settings import FleetSettings
 from modules.core.paths import PROJECT_ROOT
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
@@ -64,39 +63,6 @@ class ModelServerFleetProps:
             raise ValueError("ModelServerFleetProps: " + "; ".join(problems))
 
 
-def fleet_props(
-    cfg: FleetSettings,
-    *,
-    name: str,
-    subnet_ids: Sequence[str],
-    target_group_arn: str,
-    request_count_label: str,
-    min_size: int,
-    max_size: int,
-    desired_capacity: int | None = None,
-) -> FleetProps:
-    """The fleet block's props from the shared ``fleet`` settings."""
-    return FleetProps(
-        name=name,
-        subnet_ids=subnet_ids,
-        instance_types=tuple(t.strip() for t in cfg.instance_types.split(",") if t.strip()),
-        target_group_arns=(target_group_arn,),
-        min_size=min_size,
-        max_size=max_size,
-        desired_capacity=desired_capacity,
-        health_check_grace_s=cfg.health_check_grace_s,
-        warmup_s=cfg.warmup_s,
-        min_healthy_percent=cfg.min_healthy_percent,
-        on_demand_base=cfg.on_demand_base,
-        on_demand_percent_above_base=cfg.on_demand_percent_above_base,
-        spot_allocation=cfg.spot_allocation,
-        drain_s=cfg.drain_s,
-        cpu_target_percent=cfg.cpu_target_percent,
-        requests_per_target=cfg.requests_per_target,
-        request_count_label=request_count_label,
-    )
-
-
 def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_arn: str) -> InstanceTemplateProps:
     return InstanceTemplateProps(
         name=props.name,
@@ -118,25 +84,18 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
         },
         security_group_ids=props.security_group_ids,
         policy_statements=[
-            {
-                "Sid": "DecryptTheArtifact",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": props.kms_key_arn,
-            },
-            {
-                "Sid": "WriteServerLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": f"{log_group_arn}:*",
-            },
-            {
-                "Sid": "AgentMetricsOnly",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",  # PutMetricData has no resource; the condition pins the namespace
-                "Condition": {"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
-            },
+            allow("DecryptTheArtifact", "kms:Decrypt", props.kms_key_arn),
+            allow(
+                "WriteServerLogs",
+                ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                f"{log_group_arn}:*",
+            ),
+            allow(
+                "AgentMetricsOnly",
+                "cloudwatch:PutMetricData",
+                "*",  # PutMetricData has no resource; the condition pins the namespace
+                condition={"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
+            ),
             *filter(None, [s3_object_read(props.model_uri, "ReadTheModel")]),
         ],
         managed_policy_arns=(SSM_MANAGED_CORE,),  # Session Manager instead of SSH: no port 22 anywhere

@@ -32,7 +32,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from modules.blocks.iam import assume_role_policy, policy_document
+from modules.blocks.iam import allow, assume_role_policy, policy_document
 
 NatMode = Literal["per_az", "shared", "none"]
 MAX_AZS = 6
@@ -252,11 +252,11 @@ class Network(Construct):
             "flow-logs-policy",
             role=role.id,
             policy=policy_document(
-                {
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": f"{self.flow_log_group.arn}:*",
-                }
+                allow(
+                    None,
+                    ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    f"{self.flow_log_group.arn}:*",
+                )
             ),
         )
         self.flow_log = FlowLog(

@@ -20,7 +20,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 )
 from constructs import Construct
 
-from modules.blocks.iam import assume_role_policy, policy_document
+from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.core.source_archive import source_archive
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).
@@ -106,25 +106,10 @@ class PythonFunction(Construct):
             ),
         )
         own: list[dict[str, Any]] = [
-            {
-                "Sid": "WriteOwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group_arn}:*",
-            },
-            {
-                # X-Ray has no resource-level permissions for these two actions.
-                "Sid": "WriteTraces",
-                "Effect": "Allow",
-                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "DecryptOwnEnvironment",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": props.kms_key_arn,
-            },
+            allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*"),
+            # X-Ray has no resource-level permissions for these two actions.
+            allow("WriteTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*"),
+            allow("DecryptOwnEnvironment", "kms:Decrypt", props.kms_key_arn),
         ]
         self.policy = IamRolePolicy(
             self,

@@ -23,7 +23,6 @@ from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from modules.blocks.network import NetworkProps
 from modules.config.settings import Settings
 from modules.core import emulator
 from modules.core.paths import PROJECT_ROOT
@@ -129,19 +128,6 @@ class BaseStack(TerraformStack):
         if self.settings.emulated:
             for key, value in emulator.backend_config(self.settings.emulator_endpoint).items():
                 self.add_override(f"terraform.backend.s3.{key}", value)
-
-
-def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> NetworkProps:
-    """The network block's props from the settings every multi-AZ stack shares."""
-    return NetworkProps(
-        name=name,
-        logs_kms_key_arn=logs_kms_key_arn,
-        cidr=settings.vpc_cidr,
-        az_count=settings.az_count,
-        nat=settings.network.nat,
-        flow_log_retention_days=settings.network.flow_log_retention_days,
-        interface_endpoints=tuple(s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()),
-    )
 
 
 def protect_in_prod(settings: Settings, *resources: TerraformResource) -> None:

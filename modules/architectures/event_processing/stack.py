@@ -15,8 +15,6 @@ from typing import Any
 
 from cdktf import TerraformOutput
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
     LambdaEventSourceMapping,
@@ -37,6 +35,9 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.alarms import threshold_alarms
+from modules.blocks.caller_identity import caller_identity
+from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.blocks.queue import Queue, QueueProps
@@ -62,7 +63,7 @@ class EventProcessingStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         ep = settings.event_processing
         prefix = f"{settings.name_prefix}-events"
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         partition = DataAwsPartition(self, "partition").partition
         account_id = account.account_id
         bucket_arn = f"arn:{partition}:s3:::{ep.bucket}"
@@ -166,20 +167,21 @@ class EventProcessingStack(BaseStack):
     def _function_statements(self, bucket_arn: str) -> list[dict[str, Any]]:
         ep = self.settings.event_processing
         statements: list[dict[str, Any]] = [
-            {"Sid": "ReadInput", "Effect": "Allow", "Action": "s3:GetObject",
-             "Resource": f"{bucket_arn}/{ep.data_prefix}*"},
-            {
-                # Without ListBucket, S3 answers a deleted object with 403, not 404: the
-                # handler could not tell "deleted" (quarantine) from "denied" (retry).
-                # It reveals key names only, never content.
-                "Sid": "TellMissingFromDenied", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-            },
-            {"Sid": "WriteResultsAndRejects", "Effect": "Allow", "Action": "s3:PutObject",
-             "Resource": [f"{bucket_arn}/{ep.results_prefix}*", f"{bucket_arn}/{ep.quarantine_prefix}*"]},
-            {"Sid": "UseDataKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-             "Resource": self.key.arn},
-        ]  # fmt: skip
+            allow("ReadInput", "s3:GetObject", f"{bucket_arn}/{ep.data_prefix}*"),
+            # Without ListBucket, S3 answers a deleted object with 403, not 404: the
+            # handler could not tell "deleted" (quarantine) from "denied" (retry).
+            # It reveals key names only, never content.
+            allow("TellMissingFromDenied", "s3:ListBucket", bucket_arn),
+            allow(
+                "WriteResultsAndRejects",
+                "s3:PutObject",
+                [f"{bucket_arn}/{ep.results_prefix}*", f"{bucket_arn}/{ep.quarantine_prefix}*"],
+            ),
+            allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),
+        ]
         if self.queue is not None:
+            # Not allow(): Resource before Action, as deployed; allow()'s key order would
+            # change the synthesized policy string.
             statements.append(
                 {
                     "Sid": "ConsumeQueue",
@@ -195,15 +197,17 @@ class EventProcessingStack(BaseStack):
             )
         else:
             # Lambda delivers failed async events to the destination with the function's role.
-            statements.append({"Sid": "SendToDlq", "Effect": "Allow", "Action": "sqs:SendMessage",
-                               "Resource": self.dlq.arn})  # fmt: skip
+            statements.append(allow("SendToDlq", "sqs:SendMessage", self.dlq.arn))
         if ep.kinesis_stream_arn:
-            statements.append({"Sid": "PutResultsOnStream", "Effect": "Allow",
-                               "Action": ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"],
-                               "Resource": ep.kinesis_stream_arn})  # fmt: skip
+            statements.append(
+                allow(
+                    "PutResultsOnStream",
+                    ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"],
+                    ep.kinesis_stream_arn,
+                )
+            )
         if ep.kinesis_kms_key_arn:
-            statements.append({"Sid": "EncryptForStream", "Effect": "Allow", "Action": "kms:GenerateDataKey",
-                               "Resource": ep.kinesis_kms_key_arn})  # fmt: skip
+            statements.append(allow("EncryptForStream", "kms:GenerateDataKey", ep.kinesis_kms_key_arn))
         return statements
 
     def _deliver(self, bucket_arn: str, account_id: str) -> None:
@@ -215,23 +219,17 @@ class EventProcessingStack(BaseStack):
                 self,
                 "queue-policy",
                 queue_url=self.queue.queue.url,
-                policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "OnlyThisBucketSends",
-                                "Effect": "Allow",
-                                "Principal": {"Service": "s3.amazonaws.com"},
-                                "Action": "sqs:SendMessage",
-                                "Resource": self.queue.arn,
-                                "Condition": {
-                                    "ArnEquals": {"aws:SourceArn": bucket_arn},
-                                    "StringEquals": {"aws:SourceAccount": account_id},
-                                },
-                            }
-                        ],
-                    }
+                policy=policy_document(
+                    allow(
+                        "OnlyThisBucketSends",
+                        "sqs:SendMessage",
+                        self.queue.arn,
+                        principal={"Service": "s3.amazonaws.com"},
+                        condition={
+                            "ArnEquals": {"aws:SourceArn": bucket_arn},
+                            "StringEquals": {"aws:SourceAccount": account_id},
+                        },
+                    )
                 ),
             )
             S3BucketNotification(
@@ -321,24 +319,20 @@ class EventProcessingStack(BaseStack):
             # An event that could not even reach the DLQ, or that expired, is lost.
             specs.append(("dlq-delivery-failures", "AWS/Lambda", "DestinationDeliveryFailures", fn, "Sum", 0))
             specs.append(("events-dropped", "AWS/Lambda", "AsyncEventsDropped", fn, "Sum", 0))
-        for alarm_id, namespace, metric, dims, stat, threshold in specs:
-            CloudwatchMetricAlarm(
-                self,
-                f"alarm-{alarm_id}",
-                alarm_name=f"{self.settings.name_prefix}-events-{alarm_id}",
-                alarm_description=f"{namespace} {metric} {stat} > {threshold}",
-                namespace=namespace,
-                metric_name=metric,
-                dimensions=dims,
-                statistic=stat,
-                period=ALARM_PERIOD_S,
-                evaluation_periods=1,
-                threshold=threshold,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-            )
+        alarms = {
+            alarm_id: {
+                "namespace": namespace,
+                "metric_name": metric,
+                "dimensions": dims,
+                "statistic": stat,
+                "threshold": threshold,
+                "desc": f"{namespace} {metric} {stat} > {threshold}",
+            }
+            for alarm_id, namespace, metric, dims, stat, threshold in specs
+        }
+        # One minute over the threshold is enough (the helper's period, ALARM_PERIOD_S).
+        prefix = f"{self.settings.name_prefix}-events"
+        threshold_alarms(self, prefix, alarms, [self.topic.arn], periods=1, datapoints=None)
         return [(alarm_id, f"{ns}|{metric}", dims, stat) for alarm_id, ns, metric, dims, stat, _ in specs]
 
     def _outputs(self) -> None:
@@ -373,40 +367,37 @@ def _service_grants(
     logs_arn = f"arn:{partition}:logs:{settings.region}:{account_id}:log-group:/aws/lambda/{function_name}"
     return [
         logs_use_statement(settings.region, logs_arn, sid="CloudWatchLogsEncryptsOwnLogGroup", match="ArnEquals"),
-        {
-            "Sid": "S3NotifiesEncryptedQueue",
-            "Effect": "Allow",
-            "Principal": {"Service": "s3.amazonaws.com"},
-            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-            "Resource": "*",
-            "Condition": {
+        allow(
+            "S3NotifiesEncryptedQueue",
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            "*",
+            principal={"Service": "s3.amazonaws.com"},
+            condition={
                 "StringEquals": {"aws:SourceAccount": account_id},
                 "ArnEquals": {"aws:SourceArn": bucket_arn},
             },
-        },
-        {
-            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        ),
+        allow(
+            "CloudWatchAlarmsPublishToEncryptedTopic",
+            ["kms:GenerateDataKey*", "kms:Decrypt"],
+            "*",
+            principal={"Service": "cloudwatch.amazonaws.com"},
+            condition={"StringEquals": {"aws:SourceAccount": account_id}},
+        ),
     ]
 
 
 def _log_delivery_statement(partition: str, log_bucket: str, source_bucket_arn: str, account_id: str) -> dict[str, Any]:
-    return {
-        "Sid": "S3ServerAccessLogDelivery",
-        "Effect": "Allow",
-        "Principal": {"Service": "logging.s3.amazonaws.com"},
-        "Action": "s3:PutObject",
-        "Resource": f"arn:{partition}:s3:::{log_bucket}/*",
-        "Condition": {
+    return allow(
+        "S3ServerAccessLogDelivery",
+        "s3:PutObject",
+        f"arn:{partition}:s3:::{log_bucket}/*",
+        principal={"Service": "logging.s3.amazonaws.com"},
+        condition={
             "ArnLike": {"aws:SourceArn": source_bucket_arn},
             "StringEquals": {"aws:SourceAccount": account_id},
         },
-    }
+    )
 
 
 def _dashboard(region: str, metrics: list[tuple[str, str, dict[str, str], str]]) -> str:

@@ -20,9 +20,9 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
-from modules.architectures.fleet_site import HEALTH_PATH, FleetSite, server_target_group
+from modules.architectures.fleet_site import HEALTH_PATH, FleetSite, replacement_time_s, server_target_group
 from modules.blocks.alarms import threshold_alarms
-from modules.blocks.fleet import detection_s, replacement_s
+from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config.settings import Settings
 from modules.core.stack import BaseStack
@@ -40,11 +40,8 @@ def use_provider(scope: Construct, provider: TerraformProvider) -> None:
 
 def detection_and_replacement_s(settings: Settings) -> tuple[int, int]:
     """(s until the ALB takes a failed target out, s until a replacement can serve)."""
-    ha, fleet = settings.ha_failover, settings.fleet
-    return (
-        detection_s(ha.health_check_interval_s, ha.unhealthy_threshold),
-        replacement_s(fleet.health_check_grace_s, fleet.launch_s),
-    )
+    ha = settings.ha_failover
+    return detection_s(ha.health_check_interval_s, ha.unhealthy_threshold), replacement_time_s(settings)
 
 
 class HaFailoverStack(BaseStack):

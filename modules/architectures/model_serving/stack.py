@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
@@ -17,14 +16,7 @@ from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
 )
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
-    CloudwatchMetricAlarm,
-    CloudwatchMetricAlarmMetricQuery,
-    CloudwatchMetricAlarmMetricQueryMetric,
-)
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
 from cdktf_cdktf_provider_aws.ecr_repository import (
     EcrRepository,
@@ -56,19 +48,20 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
-from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.blocks.alarms import threshold_alarms
+from modules.architectures.model_serving.observability import alarms_and_dashboard
+from modules.architectures.network_props import network_props
+from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
-from modules.blocks.iam import assume_role_policy, policy_document, s3_object_read
+from modules.blocks.iam import allow, assume_role_policy, policy_document, s3_object_read
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.blocks.network import Network, https_egress
 from modules.config.settings import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack, network_props
+from modules.core.stack import BaseStack
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 CONTAINER = "model-server"
@@ -97,7 +90,7 @@ class ModelServingStack(BaseStack):
         serving, lb_settings = settings.serving, settings.load_balancer
         prefix = f"{settings.name_prefix}-serving"
         short = f"{settings.name_prefix}-ms"  # ALB and target group names: 32 characters at most
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         logs_arn = account_logs_arn(settings.region, account.account_id)
         self.key = KmsKey(
             self,
@@ -297,13 +290,9 @@ class ModelServingStack(BaseStack):
             role=self.execution_role.id,
             policy=policy_document(
                 # GetAuthorizationToken has no resource-level permissions.
-                {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-                {"Effect": "Allow", "Action": pull, "Resource": repositories},
-                {
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{self.log_group.arn}:*",
-                },
+                allow(None, "ecr:GetAuthorizationToken", "*"),
+                allow(None, pull, repositories),
+                allow(None, ["logs:CreateLogStream", "logs:PutLogEvents"], f"{self.log_group.arn}:*"),
             ),
         )
         self.task_role = IamRole(
@@ -420,151 +409,22 @@ class ModelServingStack(BaseStack):
             )
 
     def _alarms(self, settings: Settings, prefix: str) -> None:
-        serving = settings.serving
-        self.topic = SnsTopic(self, "alarms", name=f"{prefix}-alarms", kms_master_key_id=self.key.arn)
-        if settings.alarm_email:
-            SnsTopicSubscription(
-                self, "alarm-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
-            )
-        lb, tg = self.load_balancer.lb, self.load_balancer.target_group
-        alb_dims = {"LoadBalancer": lb.arn_suffix}
-        tg_dims = {"LoadBalancer": lb.arn_suffix, "TargetGroup": tg.arn_suffix}
-        svc_dims = {"ClusterName": self.cluster.name, "ServiceName": self.service.name}
-        topic = [self.topic.arn]
-        simple: dict[str, dict[str, Any]] = {
-            "alb-5xx": {
-                "metric_name": "HTTPCode_ELB_5XX_Count",
-                "namespace": "AWS/ApplicationELB",
-                "dimensions": alb_dims,
-                "statistic": "Sum",
-                "threshold": 5,
-                "desc": "the ALB answers 5xx itself (no healthy target, or targets refusing)",
-            },
-            "target-5xx": {
-                "metric_name": "HTTPCode_Target_5XX_Count",
-                "namespace": "AWS/ApplicationELB",
-                "dimensions": tg_dims,
-                "statistic": "Sum",
-                "threshold": 5,
-                "desc": "model servers answer 5xx (503 = in-flight limit reached: scale or raise it)",
-            },
-            "unhealthy-hosts": {
-                "metric_name": "UnHealthyHostCount",
-                "namespace": "AWS/ApplicationELB",
-                "dimensions": tg_dims,
-                "statistic": "Maximum",
-                "threshold": 0,
-                "desc": "a task fails its /ready health check",
-            },
-            "cpu-high": {
-                "metric_name": "CPUUtilization",
-                "namespace": "AWS/ECS",
-                "dimensions": svc_dims,
-                "statistic": "Average",
-                "threshold": 85,
-                "periods": 5,
-                "datapoints": 4,
-                "desc": "CPU stays high: autoscaling is at max_tasks or too slow",
-            },
-            "p99-latency": {
-                "metric_name": "TargetResponseTime",
-                "namespace": "AWS/ApplicationELB",
-                "dimensions": tg_dims,
-                "statistic": "p99",
-                "threshold": serving.p99_latency_alarm_ms / 1000,
-                "periods": 5,
-                "datapoints": 3,
-                "desc": f"p99 target response time above {serving.p99_latency_alarm_ms} ms",
-            },
-        }
-        threshold_alarms(self, prefix, simple, topic, periods=3, datapoints=2)
-        CloudwatchMetricAlarm(
+        self.topic = alarm_topic(
             self,
-            "alarm-running-tasks",
-            alarm_name=f"{prefix}-running-below-desired",
-            alarm_description="fewer tasks run than desired (spot reclaimed, tasks crash-looping, no capacity)",
-            comparison_operator="GreaterThanThreshold",
-            threshold=0,
-            evaluation_periods=5,
-            datapoints_to_alarm=5,
-            # Missing data means Container Insights stopped reporting: treat it as a problem.
-            treat_missing_data="breaching",
-            metric_query=[
-                CloudwatchMetricAlarmMetricQuery(
-                    id=key,
-                    metric=CloudwatchMetricAlarmMetricQueryMetric(
-                        namespace="ECS/ContainerInsights",
-                        metric_name=metric,
-                        dimensions=svc_dims,
-                        period=60,
-                        stat="Average",
-                    ),
-                )
-                for key, metric in (("desired", "DesiredTaskCount"), ("running", "RunningTaskCount"))
-            ]
-            + [
-                CloudwatchMetricAlarmMetricQuery(
-                    id="missing", expression="desired - running", label="tasks missing", return_data=True
-                )
-            ],
-            alarm_actions=topic,
-            ok_actions=topic,
+            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
+            topic_id="alarms",
+            email_id="alarm-email",
         )
-        self.dashboard = CloudwatchDashboard(
+        self.dashboard = alarms_and_dashboard(
             self,
-            "dashboard",
-            dashboard_name=prefix,
-            dashboard_body=self._dashboard(settings, alb_dims, tg_dims, svc_dims),
+            settings,
+            prefix,
+            topic_arn=self.topic.arn,
+            lb=self.load_balancer.lb,
+            tg=self.load_balancer.target_group,
+            cluster=self.cluster,
+            service=self.service,
         )
-
-    def _dashboard(self, settings: Settings, alb: dict[str, str], tg: dict[str, str], svc: dict[str, str]) -> str:
-        def metric(ns: str, name: str, dims: dict[str, str], **opts: Any) -> list[Any]:
-            return [ns, name, *(x for kv in dims.items() for x in kv), opts]
-
-        def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
-            return {
-                "type": "metric",
-                "width": 12,
-                "height": 6,
-                "properties": {
-                    "title": title,
-                    "region": settings.region,
-                    "stat": stat,
-                    "period": 60,
-                    "view": "timeSeries",
-                    "metrics": metrics,
-                },
-            }
-
-        elb = "AWS/ApplicationELB"
-        widgets = [
-            widget("Requests", [metric(elb, "RequestCount", alb)]),
-            widget("5xx", [metric(elb, "HTTPCode_ELB_5XX_Count", alb), metric(elb, "HTTPCode_Target_5XX_Count", tg)]),
-            widget(
-                "Latency p50 / p99 (s)",
-                [metric(elb, "TargetResponseTime", tg, stat="p50"), metric(elb, "TargetResponseTime", tg, stat="p99")],
-                "p99",
-            ),
-            widget(
-                "Healthy / unhealthy targets",
-                [metric(elb, "HealthyHostCount", tg), metric(elb, "UnHealthyHostCount", tg)],
-                "Maximum",
-            ),
-            widget(
-                "CPU / memory (%)",
-                [metric("AWS/ECS", "CPUUtilization", svc), metric("AWS/ECS", "MemoryUtilization", svc)],
-                "Average",
-            ),
-            widget(
-                "Tasks running / desired",
-                [
-                    metric("ECS/ContainerInsights", "RunningTaskCount", svc),
-                    metric("ECS/ContainerInsights", "DesiredTaskCount", svc),
-                ],
-                "Average",
-            ),
-        ]
-        return json.dumps({"widgets": widgets})
 
     def _outputs(self) -> None:
         outputs = {

@@ -9,20 +9,10 @@ both from one launch template (:mod:`modules.blocks.instance_template`).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from cdktf import TerraformOutput, Token
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
-    CloudwatchEventTarget,
-    CloudwatchEventTargetDeadLetterConfig,
-    CloudwatchEventTargetRetryPolicy,
-)
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
     DynamodbTableAttribute,
@@ -33,9 +23,6 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream, KinesisStreamStreamModeDetails
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
-from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
-from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.spot_fleet_request import (
     SpotFleetRequest,
     SpotFleetRequestLaunchTemplateConfig,
@@ -45,32 +32,25 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
     SpotFleetRequestSpotMaintenanceStrategiesCapacityRebalance,
 )
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
-from modules.blocks.alarms import threshold_alarms
+from modules.architectures.network_props import network_props
+from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
-from modules.blocks.iam import allow, assume_role_policy, policy_document
+from modules.blocks.iam import allow, assume_role_policy
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.network import Network, https_egress
-from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config.settings import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack, network_props
+from modules.core.stack import BaseStack
 from modules.policy.check import waive
 
 WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
 SERVICE = "stream-worker"
-METRIC_NAMESPACE = "ResilientAI/StreamWorker"
 RESULTS_PREFIX = "results/"
-HEARTBEAT_S = 30
-EVENT_MAX_AGE_S = 3600  # a spot event EventBridge cannot deliver within this goes to the event DLQ
-EVENT_RETRIES = 50
-# The lease-table calls the worker makes (handlers/stream_worker/leases.py); each has its own
-# SystemErrors metric.
-LEASE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "Scan")
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -80,10 +60,6 @@ SHARD_LEVEL_METRICS = (
     "ReadProvisionedThroughputExceeded",
     "WriteProvisionedThroughputExceeded",
 )
-SPOT_EVENTS = {
-    "spot-interruption": "EC2 Spot Instance Interruption Warning",
-    "rebalance": "EC2 Instance Rebalance Recommendation",
-}
 # Settings names -> the Spot Fleet API's names (the ASG API uses the settings' form).
 SPOT_FLEET_ALLOCATION = {
     "capacity-optimized": "capacityOptimized",
@@ -110,7 +86,7 @@ class StreamAnalyticsStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         cfg = settings.stream
         prefix = f"{settings.name_prefix}-stream"
-        account = DataAwsCallerIdentity(self, "account")
+        account = caller_identity(self)
         self.key = KmsKey(
             self,
             "key",
@@ -274,7 +250,7 @@ class StreamAnalyticsStack(BaseStack):
                 "WorkerMetricsOnly",
                 ["cloudwatch:PutMetricData"],
                 "*",  # PutMetricData has no resource; the condition pins the namespace
-                Condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+                condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
             ),
             allow(
                 "WriteWorkerLogs",
@@ -362,236 +338,17 @@ class StreamAnalyticsStack(BaseStack):
     # --- visibility ---------------------------------------------------------------------------
 
     def _alerts(self, settings: Settings, prefix: str, account_id: str) -> None:
-        cfg = settings.stream
-        self.topic = SnsTopic(self, "alerts", name=f"{prefix}-alerts", kms_master_key_id=self.key.arn)
-        if settings.alarm_email:
-            SnsTopicSubscription(
-                self, "alerts-email", topic_arn=self.topic.arn, protocol="email", endpoint=settings.alarm_email
-            )
-        # An event EventBridge cannot deliver (topic policy, key or throttling) is kept here
-        # with its reason (ERROR_CODE / ERROR_MESSAGE attributes), not dropped after the
-        # retries. Standard, not FIFO: EventBridge dead-letters to standard queues only.
-        # The targets' dead_letter_config makes it a dead-letter target: no redrive of its own.
-        self.event_dlq = Queue(
+        made = alerts(
             self,
-            "event-dlq",
-            QueueProps(
-                name=f"{prefix}-event-dlq", kms_key_arn=self.key.arn, retention_s=cfg.dlq_retention_days * 86400
-            ),
-        ).queue
-        self.protect_in_prod(self.event_dlq)
-        rules = []
-        for key, detail_type in SPOT_EVENTS.items():
-            rule = CloudwatchEventRule(
-                self,
-                key,
-                name=f"{prefix}-{key}",
-                description=f"{detail_type}: a worker instance is about to go (its worker drains itself)",
-                event_pattern=json.dumps({"source": ["aws.ec2"], "detail-type": [detail_type]}),
-            )
-            CloudwatchEventTarget(
-                self,
-                f"{key}-to-topic",
-                rule=rule.name,
-                arn=self.topic.arn,
-                # A spot notice is about the next two minutes; after an hour it is history,
-                # and it goes to the DLQ instead of being retried for a day.
-                retry_policy=CloudwatchEventTargetRetryPolicy(
-                    maximum_event_age_in_seconds=EVENT_MAX_AGE_S, maximum_retry_attempts=EVENT_RETRIES
-                ),
-                dead_letter_config=CloudwatchEventTargetDeadLetterConfig(arn=self.event_dlq.arn),
-            )
-            rules.append(rule.arn)
-        SqsQueuePolicy(
-            self,
-            "event-dlq-policy",
-            queue_url=self.event_dlq.url,
-            policy=policy_document(
-                {
-                    "Sid": "SpotEventRulesDeadLetter",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": self.event_dlq.arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
-                }
-            ),
+            settings,
+            prefix,
+            account_id,
+            key_arn=self.key.arn,
+            stream=self.stream,
+            leases=self.leases,
+            dlq=self.dlq,
         )
-        SnsTopicPolicy(
-            self,
-            "alerts-policy",
-            arn=self.topic.arn,
-            policy=policy_document(
-                {
-                    "Sid": "AccountManagesTopic",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes"],
-                    "Resource": self.topic.arn,
-                },
-                {
-                    "Sid": "SpotEventRulesPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rules}},
-                },
-                {
-                    "Sid": "AlarmsPublish",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                    "Action": "sns:Publish",
-                    "Resource": self.topic.arn,
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
-            ),
-        )
-        stream_dims = {"StreamName": self.stream.name}
-        alarms: dict[str, dict[str, Any]] = {
-            "iterator-age": {
-                "namespace": "AWS/Kinesis",
-                "metric_name": "GetRecords.IteratorAgeMilliseconds",
-                "dimensions": stream_dims,
-                "statistic": "Maximum",
-                "threshold": cfg.iterator_age_alarm_s * 1000,
-                "desc": f"workers fall behind: the oldest unread record is older than {cfg.iterator_age_alarm_s} s",
-            },
-            "read-throttled": {
-                "namespace": "AWS/Kinesis",
-                "metric_name": "ReadProvisionedThroughputExceeded",
-                "dimensions": stream_dims,
-                "statistic": "Sum",
-                "threshold": 0,
-                "desc": "GetRecords throttled for minutes: more shards (or on-demand) or fewer readers per shard",
-            },
-            "write-throttled": {
-                "namespace": "AWS/Kinesis",
-                "metric_name": "WriteProvisionedThroughputExceeded",
-                "dimensions": stream_dims,
-                "statistic": "Sum",
-                "threshold": 0,
-                "desc": "producers throttled for minutes: records are retried or dropped upstream",
-            },
-            "dlq-depth": {
-                "namespace": "AWS/SQS",
-                "metric_name": "ApproximateNumberOfMessagesVisible",
-                "dimensions": {"QueueName": self.dlq.name},
-                "statistic": "Maximum",
-                "threshold": 0,
-                "periods": 1,
-                "datapoints": 1,
-                "desc": "poison records are waiting in the DLQ (shard, sequence number and reason in each)",
-            },
-            "undelivered-spot-events": {
-                "namespace": "AWS/SQS",
-                "metric_name": "ApproximateNumberOfMessagesVisible",
-                "dimensions": {"QueueName": self.event_dlq.name},
-                "statistic": "Maximum",
-                "threshold": 0,
-                "periods": 1,
-                "datapoints": 1,
-                "desc": "a spot event could not reach the alerts topic (reason in each message's attributes)",
-            },
-            **{
-                f"lease-{op}s-throttled": {
-                    "namespace": "AWS/DynamoDB",
-                    "metric_name": f"{op.capitalize()}ThrottleEvents",
-                    "dimensions": {"TableName": self.leases.name},
-                    "statistic": "Sum",
-                    "threshold": 0,
-                    "desc": f"lease table {op}s throttled for minutes: workers renew and take leases late and "
-                    "may lose shards to each other (an on-demand table throttles past twice its previous peak)",
-                }
-                for op in ("read", "write")
-            },
-            # DynamoDB publishes SystemErrors per operation: one alarm for each the worker uses.
-            **{
-                f"lease-{op.lower()}-system-errors": {
-                    "namespace": "AWS/DynamoDB",
-                    "metric_name": "SystemErrors",
-                    "dimensions": {"TableName": self.leases.name, "Operation": op},
-                    "statistic": "Sum",
-                    "threshold": 0,
-                    "desc": f"DynamoDB answered the workers' {op} calls with 5xx for minutes: leases are "
-                    "not renewed or checkpoints not saved (the workers retry; shards stall if it lasts)",
-                }
-                for op in LEASE_OPERATIONS
-            },
-        }
-        topic = [self.topic.arn]
-        threshold_alarms(self, prefix, alarms, topic, periods=5, datapoints=3)
-        CloudwatchMetricAlarm(
-            self,
-            "alarm-heartbeats",
-            alarm_name=f"{prefix}-heartbeats-missing",
-            alarm_description=f"no worker has sent a heartbeat for 3 minutes (each sends one every {HEARTBEAT_S} s)",
-            namespace=METRIC_NAMESPACE,
-            metric_name="Heartbeat",
-            dimensions={"StreamName": self.stream.name},
-            statistic="Sum",
-            period=60,
-            evaluation_periods=3,
-            datapoints_to_alarm=3,
-            threshold=1,
-            comparison_operator="LessThanThreshold",
-            # No data is exactly the failure: every worker is gone or cannot reach CloudWatch.
-            treat_missing_data="breaching",
-            alarm_actions=topic,
-            ok_actions=topic,
-        )
-        self.dashboard = CloudwatchDashboard(
-            self, "dashboard", dashboard_name=prefix, dashboard_body=self._dashboard(settings)
-        )
-
-    def _dashboard(self, settings: Settings) -> str:
-        stream = ["StreamName", self.stream.name]
-
-        def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
-            props = {"title": title, "region": settings.region, "stat": stat, "period": 60, "metrics": metrics}
-            return {"type": "metric", "width": 12, "height": 6, "properties": props}
-
-        kinesis, workers = "AWS/Kinesis", METRIC_NAMESPACE
-        return json.dumps(
-            {
-                "widgets": [
-                    widget(
-                        "Records in / out",
-                        [[kinesis, "IncomingRecords", *stream], [kinesis, "GetRecords.Records", *stream]],
-                    ),
-                    widget("Iterator age (ms)", [[kinesis, "GetRecords.IteratorAgeMilliseconds", *stream]], "Maximum"),
-                    widget(
-                        "Throttled",
-                        [
-                            [kinesis, "ReadProvisionedThroughputExceeded", *stream],
-                            [kinesis, "WriteProvisionedThroughputExceeded", *stream],
-                        ],
-                    ),
-                    widget(
-                        "Processed / poison",
-                        [[workers, "RecordsProcessed", *stream], [workers, "PoisonRecords", *stream]],
-                    ),
-                    widget(
-                        "Heartbeats / leases held", [[workers, "Heartbeat", *stream], [workers, "LeasesHeld", *stream]]
-                    ),
-                    widget(
-                        "DLQ depth (poison records / undelivered spot events)",
-                        [
-                            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.dlq.name],
-                            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", self.event_dlq.name],
-                        ],
-                        "Maximum",
-                    ),
-                    widget(
-                        "Lease table throttling",
-                        [
-                            ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", self.leases.name],
-                            ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", self.leases.name],
-                        ],
-                    ),
-                ]
-            }
-        )
+        self.topic, self.event_dlq, self.dashboard = made.topic, made.event_dlq, made.dashboard
 
     def _outputs(self) -> None:
         outputs = {

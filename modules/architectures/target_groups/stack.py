@@ -11,9 +11,9 @@ from typing import Any
 from cdktf import TerraformOutput
 from constructs import Construct
 
-from modules.architectures.fleet_site import FleetSite, server_target_group
+from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.blocks.alarms import threshold_alarms
-from modules.blocks.fleet import detection_s, replacement_s
+from modules.blocks.fleet import detection_s
 from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config.settings import Settings
@@ -41,10 +41,8 @@ def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
 
 def detection_and_replacement_s(settings: Settings) -> tuple[int, int]:
     """(s until the ALB takes a failed target out, s until a replacement can serve)."""
-    return (
-        detection_s(settings.target_groups.health_check_interval_s, UNHEALTHY_THRESHOLD),
-        replacement_s(settings.fleet.health_check_grace_s, settings.fleet.launch_s),
-    )
+    detection = detection_s(settings.target_groups.health_check_interval_s, UNHEALTHY_THRESHOLD)
+    return detection, replacement_time_s(settings)
 
 
 class TargetGroupsStack(BaseStack):
