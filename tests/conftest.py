@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from modules.config.settings import Settings, load_settings
+from modules.config import Settings, load_settings
 from modules.core import lazy_provider
 
 lazy_provider.install()  # before any test imports the provider: see modules/core/lazy_provider.py

@@ -20,7 +20,7 @@ from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, Target
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps, fleet_props
 from modules.blocks.network import Network, https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.stack import network_props, protect_in_prod
 from modules.policy.check import waive
 

@@ -24,7 +24,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from modules.blocks.network import NetworkProps
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core import emulator
 from modules.core.paths import PROJECT_ROOT
 from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
@@ -140,7 +140,7 @@ def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> Netwo
         az_count=settings.az_count,
         nat=settings.network.nat,
         flow_log_retention_days=settings.network.flow_log_retention_days,
-        interface_endpoints=tuple(s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()),
+        interface_endpoints=settings.network.interface_endpoints,
     )
 
 

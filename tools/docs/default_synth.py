@@ -19,7 +19,7 @@ def default_stacks() -> list[StackDocument]:
 
     lazy_provider.install()
     from modules.app import synth
-    from modules.config.settings import load_settings
+    from modules.config import load_settings
 
     with tempfile.TemporaryDirectory(prefix="default-synth-") as tmp:
         outdir = Path(tmp) / "cdktf.out"

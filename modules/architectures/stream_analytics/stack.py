@@ -56,7 +56,7 @@ from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_u
 from modules.blocks.network import Network, https_egress
 from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack, network_props
 from modules.policy.check import waive
@@ -616,4 +616,4 @@ class StreamAnalyticsStack(BaseStack):
 
 
 def _instance_types(settings: Settings) -> list[str]:
-    return [t.strip() for t in settings.stream.instance_types.split(",") if t.strip()]
+    return list(settings.stream.instance_types)
