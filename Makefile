@@ -96,4 +96,4 @@ diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth in
 	$(PY) -m tools.docs.diagrams
 
 settings-table: $(VENV)/.synced ## print the README configuration table
-	$(PY) -m modules.config.settings --markdown
+	$(PY) -m modules.config --markdown

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from modules.config.settings import SettingsError, load_settings
+from modules.config import SettingsError, load_settings
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ from modules.architectures.model_serving.stack import ModelServingStack
 from modules.architectures.state.stack import StateStack
 from modules.architectures.stream_analytics.stack import StreamAnalyticsStack
 from modules.architectures.target_groups.stack import TargetGroupsStack
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.stack import BaseStack
 from modules.policy.check import Finding, raise_on_violations
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.config.settings import SettingsError
+from modules.config import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/analytics"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from modules.architectures.ha_failover.stack import detection_and_replacement_s
-from modules.config.settings import Settings, SettingsError
+from modules.config import Settings, SettingsError
 from tests.conftest import FLEET_VARIANT_ENV, StackDoc, one, resources, settings_from
 
 

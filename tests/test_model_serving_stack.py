@@ -10,7 +10,7 @@ import pytest
 
 from modules.architectures.model_serving.stack import SERVER_DIR
 from modules.blocks.container_image import folder_hash
-from modules.config.settings import SettingsError
+from modules.config import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model:v7"

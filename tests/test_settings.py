@@ -8,14 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from modules.config.settings import (
-    SettingsError,
-    bucket_name_problem,
-    env_var,
-    load_settings,
-    settings_table,
-)
+from modules.config import SettingsError, env_var, load_settings, settings_table
+from modules.core.names import bucket_name_problem
 from tests.conftest import PROJECT_ROOT, settings_from
 
 
@@ -44,8 +40,10 @@ def test_embedded_defaults_are_valid_and_multi_az() -> None:
 
 def test_settings_are_frozen() -> None:
     s = settings_from()
-    with pytest.raises(AttributeError):
-        s.environment = "prod"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        s.environment = "prod"
+    with pytest.raises(ValidationError, match="frozen"):
+        s.state.bucket = "other"
     with pytest.raises(TypeError):
         s.tags["team"] = "x"  # type: ignore[index]
 
@@ -147,10 +145,10 @@ def test_each_validation_error_names_field_and_allowed_values(env: dict[str, str
 def test_wrong_types_in_file_are_errors(tmp_path: Path) -> None:
     path = write(tmp_path, 'az_count = "3"\nalarm_email = 5\nstate = "bucket"\n[tags]\nteam = 1\n')
     text = "\n".join(problems_of(file=path))
-    assert "az_count = '3': must be an integer" in text
-    assert "alarm_email = 5: must be a string" in text
-    assert "state: must be a table" in text
-    assert "tags" in text
+    assert f"az_count = '3' (from {path}): must be an integer" in text, "a file value names the file"
+    assert f"alarm_email = 5 (from {path}): must be a string" in text
+    assert f"state = 'bucket' (from {path}): must be a table ([state])" in text
+    assert "tags.team = 1" in text
 
 
 def test_invalid_toml_is_an_error(tmp_path: Path) -> None:
@@ -190,3 +188,69 @@ def test_bad_settings_exit_non_zero_and_write_nothing(tmp_path: Path) -> None:
 def test_readme_configuration_table_is_current() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert settings_table() in readme, "README configuration table is stale: run `make settings-table`"
+
+
+def test_a_close_unknown_key_gets_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, 'az_cuont = 2\n[stream]\ninstance_type = "m5.large,m6i.large"\n')
+    problems = problems_of({"RAI_STATE_BUKET": "my-bucket", "RAI_XYZZY": "1"}, path)
+    assert "RAI_STATE_BUKET: unknown setting; did you mean `RAI_STATE_BUCKET`?" in problems
+    assert f"az_cuont (from {path}): unknown setting; did you mean `az_count`?" in problems
+    assert f"stream.instance_type (from {path}): unknown setting; did you mean `instance_types`?" in problems
+    assert "RAI_XYZZY: unknown setting" in problems, "nothing close: no suggestion, and no list of every name"
+    assert len(problems) == 4
+
+
+@pytest.mark.parametrize(
+    ("file_text", "env"),
+    [
+        ('[stream]\ninstance_types = ["m5.large", "m6i.large"]\n[load_balancer]\nallowed_cidrs = ["10.0.0.0/8"]\n', {}),
+        ("", {"RAI_STREAM_INSTANCE_TYPES": " m5.large, m6i.large,", "RAI_LOAD_BALANCER_ALLOWED_CIDRS": "10.0.0.0/8"}),
+        ('[stream]\ninstance_types = "m5.large,m6i.large"\n[load_balancer]\nallowed_cidrs = "10.0.0.0/8"\n', {}),
+    ],
+    ids=["toml-array", "env-string", "toml-string"],
+)
+def test_lists_are_parsed_once_into_tuples(tmp_path: Path, file_text: str, env: dict[str, str]) -> None:
+    s = load_settings(environ=env, settings_file=write(tmp_path, file_text))
+    assert s.stream.instance_types == ("m5.large", "m6i.large")
+    assert s.load_balancer.allowed_cidrs == ("10.0.0.0/8",)
+
+
+def test_list_and_table_defaults_are_typed() -> None:
+    s = settings_from(
+        {"RAI_NETWORK_INTERFACE_ENDPOINTS": "ecr.api,logs", "RAI_TARGET_GROUPS_WEIGHTS": "stable=70,canary=30"}
+    )
+    assert s.network.interface_endpoints == ("ecr.api", "logs")
+    assert dict(s.target_groups.weights) == {"stable": 70, "canary": 30}
+    d = settings_from()
+    assert d.network.interface_endpoints == (), "empty means none"
+    assert dict(d.target_groups.weights) == {"stable": 90, "canary": 10}
+    with pytest.raises(TypeError):
+        d.target_groups.weights["stable"] = 1  # type: ignore[index]
+
+
+def test_one_error_lists_bad_fields_from_every_source(tmp_path: Path) -> None:
+    path = write(tmp_path, 'region = "mars-1"\n[serving]\ncpu = 300\n[stream]\ninstance_types = ["m5.large"]\n')
+    problems = problems_of({"RAI_AZ_COUNT": "9", "RAI_LOAD_BALANCER_ALLOWED_CIDRS": "10.0.0.1/8"}, path)
+    assert len(problems) == 5
+    text = "\n".join(problems)
+    assert f"region = 'mars-1' (from {path}): must be an AWS region code" in text
+    assert f"serving.cpu = 300 (from {path}): must be one of the Fargate CPU units" in text
+    assert f"stream.instance_types = ['m5.large'] (from {path}): must be at least 2 distinct" in text
+    assert "az_count = 9 (from RAI_AZ_COUNT): must be an integer from 2 to 6" in text
+    assert "load_balancer.allowed_cidrs = '10.0.0.1/8' (from RAI_LOAD_BALANCER_ALLOWED_CIDRS)" in text
+
+
+def test_environment_booleans_are_parsed() -> None:
+    assert settings_from({"RAI_LOAD_BALANCER_INTERNAL": "true"}).load_balancer.internal is True
+    assert settings_from({"RAI_LOAD_BALANCER_INTERNAL": "0"}).load_balancer.internal is False
+    assert "must be true or false" in problems_of({"RAI_LOAD_BALANCER_INTERNAL": "maybe"})[0]
+
+
+def test_python_m_modules_config_prints_the_table_and_the_settings() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAI_")}
+    env["RAI_SETTINGS_FILE"] = os.devnull
+    run = [sys.executable, "-m", "modules.config"]
+    table = subprocess.run([*run, "--markdown"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
+    assert table.stdout.strip() == settings_table()
+    shown = subprocess.run(run, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
+    assert '"bucket": "resilient-ai-dev-tfstate-us-east-1"' in shown.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.config.settings import Settings
+from modules.config import Settings
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
 from tools.deploy.terraform import Terraform
 from tools.harness.moto_server import MotoServer

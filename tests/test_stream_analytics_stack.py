@@ -15,7 +15,7 @@ import pytest
 from modules.architectures.stream_analytics.observability import LEASE_OPERATIONS, METRIC_NAMESPACE
 from modules.architectures.stream_analytics.stack import WORKER_DIR
 from modules.blocks.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
-from modules.config.settings import SettingsError
+from modules.config import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
 ALT_ENV = {

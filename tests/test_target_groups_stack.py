@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s
-from modules.config.settings import Settings, SettingsError
+from modules.config import Settings, SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
 
 

@@ -23,7 +23,7 @@ from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, Target
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps
 from modules.blocks.network import Network, https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
-from modules.config.settings import FleetSettings, Settings
+from modules.config import FleetSettings, Settings
 from modules.core.stack import protect_in_prod
 from modules.policy.check import waive
 
@@ -83,7 +83,7 @@ def fleet_props(
     return FleetProps(
         name=name,
         subnet_ids=subnet_ids,
-        instance_types=tuple(t.strip() for t in cfg.instance_types.split(",") if t.strip()),
+        instance_types=cfg.instance_types,
         target_group_arns=(target_group_arn,),
         min_size=min_size,
         max_size=max_size,

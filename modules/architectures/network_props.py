@@ -15,5 +15,5 @@ def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> Netwo
         az_count=settings.az_count,
         nat=settings.network.nat,
         flow_log_retention_days=settings.network.flow_log_retention_days,
-        interface_endpoints=tuple(s.strip() for s in settings.network.interface_endpoints.split(",") if s.strip()),
+        interface_endpoints=settings.network.interface_endpoints,
     )

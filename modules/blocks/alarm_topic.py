@@ -8,7 +8,7 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.config.settings import email_problem
+from modules.core.names import email_problem
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,7 +34,8 @@ from cdktf_cdktf_provider_aws.autoscaling_policy import (
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate
 from constructs import Construct
 
-SpotAllocation = Literal["capacity-optimized", "price-capacity-optimized"]
+from modules.core.kinds import SpotAllocation
+
 GROUP_METRICS = (
     "GroupDesiredCapacity",
     "GroupInServiceInstances",

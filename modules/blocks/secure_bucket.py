@@ -35,7 +35,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.config.settings import bucket_name_problem
+from modules.core.names import bucket_name_problem
 
 
 @dataclass(frozen=True, kw_only=True)

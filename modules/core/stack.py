@@ -23,7 +23,7 @@ from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
 
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core import emulator
 from modules.core.paths import PROJECT_ROOT
 from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM

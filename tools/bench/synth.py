@@ -70,7 +70,7 @@ def run_child(mode: str, outdir: Path) -> dict[str, int]:
         cdktf.App(outdir=str(outdir)).synth()
     else:
         from modules.app import synth
-        from modules.config.settings import load_settings
+        from modules.config import load_settings
 
         env = {k: v for k, v in os.environ.items() if k.startswith("RAI_")}
         synth(load_settings(environ=env, settings_file=None), outdir)

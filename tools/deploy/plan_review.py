@@ -128,7 +128,7 @@ def _in_deploy_order(outdir: Path, stacks: list[str] | None) -> list[Path]:
 
 def _plan_aws(stacks: list[str] | None, color: bool) -> list[StackReview]:
     from modules.app import synth
-    from modules.config.settings import load_settings
+    from modules.config import load_settings
 
     settings = load_settings()
     outdir = Path("cdktf.out")
@@ -155,7 +155,7 @@ def main(argv: Sequence[str]) -> int:
     emulated = "--emulator" in args
     stacks = [a for a in args if not a.startswith("--")] or None
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from modules.config.settings import SettingsError
+    from modules.config import SettingsError
 
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     try:

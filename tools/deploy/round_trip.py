@@ -25,7 +25,7 @@ from typing import Any
 
 import boto3
 
-from modules.config.settings import Settings, SettingsError, env_var, load_settings
+from modules.config import Settings, SettingsError, env_var, load_settings
 from modules.core import emulator
 from tools.deploy.terraform import Terraform, TerraformError
 from tools.harness.moto_server import MotoServer

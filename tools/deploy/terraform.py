@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.versions import AWS_PROVIDER_VERSION
 
@@ -197,7 +197,7 @@ def stack_dirs(outdir: Path) -> list[Path]:
 
 def main(argv: Sequence[str]) -> int:
     """``python -m tools.deploy.terraform [outdir]``: validate every synthesized stack."""
-    from modules.config.settings import SettingsError, load_settings
+    from modules.config import SettingsError, load_settings
 
     try:
         settings = load_settings()

@@ -16,7 +16,7 @@ from modules.policy.document import StackDocument, load_outdir
 def default_stacks() -> list[StackDocument]:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from modules.app import synth
-    from modules.config.settings import load_settings
+    from modules.config import load_settings
 
     with tempfile.TemporaryDirectory(prefix="default-synth-") as tmp:
         outdir = Path(tmp) / "cdktf.out"

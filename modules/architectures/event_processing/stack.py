@@ -42,7 +42,7 @@ from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
 

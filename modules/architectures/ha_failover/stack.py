@@ -24,7 +24,7 @@ from modules.architectures.fleet_site import HEALTH_PATH, FleetSite, replacement
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.stack import BaseStack
 
 ROUTE53_INTERVAL_S = 10  # Route 53's fast interval
@@ -75,7 +75,7 @@ class HaFailoverStack(BaseStack):
                 prefix=site_prefix,
                 short=site_prefix,
                 region=region,
-                allowed_cidrs=_cidrs(settings.load_balancer.allowed_cidrs),
+                allowed_cidrs=settings.load_balancer.allowed_cidrs,
                 target=server_target_group(
                     settings,
                     site_prefix,
@@ -221,7 +221,3 @@ class HaFailoverStack(BaseStack):
             outputs["secondary_asg_name"] = (self.fleets["secondary"].fleet.name, "group of the secondary site")
         for key, (value, description) in outputs.items():
             TerraformOutput(self, key, value=value, description=description)
-
-
-def _cidrs(text: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip())

@@ -59,7 +59,7 @@ from modules.blocks.iam import allow, assume_role_policy, policy_document, s3_ob
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.blocks.network import Network, https_egress
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
 
@@ -113,7 +113,7 @@ class ModelServingStack(BaseStack):
                 vpc_id=self.network.vpc.id,
                 subnet_ids=self.network.private_subnet_ids if lb_settings.internal else self.network.public_subnet_ids,
                 internal=lb_settings.internal,
-                allowed_cidrs=tuple(c.strip() for c in lb_settings.allowed_cidrs.split(",") if c.strip()),
+                allowed_cidrs=lb_settings.allowed_cidrs,
                 certificate_arn=lb_settings.certificate_arn or None,
                 idle_timeout_s=lb_settings.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",

@@ -43,7 +43,7 @@ from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateP
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.network import Network, https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
 from modules.policy.check import waive
@@ -373,4 +373,4 @@ class StreamAnalyticsStack(BaseStack):
 
 
 def _instance_types(settings: Settings) -> list[str]:
-    return [t.strip() for t in settings.stream.instance_types.split(",") if t.strip()]
+    return list(settings.stream.instance_types)

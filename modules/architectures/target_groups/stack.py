@@ -16,7 +16,7 @@ from modules.blocks.alarms import threshold_alarms
 from modules.blocks.fleet import detection_s
 from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.stack import BaseStack
 
 # The seed's thresholds: 2 passes in, 2 failures out (3 s timeout), any 2xx is healthy.
@@ -68,7 +68,7 @@ class TargetGroupsStack(BaseStack):
             prefix=prefix,
             short=prefix,
             region=settings.region,
-            allowed_cidrs=tuple(c.strip() for c in tg.allowed_cidrs.split(",") if c.strip()),
+            allowed_cidrs=tg.allowed_cidrs,
             target=target_group_props(settings, f"{prefix}-stable"),
             certificate_arn=settings.load_balancer.certificate_arn or None,
         )
@@ -76,7 +76,7 @@ class TargetGroupsStack(BaseStack):
         # The block's default target group is the stable one; the canary is added beside it.
         groups = {"stable": lb.target_group, "canary": lb.add_target_group(
             "canary", target_group_props(settings, f"{prefix}-canary"))}  # fmt: skip
-        weights = tg.weight_map()
+        weights = tg.weights
         lb.forward({"default": weights["stable"], "canary": weights["canary"]}, stickiness_s=tg.stickiness_s)
         self.target_groups = groups
         models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}

@@ -1,0 +1,311 @@
+"""Field checks shared by the settings sections, each written once as an ``Annotated`` type.
+
+Every check raises ``ValueError("<what is allowed>")``; the loader turns that into
+``<field> = <value> (from <source>): must be <what is allowed>``. Scalar types are strict
+(a TOML ``"3"`` is not an integer); the environment source converts its strings first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
+
+from modules.core.names import bucket_name_problem, email_problem
+
+T = TypeVar("T")
+
+# Tag keys the stack base always sets; extra tags may not override them.
+RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
+MAX_USER_TAGS = 50 - len(RESERVED_TAG_KEYS)  # AWS allows 50 tags per resource
+
+# Fargate CPU units -> (min, max) memory MiB allowed with it.
+FARGATE_CPU_MEMORY = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384),
+                      4096: (8192, 30720)}  # fmt: skip
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
+_KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+_TAG_RE = re.compile(r"^[\w .:/=+\-@]*$")
+_PREFIX_RE = re.compile(r"^([A-Za-z0-9._-]+/)+$")
+
+
+def check(problem: Callable[[T], str | None]) -> AfterValidator:
+    """An AfterValidator from a function returning None (valid) or what is allowed."""
+
+    def validate(value: T) -> T:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(validate)
+
+
+def _where(ok: Callable[[Any], object], allowed: str) -> AfterValidator:
+    return check(lambda v: None if ok(v) else allowed)
+
+
+def _matches(pattern: str, allowed: str, *, empty: bool = False) -> AfterValidator:
+    return _where(lambda v: (empty and v == "") or re.fullmatch(pattern, v), allowed)
+
+
+Str = Annotated[str, Strict()]
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+
+
+def between(lo: int, hi: int, what: str = "an integer") -> AfterValidator:
+    """An integer from ``lo`` to ``hi``; ``what`` names the unit ("MiB", "seconds"...)."""
+    return _where(lambda v: lo <= v <= hi, f"{what} from {lo} to {hi}")
+
+
+Days = Annotated[Int, between(1, 3653, "a number of days")]
+
+
+def _vpc_cidr_ok(v: str) -> bool:
+    try:
+        return 16 <= ipaddress.IPv4Network(v, strict=True).prefixlen <= 24
+    except ValueError:
+        return False
+
+
+def _data_bucket_problem(v: str) -> str | None:
+    # The access-log bucket is named "<bucket>-logs": leave room for the suffix.
+    if v == "":
+        return None
+    problem = bucket_name_problem(v)
+    return problem if problem else (None if len(v) <= 58 else "at most 58 characters (the log bucket adds '-logs')")
+
+
+def _tags_problem(tags: Mapping[str, str]) -> str | None:
+    problems = []
+    if len(tags) > MAX_USER_TAGS:
+        problems.append(f"at most {MAX_USER_TAGS} tags")
+    for k, v in tags.items():
+        if k in RESERVED_TAG_KEYS:
+            problems.append(f"tag {k!r} is set by every stack (reserved: {', '.join(RESERVED_TAG_KEYS)})")
+        elif not (1 <= len(k) <= 128) or k.lower().startswith("aws:") or not _TAG_RE.match(k):
+            problems.append(f"tag key {k!r}: 1-128 characters of letters, digits, spaces and _.:/=+-@, not 'aws:'")
+        if len(v) > 256 or not _TAG_RE.match(v):
+            problems.append(f"tag {k!r} value: up to 256 characters of letters, digits, spaces and _.:/=+-@")
+    return "; ".join(problems) or None
+
+
+# --- lists and tables: a TOML array/table or the comma-separated form, parsed once ------
+
+
+def _split(value: object) -> object:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``; a TOML array -> a tuple; anything else as is."""
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _pairs(value: object) -> object:
+    """``"k=v, k2=v2"`` -> ``{"k": "v", "k2": "v2"}``; a TOML table as is."""
+    if not isinstance(value, str):
+        return value
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("a table of string keys to string values (env form k=v,k2=v2)")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _frozen(value: Mapping[str, T]) -> Mapping[str, T]:
+    return MappingProxyType(dict(value))
+
+
+_AS_DICT = PlainSerializer(dict)  # a read-only table dumps as a plain one
+
+
+def _cidrs_ok(v: tuple[str, ...]) -> bool:
+    try:
+        return bool(v) and all(ipaddress.IPv4Network(c, strict=True) for c in v)
+    except ValueError:
+        return False
+
+
+def _instance_types_ok(types: tuple[str, ...]) -> bool:
+    return (
+        len(types) >= 2
+        and len(set(types)) == len(types)
+        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+    )
+
+
+_WEIGHTS_ALLOWED = "`stable=<0-999>,canary=<0-999>` with a positive sum, e.g. stable=90,canary=10"
+
+
+def _weights(value: object) -> object:
+    """``"stable=90, canary=10"`` -> ``{"stable": 90, "canary": 10}``; a TOML table as is."""
+    if not isinstance(value, str):
+        return value
+    parts = dict(p.split("=", 1) for p in value.replace(" ", "").split(",") if "=" in p)
+    if not all(v.isdigit() for v in parts.values()):
+        raise ValueError(_WEIGHTS_ALLOWED)
+    return {k: int(v) for k, v in parts.items()}
+
+
+def _weights_ok(w: Mapping[str, int]) -> bool:
+    return set(w) == {"stable", "canary"} and all(0 <= x <= 999 for x in w.values()) and sum(w.values()) > 0
+
+
+_STR_TUPLE = tuple[Annotated[str, Strict()], ...]
+
+# --- the field types ---------------------------------------------------------------------
+
+Region = Annotated[str, Strict(), _where(_REGION_RE.match, "an AWS region code such as us-east-1 or eu-west-3")]
+OptionalRegion = Annotated[
+    str, Strict(), _where(lambda v: v == "" or _REGION_RE.match(v), "an AWS region code such as us-east-1 or eu-west-3")
+]
+# Resource names are "<project>-<environment>-<role>"; ALB and target group names allow 32
+# characters, so the project part stays short.
+Project = Annotated[
+    str,
+    Strict(),
+    _where(_PROJECT_RE.match, "2-20 characters: lowercase letters, digits and '-', starting with a letter"),
+]
+AzCount = Annotated[
+    int, Strict(), _where(lambda v: 2 <= v <= 6, "an integer from 2 to 6 (fault tolerance needs >= 2 AZs)")
+]
+VpcCidr = Annotated[
+    str,
+    Strict(),
+    _where(_vpc_cidr_ok, "an IPv4 network in CIDR notation with a prefix from /16 to /24, e.g. 10.0.0.0/16"),
+]
+Email = Annotated[str, Strict(), check(email_problem)]
+Endpoint = Annotated[
+    str,
+    Strict(),
+    _where(
+        lambda v: v == "" or _ENDPOINT_RE.match(v), "empty (real AWS) or an http(s)://host:port URL of an AWS emulator"
+    ),
+]
+Tags = Annotated[
+    Mapping[str, Annotated[str, Strict()]],
+    BeforeValidator(_pairs),
+    AfterValidator(_frozen),
+    check(_tags_problem),
+    _AS_DICT,
+]
+BucketName = Annotated[str, Strict(), check(bucket_name_problem)]
+DataBucketName = Annotated[str, Strict(), check(_data_bucket_problem)]
+KeyPrefix = Annotated[
+    str,
+    Strict(),
+    _where(
+        _KEY_PREFIX_RE.match,
+        "path segments of letters, digits, '.', '_' and '-' separated by '/', with no leading or trailing '/'",
+    ),
+]
+Prefix = Annotated[
+    str,
+    Strict(),
+    _where(
+        _PREFIX_RE.match, "a key prefix of path segments (letters, digits, '.', '_', '-') ending in '/', e.g. 'data/'"
+    ),
+]
+Suffix = Annotated[
+    str, Strict(), _matches(r"[A-Za-z0-9._-]{0,32}", "up to 32 characters of letters, digits, '.', '_', '-'")
+]
+Mirror = Annotated[
+    str, Strict(), _where(lambda v: v == "" or Path(v).is_dir(), "empty (search) or an existing directory")
+]
+
+
+def arn(service: str) -> AfterValidator:
+    """Empty (none) or an ARN of ``service``."""
+    return _matches(
+        rf"arn:aws[a-z-]*:{service}:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9/_.:-]+",
+        f"empty (none) or an ARN of {service}, e.g. arn:aws:{service}:us-east-1:123456789012:...",
+        empty=True,
+    )
+
+
+AcmArn = Annotated[
+    str,
+    Strict(),
+    _matches(
+        r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+",
+        "empty (HTTP only) or an ACM certificate ARN",
+        empty=True,
+    ),
+]
+ImageUri = Annotated[
+    str,
+    Strict(),
+    _matches(
+        r"[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]{1,128}|@sha256:[0-9a-f]{64})",
+        "empty (build from handlers/) or an image reference with a tag or digest",
+        empty=True,
+    ),
+]
+ModelUri = Annotated[
+    str,
+    Strict(),
+    _matches(
+        r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+|/[^\s]+",
+        "empty (the model built into the image), an s3://bucket/key URI or an absolute path",
+        empty=True,
+    ),
+]
+FargateCpu = Annotated[
+    int, Strict(), _where(FARGATE_CPU_MEMORY.__contains__, f"one of the Fargate CPU units {sorted(FARGATE_CPU_MEMORY)}")
+]
+HostedZoneId = Annotated[
+    str, Strict(), _matches(r"Z[A-Z0-9]{1,31}", "empty (no DNS failover) or a Route 53 zone id", empty=True)
+]
+RecordName = Annotated[
+    str,
+    Strict(),
+    _matches(
+        r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?",
+        "empty or a DNS name such as api.example.com",
+        empty=True,
+    ),
+]
+
+CidrList = Annotated[
+    _STR_TUPLE,
+    BeforeValidator(_split),
+    _where(_cidrs_ok, "a list of IPv4 CIDRs, e.g. 0.0.0.0/0 or 10.0.0.0/8,192.168.0.0/16"),
+]
+ServiceNames = Annotated[
+    _STR_TUPLE,
+    BeforeValidator(_split),
+    _where(
+        lambda v: all(re.fullmatch(r"[a-z0-9.-]+", s) for s in v),
+        "a list of AWS service names such as ecr.api,ecr.dkr,logs",
+    ),
+]
+_INSTANCE_TYPES_ALLOWED = "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large"
+InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_instance_types_ok, _INSTANCE_TYPES_ALLOWED)]
+Weights = Annotated[
+    Mapping[str, Annotated[int, Strict()]],
+    BeforeValidator(_weights),
+    AfterValidator(_frozen),
+    _where(_weights_ok, _WEIGHTS_ALLOWED),
+    _AS_DICT,
+]
+
+
+class Section(BaseModel):
+    """A settings section: frozen, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def refuse(problems: list[str]) -> None:
+    """Raise the cross-field problems of a section (one per line), if any."""
+    if problems:
+        raise ValueError("\n".join(problems))

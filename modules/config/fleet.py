@@ -1,0 +1,52 @@
+"""``[fleet]``: the Auto Scaling fleets of model servers (`ha-failover`, `target-groups`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from modules.config.checks import Days, InstanceTypes, Int, Section, between
+from modules.core.kinds import SpotAllocation
+
+
+class FleetSettings(Section):
+    """The Auto Scaling fleets of model servers (`ha-failover`, `target-groups`)."""
+
+    instance_types: InstanceTypes = Field(
+        default=("m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large"),
+        description="instance types of the mixed instances policy (more spot pools, fewer interruptions)",
+    )
+    on_demand_base: Annotated[Int, between(0, 1000)] = Field(
+        default=1, description="instances always on-demand, whatever spot does"
+    )
+    on_demand_percent_above_base: Annotated[Int, between(0, 100)] = Field(
+        default=0, description="on-demand share (%) of instances beyond the base; the rest is spot"
+    )
+    spot_allocation: SpotAllocation = Field(
+        default="capacity-optimized",
+        description="spot allocation: the pools least likely to be interrupted, or weighing price too",
+    )
+    health_check_grace_s: Annotated[Int, between(0, 7200)] = Field(
+        default=240, description="ELB health checks ignored this long after launch (boot installs and trains the model)"
+    )
+    launch_s: Annotated[Int, between(1, 3600)] = Field(
+        default=60, description="expected time from launch to boot script start; only documents the replacement time"
+    )
+    min_healthy_percent: Annotated[Int, between(0, 100)] = Field(
+        default=100, description="instance refresh keeps this share (%) of capacity healthy"
+    )
+    warmup_s: Annotated[Int, between(0, 3600)] = Field(
+        default=300, description="a new instance's metrics count for scaling after this long"
+    )
+    drain_s: Annotated[Int, between(30, 7200)] = Field(
+        default=120, description="termination lifecycle hook: time an instance gets to drain before it goes"
+    )
+    cpu_target_percent: Annotated[Int, between(10, 90)] = Field(
+        default=60, description="target tracking: average CPU of the group (%)"
+    )
+    requests_per_target: Annotated[Int, between(1, 100000)] = Field(
+        default=1000, description="target tracking: ALB requests per instance per minute"
+    )
+    root_volume_gib: Annotated[Int, between(8, 16384)] = Field(default=20, description="encrypted gp3 root volume size")
+    log_retention_days: Days = Field(default=365, description="model server log retention (days)")

@@ -1,0 +1,90 @@
+"""``[serving]``: the `model-serving` stack (ECS Fargate model server behind the ALB)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from modules.config.checks import (
+    FARGATE_CPU_MEMORY,
+    Days,
+    FargateCpu,
+    ImageUri,
+    Int,
+    ModelUri,
+    Section,
+    between,
+    refuse,
+)
+
+
+class ServingSettings(Section):
+    """The `model-serving` stack: ECS Fargate model server behind the ALB."""
+
+    image_uri: ImageUri = Field(
+        default="",
+        description="deploy this existing image (no build); empty = build `handlers/model_server/` and push it to ECR",
+    )
+    model_uri: ModelUri = Field(
+        default="",
+        description="model the server loads at start: an `s3://` URI or a path in the image; empty = the bundled model",
+    )
+    cpu: FargateCpu = Field(default=512, description="task CPU units")
+    memory_mib: Annotated[Int, between(512, 30720)] = Field(
+        default=1024, description="task memory (MiB), within Fargate's range for `cpu`"
+    )
+    container_port: Annotated[Int, between(1024, 65535)] = Field(default=8080, description="port the server listens on")
+    min_tasks: Annotated[Int, between(2, 1000)] = Field(
+        default=2, description="autoscaling minimum (and initial desired) task count"
+    )
+    max_tasks: Annotated[Int, between(2, 1000)] = Field(default=10, description="autoscaling maximum task count")
+    on_demand_base: Annotated[Int, between(0, 100000)] = Field(
+        default=1, description="tasks always on FARGATE (on-demand) before weights apply"
+    )
+    on_demand_weight: Annotated[Int, between(0, 1000)] = Field(
+        default=1, description="FARGATE share of tasks beyond the base"
+    )
+    spot_weight: Annotated[Int, between(0, 1000)] = Field(
+        default=3, description="FARGATE_SPOT share of tasks beyond the base"
+    )
+    cpu_target_percent: Annotated[Int, between(10, 90)] = Field(
+        default=60, description="target tracking: average service CPU (%)"
+    )
+    requests_per_target: Annotated[Int, between(1, 100000)] = Field(
+        default=500, description="target tracking: ALB requests per task per minute"
+    )
+    max_in_flight: Annotated[Int, between(1, 10000)] = Field(
+        default=32, description="requests a task serves at once; beyond it 503 + Retry-After"
+    )
+    max_batch_rows: Annotated[Int, between(1, 100000)] = Field(
+        default=1000, description="rows one /predict call may carry"
+    )
+    stop_timeout_s: Annotated[Int, between(2, 120)] = Field(
+        default=30, description="SIGTERM to SIGKILL: time a task gets to drain"
+    )
+    health_check_grace_s: Annotated[Int, between(0, 2147483647)] = Field(
+        default=60, description="ALB health checks ignored this long after a task starts"
+    )
+    log_retention_days: Days = Field(default=365, description="container log retention (days)")
+    images_kept: Annotated[Int, between(1, 10000)] = Field(
+        default=20, description="ECR keeps the newest this many images"
+    )
+    p99_latency_alarm_ms: Annotated[Int, between(1, 60000)] = Field(
+        default=1000, description="alarm when the ALB's p99 target response time exceeds this"
+    )
+
+    @model_validator(mode="after")
+    def _across_fields(self) -> ServingSettings:
+        out = []
+        lo, hi = FARGATE_CPU_MEMORY[self.cpu]
+        if not lo <= self.memory_mib <= hi:
+            out.append(
+                f"serving.memory_mib = {self.memory_mib}: must be from {lo} to {hi} with serving.cpu = {self.cpu}"
+            )
+        if self.min_tasks > self.max_tasks:
+            out.append(f"serving.max_tasks = {self.max_tasks}: must be >= serving.min_tasks = {self.min_tasks}")
+        if self.on_demand_weight + self.spot_weight == 0:
+            out.append("serving.on_demand_weight and serving.spot_weight: at least one must be > 0")
+        refuse(out)
+        return self

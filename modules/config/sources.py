@@ -1,0 +1,150 @@
+"""Where settings come from: the TOML file and the ``RAI_`` environment variables.
+
+Both are pydantic-settings sources that hand the raw values on unvalidated, and note
+where each value came from (so an error can name the file or the variable) and every
+problem that stops a source from being read at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from modules.core.paths import PROJECT_ROOT
+
+ENV_PREFIX = "RAI_"
+SETTINGS_FILE_ENV = f"{ENV_PREFIX}SETTINGS_FILE"
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.toml"
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def env_var(section: str | None, key: str) -> str:
+    """The environment variable that sets ``[section].key`` (or a top-level key)."""
+    return ENV_PREFIX + (f"{section}_{key}" if section else key).upper()
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``; did you mean `x`?`` when a known name is close to ``name``, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def sections(settings_cls: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The section models of ``settings_cls`` by name, in declaration order."""
+    out: dict[str, type[BaseModel]] = {}
+    for name, info in settings_cls.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            out[name] = info.annotation
+    return out
+
+
+def env_names(settings_cls: type[BaseModel]) -> dict[str, tuple[tuple[str, ...], FieldInfo]]:
+    """Every ``RAI_`` variable name -> (where it goes, its field)."""
+    parts = sections(settings_cls)
+    known: dict[str, tuple[tuple[str, ...], FieldInfo]] = {}
+    for name, info in settings_cls.model_fields.items():
+        if name not in parts:
+            known[env_var(None, name)] = ((name,), info)
+    for section, model in parts.items():
+        for name, info in model.model_fields.items():
+            known[env_var(section, name)] = ((section, name), info)
+    return known
+
+
+@dataclass
+class Load:
+    """One call of ``load_settings``: its inputs, and what the sources found."""
+
+    environ: Mapping[str, str]
+    settings_file: Path | None
+    file_named_by_env: bool = False
+    problems: list[str] = field(default_factory=list)
+    origins: dict[tuple[str, ...], str] = field(default_factory=dict)  # field path -> file or variable
+    file_data: dict[str, Any] = field(default_factory=dict)
+    env_data: dict[str, Any] = field(default_factory=dict)
+
+    def section_input(self, section: str) -> dict[str, Any]:
+        """The raw values of ``[section]``, the environment's over the file's."""
+        merged: dict[str, Any] = {}
+        for layer in (self.file_data.get(section), self.env_data.get(section)):
+            merged.update(layer if isinstance(layer, dict) else {})
+        return merged
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """The TOML settings file, if there is one."""
+
+    def __init__(self, settings_cls: type[BaseSettings], load: Load) -> None:
+        super().__init__(settings_cls)
+        self.load = load
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        path = self.load.settings_file
+        if path is None:
+            return {}
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            self.load.problems.append(f"settings file {path}: not found (from {SETTINGS_FILE_ENV})")
+            return {}
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            self.load.problems.append(f"settings file {path}: not valid TOML ({exc})")
+            return {}
+        for key, value in data.items():
+            self.load.origins[(key,)] = str(path)
+            for sub in value if isinstance(value, dict) and key in sections(self.settings_cls) else ():
+                self.load.origins[(key, sub)] = str(path)
+        self.load.file_data = data
+        return data
+
+
+class EnvSource(PydanticBaseSettingsSource):
+    """``RAI_<KEY>`` and ``RAI_<SECTION>_<KEY>``; integers and booleans are converted from text
+    here (lists and tables by their field types), an unknown ``RAI_`` name is a problem."""
+
+    def __init__(self, settings_cls: type[BaseSettings], load: Load) -> None:
+        super().__init__(settings_cls)
+        self.load = load
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        known = env_names(self.settings_cls)
+        out: dict[str, Any] = {}
+        for name, text in self.load.environ.items():
+            if not name.startswith(ENV_PREFIX) or name == SETTINGS_FILE_ENV:
+                continue
+            if name not in known:
+                self.load.problems.append(f"{name}: unknown setting{did_you_mean(name, known)}")
+                continue
+            path, info = known[name]
+            target = out.setdefault(path[0], {}) if len(path) == 2 else out
+            target[path[-1]] = _from_text(info.annotation, text)
+            self.load.origins[path] = name
+        self.load.env_data = out
+        return out
+
+
+def _from_text(annotation: object, text: str) -> object:
+    """An environment string as the integer or boolean its field wants, when it reads as one
+    (else as is, so that validation names the field and the text)."""
+    if annotation is bool:
+        low = text.strip().lower()
+        return True if low in _TRUE else False if low in _FALSE else text
+    if annotation is int and re.fullmatch(r"-?\d+", text.strip()):
+        return int(text)
+    return text

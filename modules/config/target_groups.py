@@ -1,0 +1,39 @@
+"""``[target_groups]``: the `target-groups` stack (stable and canary target groups, weighted)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from modules.config.checks import CidrList, Int, ModelUri, Section, Weights, between, refuse
+
+
+class TargetGroupsSettings(Section):
+    """The `target-groups` stack: stable and canary target groups, weighted, each with its fleet."""
+
+    allowed_cidrs: CidrList = Field(default=("0.0.0.0/0",), description="IPv4 CIDRs the ALB accepts (never empty)")
+    health_check_interval_s: Annotated[Int, between(5, 300)] = Field(
+        default=5, description="health check interval (seconds): fast detection"
+    )
+    weights: Weights = Field(
+        default_factory=lambda: MappingProxyType({"stable": 90, "canary": 10}),
+        description="listener forward weights of the two target groups; env form `stable=90,canary=10`",
+    )
+    stickiness_s: Annotated[Int, between(0, 604800)] = Field(
+        default=0, description="keep a client on one target group for this long (seconds); 0 = off"
+    )
+    min_size: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at least, per target group")
+    max_size: Annotated[Int, between(1, 1000)] = Field(default=4, description="instances at most, per target group")
+    canary_model_uri: ModelUri = Field(
+        default="",
+        description="model the canary servers load (e.g. v2 beside a v1 stable): an `s3://` URI or a path on the "
+        "instance; empty = the same model as stable (`serving.model_uri`)",
+    )
+
+    @model_validator(mode="after")
+    def _across_fields(self) -> TargetGroupsSettings:
+        if self.min_size > self.max_size:
+            refuse([f"target_groups.max_size = {self.max_size}: must be >= target_groups.min_size = {self.min_size}"])
+        return self
