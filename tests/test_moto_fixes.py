@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +109,51 @@ def test_emulator_empties_a_bucket_whose_versioning_was_suspended(s3: Any) -> No
     )
     assert len(response["Deleted"]) == 3 and not response.get("Errors")
     s3.delete_bucket(Bucket="suspended")
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+def test_concurrent_calls_are_served_as_atomic_api_calls(tmp_path: Path) -> None:
+    """Terraform makes 10 calls at once. Stock moto's threaded server then fails some with
+    'dictionary changed size during iteration' (HTTP 500), and the SDK's retry of a create that
+    had already happened answers InvalidPermission.Duplicate. Served one at a time, every call
+    succeeds once, and the log names each call with its status."""
+    import threading
+
+    from botocore.config import Config
+
+    log = tmp_path / "moto.log"
+    failures: list[str] = []
+    threads_n, calls_n = 10, 40
+    with MotoServer(log) as server:
+        settings = emulator_settings(server.endpoint, environ={})
+        vpc = aws_client("ec2", settings).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        tags = [{"Key": f"k{i}", "Value": "v"} for i in range(8)]
+
+        def create_and_describe(worker: int) -> None:
+            ec2 = aws_client("ec2", settings, config=Config(retries={"max_attempts": 1}))
+            for i in range(calls_n):
+                try:
+                    group = ec2.create_security_group(
+                        GroupName=f"g{worker}-{i}", Description="d", VpcId=vpc,
+                        TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+                    )["GroupId"]  # fmt: skip
+                    ec2.authorize_security_group_ingress(
+                        GroupId=group,
+                        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                                        "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+                        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": tags}],
+                    )  # fmt: skip
+                    ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+                except Exception as exc:  # every failure counts, whatever its kind
+                    failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+        threads = [threading.Thread(target=create_and_describe, args=(n,)) for n in range(threads_n)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    calls = [line for line in log.read_text().splitlines() if line.startswith("api ")]
+    assert sum(" AuthorizeSecurityGroupIngress 200 " in c for c in calls) == threads_n * calls_n
+    assert not [c for c in calls if " raised" in c]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config as BotoConfig
 
 from modules.config import Settings, SettingsError, env_var, load_settings
 from modules.core import emulator
@@ -39,12 +39,10 @@ class DriftError(AssertionError):
 class RoundTrip:
     stack: str
     seconds: dict[str, float] = field(default_factory=dict)
-    retries: list[str] = field(default_factory=list)  # phases run twice (see emulator_loss)
 
     def __str__(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        again = f", again: {', '.join(self.retries)}" if self.retries else ""
-        return f"{self.stack}: {phases} (total {sum(self.seconds.values()):.1f}s{again})"
+        return f"{self.stack}: {phases} (total {sum(self.seconds.values()):.1f}s)"
 
 
 def emulator_settings(endpoint: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,13 +52,14 @@ def emulator_settings(endpoint: str, environ: Mapping[str, str] | None = None) -
     return load_settings(environ={**environ, env_var(None, "emulator_endpoint"): endpoint}, settings_file=None)
 
 
-def aws_client(service: str, settings: Settings) -> Any:
+def aws_client(service: str, settings: Settings, config: BotoConfig | None = None) -> Any:
     return boto3.client(
         service,
         endpoint_url=settings.emulator_endpoint,
         region_name=settings.region,
         aws_access_key_id=emulator.CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=emulator.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=config,
     )
 
 
@@ -103,48 +102,9 @@ def check_no_drift(tf: Terraform, stack_dir: Path, result: RoundTrip) -> None:
         raise TerraformError(stack_dir.name, ["plan", "-detailed-exitcode"], plan)
 
 
-# moto at times answers a delete with "not found" for an object that existed: it lost a
-# security-group rule before Terraform revoked it (AWS would say
-# InvalidSecurityGroupRuleId.NotFound, which the provider treats as already deleted), or an
-# ALB listener was gone when DeleteListener arrived (seen once in CI on ha-failover). The
-# likely cause, not proven: the SDK retried a delete whose answer it lost, and moto's
-# threaded server answered the second one. Either way the object is gone, which is what
-# destroy wants: when every error of a destroy is a delete answered with a not-found code,
-# one more destroy refreshes the state, drops what is gone and finishes. Any other error,
-# or a second failure, stands.
-NOT_FOUND = re.compile(r"\b(?:[\w.]*NotFound[\w.]*|NoSuch\w+)\b")
-
-
-def emulator_loss(output: str) -> str | None:
-    """What the emulator lost (``"ELBv2 Listener"``, ...) if every error of a destroy's
-    ``output`` is a delete answered with a not-found code; otherwise None.
-
-    An error runs from its ``Error:`` line to the next one: the provider puts the AWS
-    error code on that line (``deleting ELBv2 Listener (arn): ... ListenerNotFound``) or,
-    for plugin-framework resources, a few lines below it."""
-    blocks: list[list[str]] = []
-    for line in output.splitlines():
-        if line.strip().startswith("Error: "):
-            blocks.append([])
-        if blocks:
-            blocks[-1].append(line.strip())
-    if not blocks or not all(b[0].startswith("Error: deleting ") and NOT_FOUND.search("\n".join(b)) for b in blocks):
-        return None
-    what = (re.split(r"[(:]", b[0].removeprefix("Error: deleting "), maxsplit=1)[0].strip() for b in blocks)
-    return ", ".join(sorted(set(what)))
-
-
-def destroy(tf: Terraform, stack_dir: Path, result: RoundTrip, log: Callable[[str], None] = print) -> None:
+def destroy(tf: Terraform, stack_dir: Path, result: RoundTrip) -> None:
     t = time.monotonic()
-    args = ("destroy", "-auto-approve", "-input=false")
-    proc = tf.run(stack_dir, *args, check=False)
-    if proc.returncode != 0:
-        lost = emulator_loss(proc.stdout + proc.stderr)
-        if lost is None:
-            raise TerraformError(stack_dir.name, args, proc)
-        log(f"[{stack_dir.name}] destroy: the emulator had already lost: {lost}; destroying again")
-        tf.run(stack_dir, *args)
-        result.retries.append("destroy")
+    tf.run(stack_dir, "destroy", "-auto-approve", "-input=false")
     result.seconds["destroy"] = time.monotonic() - t
 
 
