@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modules.blocks.network import NetworkProps
-from modules.config.settings import Settings
+from modules.config import Settings
 
 
 def network_props(settings: Settings, name: str, logs_kms_key_arn: str) -> NetworkProps:

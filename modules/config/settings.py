@@ -50,22 +50,6 @@ from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
 from modules.core.names import bucket_name_problem
 
-__all__ = [  # the section models too: modules/blocks/model_server_fleet.py imports FleetSettings from here
-    "EventProcessingSettings",
-    "FleetSettings",
-    "HaFailoverSettings",
-    "LoadBalancerSettings",
-    "NetworkSettings",
-    "ServingSettings",
-    "Settings",
-    "SettingsError",
-    "StateSettings",
-    "StreamSettings",
-    "TargetGroupsSettings",
-    "ToolingSettings",
-    "load_settings",
-]
-
 Environment = Literal["dev", "staging", "prod"]
 
 

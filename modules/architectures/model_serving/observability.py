@@ -19,7 +19,7 @@ from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
 from modules.blocks.alarms import threshold_alarms
-from modules.config.settings import Settings
+from modules.config import Settings
 
 
 def alarms_and_dashboard(

@@ -27,7 +27,7 @@ from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.queue import Queue, QueueProps
-from modules.config.settings import Settings
+from modules.config import Settings
 from modules.core.stack import protect_in_prod
 
 METRIC_NAMESPACE = "ResilientAI/StreamWorker"
