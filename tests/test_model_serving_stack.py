@@ -84,7 +84,7 @@ def test_folder_hash_ignores_caches_and_follows_source_changes(tmp_path: Path) -
     before = folder_hash(tmp_path)
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "x.pyc").write_bytes(b"\0")
-    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / "wine.onnx").write_bytes(b"\0")
     assert folder_hash(tmp_path) == before
     (tmp_path / "server.py").write_text("print(1)\n")
     assert folder_hash(tmp_path) != before

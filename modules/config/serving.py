@@ -65,7 +65,7 @@ class ServingSettings(Section):
         default=32, description="requests a task serves at once; beyond it 503 + Retry-After"
     )
     max_batch_rows: Annotated[Int, between(1, 100000)] = Field(
-        default=1000, description="rows one /predict call may carry"
+        default=1000, description="rows one infer call may carry"
     )
     stop_timeout_s: Annotated[Int, between(2, 120)] = Field(
         default=30, description="SIGTERM to SIGKILL: time a task gets to drain"

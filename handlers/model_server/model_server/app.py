@@ -141,7 +141,7 @@ def _route(path: str) -> str:
         versioned = "/versions/{version}" if "versions" in parts else ""
         suffix = f"/{tail}" if tail in ("infer", "ready") else ""
         return f"/v2/models/{{name}}{versioned}{suffix}"
-    if path in ("/v2", "/v2/health/live", "/v2/health/ready", "/metrics", "/openapi.json", "/docs", "/predict"):
+    if path in ("/v2", "/v2/health/live", "/v2/health/ready", "/metrics", "/openapi.json", "/docs"):
         return path
     return "other"
 
