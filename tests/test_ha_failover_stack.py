@@ -50,7 +50,7 @@ def test_target_group_checks_health_fast_on_the_server_port(ha: StackDoc) -> Non
     group = one(ha, "aws_lb_target_group")
     assert (group["port"], group["target_type"]) == (8080, "instance")
     check = group["health_check"]
-    assert (check["path"], check["interval"], check["timeout"]) == ("/health", 10, 3)
+    assert (check["path"], check["interval"], check["timeout"]) == ("/v2/health/ready", 10, 3)
     assert (check["healthy_threshold"], check["unhealthy_threshold"], check["matcher"]) == (2, 2, "200")
 
 
@@ -127,7 +127,7 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(two: Stack
 
 def test_route53_checks_each_site_and_fails_over_from_primary_to_secondary(two: StackDoc) -> None:
     checks = two["resource"]["aws_route53_health_check"]
-    assert {c["resource_path"] for c in checks.values()} == {"/health"}
+    assert {c["resource_path"] for c in checks.values()} == {"/v2/health/ready"}
     assert {(c["request_interval"], c["failure_threshold"]) for c in checks.values()} == {(10, 2)}
     assert checks["health-primary"]["type"] == "HTTPS" and checks["health-secondary"]["type"] == "HTTP"
     records = two["resource"]["aws_route53_record"]
