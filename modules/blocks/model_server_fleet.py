@@ -8,8 +8,8 @@ under systemd. Used by the ``ha-failover`` and ``target-groups`` stacks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
@@ -52,6 +52,7 @@ class ModelServerFleetProps:
     log_retention_days: int = 365
     artifact_prefix: str = "artifacts"  # distinct per fleet sharing a bucket: each uploads its own object
     model_uri: str = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
+    environment: Mapping[str, str] = field(default_factory=dict)  # more server settings (body limit, JWT issuer)
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,6 +82,7 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             **({"MODEL_URI": props.model_uri} if props.model_uri else {}),
+            **props.environment,
         },
         security_group_ids=props.security_group_ids,
         policy_statements=[
