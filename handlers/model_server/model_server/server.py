@@ -42,6 +42,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from model_server import auth
 from model_server import model as model_lib
 from model_server.metrics import Metrics
 from model_server.openapi import docs_html, openapi_spec
@@ -67,6 +68,10 @@ class Config:
     drain_delay_s: float = 2.0  # readiness is already false; lets a load balancer notice
     drain_timeout_s: float = 25.0  # below ECS's 30 s stop timeout: we exit before SIGKILL
     socket_timeout_s: float = 15.0  # idle keep-alive and slow bodies are dropped after this
+    # Public exposure: every route but the probes needs a bearer JWT of this issuer/audience.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwks_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
@@ -85,6 +90,10 @@ class Config:
             "DRAIN_DELAY_S": ("drain_delay_s", float, lambda v: v >= 0),
             "DRAIN_TIMEOUT_S": ("drain_timeout_s", float, lambda v: v > 0),
             "SOCKET_TIMEOUT_S": ("socket_timeout_s", float, lambda v: v > 0),
+            "JWT_ISSUER": ("jwt_issuer", str, lambda v: v.startswith("https://")),
+            "JWT_AUDIENCE": ("jwt_audience", str, lambda v: bool(v)),
+            # https, or a loopback sidecar (a local key cache, the tests' stand-in issuer).
+            "JWKS_URL": ("jwks_url", str, lambda v: v.startswith(("https://", "http://127.0.0.1:"))),
         }
         for var, (name, parse, ok) in fields.items():
             raw = environ.get(var)
@@ -98,12 +107,16 @@ class Config:
                 problems.append(f"{var}={raw!r}: expected {parse.__name__}, got an invalid value")
                 continue
             kwargs[name] = value
+        jwt = [var for var in ("JWT_ISSUER", "JWT_AUDIENCE", "JWKS_URL") if environ.get(var)]
+        if jwt and len(jwt) != 3:
+            problems.append("JWT_ISSUER, JWT_AUDIENCE and JWKS_URL: set all three or none")
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(**{**{f: getattr(defaults, f) for f in cls.__dataclass_fields__}, **kwargs})
 
 
 MAX_HEAD_BYTES = 16 * 1024  # request line + headers; more is 431
+PROBES = ("/health", "/ready")  # the load balancer's checks: never behind authentication
 GET_ROUTES = ("/health", "/ready", "/metrics", "/openapi.json", "/docs")
 ROUTES = (*GET_ROUTES, "/predict")
 SWEEP_S = 0.5  # idle and slow connections are checked this often
@@ -126,8 +139,11 @@ Predictor = Callable[[Any], dict[str, Any]]
 class App:
     """The model, the limits, the metrics and the drain flag (one thread uses them)."""
 
-    def __init__(self, config: Config, model: model_lib.LinearClassifier) -> None:
+    def __init__(
+        self, config: Config, model: model_lib.LinearClassifier, verifier: auth.JwtVerifier | None = None
+    ) -> None:
         self.config = config
+        self.verifier = verifier  # None: no authentication (an internal endpoint trusts its VPC)
         self.model = model
         self.metrics = Metrics()
         self.draining = False
@@ -324,6 +340,13 @@ class Connection(asyncio.Protocol):
     def start(self, request: Request) -> None:
         """Admission and framing of a request whose headers just arrived."""
         request.started = time.perf_counter()
+        if self.app.verifier is not None and request.route not in PROBES:
+            try:
+                self.app.verifier.verify(request.headers.get("authorization"))
+            except auth.AuthError as exc:
+                raise HttpError(
+                    HTTPStatus.UNAUTHORIZED, str(exc), {"WWW-Authenticate": 'Bearer error="invalid_token"'}, close=True
+                ) from None
         if request.method == "POST" and request.route == "/predict":
             if not self.app.try_enter():
                 self.app.metrics.rejected()
@@ -546,7 +569,18 @@ def run(config: Config, predict: Predictor | None = None) -> int:
         log.error("cannot load model: %s", exc)
         return 3
     log.info("model loaded in %.0f ms", (time.perf_counter() - t) * 1000)
-    return asyncio.run(serve(App(config, model), predict))
+    verifier = None
+    if config.jwt_issuer:
+        try:
+            keys = auth.fetch_jwks(config.jwks_url)
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("cannot read the signing keys at %s: %s", config.jwks_url, exc)
+            return 4
+        if not keys:
+            log.error("no RS256 signing key of >= %d bits at %s", auth.MIN_KEY_BITS, config.jwks_url)
+            return 4
+        verifier = auth.JwtVerifier(issuer=config.jwt_issuer, audience=config.jwt_audience, keys=keys)
+    return asyncio.run(serve(App(config, model, verifier), predict))
 
 
 def main() -> int:
