@@ -102,12 +102,6 @@ def test_one_stack_can_be_public_while_the_others_stay_internal() -> None:
         settings_from({"RAI_SERVING_EXPOSURE": "public"})
 
 
-def test_auth_none_needs_no_issuer() -> None:
-    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
-           "RAI_LOAD_BALANCER_AUTH": "none"}  # fmt: skip
-    assert settings_from(env).load_balancer.auth == "none"
-
-
 def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public: dict[str, StackDoc]) -> None:
     paths = {"model-serving": "alb", "ha-failover": "primary/alb", "target-groups": "site/alb"}
     for name, path in paths.items():
@@ -179,3 +173,37 @@ def test_body_size_pattern_matches_exactly_the_lengths_over_the_limit(limit: int
     for n in {*range(max(0, limit - 120), limit + 120), limit * 10, limit * 10 - 1, 0}:
         assert bool(pattern.match(str(n))) is (n > limit), n
     assert pattern.match("00" + str(limit + 1)) and not pattern.match("00" + str(limit))
+
+
+def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protected_one(
+    public: dict[str, StackDoc], tmp_path: Path
+) -> None:
+    import json
+
+    from modules.policy.document import StackDocument
+    from modules.policy.rules import PublicEndpointProtected
+
+    rule = PublicEndpointProtected()
+    doc = public["model-serving"]
+    assert [p for r in StackDocument("model-serving", doc).of_type(*rule.types)
+            for p in rule.check(StackDocument("model-serving", doc), r)] == []  # fmt: skip
+    bare = json.loads(json.dumps(doc))
+    for acl in bare["resource"]["aws_wafv2_web_acl"].values():
+        acl["rule"] = [r for r in acl["rule"] if r["name"] != "bearer-token-required"]
+    http = next(r for r in bare["resource"]["aws_lb_listener"].values() if r["protocol"] == "HTTP")
+    http["default_action"] = [{"type": "forward", "target_group_arn": "x"}]
+    found = StackDocument("model-serving", bare)
+    problems = [p for r in found.of_type(*rule.types) for p in rule.check(found, r)]
+    assert sorted(problems) == [
+        "no authentication: no bearer-token gate and no authenticate action",
+        "plain HTTP from the internet (only a redirect to HTTPS may be)",
+    ]
+
+
+def test_auth_none_needs_a_written_reason_and_waives_the_finding() -> None:
+    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
+           "RAI_LOAD_BALANCER_AUTH": "none"}  # fmt: skip
+    with pytest.raises(SettingsError, match="auth_none_reason"):
+        settings_from(env)
+    reason = "a public demo model on synthetic data; no client data, rate-limited by WAF"
+    assert settings_from({**env, "RAI_LOAD_BALANCER_AUTH_NONE_REASON": reason}).load_balancer.auth == "none"

@@ -16,6 +16,7 @@ from modules.blocks.load_balancer import LoadBalancer
 from modules.blocks.network import Network
 from modules.blocks.web_acl import WebAcl, WebAclProps
 from modules.config import Settings
+from modules.policy.check import waive
 
 ANYWHERE = "0.0.0.0/0"
 
@@ -67,6 +68,8 @@ def protect(
     """A WAF web ACL (id ``waf``) on a public ``lb``; None for an internal one."""
     if settings.exposure_of(stack) != "public":
         return None
+    if settings.load_balancer.auth == "none":
+        waive(lb.listener, "public-endpoint-protected", settings.load_balancer.auth_none_reason)
     return WebAcl(
         scope,
         "waf",

@@ -33,6 +33,11 @@ class LoadBalancerSettings(Section):
         description="authentication of API clients when public: `jwt` (bearer tokens of jwt_issuer, verified by the "
         "model server) or `none` (a resilience-policy finding that needs a written waiver)",
     )
+    auth_none_reason: Str = Field(
+        default="",
+        description="with auth = none and public: the written waiver (why no authentication is acceptable), "
+        "20+ characters; required then",
+    )
     jwt_issuer: HttpsUrl = Field(
         default="", description="OIDC issuer (`iss`) of the clients' JWTs; required when public with auth = jwt"
     )

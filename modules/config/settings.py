@@ -112,6 +112,8 @@ class Settings(BaseSettings):
                 missing += [
                     f"load_balancer.{f} (auth = jwt)" for f in ("jwt_issuer", "jwt_audience") if not getattr(lb, f)
                 ]
+            if lb.auth == "none" and len(lb.auth_none_reason.strip()) < 20:
+                missing.append("load_balancer.auth_none_reason (auth = none needs a written waiver, 20+ characters)")
             if (
                 "ha-failover" in public
                 and self.ha_failover.secondary_region
