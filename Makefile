@@ -14,7 +14,7 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz diagrams plan plan-local
+.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz wrk diagrams plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,8 +67,8 @@ lint: $(VENV)/.synced ## ruff, mypy and the layer contracts (import-linter, in p
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench-server: $(VENV)/.synced ## model server /predict throughput and latency vs a constant endpoint (not a test)
-	$(PY) -m tools.bench.server $(or $(SECONDS_PER_POINT),9)
+bench-server: $(VENV)/.synced wrk ## model server (ONNX MLP) throughput, p50/p99 under wrk vs raw onnxruntime, with and without batching (not a test)
+	$(PY) -m tools.bench.server $(or $(SECONDS_PER_POINT),8)
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m tools.bench.synth --runs $(or $(RUNS),5)
@@ -91,6 +91,12 @@ graphviz: ## install Graphviz (`dot`) from Debian packages if it is missing (roo
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends graphviz >/dev/null \
 	  || { echo "Graphviz is needed by the diagram test: install it (Debian: apt-get install graphviz)" >&2; exit 1; }; }
+
+wrk: ## install wrk (the benchmark's HTTP load) from Debian packages if it is missing (root, or sudo)
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null \
+	  || { echo "wrk is needed by make bench-server: install it (Debian: apt-get install wrk)" >&2; exit 1; }; }
 
 diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth into docs/diagrams/ (.dot, .svg, .png)
 	$(PY) -m tools.docs.diagrams

@@ -221,7 +221,7 @@ def test_model_serving_stack_applies_converges_and_destroys(moto: MotoServer, tm
         assert attrs.get("routing.http.drop_invalid_header_fields.enabled") == "true", attrs
         assert attrs.get("access_logs.s3.enabled") == "true", attrs
         (tg,) = elbv2.describe_target_groups(Names=["resilient-ai-dev-ms"])["TargetGroups"]
-        assert tg.get("HealthCheckPath") == "/ready" and tg.get("TargetType") == "ip", tg
+        assert tg.get("HealthCheckPath") == "/v2/health/ready" and tg.get("TargetType") == "ip", tg
         (repo,) = ecr.describe_repositories(repositoryNames=["resilient-ai-dev/model-server"])["repositories"]
         assert repo.get("imageTagMutability") == "IMMUTABLE", repo
         assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo

@@ -271,7 +271,7 @@ def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_uni
     assert [c.args for c in setup] == [
         "-m pip install --quiet --target vendor -r model_server/requirements.txt",
         "-m pip install --quiet --target build -r model_server/requirements-build.txt",
-        "model_server/train.py model_server/model_server/model.json",
+        "model_server/train.py model_server/model_server/wine.onnx",
     ], "serving requirements vendored, the model built by train.py as in the image"
     assert run.called("systemctl") == ["daemon-reload", "enable --now model-server"]
     assert [c.command for c in run.calls][-3:] == ["amazon-cloudwatch-agent-ctl", "systemctl", "systemctl"]

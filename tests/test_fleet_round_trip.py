@@ -48,7 +48,7 @@ def check_group(emu: Settings, name: str, target_group_arn: str) -> None:
 
 def check_target_group(emu: Settings, arn: str, interval_s: int) -> None:
     (group,) = aws_client("elbv2", emu).describe_target_groups(TargetGroupArns=[arn])["TargetGroups"]
-    assert group["HealthCheckPath"] == "/health" and group["HealthCheckIntervalSeconds"] == interval_s
+    assert group["HealthCheckPath"] == "/v2/health/ready" and group["HealthCheckIntervalSeconds"] == interval_s
     assert group["TargetType"] == "instance"
 
 

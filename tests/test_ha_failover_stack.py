@@ -50,7 +50,7 @@ def test_target_group_checks_health_fast_on_the_server_port(ha: StackDoc) -> Non
     group = one(ha, "aws_lb_target_group")
     assert (group["port"], group["target_type"]) == (8080, "instance")
     check = group["health_check"]
-    assert (check["path"], check["interval"], check["timeout"]) == ("/health", 10, 3)
+    assert (check["path"], check["interval"], check["timeout"]) == ("/v2/health/ready", 10, 3)
     assert (check["healthy_threshold"], check["unhealthy_threshold"], check["matcher"]) == (2, 2, "200")
 
 

@@ -84,7 +84,7 @@ def test_folder_hash_ignores_caches_and_follows_source_changes(tmp_path: Path) -
     before = folder_hash(tmp_path)
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "x.pyc").write_bytes(b"\0")
-    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / "wine.onnx").write_bytes(b"\0")
     assert folder_hash(tmp_path) == before
     (tmp_path / "server.py").write_text("print(1)\n")
     assert folder_hash(tmp_path) != before
@@ -130,7 +130,7 @@ def test_container_runs_non_root_on_a_read_only_root_with_writable_tmp(ms: Stack
 def test_container_health_check_needs_nothing_beyond_the_image(ms: StackDoc) -> None:
     check = container(ms)["healthCheck"]
     assert check["command"][:3] == ["CMD", "python", "-c"], "python is in the image; curl is not"
-    assert "/health" in check["command"][3]
+    assert "/v2/health/live" in check["command"][3]
     dockerfile = (SERVER_DIR / "Dockerfile").read_text()
     assert check["command"][3] in dockerfile, "ECS and the image's HEALTHCHECK run the same probe"
 
@@ -188,7 +188,7 @@ def test_service_is_behind_the_load_balancer_and_autoscaling_owns_the_count(ms: 
 
 def test_load_balancer_health_check_uses_readiness(ms: StackDoc) -> None:
     """A draining task answers /ready with 503 and leaves rotation before it stops."""
-    assert one(ms, "aws_lb_target_group")["health_check"]["path"] == "/ready"
+    assert one(ms, "aws_lb_target_group")["health_check"]["path"] == "/v2/health/ready"
 
 
 def test_autoscaling_tracks_cpu_and_requests_per_target(ms: StackDoc) -> None:

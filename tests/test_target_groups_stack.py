@@ -57,7 +57,7 @@ def test_both_target_groups_use_the_seed_thresholds_with_a_fast_interval(tg: Sta
     for group in groups.values():
         check = group["health_check"]
         assert (check["healthy_threshold"], check["unhealthy_threshold"], check["timeout"]) == (2, 2, 3)
-        assert (check["matcher"], check["interval"], check["path"]) == ("200-299", 5, "/health")
+        assert (check["matcher"], check["interval"], check["path"]) == ("200-299", 5, "/v2/health/ready")
         assert (group["port"], group["target_type"]) == (8080, "instance")
         assert "stickiness" not in group, "no stickiness unless asked for"
 

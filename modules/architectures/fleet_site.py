@@ -30,8 +30,8 @@ from modules.policy.check import waive
 
 SERVER_PORT = 8080
 NAME_LIMIT = 32  # ALB and target group names
-HEALTH_PATH = "/health"
-HEALTH_TIMEOUT_S = 3  # the seed's; the server answers /health from memory
+HEALTH_PATH = "/v2/health/ready"  # readiness: a draining instance leaves rotation
+HEALTH_TIMEOUT_S = 3  # the seed's; the server answers readiness from memory
 
 
 def short_name(name: str) -> str:
@@ -52,7 +52,7 @@ def server_target_group(
     matcher: str = "200",
     stickiness_s: int = 0,
 ) -> TargetGroupProps:
-    """A target group of model server instances checked on ``/health`` with a 3 s timeout."""
+    """A target group of model server instances checked on ``/v2/health/ready`` with a 3 s timeout."""
     return TargetGroupProps(
         name=short_name(name),
         port=SERVER_PORT,
@@ -226,6 +226,8 @@ class FleetSite(Construct):
                     "MAX_BODY_BYTES": str(self.settings.serving.max_body_bytes),
                     **server_auth_environment(self.settings, self.stack),
                 },
+                # the checksum is of serving.model_uri's bytes: another model (a canary) is not checked
+                model_sha256=self.settings.serving.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(
                     cfg,
                     name=name,

@@ -16,7 +16,7 @@ from constructs import Construct
 # Files that do not change the image: caches, editor and test leftovers, built artifacts.
 IGNORED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 IGNORED_SUFFIXES = (".pyc", ".pyo")
-IGNORED_FILES = frozenset({"model.json"})  # the default model is built inside the image
+IGNORED_FILES = frozenset({"wine.onnx"})  # the default model is built inside the image
 
 
 def source_files(folder: Path) -> list[Path]:

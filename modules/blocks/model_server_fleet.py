@@ -1,9 +1,9 @@
 """The model server on EC2: the same code base as the model-serving container, run by a fleet.
 
 The artifact is ``handlers/model_server/`` as it is (server, ``train.py``, requirements);
-each instance installs the pinned serving requirements and builds the default model with
-``train.py`` exactly as the image's build stage does, then runs ``python -m model_server``
-under systemd. Used by the ``ha-failover`` and ``target-groups`` stacks.
+each instance installs the pinned serving requirements (onnxruntime, FastAPI, uvicorn) and
+builds the default ONNX model with ``train.py`` exactly as the image's build stage does,
+then runs ``python -m model_server`` under systemd. Used by the ``ha-failover`` and ``target-groups`` stacks.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SETUP = " && ".join(
     (
         "python3.11 -m pip install --quiet --target vendor -r model_server/requirements.txt",
         "python3.11 -m pip install --quiet --target build -r model_server/requirements-build.txt",
-        "PYTHONPATH=build python3.11 model_server/train.py model_server/model_server/model.json",
+        "PYTHONPATH=build python3.11 model_server/train.py model_server/model_server/wine.onnx",
         "rm -rf build",
     )
 )
@@ -52,6 +52,7 @@ class ModelServerFleetProps:
     log_retention_days: int = 365
     artifact_prefix: str = "artifacts"  # distinct per fleet sharing a bucket: each uploads its own object
     model_uri: str = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
+    model_sha256: str = ""  # the model's SHA-256: other bytes stop the server at start; empty = not checked
     environment: Mapping[str, str] = field(default_factory=dict)  # more server settings (body limit, JWT issuer)
 
     def __post_init__(self) -> None:
@@ -82,6 +83,7 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             **({"MODEL_URI": props.model_uri} if props.model_uri else {}),
+            **({"MODEL_SHA256": props.model_sha256} if props.model_sha256 else {}),
             **props.environment,
         },
         security_group_ids=props.security_group_ids,

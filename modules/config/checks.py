@@ -250,6 +250,12 @@ ImageUri = Annotated[
         empty=True,
     ),
 ]
+Sha256 = Annotated[
+    str,
+    Strict(),
+    _matches(r"[0-9a-f]{64}", "empty (not checked) or 64 lowercase hex digits", empty=True),
+]
+
 ModelUri = Annotated[
     str,
     Strict(),

@@ -15,6 +15,7 @@ from modules.config.checks import (
     Int,
     ModelUri,
     Section,
+    Sha256,
     between,
     refuse,
 )
@@ -29,7 +30,13 @@ class ServingSettings(Section):
     )
     model_uri: ModelUri = Field(
         default="",
-        description="model the server loads at start: an `s3://` URI or a path in the image; empty = the bundled model",
+        description="ONNX model the server loads at start: an `s3://` URI or a path in the image; "
+        "empty = the bundled model",
+    )
+    model_sha256: Sha256 = Field(
+        default="",
+        description="SHA-256 of the model's bytes (`sha256sum model.onnx`): other bytes stop the server at start; "
+        "empty = not checked",
     )
     cpu: FargateCpu = Field(default=512, description="task CPU units")
     memory_mib: Annotated[Int, between(512, 30720)] = Field(
@@ -63,7 +70,7 @@ class ServingSettings(Section):
         default=32, description="requests a task serves at once; beyond it 503 + Retry-After"
     )
     max_batch_rows: Annotated[Int, between(1, 100000)] = Field(
-        default=1000, description="rows one /predict call may carry"
+        default=1000, description="rows one infer call may carry"
     )
     stop_timeout_s: Annotated[Int, between(2, 120)] = Field(
         default=30, description="SIGTERM to SIGKILL: time a task gets to drain"

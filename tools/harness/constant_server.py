@@ -1,37 +1,38 @@
-"""The benchmark's baseline: the model server's own stack (config, limits, event loop,
-request parsing, JSON parsing, drain) with ``/predict`` answering a constant instead of
-calling the model.
+"""A baseline for the benchmark: the model server's own stack (config, admission, FastAPI
+on uvicorn, request parsing and checking against the model's metadata, batching, drain)
+with onnxruntime replaced by a constant answer of the right shapes.
 
-The constant has the shape and size of the model's answer to the benchmark's request
-(``CONSTANT_ROWS`` rows, default 8, three classes, six-decimal probabilities), so the two
-servers send the same bytes and the ratio measures the model: input validation, the
-forward pass and formatting its numbers.
+The difference to the real server is the model's own time, so the two together show how
+much of a request the HTTP stack costs.
 
 ``python -m tools.harness.constant_server`` (PYTHONPATH must hold handlers/model_server).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from model_server.server import Config, run
-
-ROWS = int(os.environ.get("CONSTANT_ROWS", "8"))
-CONSTANT = {
-    "model": "wine-logistic-regression",
-    "version": "1",
-    "labels": ["class_0"] * ROWS,
-    "probabilities": [[0.912345, 0.054321, 0.033334]] * ROWS,
-}
+import numpy as np
+from model_server import server
+from model_server.model import Array, OnnxModel
 
 
-def constant(_payload: Any) -> dict[str, Any]:
-    return CONSTANT
+def constant_run(
+    self: OnnxModel, inputs: Mapping[str, Array], outputs: Sequence[str] | None = None
+) -> dict[str, Array]:
+    """Zeros of each output's shape, the batch dimension taken from the first input."""
+    rows = next(iter(inputs.values())).shape[0]
+    names = list(outputs) if outputs else [s.name for s in self.outputs]
+    out = {}
+    for name in names:
+        spec = self.output_by_name[name]
+        shape = tuple(rows if d == -1 else d for d in spec.shape)
+        out[name] = np.zeros(shape, dtype=spec.dtype)
+    return out
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), stream=sys.stdout)
-    sys.exit(run(Config.from_env(os.environ), predict=constant))
+    OnnxModel.run = constant_run  # type: ignore[method-assign]
+    sys.exit(server.main(os.environ))

@@ -2,7 +2,7 @@
 
 ``with ModelServerProcess(model_path, env) as server: ...`` starts
 ``python -m model_server`` (handlers/model_server/) on a free loopback port, waits for
-``/ready``, and stops it with SIGTERM (then SIGKILL) on exit.
+``/v2/health/ready``, and stops it with SIGTERM (then SIGKILL) on exit.
 """
 
 from __future__ import annotations
@@ -23,12 +23,22 @@ from modules.core.paths import PROJECT_ROOT
 from tools.harness.moto_server import HOST, free_port, stop_process_group
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
+READY = "/v2/health/ready"
 
 
-def train_default_model(path: Path) -> Path:
-    """Write the default model (what the image's build stage does) to ``path``."""
-    subprocess.run([sys.executable, str(SERVER_DIR / "train.py"), str(path)], check=True, capture_output=True)
+def train_default_model(path: Path, heavy: bool = False) -> Path:
+    """Write the default ONNX model (what the image's build stage does) to ``path``; with
+    ``heavy``, the benchmark's MLP instead."""
+    args = [sys.executable, str(SERVER_DIR / "train.py"), str(path), *(["--heavy"] if heavy else [])]
+    subprocess.run(args, check=True, capture_output=True)
     return path
+
+
+def infer_body(rows: list[list[float]], name: str = "input") -> bytes:
+    """A JSON-format infer request: one FP32 input of ``rows``."""
+    flat = [float(v) for row in rows for v in row]
+    shape = [len(rows), len(rows[0]) if rows else 0]
+    return json.dumps({"inputs": [{"name": name, "shape": shape, "datatype": "FP32", "data": flat}]}).encode()
 
 
 class ModelServerProcess:
@@ -47,6 +57,10 @@ class ModelServerProcess:
         self.start_timeout_s = start_timeout_s
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.env.get("MODEL_NAME") or Path(self.model_uri.rsplit("/", 1)[-1]).stem
 
     def start(self) -> ModelServerProcess:
         self.port = free_port()
@@ -67,7 +81,7 @@ class ModelServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"model server exited with {self.proc.returncode} (log: {self.log_path})")
             try:
-                if self.request("GET", "/ready")[0] == 200:
+                if self.request("GET", READY)[0] == 200:
                     return self
             except OSError:
                 pass
@@ -86,10 +100,13 @@ class ModelServerProcess:
         finally:
             conn.close()
 
-    def predict(self, instances: Any) -> tuple[int, Any]:
-        status, _, body = self.request(
-            "POST", "/predict", json.dumps({"instances": instances}).encode(), {"Content-Type": "application/json"}
-        )
+    @property
+    def infer_path(self) -> str:
+        return f"/v2/models/{self.model_name}/infer"
+
+    def infer(self, rows: list[list[float]]) -> tuple[int, Any]:
+        """POST rows as the FP32 input; (status, the parsed JSON answer)."""
+        status, _, body = self.request("POST", self.infer_path, infer_body(rows), {"Content-Type": "application/json"})
         return status, json.loads(body)
 
     def signal(self, sig: int = signal.SIGTERM) -> None:

@@ -1,4 +1,4 @@
-"""``python -m model_server``: configuration from the environment (see server.Config)."""
+"""``python -m model_server``: configuration from the environment (see config.Config)."""
 
 import sys
 

@@ -1,138 +1,117 @@
-"""The model format the server loads, and its numpy forward pass.
+"""An ONNX model run by onnxruntime on CPU, described by its own metadata.
 
-A standardized linear classifier (``linear-classifier/v1``): ``(x - mean) / scale``,
-then ``softmax(z @ coef.T + intercept)`` (multinomial) or ``sigmoid`` (binary). It is
-what scikit-learn's ``StandardScaler`` + ``LogisticRegression`` computes, exported to
-JSON so that serving needs numpy only and loads in milliseconds.
+``load(uri, sha256)`` reads the bytes (a local path or ``s3://bucket/key``), checks them
+against an expected SHA-256 when one is given, and opens an ``InferenceSession``. Every
+input and output must be a tensor of a type the Open Inference Protocol can carry (a
+scikit-learn classifier exported with ZipMap has a map output: export it with
+``options={"zipmap": False}``). Any problem is one ``ModelError`` naming it: the server
+stops at start instead of serving errors.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-FORMAT = "linear-classifier/v1"
-# Inputs beyond this magnitude are no measurement; the bound also keeps every logit finite.
-MAX_ABS_VALUE = 1e12
+# ONNX Runtime tensor types -> (Open Inference Protocol datatype, numpy dtype).
+DATATYPES: dict[str, tuple[str, Any]] = {
+    "tensor(bool)": ("BOOL", np.bool_),
+    "tensor(uint8)": ("UINT8", np.uint8),
+    "tensor(uint16)": ("UINT16", np.uint16),
+    "tensor(uint32)": ("UINT32", np.uint32),
+    "tensor(uint64)": ("UINT64", np.uint64),
+    "tensor(int8)": ("INT8", np.int8),
+    "tensor(int16)": ("INT16", np.int16),
+    "tensor(int32)": ("INT32", np.int32),
+    "tensor(int64)": ("INT64", np.int64),
+    "tensor(float16)": ("FP16", np.float16),
+    "tensor(float)": ("FP32", np.float32),
+    "tensor(double)": ("FP64", np.float64),
+    "tensor(string)": ("BYTES", np.object_),
+}
 
-Matrix = npt.NDArray[np.float64]
+Array = npt.NDArray[Any]
 
 
 class ModelError(ValueError):
-    """The model document is unusable; the message names what is wrong."""
-
-
-class InputError(ValueError):
-    """A request's instances are unusable; the message names what is wrong."""
+    """The model cannot be served; the message names what is wrong."""
 
 
 @dataclass(frozen=True)
-class LinearClassifier:
+class TensorSpec:
     name: str
-    version: str
-    feature_names: tuple[str, ...]
-    classes: tuple[str, ...]
-    mean: Matrix
-    scale: Matrix
-    coef: Matrix  # (n_classes, n_features), or (1, n_features) when binary
-    intercept: Matrix
-    _weights: Matrix = field(init=False, repr=False, compare=False)
-    _bias: Matrix = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # Fold the standardization into the weights once: ((x - m) / s) @ C.T + b equals
-        # x @ (C / s).T + (b - (m / s) @ C.T), one matrix product per request.
-        object.__setattr__(self, "_weights", (self.coef / self.scale).T.copy())
-        object.__setattr__(self, "_bias", self.intercept - (self.mean / self.scale) @ self.coef.T)
+    datatype: str  # FP32, INT64, ... (Open Inference Protocol)
+    dtype: Any  # the numpy dtype onnxruntime takes or gives
+    shape: tuple[int, ...]  # -1 for a dynamic dimension
 
     @property
-    def n_features(self) -> int:
-        return len(self.feature_names)
+    def batched(self) -> bool:
+        """The first dimension is dynamic: rows of several requests can be stacked."""
+        return len(self.shape) >= 1 and self.shape[0] == -1
 
-    def predict_proba(self, x: Matrix) -> Matrix:
-        logits: Matrix = x @ self._weights + self._bias
-        if len(self.classes) == 2 and self.coef.shape[0] == 1:
-            p1 = 0.5 * (1.0 + np.tanh(0.5 * logits[:, 0]))  # the sigmoid, without exp overflow
-            return np.column_stack([1.0 - p1, p1])
-        logits -= logits.max(axis=1, keepdims=True)  # overflow-safe softmax, in place
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        return logits
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
-    def predict(self, x: Matrix) -> tuple[list[str], Matrix]:
-        proba = self.predict_proba(x)
-        classes = self.classes
-        # argmax picks the first most probable class of a tied row. It releases the GIL on
-        # every call, which cost a GIL handoff per request in the old threaded server; the
-        # event-loop server has no other thread to hand it to.
-        labels = [classes[i] for i in proba.argmax(axis=1).tolist()]
-        return labels, proba
 
-    def to_dict(self) -> dict[str, Any]:
+def _spec(arg: Any, role: str) -> TensorSpec:
+    if arg.type not in DATATYPES:
+        hint = " (a scikit-learn classifier: export with options={'zipmap': False})" if "map" in arg.type else ""
+        raise ModelError(f"{role} {arg.name!r} has type {arg.type}, not a tensor the protocol carries{hint}")
+    datatype, dtype = DATATYPES[arg.type]
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
+    return TensorSpec(arg.name, datatype, dtype, shape)
+
+
+class OnnxModel:
+    """One InferenceSession and the tensors it takes and gives."""
+
+    platform = "onnxruntime_onnx"
+
+    def __init__(self, body: bytes, name: str, version: str = "1", threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(body, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad bytes
+            raise ModelError(f"onnxruntime cannot load it: {str(exc).strip()[:500]}") from exc
+        self.name = name
+        self.version = version
+        self.inputs = tuple(_spec(a, "input") for a in self.session.get_inputs())
+        self.outputs = tuple(_spec(a, "output") for a in self.session.get_outputs())
+        self.input_by_name = {s.name: s for s in self.inputs}
+        self.output_by_name = {s.name: s for s in self.outputs}
+
+    @property
+    def batchable(self) -> bool:
+        """Every input and output has a dynamic first (batch) dimension."""
+        return all(s.batched for s in (*self.inputs, *self.outputs))
+
+    def run(self, inputs: Mapping[str, Array], outputs: Sequence[str] | None = None) -> dict[str, Array]:
+        names = list(outputs) if outputs else [s.name for s in self.outputs]
+        results = self.session.run(names, dict(inputs))
+        return dict(zip(names, (np.asarray(r) for r in results), strict=True))
+
+    def metadata(self) -> dict[str, Any]:
         return {
-            "format": FORMAT,
             "name": self.name,
-            "version": self.version,
-            "feature_names": list(self.feature_names),
-            "classes": list(self.classes),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept.tolist(),
+            "versions": [self.version],
+            "platform": self.platform,
+            "inputs": [s.metadata() for s in self.inputs],
+            "outputs": [s.metadata() for s in self.outputs],
         }
 
 
-def from_dict(doc: Any) -> LinearClassifier:
-    """A classifier from its JSON document; every problem is named in one ModelError."""
-    if not isinstance(doc, dict):
-        raise ModelError("model document must be a JSON object")
-    problems: list[str] = []
-    if doc.get("format") != FORMAT:
-        problems.append(f"format must be {FORMAT!r}, got {doc.get('format')!r}")
-    features = doc.get("feature_names")
-    classes = doc.get("classes")
-    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
-        problems.append("feature_names must be a non-empty list of strings")
-        features = []
-    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
-        problems.append("classes must be a list of >= 2 strings")
-        classes = ["?", "?"]
-    n, k = len(features), len(classes)
-    arrays: dict[str, Matrix] = {}
-    rows = 1 if k == 2 and isinstance(doc.get("coef"), list) and len(doc["coef"]) == 1 else k
-    for key, shape in (("mean", (n,)), ("scale", (n,)), ("coef", (rows, n)), ("intercept", (rows,))):
-        try:
-            arr = np.asarray(doc.get(key), dtype=np.float64)
-        except (TypeError, ValueError):
-            problems.append(f"{key} must be numbers")
-            continue
-        if arr.shape != shape:
-            problems.append(f"{key} must have shape {shape}, got {arr.shape}")
-        elif not np.isfinite(arr).all():
-            problems.append(f"{key} must be finite")
-        arrays[key] = arr
-    if "scale" in arrays and arrays["scale"].shape == (n,) and (arrays["scale"] == 0).any():
-        problems.append("scale must not contain 0")
-    if problems:
-        raise ModelError("invalid model: " + "; ".join(problems))
-    return LinearClassifier(
-        name=str(doc.get("name", "model")),
-        version=str(doc.get("version", "0")),
-        feature_names=tuple(features),
-        classes=tuple(classes),
-        **arrays,
-    )
-
-
-def load(uri: str, s3_client: Any = None) -> LinearClassifier:
-    """Load from a local path or an ``s3://bucket/key`` URI."""
+def read(uri: str, s3_client: Any = None) -> bytes:
+    """The model's bytes from a local path or an ``s3://bucket/key`` URI."""
     if uri.startswith("s3://"):
         bucket, _, key = uri[5:].partition("/")
         if not bucket or not key:
@@ -141,58 +120,29 @@ def load(uri: str, s3_client: Any = None) -> LinearClassifier:
             import boto3  # only a model in S3 needs it
 
             s3_client = boto3.client("s3")
-        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    else:
         try:
-            body = Path(uri).read_bytes()
-        except OSError as exc:
-            raise ModelError(f"model path {uri!r}: {exc.strerror or exc}") from exc
+            return bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:  # botocore's ClientError and connection errors
+            raise ModelError(f"model URI {uri!r}: {exc}") from exc
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"model {uri!r}: not JSON ({exc})") from exc
-    return from_dict(doc)
+        return Path(uri).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"model path {uri!r}: {exc.strerror or exc}") from exc
 
 
-def to_matrix(instances: Any, n_features: int, max_rows: int) -> Matrix:
-    """Request instances as a float matrix, or an InputError naming the first bad value."""
-    if not isinstance(instances, list):
-        raise InputError("'instances' must be a list of rows")
-    if not instances:
-        raise InputError("'instances' must hold at least one row")
-    if len(instances) > max_rows:
-        raise InputError(f"'instances' has {len(instances)} rows; at most {max_rows} per request")
-    # Fast path for the common, valid batch: exact int/float types (so no bool, which is
-    # an int subclass, and no strings numpy would parse), then one vectorized range check.
-    if (
-        set(map(type, instances)) == _LIST
-        and set(map(len, instances)) == {n_features}
-        and set(map(type, itertools.chain.from_iterable(instances))) <= _NUMBER
-    ):
-        try:
-            x = np.asarray(instances, dtype=np.float64)
-        except OverflowError:  # an integer beyond float range: reported below
-            pass
-        else:
-            if np.abs(x).max() <= MAX_ABS_VALUE:  # False for NaN and inf too
-                return x
-    _raise_first_problem(instances, n_features)
-    raise AssertionError("unreachable: the fast path rejected a valid batch")  # pragma: no cover
+def load(uri: str, name: str, *, sha256: str = "", version: str = "1", threads: int = 1) -> OnnxModel:
+    """Read, verify and open the model; a ModelError names what is wrong."""
+    body = read(uri)
+    if sha256:
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != sha256.lower():
+            raise ModelError(f"model {uri!r}: SHA-256 is {actual}, MODEL_SHA256 expects {sha256.lower()}")
+    try:
+        return OnnxModel(body, name, version, threads)
+    except ModelError as exc:
+        raise ModelError(f"model {uri!r}: {exc}") from None
 
 
-_NUMBER = frozenset((int, float))
-_LIST = frozenset((list,))
-
-
-def _raise_first_problem(instances: list[Any], n_features: int) -> None:
-    for i, row in enumerate(instances):
-        if not isinstance(row, list):
-            raise InputError(f"instances[{i}] must be a list of {n_features} numbers")
-        if len(row) != n_features:
-            raise InputError(f"instances[{i}] has {len(row)} values; the model takes {n_features}")
-        for j, v in enumerate(row):
-            # bool is an int in Python, but true/false is not a measurement.
-            if isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
-                raise InputError(f"instances[{i}][{j}] = {v!r}: must be a finite number")
-            if abs(v) > MAX_ABS_VALUE:
-                raise InputError(f"instances[{i}][{j}] = {v!r}: must be within +/-{MAX_ABS_VALUE:g}")
+def default_name(uri: str) -> str:
+    """The served name when MODEL_NAME is not set: the file's stem (``wine.onnx`` -> ``wine``)."""
+    return Path(uri.rsplit("/", 1)[-1]).stem or "model"

@@ -47,7 +47,7 @@ class HaFailoverStack(BaseStack):
     """ALB + self-healing Auto Scaling group of model servers, optionally in two regions.
 
     Fault tolerance: subnets, NAT and instances in every AZ (3 by default); the ALB checks
-    ``/health`` every 10 s and takes a target out after 2 failures (20 s); the group
+    ``/v2/health/ready`` every 10 s and takes a target out after 2 failures (20 s); the group
     replaces instances the ALB finds unhealthy (ELB health checks), refreshes instances
     rolling at 100 % healthy, rebalances spot capacity, drains on termination and tracks
     CPU and requests per target; alarms on unhealthy hosts, ALB and target 5xx and
@@ -227,7 +227,10 @@ class HaFailoverStack(BaseStack):
         outputs = {
             "alb_url": (primary.load_balancer.url, "URL of the primary site's load balancer"),
             "asg_name": (fleet.fleet.name, "Auto Scaling group of the primary site's model servers"),
-            "target_group_arn": (primary.load_balancer.target_group.arn, "target group the ALB checks on /health"),
+            "target_group_arn": (
+                primary.load_balancer.target_group.arn,
+                "target group the ALB checks on /v2/health/ready",
+            ),
             "alarm_topic_arn": (primary.topic.arn, "SNS topic of the primary site's alarms"),
         }
         if "secondary" in self.sites:

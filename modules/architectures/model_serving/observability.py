@@ -63,7 +63,7 @@ def alarms_and_dashboard(
             "dimensions": tg_dims,
             "statistic": "Maximum",
             "threshold": 0,
-            "desc": "a task fails its /ready health check",
+            "desc": "a task fails its /v2/health/ready health check",
         },
         "cpu-high": {
             "metric_name": "CPUUtilization",

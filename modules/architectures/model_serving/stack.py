@@ -69,7 +69,7 @@ CONTAINER = "model-server"
 SERVER_USER = "10001"  # the image's non-root UID (handlers/model_server/Dockerfile)
 HEALTH_PROBE = (
     "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080')"
-    " + '/health', timeout=2)"
+    " + '/v2/health/live', timeout=2)"
 )
 _ECR_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)")
 
@@ -123,7 +123,7 @@ class ModelServingStack(BaseStack):
                     name=short,
                     port=serving.container_port,
                     target_type="ip",
-                    health_check_path="/ready",  # a draining task leaves rotation before it stops
+                    health_check_path="/v2/health/ready",  # a draining task leaves rotation before it stops
                     health_check_interval_s=lb_settings.health_check_interval_s,
                     healthy_threshold=lb_settings.healthy_threshold,
                     unhealthy_threshold=lb_settings.unhealthy_threshold,
@@ -326,6 +326,8 @@ class ModelServingStack(BaseStack):
         }
         if serving.model_uri:
             environment["MODEL_URI"] = serving.model_uri
+        if serving.model_sha256:
+            environment["MODEL_SHA256"] = serving.model_sha256
         container = {
             "name": CONTAINER,
             "image": image_uri,

@@ -49,7 +49,7 @@ def detection_and_replacement_s(settings: Settings) -> tuple[int, int]:
 class TargetGroupsStack(BaseStack):
     """Stable and canary model servers behind one ALB, split by weight.
 
-    Fault tolerance: each target group is checked on ``/health`` every 5 s (2/2
+    Fault tolerance: each target group is checked on ``/v2/health/ready`` every 5 s (2/2
     thresholds, 3 s timeout, 200-299): a failed target is out in 10 s; each has its own
     Auto Scaling group (ELB health checks, on-demand base + spot, capacity rebalance,
     instance refresh, drain hook, target tracking) over every AZ; a bad canary hurts only

@@ -1,0 +1,349 @@
+"""The ASGI application (FastAPI): the Open Inference Protocol's REST routes over one
+ONNX model, ``/metrics`` and the OpenAPI docs, plus the admission control in front.
+
+Routes: ``GET /v2`` (server metadata), ``GET /v2/health/live``, ``GET /v2/health/ready``
+(false while draining), ``GET /v2/models/{name}[/versions/{v}]`` (model metadata),
+``GET /v2/models/{name}[/versions/{v}]/ready``, ``POST /v2/models/{name}[/versions/{v}]/infer``,
+``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``GET /docs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from starlette.requests import ClientDisconnect
+
+from model_server import __version__
+from model_server.batcher import Batcher
+from model_server.config import Config
+from model_server.metrics import CONTENT_TYPE, Metrics
+from model_server.model import OnnxModel
+from model_server.protocol import HEADER_LENGTH, ProtocolError, encode, parse
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON = "application/json"
+EXTENSIONS = ["binary_tensor_data"]
+
+
+class State:
+    """What the routes share: one event loop uses it, so there are no locks."""
+
+    def __init__(self, config: Config, model: OnnxModel, metrics: Metrics, batcher: Batcher) -> None:
+        self.config = config
+        self.model = model
+        self.metrics = metrics
+        self.batcher = batcher
+        self.draining = False
+        self.in_flight = 0
+
+    def set_draining(self) -> None:
+        self.draining = True
+        self.metrics.draining.set(1)
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"error": message}), status, headers, media_type=JSON)
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status, media_type=JSON)
+
+
+class Admission:
+    """ASGI middleware: at most ``max_in_flight`` infer calls, counted from their headers to
+    their answer (bodies still arriving included); one more gets 503 + Retry-After at once,
+    while every other route stays answered. Bodies over ``max_body_bytes`` are 413 before
+    they are read. Every answer is counted by route and status."""
+
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        path: str = scope["path"]
+        infer = scope["method"] == "POST" and path.startswith("/v2/models/") and path.endswith("/infer")
+        route = _route(path)
+        status = [500]
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            length = _content_length(scope)
+            if length is not None and length > state.config.max_body_bytes:
+                await _send_error(
+                    counted,
+                    413,
+                    f"body of {length} bytes; at most {state.config.max_body_bytes}",
+                    {"Connection": "close"},
+                )
+            elif not infer:
+                await self.app(scope, receive, counted)
+            elif state.in_flight >= state.config.max_in_flight:
+                state.metrics.rejected.inc()
+                headers = {"Retry-After": str(state.config.retry_after_s), "Connection": "close"}
+                await _send_error(counted, 503, "server busy, retry later", headers)
+            else:
+                state.in_flight += 1
+                state.metrics.in_flight.set(state.in_flight)
+                started = time.perf_counter()
+                try:
+                    await self.app(scope, receive, counted)
+                finally:
+                    state.in_flight -= 1
+                    state.metrics.in_flight.set(state.in_flight)
+                    state.metrics.duration.observe(time.perf_counter() - started)
+        finally:
+            state.metrics.requests.labels(route, str(status[0])).inc()
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_error(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    body = orjson.dumps({"error": message})
+    raw = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _route(path: str) -> str:
+    """A low-cardinality label: the route's template, not the model name in the path."""
+    if path.startswith("/v2/models/"):
+        parts = path.split("/")
+        tail = parts[-1] if len(parts) > 4 else ""
+        versioned = "/versions/{version}" if "versions" in parts else ""
+        suffix = f"/{tail}" if tail in ("infer", "ready") else ""
+        return f"/v2/models/{{name}}{versioned}{suffix}"
+    if path in ("/v2", "/v2/health/live", "/v2/health/ready", "/metrics", "/openapi.json", "/docs"):
+        return path
+    return "other"
+
+
+def infer_schema(model: OnnxModel, max_rows: int) -> dict[str, Any]:
+    """The infer request body for this model (the JSON tensor format)."""
+    data_items = {"anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}, {"type": "array"}]}
+    if all(s.datatype.startswith(("FP", "INT", "UINT")) for s in model.inputs):
+        data_items = {"anyOf": [{"type": "number"}, {"type": "array"}]}
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "enum": [s.name for s in model.inputs]},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string", "enum": sorted({s.datatype for s in model.inputs})},
+            "parameters": {"type": "object"},
+            "data": {"type": "array", "items": data_items},
+        },
+        "description": "one input: "
+        + "; ".join(f"{s.name} {s.datatype} {list(s.shape)}" for s in model.inputs)
+        + f"; at most {max_rows} rows",
+    }
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"},
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "minItems": 1, "items": tensor},
+            "outputs": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "enum": [s.name for s in model.outputs]},
+                        "parameters": {"type": "object"},
+                    },
+                },
+            },
+        },
+    }
+
+
+ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["model_name", "outputs"],
+    "properties": {
+        "model_name": {"type": "string"},
+        "model_version": {"type": "string"},
+        "id": {"type": "string"},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer"}},
+                    "datatype": {"type": "string"},
+                    "data": {"type": "array"},
+                },
+            },
+        },
+    },
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {str(c): {"description": "the problem, named", "content": {JSON: {"schema": ERROR_SCHEMA}}} for c in codes}
+
+
+def create_app(config: Config, model: OnnxModel, metrics: Metrics | None = None) -> tuple[ASGIApp, State]:
+    metrics = metrics or Metrics()
+    batcher = Batcher(
+        model,
+        max_rows=config.max_batch_size,
+        max_delay_s=config.max_batch_delay_ms / 1000,
+        threads=config.infer_threads,
+        observe_batch=metrics.observe_batch,
+    )
+    state = State(config, model, metrics, batcher)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="model server",
+        version=__version__,
+        description=f"Serves {model.name} (ONNX, onnxruntime on CPU) over the Open Inference Protocol (KServe V2). "
+        f"At most {config.max_batch_rows} rows and {config.max_body_bytes} bytes per infer call.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": [model.name]}}
+    version_param = {
+        "name": "version", "in": "path", "required": True, "schema": {"type": "string", "enum": [model.version]},
+    }  # fmt: skip
+
+    def known(request: Request) -> Response | None:
+        name, version = request.path_params["name"], request.path_params.get("version")
+        if name != model.name:
+            return error(404, f"unknown model {name!r}; this server serves {model.name!r}")
+        if version is not None and version != model.version:
+            return error(404, f"model {name!r} has no version {version!r}; it has {model.version!r}")
+        return None
+
+    @app.get("/v2", summary="server metadata")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": "model-server", "version": __version__, "extensions": EXTENSIONS}
+
+    @app.get("/v2/health/live", summary="the process is alive (liveness)")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get(
+        "/v2/health/ready",
+        summary="the model is loaded and the server is not draining (readiness)",
+        responses={503: {"description": "draining after SIGTERM"}},
+    )
+    async def ready() -> Response:
+        return _json({"ready": False}, 503) if state.draining else _json({"ready": True})
+
+    not_found: dict[int | str, dict[str, Any]] = dict(_errors(404))
+
+    # Handlers read the path themselves: the parameters are documented once, with their enums.
+    async def metadata(request: Request) -> Response:
+        return known(request) or _json(model.metadata())
+
+    async def model_ready(request: Request) -> Response:
+        return known(request) or _json({"name": model.name, "ready": not state.draining})
+
+    async def infer(request: Request) -> Response:
+        problem = known(request)
+        if problem is not None:
+            return problem
+        try:
+            body = await asyncio.wait_for(_read_body(request, config.max_body_bytes), config.socket_timeout_s)
+        except TimeoutError:
+            return error(408, "body not received in time", {"Connection": "close"})
+        except ClientDisconnect:
+            return error(400, "client disconnected")  # nobody reads it
+        if isinstance(body, Response):
+            return body
+        try:
+            parsed = parse(body, request.headers.get(HEADER_LENGTH), model, config.max_batch_rows)
+            results = await batcher.infer(parsed)
+        except ProtocolError as exc:
+            return error(exc.status, str(exc))
+        except Exception as exc:  # onnxruntime refused values the metadata allows: name it, 400
+            return error(400, f"the model could not run on this input: {str(exc).strip()[:300]}")
+        metrics.rows.inc(parsed.rows)
+        content, headers = encode(model, parsed, results)
+        media = "application/octet-stream" if headers else JSON
+        return Response(content, 200, headers, media_type=media)
+
+    request_body = {"required": True, "content": {JSON: {"schema": infer_schema(model, config.max_batch_rows)}}}
+    answer = {"description": "the outputs, in the order requested", "content": {JSON: {"schema": RESPONSE_SCHEMA}}}
+    for prefix, params in (
+        ("/v2/models/{name}", [name_param]),
+        ("/v2/models/{name}/versions/{version}", [name_param, version_param]),
+    ):
+        extra = {"parameters": params}
+        app.add_api_route(prefix, metadata, methods=["GET"], summary="model metadata", openapi_extra=extra,
+                          responses=not_found)  # fmt: skip
+        app.add_api_route(f"{prefix}/ready", model_ready, methods=["GET"], summary="the model is ready",
+                          openapi_extra=extra, responses=not_found)  # fmt: skip
+        app.add_api_route(
+            f"{prefix}/infer",
+            infer,
+            methods=["POST"],
+            summary="inference on a batch of tensors",
+            openapi_extra={"parameters": params, "requestBody": request_body},
+            responses={200: answer, **_errors(400, 404, 408, 413, 503)},
+        )
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics_route() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return Admission(app, state), state
+
+
+async def _read_body(request: Request, limit: int) -> bytes | Response:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return error(413, f"body over {limit} bytes; at most {limit}", {"Connection": "close"})
+        chunks.append(chunk)
+    return b"".join(chunks)
