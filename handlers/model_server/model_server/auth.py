@@ -1,111 +1,119 @@
 """Bearer JWTs (RS256) of one issuer and audience, checked against the issuer's JWKS.
 
-Standard library only (the image stays small): RSASSA-PKCS1-v1_5 verification is one
-modular exponentiation and a comparison with the *whole* expected encoding (never a
-parse of the decrypted block, which is where signature forgeries come from). Only RS256
-is accepted: ``none`` and HMAC algorithms are refused, so a public key can never be
-used as a shared secret.
+The cryptography and the claim checks are PyJWT's (``jwt.decode`` with ``algorithms=
+["RS256"]``): ``none`` and HMAC algorithms are refused, so a public key can never be used
+as a shared secret. The JWKS is read once at start (``jwt.PyJWKClient``) and kept: a
+request never waits on the issuer, and a key rotation is a restart of the server (a
+token signed by a key the server has not read is refused as "unknown signing key").
+
+The reasons in AuthError are fixed strings: a refusal never echoes the token.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import time
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# DER DigestInfo prefix of SHA-256 (RFC 8017, section 9.2, note 1).
-_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+ALGORITHMS = ["RS256"]
 MIN_KEY_BITS = 2048
+LEEWAY_S = 60  # clock skew between the issuer and this host
+REQUIRED_CLAIMS = ["exp", "iss", "aud"]
 
 
 class AuthError(Exception):
     """The request carries no valid token; the message says why (never the token)."""
 
 
-def _b64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+class KeysError(Exception):
+    """The issuer's signing keys cannot be read (at start): the server does not start."""
 
 
-def _int(part: str) -> int:
-    return int.from_bytes(_b64(part), "big")
+def signing_keys(keys: Iterable[jwt.PyJWK]) -> dict[str, jwt.PyJWK]:
+    """``kid`` -> key, for the RS256 signing keys of at least MIN_KEY_BITS bits."""
+    return {
+        key.key_id or "": key
+        for key in keys
+        if key.public_key_use in (None, "sig")
+        and key.algorithm_name == "RS256"
+        and isinstance(key.key, RSAPublicKey)
+        and key.key.key_size >= MIN_KEY_BITS
+    }
 
 
-def rsa_keys(jwks: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
-    """``kid`` -> (modulus, exponent) of the RS256 signing keys of a JWKS document."""
-    keys = {}
-    for key in jwks.get("keys", []):
-        if key.get("kty") != "RSA" or key.get("use", "sig") != "sig" or key.get("alg", "RS256") != "RS256":
-            continue
-        n = _int(key["n"])
-        if n.bit_length() >= MIN_KEY_BITS:
-            keys[str(key.get("kid", ""))] = (n, _int(key["e"]))
+def rsa_keys(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The RS256 signing keys of a JWKS document (keys PyJWT cannot use are skipped)."""
+    try:
+        return signing_keys(jwt.PyJWKSet.from_dict(dict(jwks)).keys)
+    except jwt.PyJWKSetError:
+        return {}
+
+
+def fetch_keys(url: str, timeout_s: float = 5.0) -> dict[str, jwt.PyJWK]:
+    """The issuer's RS256 signing keys, read once; KeysError says why there are none."""
+    client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout_s)
+    try:
+        keys = signing_keys(client.get_signing_keys())
+    except jwt.PyJWKClientConnectionError as exc:
+        raise KeysError(f"cannot fetch the JWKS at {url}: {exc}") from None
+    except (jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
+        raise KeysError(f"no usable signing key in the JWKS at {url}: {exc}") from None
+    if not keys:
+        raise KeysError(f"no RS256 signing key of >= {MIN_KEY_BITS} bits in the JWKS at {url}")
     return keys
-
-
-def fetch_jwks(url: str, timeout_s: float = 5.0) -> dict[str, tuple[int, int]]:
-    """The issuer's signing keys, read once at start (a key rotation is a task restart)."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return rsa_keys(json.loads(response.read()))
-
-
-def _pkcs1_ok(n: int, e: int, signed: bytes, signature: bytes) -> bool:
-    size = (n.bit_length() + 7) // 8
-    if len(signature) != size:
-        return False
-    s = int.from_bytes(signature, "big")
-    if s >= n:
-        return False
-    t = _SHA256_DIGEST_INFO + hashlib.sha256(signed).digest()
-    expected = b"\x00\x01" + b"\xff" * (size - len(t) - 3) + b"\x00" + t
-    return hmac.compare_digest(pow(s, e, n).to_bytes(size, "big"), expected)
 
 
 @dataclass(frozen=True, kw_only=True)
 class JwtVerifier:
     issuer: str
     audience: str
-    keys: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-    leeway_s: int = 60  # clock skew between the issuer and this host
+    keys: Mapping[str, jwt.PyJWK] = field(default_factory=dict)
+    leeway_s: int = LEEWAY_S
 
-    def verify(self, authorization: str | None, now: float | None = None) -> dict[str, Any]:
+    @classmethod
+    def from_issuer(cls, issuer: str, audience: str, jwks_url: str) -> JwtVerifier:
+        """A verifier with the issuer's keys, fetched now (KeysError when there are none)."""
+        return cls(issuer=issuer, audience=audience, keys=fetch_keys(jwks_url))
+
+    def verify(self, authorization: str | None) -> dict[str, Any]:
         """The claims of the bearer token in an ``Authorization`` header value, or AuthError."""
-        if not authorization or not authorization.lower().startswith("bearer "):
+        if not authorization or authorization[:7].lower() != "bearer ":
             raise AuthError("missing bearer token")
         token = authorization[7:].strip()
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise AuthError("malformed token")
         try:
-            header = json.loads(_b64(parts[0]))
-            claims = json.loads(_b64(parts[1]))
-            signature = _b64(parts[2])
-        except ValueError:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
             raise AuthError("malformed token") from None
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            raise AuthError("malformed token")
-        if header.get("alg") != "RS256":
+        if header.get("alg") not in ALGORITHMS:
             raise AuthError("only RS256 tokens are accepted")
-        key = self.keys.get(str(header.get("kid", "")))
+        key = self.keys.get(str(header.get("kid") or ""))
         if key is None:
             raise AuthError("unknown signing key")
-        if not _pkcs1_ok(key[0], key[1], f"{parts[0]}.{parts[1]}".encode(), signature):
-            raise AuthError("bad signature")
-        at = time.time() if now is None else now
-        if claims.get("iss") != self.issuer:
-            raise AuthError("wrong issuer")
-        audience = claims.get("aud")
-        if self.audience not in (audience if isinstance(audience, list) else [audience]):
-            raise AuthError("wrong audience")
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or at > exp + self.leeway_s:
-            raise AuthError("token expired or without exp")
-        nbf = claims.get("nbf", 0)
-        if isinstance(nbf, int | float) and at + self.leeway_s < nbf:
-            raise AuthError("token not valid yet")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.InvalidSignatureError:
+            raise AuthError("bad signature") from None
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthError("token not valid yet") from None
+        except jwt.InvalidIssuerError:
+            raise AuthError("wrong issuer") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("wrong audience") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"token without the {exc.claim!r} claim") from None
+        except jwt.InvalidTokenError:
+            raise AuthError("malformed token") from None
         return claims
