@@ -210,6 +210,7 @@ def _props() -> ModelServerFleetProps:
         fleet=FleetProps(
             name="demo", subnet_ids=["a", "b"], instance_types=["m5.large", "m6i.large"], target_group_arns=["arn:tg"]
         ),
+        environment={"MAX_BODY_BYTES": "1048576"},  # what the fleet site passes by default (serving.max_body_bytes)
     )
 
 

@@ -35,12 +35,12 @@ def test_network_spans_three_azs_by_default_with_a_nat_per_az(ha: StackDoc) -> N
     assert len(resources(ha, "aws_nat_gateway")) == 3
 
 
-def test_alb_is_in_the_public_subnets_of_every_az_and_forwards_to_the_target_group(ha: StackDoc) -> None:
+def test_alb_is_internal_in_the_private_subnets_of_every_az_and_forwards_to_the_target_group(ha: StackDoc) -> None:
     lb = one(ha, "aws_lb")
-    public = {
-        f"${{aws_subnet.{n}.id}}" for n, s in ha["resource"]["aws_subnet"].items() if s["tags"]["tier"] == "public"
+    private = {
+        f"${{aws_subnet.{n}.id}}" for n, s in ha["resource"]["aws_subnet"].items() if s["tags"]["tier"] == "private"
     }
-    assert set(lb["subnets"]) == public and lb["security_groups"]
+    assert lb["internal"] is True and set(lb["subnets"]) == private and lb["security_groups"]
     listener = one(ha, "aws_lb_listener")
     (name,) = ha["resource"]["aws_lb_target_group"]
     assert listener["default_action"][0]["target_group_arn"] == f"${{aws_lb_target_group.{name}.arn}}"
@@ -73,7 +73,7 @@ def test_failure_detection_is_at_most_20_s_and_replacement_is_grace_plus_launch(
 
 def test_alarms_watch_unhealthy_hosts_5xx_and_in_service_below_min_to_the_encrypted_topic(ha: StackDoc) -> None:
     found = alarms(ha)
-    assert set(found) == {"unhealthy-hosts", "alb-5xx", "target-5xx", "in-service-below-min"}
+    assert set(found) == {"unhealthy-hosts", "no-healthy-hosts", "alb-5xx", "target-5xx", "in-service-below-min"}
     unhealthy = found["unhealthy-hosts"]
     assert (unhealthy["metric_name"], unhealthy["threshold"], unhealthy["comparison_operator"]) == (
         "UnHealthyHostCount", 0, "GreaterThanThreshold")  # fmt: skip
@@ -120,16 +120,28 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(two: Stack
     for rtype in ("aws_vpc", "aws_lb", "aws_autoscaling_group", "aws_launch_template", "aws_kms_key", "aws_sns_topic",
                   "aws_s3_object", "aws_autoscaling_lifecycle_hook"):  # fmt: skip
         assert per_provider[(rtype, "default")] == per_provider[(rtype, "aws.secondary")] == 1, rtype
-    assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 4, "alarms in the region of their metrics"
+    assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 5, "alarms in the region of their metrics"
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
     assert ssm == {"default", "aws.secondary"}, "each region reads its own AMI"
 
 
 def test_route53_checks_each_site_and_fails_over_from_primary_to_secondary(two: StackDoc) -> None:
+    """Route 53's public checkers cannot reach an internal ALB: each check follows its site's
+    "no healthy hosts" alarm, in the site's region, and no data counts as unhealthy."""
     checks = two["resource"]["aws_route53_health_check"]
-    assert {c["resource_path"] for c in checks.values()} == {"/v2/health/ready"}
-    assert {(c["request_interval"], c["failure_threshold"]) for c in checks.values()} == {(10, 2)}
-    assert checks["health-primary"]["type"] == "HTTPS" and checks["health-secondary"]["type"] == "HTTP"
+    site_alarms = two["resource"]["aws_cloudwatch_metric_alarm"]
+    for role, region in (("primary", "us-east-1"), ("secondary", "us-west-2")):
+        check = checks[f"health-{role}"]
+        assert (check["type"], check["cloudwatch_alarm_region"]) == ("CLOUDWATCH_METRIC", region)
+        assert check["insufficient_data_health_status"] == "Unhealthy"
+        (alarm,) = [a for n, a in site_alarms.items() if n.startswith(f"{role}_alarm-no-healthy-hosts_")]
+        assert (
+            check["cloudwatch_alarm_name"]
+            == f"${{aws_cloudwatch_metric_alarm.{next(n for n, a in site_alarms.items() if a is alarm)}.alarm_name}}"
+        )
+        assert (alarm["metric_name"], alarm["comparison_operator"], alarm["threshold"]) == (
+            "HealthyHostCount", "LessThanThreshold", 1)  # fmt: skip
+        assert alarm["treat_missing_data"] == "breaching"
     records = two["resource"]["aws_route53_record"]
     assert {r["failover_routing_policy"]["type"] for r in records.values()} == {"PRIMARY", "SECONDARY"}
     for role, record in (("primary", records["record-primary"]), ("secondary", records["record-secondary"])):

@@ -119,10 +119,10 @@ def test_s3_gateway_endpoint_serves_every_route_table(stacks: dict[str, StackDoc
 def test_alb_drops_invalid_headers_and_logs_access(stacks: dict[str, StackDoc]) -> None:
     alb = one(stacks["model-serving"], "aws_lb")
     assert alb["drop_invalid_header_fields"] is True
-    assert alb["internal"] is False and alb["load_balancer_type"] == "application"
+    assert alb["internal"] is True and alb["load_balancer_type"] == "application"
     assert alb["access_logs"]["enabled"] is True
     assert alb["enable_cross_zone_load_balancing"] is True
-    assert len(alb["subnets"]) == 3 and all("public" in s for s in alb["subnets"])
+    assert len(alb["subnets"]) == 3 and all("private" in s for s in alb["subnets"])
 
 
 def test_alb_log_bucket_is_private_and_writable_by_elb_log_delivery(stacks: dict[str, StackDoc]) -> None:
@@ -156,7 +156,7 @@ def test_alb_accepts_only_allowed_cidrs_and_targets_only_the_alb(stacks: dict[st
     doc = stacks["model-serving"]
     ingress = resources(doc, "aws_vpc_security_group_ingress_rule")
     from_cidrs = [r for r in ingress if "cidr_ipv4" in r]
-    assert [(r["from_port"], r["cidr_ipv4"]) for r in from_cidrs] == [(80, "0.0.0.0/0")]
+    assert [(r["from_port"], r["cidr_ipv4"]) for r in from_cidrs] == [(80, "10.0.0.0/16")], "the VPC only"
     (to_targets,) = [r for r in ingress if "referenced_security_group_id" in r]
     assert to_targets["from_port"] == to_targets["to_port"] == 8080
     assert "alb_sg_" in to_targets["referenced_security_group_id"]

@@ -152,6 +152,47 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         },
         {},
     ),
+    "public-endpoint-protected": (
+        {
+            "aws_subnet": SUBNETS,
+            "aws_lb": {"lb": {"internal": False, "subnets": ["${aws_subnet.s0.id}", "${aws_subnet.s1.id}"]}},
+            "aws_lb_listener": {
+                "http": {
+                    "load_balancer_arn": "${aws_lb.lb.arn}",
+                    "protocol": "HTTP",
+                    "default_action": [{"type": "forward"}],
+                }
+            },
+        },
+        {
+            "aws_subnet": SUBNETS,
+            "aws_lb": {"lb": {"internal": False, "subnets": ["${aws_subnet.s0.id}", "${aws_subnet.s1.id}"]}},
+            "aws_lb_listener": {
+                "http": {
+                    "load_balancer_arn": "${aws_lb.lb.arn}",
+                    "protocol": "HTTP",
+                    "default_action": [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443"}}],
+                },
+                "https": {
+                    "load_balancer_arn": "${aws_lb.lb.arn}",
+                    "protocol": "HTTPS",
+                    "default_action": [{"type": "forward"}],
+                },
+            },
+            "aws_wafv2_web_acl": {
+                "acl": {
+                    "rule": [
+                        {"name": "rate-per-ip", "statement": {"rate_based_statement": {"limit": 100}}},
+                        {"name": "bearer-token-required", "statement": {"not_statement": {}}},
+                    ]
+                }
+            },
+            "aws_wafv2_web_acl_association": {
+                "a": {"resource_arn": "${aws_lb.lb.arn}", "web_acl_arn": "${aws_wafv2_web_acl.acl.arn}"}
+            },
+        },
+        {},
+    ),
     "prod-lb-deletion-protection": (
         {"aws_subnet": SUBNETS, "aws_lb": {"lb": {"subnets": ["${aws_subnet.s0.id}", "${aws_subnet.s1.id}"]}}},
         {

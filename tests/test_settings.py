@@ -240,12 +240,6 @@ def test_one_error_lists_bad_fields_from_every_source(tmp_path: Path) -> None:
     assert "load_balancer.allowed_cidrs = '10.0.0.1/8' (from RAI_LOAD_BALANCER_ALLOWED_CIDRS)" in text
 
 
-def test_environment_booleans_are_parsed() -> None:
-    assert settings_from({"RAI_LOAD_BALANCER_INTERNAL": "true"}).load_balancer.internal is True
-    assert settings_from({"RAI_LOAD_BALANCER_INTERNAL": "0"}).load_balancer.internal is False
-    assert "must be true or false" in problems_of({"RAI_LOAD_BALANCER_INTERNAL": "maybe"})[0]
-
-
 def test_python_m_modules_config_prints_the_table_and_the_settings() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAI_")}
     env["RAI_SETTINGS_FILE"] = os.devnull

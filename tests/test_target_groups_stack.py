@@ -39,14 +39,15 @@ def alb_ingress(doc: StackDoc) -> list[dict[str, Any]]:
 
 
 def test_alb_security_group_admits_exactly_the_configured_cidrs(tg: StackDoc, variant: StackDoc) -> None:
-    assert [(r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(tg)] == [("0.0.0.0/0", 80)]
+    assert [(r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(tg)] == [("10.0.0.0/16", 80)], "the VPC only"
     assert sorted((r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(variant)) == [
         ("10.0.0.0/8", 80), ("10.0.0.0/8", 443), ("192.168.0.0/16", 80), ("192.168.0.0/16", 443)]  # fmt: skip
 
 
-def test_empty_allowed_cidrs_are_refused_so_the_group_is_never_empty() -> None:
+def test_empty_allowed_cidrs_mean_the_shared_setting_and_bad_ones_are_refused() -> None:
+    assert settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": " , "}).target_groups.allowed_cidrs == ()
     with pytest.raises(SettingsError) as info:
-        settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": " , "})
+        settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": "10.0.0.1/8"})
     assert "target_groups.allowed_cidrs" in str(info.value)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
+from modules.architectures.exposure import Exposure, protect, server_auth_environment
 from modules.architectures.network_props import network_props
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
@@ -111,8 +112,9 @@ class FleetSite(Construct):
 
     Defaults that matter: one KMS key (artifacts, logs, alarm topic); the network over
     ``settings.az_count`` AZs with NAT per AZ; the artifact bucket versioned, KMS,
-    TLS-only; an ALB in the public subnets with access logs, reachable from
-    ``allowed_cidrs`` only; instances reachable only from the ALB on the server port,
+    TLS-only; an ALB with access logs, reachable from ``exposure.allowed_cidrs`` only:
+    internal in the private subnets unless ``exposure`` is public (then in the public
+    subnets, HTTPS only, behind a WAF web ACL); instances reachable only from the ALB on the server port,
     with HTTPS out (packages, artifact, logs) and nothing else.
     """
 
@@ -125,12 +127,13 @@ class FleetSite(Construct):
         prefix: str,
         short: str,
         region: str,
-        allowed_cidrs: tuple[str, ...],
+        stack: str,
+        exposure: Exposure,
         target: TargetGroupProps,
-        certificate_arn: str | None,
     ) -> None:
         super().__init__(scope, id)
-        self.settings, self.prefix, self.region = settings, prefix, region
+        self.settings, self.prefix, self.region, self.stack = settings, prefix, region, stack
+        self.exposure = exposure
         account = caller_identity(self)
         self.key = KmsKey(
             self,
@@ -165,13 +168,17 @@ class FleetSite(Construct):
             LoadBalancerProps(
                 name=short_name(short),
                 vpc_id=self.network.vpc.id,
-                subnet_ids=self.network.public_subnet_ids,
-                allowed_cidrs=allowed_cidrs,
-                certificate_arn=certificate_arn,
+                subnet_ids=exposure.subnet_ids(self.network),
+                internal=not exposure.public,
+                allowed_cidrs=exposure.allowed_cidrs,
+                certificate_arn=exposure.certificate_arn,
                 idle_timeout_s=lb.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",
                 target=target,
             ),
+        )
+        self.waf = protect(
+            self, settings, stack, self.load_balancer, name=short_name(short), logs_kms_key_arn=self.key.arn
         )
         https_egress(
             self,
@@ -215,6 +222,10 @@ class FleetSite(Construct):
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
                 model_uri=self.settings.serving.model_uri if model_uri is None else model_uri,
+                environment={
+                    "MAX_BODY_BYTES": str(self.settings.serving.max_body_bytes),
+                    **server_auth_environment(self.settings, self.stack),
+                },
                 # the checksum is of serving.model_uri's bytes: another model (a canary) is not checked
                 model_sha256=self.settings.serving.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(

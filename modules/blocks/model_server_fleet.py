@@ -8,8 +8,8 @@ then runs ``python -m model_server`` under systemd. Used by the ``ha-failover`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from constructs import Construct
@@ -53,6 +53,7 @@ class ModelServerFleetProps:
     artifact_prefix: str = "artifacts"  # distinct per fleet sharing a bucket: each uploads its own object
     model_uri: str = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
     model_sha256: str = ""  # the model's SHA-256: other bytes stop the server at start; empty = not checked
+    environment: Mapping[str, str] = field(default_factory=dict)  # more server settings (body limit, JWT issuer)
 
     def __post_init__(self) -> None:
         problems = []
@@ -83,6 +84,7 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
             "PYTHONUNBUFFERED": "1",
             **({"MODEL_URI": props.model_uri} if props.model_uri else {}),
             **({"MODEL_SHA256": props.model_sha256} if props.model_sha256 else {}),
+            **props.environment,
         },
         security_group_ids=props.security_group_ids,
         policy_statements=[

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
 
@@ -285,6 +285,22 @@ CidrList = Annotated[
     _STR_TUPLE,
     BeforeValidator(_split),
     _where(_cidrs_ok, "a list of IPv4 CIDRs, e.g. 0.0.0.0/0 or 10.0.0.0/8,192.168.0.0/16"),
+]
+# Empty allowed: "nobody named", which the stacks turn into the VPC CIDR (internal) or anywhere (public).
+OptionalCidrList = Annotated[
+    _STR_TUPLE,
+    BeforeValidator(_split),
+    _where(
+        lambda v: v == () or _cidrs_ok(v),
+        "empty (the default for the exposure) or a list of IPv4 CIDRs, e.g. 10.0.0.0/8,192.168.0.0/16",
+    ),
+]
+Exposure = Literal["internal", "public"]
+ExposureOverride = Literal["", "internal", "public"]
+HttpsUrl = Annotated[
+    str,
+    Strict(),
+    _matches(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?", "empty or an https:// URL", empty=True),
 ]
 ServiceNames = Annotated[
     _STR_TUPLE,

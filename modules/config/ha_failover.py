@@ -6,12 +6,26 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from modules.config.checks import HostedZoneId, Int, OptionalRegion, RecordName, Section, between, refuse
+from modules.config.checks import (
+    AcmArn,
+    ExposureOverride,
+    HostedZoneId,
+    Int,
+    OptionalRegion,
+    RecordName,
+    Section,
+    between,
+    refuse,
+)
 
 
 class HaFailoverSettings(Section):
     """The `ha-failover` stack: ALB + self-healing Auto Scaling group, optional second region."""
 
+    exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
+    secondary_certificate_arn: AcmArn = Field(
+        default="", description="ACM certificate in secondary_region (certificates are regional); required when public"
+    )
     min_size: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at least (over >= 2 AZs)")
     max_size: Annotated[Int, between(1, 1000)] = Field(default=4, description="instances at most")
     desired_capacity: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at deploy time")

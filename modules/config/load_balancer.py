@@ -1,23 +1,57 @@
-"""``[load_balancer]``: the application load balancer built with the load-balancer block."""
+"""``[load_balancer]``: the application load balancers built with the load-balancer block,
+and how the model-serving, ha-failover and target-groups stacks expose them."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from modules.config.checks import AcmArn, Bool, CidrList, Int, Section, between
+from modules.config.checks import AcmArn, Exposure, HttpsUrl, Int, OptionalCidrList, Section, Str, between
 
 
 class LoadBalancerSettings(Section):
-    """The application load balancer built with the load-balancer block."""
+    """The application load balancers: exposure, TLS, WAF, authentication, health checks."""
 
-    internal: Bool = Field(default=False, description="internal ALB (private subnets) instead of internet-facing")
-    allowed_cidrs: CidrList = Field(default=("0.0.0.0/0",), description="IPv4 CIDRs allowed to reach the ALB on 80/443")
+    exposure: Exposure = Field(
+        default="internal",
+        description="`internal`: ALB in private subnets, reachable from the VPC only; `public`: internet-facing, "
+        "and then a certificate, WAF and authentication are required (per-stack override: `exposure` in "
+        "[serving], [ha_failover], [target_groups])",
+    )
+    allowed_cidrs: OptionalCidrList = Field(
+        default=(),
+        description="IPv4 CIDRs allowed to reach the ALB; empty = the VPC CIDR when internal, anywhere when public",
+    )
     certificate_arn: AcmArn = Field(
         default="",
-        description="ACM certificate ARN: adds an HTTPS listener (TLS 1.2+) and HTTP redirects to it; "
-        "empty = HTTP only",
+        description="ACM certificate ARN: an HTTPS listener (TLS 1.2+) and HTTP redirects (301) to it; "
+        "required when public",
+    )
+    auth: Literal["jwt", "none"] = Field(
+        default="jwt",
+        description="authentication of API clients when public: `jwt` (bearer tokens of jwt_issuer, verified by the "
+        "model server) or `none` (a resilience-policy finding that needs a written waiver)",
+    )
+    auth_none_reason: Str = Field(
+        default="",
+        description="with auth = none and public: the written waiver (why no authentication is acceptable), "
+        "20+ characters; required then",
+    )
+    jwt_issuer: HttpsUrl = Field(
+        default="", description="OIDC issuer (`iss`) of the clients' JWTs; required when public with auth = jwt"
+    )
+    jwt_audience: Str = Field(
+        default="", description="audience (`aud`) the JWTs must carry; required when public with auth = jwt"
+    )
+    jwks_url: HttpsUrl = Field(
+        default="", description="URL of the issuer's signing keys (JWKS); empty = `<jwt_issuer>/.well-known/jwks.json`"
+    )
+    rate_limit_per_5min: Annotated[Int, between(10, 2_000_000_000)] = Field(
+        default=1000, description="WAF: requests one client IP may send in 5 minutes before it is blocked (public)"
+    )
+    waf_log_retention_days: Annotated[Int, between(1, 3653)] = Field(
+        default=365, description="WAF log retention (days) in the KMS-encrypted `aws-waf-logs-` log group (public)"
     )
     idle_timeout_s: Annotated[Int, between(1, 4000)] = Field(
         default=60, description="ALB idle connection timeout (seconds)"

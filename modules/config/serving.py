@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from modules.config.checks import (
     FARGATE_CPU_MEMORY,
     Days,
+    ExposureOverride,
     FargateCpu,
     ImageUri,
     Int,
@@ -60,6 +61,10 @@ class ServingSettings(Section):
     )
     requests_per_target: Annotated[Int, between(1, 100000)] = Field(
         default=500, description="target tracking: ALB requests per task per minute"
+    )
+    exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
+    max_body_bytes: Annotated[Int, between(64, 1024 * 1024 * 1024)] = Field(
+        default=1024 * 1024, description="largest request body the server reads (413 beyond); the WAF refuses the same"
     )
     max_in_flight: Annotated[Int, between(1, 10000)] = Field(
         default=32, description="requests a task serves at once; beyond it 503 + Retry-After"

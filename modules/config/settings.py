@@ -24,11 +24,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from modules.config.checks import AzCount, Email, Endpoint, Project, Region, Tags, VpcCidr
+from modules.config.checks import AzCount, Email, Endpoint, Exposure, Project, Region, Tags, VpcCidr, refuse
 from modules.config.event_processing import EventProcessingSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
@@ -51,6 +51,7 @@ from modules.config.tooling import ToolingSettings
 from modules.core.names import bucket_name_problem
 
 Environment = Literal["dev", "staging", "prod"]
+EXPOSED_STACKS = ("model-serving", "ha-failover", "target-groups")  # the stacks with a load balancer
 
 
 class SettingsError(ValueError):
@@ -96,6 +97,42 @@ class Settings(BaseSettings):
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
     target_groups: TargetGroupsSettings = Field(default_factory=TargetGroupsSettings)
+
+    @model_validator(mode="after")
+    def _public_needs_tls_waf_and_auth(self) -> Settings:
+        """A public endpoint without TLS or authentication is refused, every missing field named."""
+        out: list[str] = []
+        lb = self.load_balancer
+        public = [stack for stack in EXPOSED_STACKS if self.exposure_of(stack) == "public"]
+        if public:
+            missing = []
+            if not lb.certificate_arn:
+                missing.append("load_balancer.certificate_arn (TLS)")
+            if lb.auth == "jwt":
+                missing += [
+                    f"load_balancer.{f} (auth = jwt)" for f in ("jwt_issuer", "jwt_audience") if not getattr(lb, f)
+                ]
+            if lb.auth == "none" and len(lb.auth_none_reason.strip()) < 20:
+                missing.append("load_balancer.auth_none_reason (auth = none needs a written waiver, 20+ characters)")
+            if (
+                "ha-failover" in public
+                and self.ha_failover.secondary_region
+                and not self.ha_failover.secondary_certificate_arn
+            ):
+                missing.append("ha_failover.secondary_certificate_arn (TLS in the secondary region)")
+            if missing:
+                out.append(f"exposure = 'public' ({', '.join(public)}) needs: " + "; ".join(missing))
+        refuse(out)
+        return self
+
+    def exposure_of(self, stack: str) -> Exposure:
+        """``internal`` or ``public`` for one of :data:`EXPOSED_STACKS`: its override, else the shared setting."""
+        override = {
+            "model-serving": self.serving.exposure,
+            "ha-failover": self.ha_failover.exposure,
+            "target-groups": self.target_groups.exposure,
+        }[stack]
+        return override or self.load_balancer.exposure
 
     @property
     def emulated(self) -> bool:

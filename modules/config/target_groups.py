@@ -7,13 +7,16 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from modules.config.checks import CidrList, Int, ModelUri, Section, Weights, between, refuse
+from modules.config.checks import ExposureOverride, Int, ModelUri, OptionalCidrList, Section, Weights, between, refuse
 
 
 class TargetGroupsSettings(Section):
     """The `target-groups` stack: stable and canary target groups, weighted, each with its fleet."""
 
-    allowed_cidrs: CidrList = Field(default=("0.0.0.0/0",), description="IPv4 CIDRs the ALB accepts (never empty)")
+    exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
+    allowed_cidrs: OptionalCidrList = Field(
+        default=(), description="IPv4 CIDRs the ALB accepts; empty = load_balancer.allowed_cidrs"
+    )
     health_check_interval_s: Annotated[Int, between(5, 300)] = Field(
         default=5, description="health check interval (seconds): fast detection"
     )

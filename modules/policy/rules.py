@@ -394,6 +394,43 @@ def _web_port_only(rule: dict[str, Any]) -> bool:
     return protocol in ("tcp", "6") and port == rule.get("to_port") and port in _WEB_PORTS
 
 
+class PublicEndpointProtected(Rule):
+    """An internet-facing listener serves only over TLS, behind a WAF web ACL (rate limit)
+    and authentication (a bearer-token gate, verified by the server, or an ALB authenticate
+    action). Plain HTTP may only redirect to HTTPS."""
+
+    id = "public-endpoint-protected"
+    summary = "internet-facing listeners: TLS only, a WAF web ACL with a rate limit, and authentication"
+    types = ("aws_lb_listener",)
+
+    def check(self, doc: StackDocument, res: Resource) -> list[str]:
+        lbs = doc.referenced(res.body.get("load_balancer_arn"), "aws_lb")
+        if not lbs or all(_is_true(lb.body.get("internal")) for lb in lbs):
+            return []
+        actions = blocks(res.body.get("default_action"))
+        if res.body.get("protocol") != "HTTPS":
+            redirects = all(
+                a.get("type") == "redirect" and blocks(a.get("redirect"))[0].get("protocol") == "HTTPS" for a in actions
+            )
+            return [] if actions and redirects else ["plain HTTP from the internet (only a redirect to HTTPS may be)"]
+        problems = []
+        acls = [
+            acl
+            for lb in lbs
+            for assoc in doc.referencing(lb, "aws_wafv2_web_acl_association", key="resource_arn")
+            for acl in doc.referenced(assoc.body.get("web_acl_arn"), "aws_wafv2_web_acl")
+        ]
+        rules = [r for acl in acls for r in blocks(acl.body.get("rule"))]
+        if not any("rate_based_statement" in (blocks(r.get("statement")) or [{}])[0] for r in rules):
+            problems.append("no WAF web ACL with a rate-based rule on its load balancer")
+        authenticated = any(str(a.get("type", "")).startswith("authenticate") for a in actions) or any(
+            r.get("name") == "bearer-token-required" for r in rules
+        )
+        if not authenticated:
+            problems.append("no authentication: no bearer-token gate and no authenticate action")
+        return problems
+
+
 # --- production ---------------------------------------------------------------------------------
 
 
@@ -444,6 +481,7 @@ RULES: tuple[Rule, ...] = (
     EncryptedAtRest(),
     LogRetention(),
     NoOpenIngress(),
+    PublicEndpointProtected(),
     ProdLoadBalancerDeletionProtection(),
     ProdStatefulProtected(),
 )

@@ -359,7 +359,36 @@ def single_points_of_failure(doc: StackDocument) -> Row:
     return Row("single points of failure", str(len(found)) if found else "none found", "; ".join(found) or "-")
 
 
-MEASURES = (azs, detection, replacement, dlq_coverage, alarm_coverage, encryption, single_points_of_failure)
+def exposure(doc: StackDocument) -> Row:
+    """Each load balancer: internal or public; for a public one its TLS, WAF, rate limit and auth."""
+    lbs = doc.of_type("aws_lb")
+    if not lbs:
+        return Row("exposure", "n/a", "no load balancer")
+    details = []
+    for lb in lbs:
+        if lb.body.get("internal") in (True, "true"):
+            details.append(f"{_short(doc, lb)}: internal")
+            continue
+        listeners = doc.referencing(lb, "aws_lb_listener", key="load_balancer_arn")
+        tls = sorted({str(x.body.get("ssl_policy")) for x in listeners if x.body.get("protocol") == "HTTPS"})
+        acls = [
+            acl
+            for assoc in doc.referencing(lb, "aws_wafv2_web_acl_association", key="resource_arn")
+            for acl in doc.referenced(assoc.body.get("web_acl_arn"), "aws_wafv2_web_acl")
+        ]
+        rules = {str(r.get("name")): r for acl in acls for r in (acl.body.get("rule") or [])}
+        rate = rules.get("rate-per-ip", {}).get("statement", {}).get("rate_based_statement", {}).get("limit")
+        auth = "bearer JWT" if "bearer-token-required" in rules else "**none**"
+        limit = f"{rate}/5 min per IP" if rate else "**none**"
+        details.append(
+            f"{_short(doc, lb)}: **public**, TLS {', '.join(tls) or '**none**'}, "
+            f"WAF {'yes' if acls else '**no**'}, rate limit {limit}, auth {auth}"
+        )
+    public = sum(1 for lb in lbs if lb.body.get("internal") not in (True, "true"))
+    return Row("exposure", "public" if public else "internal", "; ".join(details))
+
+
+MEASURES = (exposure, azs, detection, replacement, dlq_coverage, alarm_coverage, encryption, single_points_of_failure)
 
 
 def stack_section(doc: StackDocument) -> str:

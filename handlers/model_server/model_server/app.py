@@ -5,6 +5,9 @@ Routes: ``GET /v2`` (server metadata), ``GET /v2/health/live``, ``GET /v2/health
 (false while draining), ``GET /v2/models/{name}[/versions/{v}]`` (model metadata),
 ``GET /v2/models/{name}[/versions/{v}]/ready``, ``POST /v2/models/{name}[/versions/{v}]/infer``,
 ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``GET /docs``.
+
+With ``JWT_ISSUER`` set (public exposure), every route but the two probes needs a valid
+bearer token (model_server.auth); a refusal is 401 before admission and before the body.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.requests import ClientDisconnect
 
 from model_server import __version__
+from model_server.auth import AuthError, JwtVerifier
 from model_server.batcher import Batcher
 from model_server.config import Config
 from model_server.metrics import CONTENT_TYPE, Metrics
@@ -34,6 +38,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON = "application/json"
+PROBES = frozenset({"/v2/health/live", "/v2/health/ready"})  # the load balancer's: never behind authentication
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer error="invalid_token"', "Connection": "close"}
 EXTENSIONS = ["binary_tensor_data"]
 
 
@@ -65,11 +71,16 @@ class Admission:
     """ASGI middleware: at most ``max_in_flight`` infer calls, counted from their headers to
     their answer (bodies still arriving included); one more gets 503 + Retry-After at once,
     while every other route stays answered. Bodies over ``max_body_bytes`` are 413 before
-    they are read. Every answer is counted by route and status."""
+    they are read. Every answer is counted by route and status.
 
-    def __init__(self, app: ASGIApp, state: State) -> None:
+    With a verifier, a request to any route but the probes without a valid bearer token is
+    401 first, from its headers alone: its body is never read and it never takes an
+    admission slot."""
+
+    def __init__(self, app: ASGIApp, state: State, verifier: JwtVerifier | None = None) -> None:
         self.app = app
         self.state = state
+        self.verifier = verifier  # None: no authentication (an internal endpoint trusts its VPC)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,8 +98,12 @@ class Admission:
             await send(message)
 
         try:
+            refusal = self._refusal(scope, path)
             length = _content_length(scope)
-            if length is not None and length > state.config.max_body_bytes:
+            if refusal is not None:
+                state.metrics.unauthorized.inc()
+                await _send_error(counted, 401, refusal, UNAUTHORIZED)
+            elif length is not None and length > state.config.max_body_bytes:
                 await _send_error(
                     counted,
                     413,
@@ -113,6 +128,23 @@ class Admission:
                     state.metrics.duration.observe(time.perf_counter() - started)
         finally:
             state.metrics.requests.labels(route, str(status[0])).inc()
+
+    def _refusal(self, scope: Scope, path: str) -> str | None:
+        """Why the request is refused (never the token), or None."""
+        if self.verifier is None or path in PROBES:
+            return None
+        try:
+            self.verifier.verify(_header(scope, b"authorization"))
+        except AuthError as exc:
+            return str(exc)
+        return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -219,7 +251,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {str(c): {"description": "the problem, named", "content": {JSON: {"schema": ERROR_SCHEMA}}} for c in codes}
 
 
-def create_app(config: Config, model: OnnxModel, metrics: Metrics | None = None) -> tuple[ASGIApp, State]:
+def create_app(
+    config: Config, model: OnnxModel, metrics: Metrics | None = None, verifier: JwtVerifier | None = None
+) -> tuple[ASGIApp, State]:
+    """The app; with ``verifier`` (required when ``config`` names an issuer) every route but
+    the probes needs a bearer token it accepts."""
+    if config.auth_required and verifier is None:
+        raise ValueError("JWT_ISSUER is set: the app needs a verifier with the issuer's keys")
     metrics = metrics or Metrics()
     batcher = Batcher(
         model,
@@ -335,7 +373,7 @@ def create_app(config: Config, model: OnnxModel, metrics: Metrics | None = None)
     async def metrics_route() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    return Admission(app, state), state
+    return Admission(app, state, verifier), state
 
 
 async def _read_body(request: Request, limit: int) -> bytes | Response:

@@ -34,6 +34,15 @@ class Config:
     drain_delay_s: float = 2.0  # readiness is already false; lets a load balancer notice
     drain_timeout_s: float = 25.0  # below ECS's 30 s stop timeout: we exit before SIGKILL
     socket_timeout_s: float = 15.0  # idle keep-alive and slow bodies are dropped after this
+    # Public exposure: every route but the probes needs a bearer JWT of this issuer/audience,
+    # signed by a key of the JWKS at jwks_url (read once at start). All three or none.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwks_url: str = ""
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.jwt_issuer)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
@@ -70,6 +79,41 @@ class Config:
                 problems.append(f"{var}={raw!r}: expected {parse.__name__}, got an invalid value")
                 continue
             kwargs[name] = value
+        problems += _jwt_settings(environ, kwargs)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(**kwargs)
+
+
+# JWT authentication: variable -> (field, check, what is expected)
+_JWT: dict[str, tuple[str, Callable[[str], bool], str]] = {
+    "JWT_ISSUER": ("jwt_issuer", lambda v: v.startswith("https://"), "the tokens' issuer (iss), an https:// URL"),
+    "JWT_AUDIENCE": ("jwt_audience", lambda v: v == v.strip(), "the tokens' audience (aud), without spaces around"),
+    # https, or a loopback sidecar (a local key cache, the tests' stand-in issuer)
+    "JWKS_URL": (
+        "jwks_url",
+        lambda v: v.startswith(("https://", "http://127.0.0.1:")),
+        "the issuer's JWKS, an https:// URL (or http://127.0.0.1:<port>/...)",
+    ),
+}
+
+
+def _jwt_settings(environ: Mapping[str, str], kwargs: dict[str, Any]) -> list[str]:
+    """JWT_ISSUER, JWT_AUDIENCE and JWKS_URL: all three (authentication on) or none."""
+    given = {var: environ[var] for var in _JWT if environ.get(var)}
+    if not given:
+        return []
+    missing = [var for var in _JWT if var not in given]
+    if missing:
+        return [
+            "JWT_ISSUER, JWT_AUDIENCE and JWKS_URL: set all three (bearer-token authentication) or none; "
+            f"{', '.join(missing)} missing"
+        ]
+    problems = []
+    for var, raw in given.items():
+        name, ok, expected = _JWT[var]
+        if ok(raw):
+            kwargs[name] = raw
+        else:
+            problems.append(f"{var}={raw!r}: expected {expected}")
+    return problems

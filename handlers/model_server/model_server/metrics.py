@@ -25,6 +25,9 @@ class Metrics:
         self.rejected = Counter(
             "model_rejected", "Infer calls refused with 503 because the in-flight limit was reached.", registry=r
         )
+        self.unauthorized = Counter(
+            "model_unauthorized", "Requests refused with 401: no valid bearer token (public exposure).", registry=r
+        )
         self.in_flight = Gauge("model_in_flight", "Infer calls being served now.", registry=r)
         self.draining = Gauge("model_draining", "1 after SIGTERM.", registry=r)
         self.batch_requests = Histogram(

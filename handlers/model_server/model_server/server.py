@@ -6,6 +6,10 @@ Behaviour that matters in production:
 * the model is loaded (and its SHA-256 checked) once, before the port opens; a model
   that does not load stops the process with a clear message (exit 3) instead of serving
   errors; a bad configuration names every bad variable (exit 2);
+* with ``JWT_ISSUER``, ``JWT_AUDIENCE`` and ``JWKS_URL``, the issuer's signing keys are read
+  once, before the port opens (none usable: exit 4, naming why), so a request never waits
+  on the issuer; every route but ``/v2/health/live`` and ``/v2/health/ready`` then needs a
+  valid bearer token, or it is 401 before admission and before its body is read;
 * at most ``MAX_IN_FLIGHT`` infer calls at once; one more gets 503 with ``Retry-After``
   while health, readiness and metrics stay answered (app.Admission);
 * bad input is a 4xx naming the problem, never a 500; bodies are bounded;
@@ -24,6 +28,7 @@ from types import FrameType
 
 import uvicorn
 
+from model_server import auth
 from model_server import model as model_lib
 from model_server.app import ASGIApp, State, create_app
 from model_server.config import Config, ConfigError
@@ -55,7 +60,7 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def build(config: Config) -> tuple[ASGIApp, State]:
+def build(config: Config, verifier: auth.JwtVerifier | None = None) -> tuple[ASGIApp, State]:
     """The app over the loaded model; ModelError when the model cannot be served."""
     t = time.perf_counter()
     name = config.model_name or model_lib.default_name(config.model_uri)
@@ -65,7 +70,7 @@ def build(config: Config) -> tuple[ASGIApp, State]:
         model.name, model.version, config.model_uri, (time.perf_counter() - t) * 1000,
         [s.metadata() for s in model.inputs], [s.metadata() for s in model.outputs],
     )  # fmt: skip
-    return create_app(config, model)
+    return create_app(config, model, verifier=verifier)
 
 
 def run(config: Config, app: ASGIApp, state: State) -> int:
@@ -103,8 +108,17 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    verifier = None
+    if config.auth_required:
+        try:
+            verifier = auth.JwtVerifier.from_issuer(config.jwt_issuer, config.jwt_audience, config.jwks_url)
+        except auth.KeysError as exc:
+            log.error("cannot start with authentication: %s", exc)
+            return 4
+        log.info("bearer tokens of %s for %s: %d signing key(s) read", config.jwt_issuer, config.jwt_audience,
+                 len(verifier.keys))  # fmt: skip
     try:
-        app, state = build(config)
+        app, state = build(config, verifier)
     except model_lib.ModelError as exc:
         log.error("cannot load model: %s", exc)
         return 3

@@ -12,6 +12,7 @@ from typing import Any
 
 from cdktf import TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.route53_health_check import Route53HealthCheck
 from cdktf_cdktf_provider_aws.route53_record import (
     Route53Record,
@@ -20,15 +21,13 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
-from modules.architectures.fleet_site import HEALTH_PATH, FleetSite, replacement_time_s, server_target_group
+from modules.architectures.exposure import exposure
+from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 from modules.core.stack import BaseStack
-
-ROUTE53_INTERVAL_S = 10  # Route 53's fast interval
-ROUTE53_FAILURES = 2
 
 
 def use_provider(scope: Construct, provider: TerraformProvider) -> None:
@@ -63,6 +62,7 @@ class HaFailoverStack(BaseStack):
         prefix = f"{settings.name_prefix}-ha"
         self.sites: dict[str, FleetSite] = {}
         self.fleets: dict[str, ModelServerFleet] = {}
+        self.site_alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
         regions = {"primary": settings.region}
         if ha.secondary_region:
             regions["secondary"] = ha.secondary_region
@@ -75,7 +75,8 @@ class HaFailoverStack(BaseStack):
                 prefix=site_prefix,
                 short=site_prefix,
                 region=region,
-                allowed_cidrs=settings.load_balancer.allowed_cidrs,
+                stack="ha-failover",
+                exposure=exposure(settings, "ha-failover", secondary_region=role == "secondary"),
                 target=server_target_group(
                     settings,
                     site_prefix,
@@ -83,8 +84,6 @@ class HaFailoverStack(BaseStack):
                     healthy_threshold=settings.load_balancer.healthy_threshold,
                     unhealthy_threshold=ha.unhealthy_threshold,
                 ),
-                # ACM certificates are regional: the secondary site serves HTTP unless fronted otherwise.
-                certificate_arn=(settings.load_balancer.certificate_arn or None) if role == "primary" else None,
             )
             self.sites[role] = site
             self.fleets[role] = site.add_fleet(
@@ -95,7 +94,7 @@ class HaFailoverStack(BaseStack):
                 max_size=ha.max_size,
                 desired=ha.desired_capacity,
             )
-            self._alarms(site, self.fleets[role])
+            self.site_alarms[role] = self._alarms(site, self.fleets[role])
             if role == "secondary":
                 use_provider(site, self.region_provider("secondary", region))
         self.health_checks: dict[str, Route53HealthCheck] = {}
@@ -106,7 +105,7 @@ class HaFailoverStack(BaseStack):
         )
         self._outputs()
 
-    def _alarms(self, site: FleetSite, fleet: ModelServerFleet) -> None:
+    def _alarms(self, site: FleetSite, fleet: ModelServerFleet) -> dict[str, CloudwatchMetricAlarm]:
         lb = site.load_balancer
         alb = {"LoadBalancer": lb.lb.arn_suffix}
         group = {**alb, "TargetGroup": lb.target_group.arn_suffix}
@@ -120,6 +119,19 @@ class HaFailoverStack(BaseStack):
                 "periods": 1,
                 "datapoints": 1,
                 "desc": "a target fails its health checks (the group replaces it after the grace period)",
+            },
+            "no-healthy-hosts": {
+                "namespace": "AWS/ApplicationELB",
+                "metric_name": "HealthyHostCount",
+                "dimensions": group,
+                "statistic": "Minimum",
+                "threshold": 1,
+                "comparison": "LessThanThreshold",
+                "periods": 2,
+                "datapoints": 2,
+                # The ALB reports the count every minute while it lives: silence is an outage.
+                "missing": "breaching",
+                "desc": "the site serves nothing: no target passes its health checks (DNS failover keys on this)",
             },
             "alb-5xx": {
                 "namespace": "AWS/ApplicationELB",
@@ -149,22 +161,24 @@ class HaFailoverStack(BaseStack):
                 "desc": "fewer instances in service than the minimum (no capacity, or a crash loop)",
             },
         }
-        threshold_alarms(site, site.prefix, alarms, [site.topic.arn], periods=3, datapoints=2)
+        return threshold_alarms(site, site.prefix, alarms, [site.topic.arn], periods=3, datapoints=2)
 
     def _dns_failover(self, settings: Settings) -> None:
         ha = settings.ha_failover
         for role, site in self.sites.items():
             lb = site.load_balancer
-            https = role == "primary" and bool(settings.load_balancer.certificate_arn)
+            # Route 53's checkers are on the internet: they cannot reach an internal ALB, and a
+            # public one answers them 403 (WAF: no bearer token). The check follows the site's
+            # own "no healthy hosts" alarm instead, in the site's region.
+            alarm = self.site_alarms[role]["no-healthy-hosts"]
             check = Route53HealthCheck(
                 self,
                 f"health-{role}",
-                type="HTTPS" if https else "HTTP",
-                fqdn=lb.lb.dns_name,
-                port=443 if https else 80,
-                resource_path=HEALTH_PATH,
-                request_interval=ROUTE53_INTERVAL_S,
-                failure_threshold=ROUTE53_FAILURES,
+                type="CLOUDWATCH_METRIC",
+                cloudwatch_alarm_name=alarm.alarm_name,
+                cloudwatch_alarm_region=site.region,
+                # No data (the region's CloudWatch is unreachable): fail over.
+                insufficient_data_health_status="Unhealthy",
                 tags={"Name": f"{site.prefix}-alb"},
             )
             self.health_checks[role] = check

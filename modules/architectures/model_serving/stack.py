@@ -50,6 +50,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
+from modules.architectures.exposure import exposure, protect, server_auth_environment
 from modules.architectures.model_serving.observability import alarms_and_dashboard
 from modules.architectures.network_props import network_props
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
@@ -105,16 +106,17 @@ class ModelServingStack(BaseStack):
             ),
         )
         self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        self.exposure = exposure(settings, "model-serving")
         self.load_balancer = LoadBalancer(
             self,
             "alb",
             LoadBalancerProps(
                 name=short,
                 vpc_id=self.network.vpc.id,
-                subnet_ids=self.network.private_subnet_ids if lb_settings.internal else self.network.public_subnet_ids,
-                internal=lb_settings.internal,
-                allowed_cidrs=lb_settings.allowed_cidrs,
-                certificate_arn=lb_settings.certificate_arn or None,
+                subnet_ids=self.exposure.subnet_ids(self.network),
+                internal=not self.exposure.public,
+                allowed_cidrs=self.exposure.allowed_cidrs,
+                certificate_arn=self.exposure.certificate_arn,
                 idle_timeout_s=lb_settings.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",
                 target=TargetGroupProps(
@@ -129,6 +131,9 @@ class ModelServingStack(BaseStack):
                     slow_start_s=lb_settings.slow_start_s,
                 ),
             ),
+        )
+        self.waf = protect(
+            self, settings, "model-serving", self.load_balancer, name=short, logs_kms_key_arn=self.key.arn
         )
         tasks_sg = self.load_balancer.targets_security_group
         self.protect_in_prod(self.key.key)
@@ -311,6 +316,8 @@ class ModelServingStack(BaseStack):
             "PORT": str(serving.container_port),
             "MAX_IN_FLIGHT": str(serving.max_in_flight),
             "MAX_BATCH_ROWS": str(serving.max_batch_rows),
+            "MAX_BODY_BYTES": str(serving.max_body_bytes),
+            **server_auth_environment(settings, "model-serving"),
             # ECS deregisters the task before SIGTERM; the server then finishes what it has
             # and exits before the stop timeout turns into SIGKILL.
             "DRAIN_DELAY_S": "2",

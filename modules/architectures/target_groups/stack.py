@@ -11,6 +11,7 @@ from typing import Any
 from cdktf import TerraformOutput
 from constructs import Construct
 
+from modules.architectures.exposure import exposure
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.blocks.alarms import threshold_alarms
 from modules.blocks.fleet import detection_s
@@ -53,8 +54,8 @@ class TargetGroupsStack(BaseStack):
     Auto Scaling group (ELB health checks, on-demand base + spot, capacity rebalance,
     instance refresh, drain hook, target tracking) over every AZ; a bad canary hurts only
     its weight's share and is rolled back by setting its weight to 0. Alarms on unhealthy
-    hosts and 5xx per group. Security: the ALB accepts only the configured CIDRs (never
-    none: the setting may not be empty), instances only the ALB.
+    hosts and 5xx per group. Security: the ALB is internal and accepts only the VPC CIDR
+    (or the configured CIDRs) unless exposed on purpose; instances accept only the ALB.
     """
 
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
@@ -68,9 +69,9 @@ class TargetGroupsStack(BaseStack):
             prefix=prefix,
             short=prefix,
             region=settings.region,
-            allowed_cidrs=tg.allowed_cidrs,
+            stack="target-groups",
+            exposure=exposure(settings, "target-groups", allowed_cidrs=tg.allowed_cidrs),
             target=target_group_props(settings, f"{prefix}-stable"),
-            certificate_arn=settings.load_balancer.certificate_arn or None,
         )
         lb = self.site.load_balancer
         # The block's default target group is the stable one; the canary is added beside it.

@@ -1,0 +1,209 @@
+"""Private by default; public only on purpose, and then HTTPS-only, behind WAF, with JWTs.
+
+GIVEN no settings, no stack has an internet-facing ALB or an ingress from anywhere.
+GIVEN ``exposure = public`` with its requirements, the ALB serves HTTPS only (HTTP 301),
+and a WAF web ACL with managed rules, a per-IP rate limit and a body limit protects it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modules.blocks.web_acl import greater_than_pattern
+from modules.config import SettingsError
+from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f"
+PUBLIC_ENV = {
+    "RAI_LOAD_BALANCER_EXPOSURE": "public",
+    "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
+    "RAI_LOAD_BALANCER_JWT_ISSUER": "https://idp.example.com/tenant",
+    "RAI_LOAD_BALANCER_JWT_AUDIENCE": "models",
+    "RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN": "500",
+    "RAI_SERVING_MAX_BODY_BYTES": "262144",
+}
+EXPOSED = ("model-serving", "ha-failover", "target-groups")
+OPEN = {"0.0.0.0/0", "::/0"}
+
+
+@pytest.fixture(scope="session")
+def public(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
+    from modules.app import synth
+
+    outdir: Path = tmp_path_factory.mktemp("public") / "cdktf.out"
+    synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED))
+    return load_stacks(outdir)
+
+
+def by_path(doc: StackDoc, rtype: str, path: str) -> dict[str, Any]:
+    """The resource of ``rtype`` whose construct path is ``<stack>/<path>``."""
+    found = [r for r in resources(doc, rtype) if r["//"]["metadata"]["path"].split("/", 1)[1] == path]
+    assert len(found) == 1, f"{rtype} at {path}: {len(found)} found"
+    return found[0]
+
+
+def open_ingress(doc: StackDoc) -> list[str]:
+    """Every security-group ingress (rule resources and inline) from anywhere."""
+    found = []
+    for rtype in ("aws_vpc_security_group_ingress_rule", "aws_security_group_rule"):
+        for name, rule in doc.get("resource", {}).get(rtype, {}).items():
+            cidrs = {rule.get("cidr_ipv4"), rule.get("cidr_ipv6"), *rule.get("cidr_blocks", []),
+                     *rule.get("ipv6_cidr_blocks", [])}  # fmt: skip
+            if rule.get("type", "ingress") == "ingress" and cidrs & OPEN:
+                found.append(f"{rtype}.{name}")
+    for name, group in doc.get("resource", {}).get("aws_security_group", {}).items():
+        for rule in group.get("ingress", []) or []:
+            if {*rule.get("cidr_blocks", []), *rule.get("ipv6_cidr_blocks", [])} & OPEN:
+                found.append(f"aws_security_group.{name}")
+    return found
+
+
+# --- GIVEN no settings ----------------------------------------------------------------------
+
+
+def test_default_synth_has_no_internet_facing_alb_and_no_ingress_from_anywhere(stacks: dict[str, StackDoc]) -> None:
+    assert set(EXPOSED) <= set(stacks)
+    for name, doc in stacks.items():
+        assert [lb for lb in resources(doc, "aws_lb") if lb["internal"] is not True] == [], name
+        assert open_ingress(doc) == [], name
+        assert not resources(doc, "aws_wafv2_web_acl"), f"{name}: nothing public, nothing to filter"
+
+
+def test_default_albs_are_in_private_subnets_and_admit_only_the_vpc(stacks: dict[str, StackDoc]) -> None:
+    paths = {"model-serving": "alb", "ha-failover": "primary/alb", "target-groups": "site/alb"}
+    for name, path in paths.items():
+        lb = by_path(stacks[name], "aws_lb", f"{path}/alb")
+        assert lb["internal"] is True and all("_private-" in s for s in lb["subnets"]), name
+        rule = by_path(stacks[name], "aws_vpc_security_group_ingress_rule", f"{path}/in-80-0")
+        assert rule["cidr_ipv4"] == "10.0.0.0/16", name
+
+
+# --- GIVEN exposure = public ----------------------------------------------------------------
+
+
+def test_public_without_its_requirements_is_one_error_naming_each_missing_field() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from({"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2"})
+    assert len(info.value.problems) == 1
+    (problem,) = info.value.problems
+    for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience",
+                 "ha_failover.secondary_certificate_arn"):  # fmt: skip
+        assert name in problem
+
+
+def test_one_stack_can_be_public_while_the_others_stay_internal() -> None:
+    settings = settings_from({**PUBLIC_ENV, "RAI_LOAD_BALANCER_EXPOSURE": "internal", "RAI_SERVING_EXPOSURE": "public"})
+    assert [settings.exposure_of(s) for s in EXPOSED] == ["public", "internal", "internal"]
+    with pytest.raises(SettingsError, match="model-serving"):
+        settings_from({"RAI_SERVING_EXPOSURE": "public"})
+
+
+def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public: dict[str, StackDoc]) -> None:
+    paths = {"model-serving": "alb", "ha-failover": "primary/alb", "target-groups": "site/alb"}
+    for name, path in paths.items():
+        doc = public[name]
+        lb = by_path(doc, "aws_lb", f"{path}/alb")
+        assert lb["internal"] is False and all("_public-" in s for s in lb["subnets"]), name
+        https = by_path(doc, "aws_lb_listener", f"{path}/https")
+        assert (https["port"], https["protocol"], https["certificate_arn"]) == (443, "HTTPS", CERT)
+        assert https["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        http = by_path(doc, "aws_lb_listener", f"{path}/http")
+        (action,) = http["default_action"]
+        assert action["type"] == "redirect"
+        assert action["redirect"] == {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}
+
+
+def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public: dict[str, StackDoc]) -> None:
+    paths = {"model-serving": ("", "alb"), "ha-failover": ("primary/", "primary/alb"),
+             "target-groups": ("site/", "site/alb")}  # fmt: skip
+    for name, (site, alb) in paths.items():
+        doc = public[name]
+        acl = by_path(doc, "aws_wafv2_web_acl", f"{site}waf/acl")
+        assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
+        rules = {r["name"]: r for r in acl["rule"]}
+        managed = {r["statement"]["managed_rule_group_statement"]["name"] for r in acl["rule"]
+                   if "managed_rule_group_statement" in r["statement"]}  # fmt: skip
+        assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+        rate = rules["rate-per-ip"]
+        assert rate["action"] == {"block": {}}
+        assert rate["statement"]["rate_based_statement"] == {"limit": 500, "aggregate_key_type": "IP"}
+        size = rules["body-size"]["statement"]["regex_match_statement"]
+        assert size["field_to_match"] == {"single_header": {"name": "content-length"}}
+        assert size["regex_string"] == greater_than_pattern(262144)
+        assert rules["bearer-token-required"]["action"] == {"block": {}}
+        assoc = by_path(doc, "aws_wafv2_web_acl_association", f"{site}waf/association")
+        assert assoc["web_acl_arn"].startswith("${aws_wafv2_web_acl.") and f"{alb}/alb" in _target(doc, assoc)
+        logging = by_path(doc, "aws_wafv2_web_acl_logging_configuration", f"{site}waf/logging")
+        group = by_path(doc, "aws_cloudwatch_log_group", f"{site}waf/logs")
+        assert group["name"].startswith("aws-waf-logs-") and group["kms_key_id"] and group["retention_in_days"] == 365
+        assert logging["redacted_fields"] == [{"single_header": {"name": "authorization"}}]
+
+
+def _target(doc: StackDoc, assoc: dict[str, Any]) -> str:
+    """The construct path of the ALB an association points at."""
+    (ref,) = re.findall(r"\$\{aws_lb\.([^.]+)\.arn\}", assoc["resource_arn"])
+    return str(doc["resource"]["aws_lb"][ref]["//"]["metadata"]["path"])
+
+
+def test_public_servers_verify_jwts_of_the_issuer_and_share_the_body_limit(public: dict[str, StackDoc]) -> None:
+    import json
+
+    task = one(public["model-serving"], "aws_ecs_task_definition")
+    (container,) = json.loads(task["container_definitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["JWT_ISSUER"] == "https://idp.example.com/tenant" and env["JWT_AUDIENCE"] == "models"
+    assert env["JWKS_URL"] == "https://idp.example.com/tenant/.well-known/jwks.json"
+    assert env["MAX_BODY_BYTES"] == "262144"
+
+
+def test_public_admits_anywhere_on_443_and_80_only(public: dict[str, StackDoc]) -> None:
+    for name in EXPOSED:
+        ports = {(r["from_port"], r["to_port"]) for r in resources(public[name], "aws_vpc_security_group_ingress_rule")
+                 if r.get("cidr_ipv4") == "0.0.0.0/0"}  # fmt: skip
+        assert ports == {(80, 80), (443, 443)}, name
+
+
+@pytest.mark.parametrize("limit", [1, 9, 10, 99, 100, 1048576, 262144, 999, 1000, 8191])
+def test_body_size_pattern_matches_exactly_the_lengths_over_the_limit(limit: int) -> None:
+    pattern = re.compile(greater_than_pattern(limit))
+    for n in {*range(max(0, limit - 120), limit + 120), limit * 10, limit * 10 - 1, 0}:
+        assert bool(pattern.match(str(n))) is (n > limit), n
+    assert pattern.match("00" + str(limit + 1)) and not pattern.match("00" + str(limit))
+
+
+def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protected_one(
+    public: dict[str, StackDoc], tmp_path: Path
+) -> None:
+    import json
+
+    from modules.policy.document import StackDocument
+    from modules.policy.rules import PublicEndpointProtected
+
+    rule = PublicEndpointProtected()
+    doc = public["model-serving"]
+    assert [p for r in StackDocument("model-serving", doc).of_type(*rule.types)
+            for p in rule.check(StackDocument("model-serving", doc), r)] == []  # fmt: skip
+    bare = json.loads(json.dumps(doc))
+    for acl in bare["resource"]["aws_wafv2_web_acl"].values():
+        acl["rule"] = [r for r in acl["rule"] if r["name"] != "bearer-token-required"]
+    http = next(r for r in bare["resource"]["aws_lb_listener"].values() if r["protocol"] == "HTTP")
+    http["default_action"] = [{"type": "forward", "target_group_arn": "x"}]
+    found = StackDocument("model-serving", bare)
+    problems = [p for r in found.of_type(*rule.types) for p in rule.check(found, r)]
+    assert sorted(problems) == [
+        "no authentication: no bearer-token gate and no authenticate action",
+        "plain HTTP from the internet (only a redirect to HTTPS may be)",
+    ]
+
+
+def test_auth_none_needs_a_written_reason_and_waives_the_finding() -> None:
+    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
+           "RAI_LOAD_BALANCER_AUTH": "none"}  # fmt: skip
+    with pytest.raises(SettingsError, match="auth_none_reason"):
+        settings_from(env)
+    reason = "a public demo model on synthetic data; no client data, rate-limited by WAF"
+    assert settings_from({**env, "RAI_LOAD_BALANCER_AUTH_NONE_REASON": reason}).load_balancer.auth == "none"
