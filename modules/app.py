@@ -94,8 +94,23 @@ def synth(
         if outdir.exists():
             outdir.rename(old)
         staging.rename(outdir)
+        if old.exists():
+            _keep_terraform_files(old, outdir)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(outdir.glob("stacks/*/cdk.tf.json"))
+
+
+def _keep_terraform_files(old: Path, new: Path) -> None:
+    """What Terraform wrote into a stack's directory (``.terraform/``, the lock file, a local
+    state) survives a new synth of that stack, as with cdktf's own synth (which also drops
+    the directories of stacks no longer synthesized). Every cdktf command synthesizes first:
+    without this, against the emulator, each would delete the ``state`` stack's state."""
+    for stack_dir in (old / "stacks").glob("*"):
+        target = new / "stacks" / stack_dir.name
+        if target.is_dir():
+            for entry in stack_dir.iterdir():
+                if not (target / entry.name).exists():
+                    entry.rename(target / entry.name)

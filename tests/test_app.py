@@ -72,3 +72,24 @@ def test_no_dependency_on_state_without_it_or_on_itself() -> None:
     app = build_app(settings_from({"RAI_STATE_BOOTSTRAP_BACKEND": "s3"}), Path("/nonexistent"), only=["state"])
     (state,) = [s for s in app.node.children if isinstance(s, BaseStack)]
     assert state.backend == "s3" and state.dependencies == []
+
+
+def test_a_new_synth_keeps_what_terraform_wrote_into_each_stack_directory(tmp_path: Path) -> None:
+    """Every cdktf command synthesizes first: the `state` stack's local state (in its stack
+    directory against the emulator), `.terraform/` and the lock file survive it; the
+    directory of a stack no longer synthesized goes, as with cdktf's own synth."""
+    outdir = tmp_path / "cdktf.out"
+    synth(settings_from(), outdir, only=["state"])
+    state_dir = outdir / "stacks" / "state"
+    (state_dir / "terraform.state.tfstate").write_text('{"serial": 7}')
+    (state_dir / ".terraform" / "providers").mkdir(parents=True)
+    (state_dir / ".terraform.lock.hcl").write_text("# lock")
+    (state_dir / "cdk.tf.json").write_text("{}")
+    (outdir / "stacks" / "gone").mkdir()
+    (outdir / "stacks" / "gone" / "cdk.tf.json").write_text("{}")
+    synth(settings_from(), outdir, only=["state"])
+    assert (state_dir / "terraform.state.tfstate").read_text() == '{"serial": 7}'
+    assert (state_dir / ".terraform" / "providers").is_dir() and (state_dir / ".terraform.lock.hcl").is_file()
+    assert json.loads((state_dir / "cdk.tf.json").read_text())["resource"], "the synthesized files are new"
+    assert [p.name for p in (outdir / "stacks").iterdir()] == ["state"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cdktf.out"], "no staging or old directory left behind"
