@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Synthesize every stack: `python main.py` (or `cdktf synth`).
 
-Writes cdktf.out/stacks/<name>/cdk.tf.json for each stack in modules.app.STACKS, or
-nothing at all when the settings are invalid.
+Writes cdktf.out/stacks/<name>/cdk.tf.json for each stack in modules.app.STACKS (or
+those in ``tooling.stacks``), or nothing at all when the settings are invalid.
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ def main() -> int:
     # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write.
     outdir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
     try:
-        paths = synth(settings, outdir, on_waiver=lambda f: print(f"policy waiver: {f}"))
+        only = list(settings.tooling.stacks) or None
+        paths = synth(settings, outdir, only, on_waiver=lambda f: print(f"policy waiver: {f}"))
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except KeyError as exc:  # tooling.stacks names an unknown stack
+        print(f"tooling.stacks: {exc.args[0]}", file=sys.stderr)
+        return 2
     for path in paths:
         print(f"synthesized {path.parent.name}: {path}")
     return 0

@@ -26,9 +26,11 @@ from modules.policy.check import Finding, raise_on_violations
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 
+STATE_STACK = "state"
+
 # Stack name -> builder, in deploy order: `state` first, it holds everyone's state.
 STACKS: dict[str, StackBuilder] = {
-    "state": StateStack,
+    STATE_STACK: StateStack,
     "stream-analytics": StreamAnalyticsStack,
     "model-serving": ModelServingStack,
     "ha-failover": HaFailoverStack,
@@ -38,14 +40,27 @@ STACKS: dict[str, StackBuilder] = {
 
 
 def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -> App:
-    """Every stack (or those named in ``only``) of the app, built but not synthesized."""
+    """Every stack (or those named in ``only``) of the app, built but not synthesized.
+
+    Every stack that keeps its state in the ``state`` stack's bucket depends on ``state``
+    (when it is built too): ``cdktf deploy '*'`` applies ``state`` first and the others
+    after it, ``cdktf destroy '*'`` destroys ``state`` last. The dependency is recorded in
+    cdktf's ``manifest.json`` only; no stack's ``cdk.tf.json`` changes.
+    """
     unknown = sorted(set(only or ()) - STACKS.keys())
     if unknown:
         raise KeyError(f"unknown stack(s) {', '.join(unknown)}; known: {', '.join(STACKS)}")
     app = App(outdir=str(outdir), stack_traces=False)
+    built: dict[str, BaseStack] = {}
     for name, builder in STACKS.items():
         if only is None or name in only:
-            builder(app, name, settings).finalize()
+            built[name] = builder(app, name, settings)
+            built[name].finalize()
+    state = built.get(STATE_STACK)
+    if state is not None:
+        for stack in built.values():
+            if stack is not state and stack.backend == "s3":
+                stack.add_dependency(state)
     return app
 
 
@@ -79,8 +94,23 @@ def synth(
         if outdir.exists():
             outdir.rename(old)
         staging.rename(outdir)
+        if old.exists():
+            _keep_terraform_files(old, outdir)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(outdir.glob("stacks/*/cdk.tf.json"))
+
+
+def _keep_terraform_files(old: Path, new: Path) -> None:
+    """What Terraform wrote into a stack's directory (``.terraform/``, the lock file, a local
+    state) survives a new synth of that stack, as with cdktf's own synth (which also drops
+    the directories of stacks no longer synthesized). Every cdktf command synthesizes first:
+    without this, against the emulator, each would delete the ``state`` stack's state."""
+    for stack_dir in (old / "stacks").glob("*"):
+        target = new / "stacks" / stack_dir.name
+        if target.is_dir():
+            for entry in stack_dir.iterdir():
+                if not (target / entry.name).exists():
+                    entry.rename(target / entry.name)

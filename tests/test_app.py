@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from modules import app as app_module
 from modules.app import STACKS, synth
+from modules.core.stack import BaseStack
 from tests.conftest import StackDoc, settings_from
 
 
@@ -39,3 +41,55 @@ def test_a_failing_synth_leaves_the_previous_output_untouched(tmp_path: Path, mo
         synth(settings_from(), outdir)
     assert [p.name for p in (outdir / "stacks").iterdir()] == ["old"]
     assert [p.name for p in tmp_path.iterdir()] == ["cdktf.out"], "no staging directory left behind"
+
+
+def _manifest_dependencies(outdir: Path) -> dict[str, set[str]]:
+    """Stack name -> the names of the stacks it depends on, from cdktf's manifest.json
+    (entries resolved by name, whatever ids cdktf keys them by)."""
+    manifest = json.loads((outdir / "manifest.json").read_text())["stacks"]
+    name_of = {key: entry["name"] for key, entry in manifest.items()}
+    name_of.update({entry["constructPath"]: entry["name"] for entry in manifest.values()})
+    return {entry["name"]: {name_of[d] for d in entry["dependencies"]} for entry in manifest.values()}
+
+
+def test_every_stack_with_state_in_the_bucket_depends_on_state(stacks: dict[str, StackDoc], synth_dir: Path) -> None:
+    """`cdktf deploy '*'` applies `state` first, `cdktf destroy '*'` destroys it last."""
+    remote = {name for name, doc in stacks.items() if "s3" in doc["terraform"]["backend"]}
+    assert remote == set(STACKS) - {"state"}
+    dependencies = _manifest_dependencies(synth_dir)
+    assert dependencies == {"state": set(), **{name: {"state"} for name in remote}}
+    assert "dependencies" not in json.dumps(stacks), "the dependency is in the manifest only"
+
+
+def test_no_dependency_on_state_without_it_or_on_itself() -> None:
+    """``only=`` without `state`: nothing to depend on; `state` with its own state in its
+    bucket (bootstrap_backend = s3) does not depend on itself."""
+    from modules.app import build_app
+
+    app = build_app(settings_from(), Path("/nonexistent"), only=["event-processing"])
+    (stack,) = [s for s in app.node.children if isinstance(s, BaseStack)]
+    assert stack.dependencies == []
+    app = build_app(settings_from({"RAI_STATE_BOOTSTRAP_BACKEND": "s3"}), Path("/nonexistent"), only=["state"])
+    (state,) = [s for s in app.node.children if isinstance(s, BaseStack)]
+    assert state.backend == "s3" and state.dependencies == []
+
+
+def test_a_new_synth_keeps_what_terraform_wrote_into_each_stack_directory(tmp_path: Path) -> None:
+    """Every cdktf command synthesizes first: the `state` stack's local state (in its stack
+    directory against the emulator), `.terraform/` and the lock file survive it; the
+    directory of a stack no longer synthesized goes, as with cdktf's own synth."""
+    outdir = tmp_path / "cdktf.out"
+    synth(settings_from(), outdir, only=["state"])
+    state_dir = outdir / "stacks" / "state"
+    (state_dir / "terraform.state.tfstate").write_text('{"serial": 7}')
+    (state_dir / ".terraform" / "providers").mkdir(parents=True)
+    (state_dir / ".terraform.lock.hcl").write_text("# lock")
+    (state_dir / "cdk.tf.json").write_text("{}")
+    (outdir / "stacks" / "gone").mkdir()
+    (outdir / "stacks" / "gone" / "cdk.tf.json").write_text("{}")
+    synth(settings_from(), outdir, only=["state"])
+    assert (state_dir / "terraform.state.tfstate").read_text() == '{"serial": 7}'
+    assert (state_dir / ".terraform" / "providers").is_dir() and (state_dir / ".terraform.lock.hcl").is_file()
+    assert json.loads((state_dir / "cdk.tf.json").read_text())["resource"], "the synthesized files are new"
+    assert [p.name for p in (outdir / "stacks").iterdir()] == ["state"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cdktf.out"], "no staging or old directory left behind"

@@ -134,6 +134,7 @@ bucket = "Bad_Bucket"
         ({"RAI_PROJECT": "Has_Upper"}, "lowercase letters"),
         ({"RAI_AZCOUNT": "2"}, "RAI_AZCOUNT: unknown setting"),
         ({"RAI_TOOLING_PROVIDER_MIRROR": "/does/not/exist"}, "existing directory"),
+        ({"RAI_TOOLING_STACKS": "state,Event_Processing"}, "a list of stack names"),
     ],
 )
 def test_each_validation_error_names_field_and_allowed_values(env: dict[str, str], needle: str) -> None:
@@ -183,6 +184,22 @@ def test_bad_settings_exit_non_zero_and_write_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "az_count" in proc.stderr and "environment" in proc.stderr
     assert not outdir.exists(), "no partial output"
+
+
+def test_tooling_stacks_limits_what_main_py_builds(tmp_path: Path) -> None:
+    """``tooling.stacks``: main.py (so `cdktf deploy '*'`) builds only those; an unknown name
+    exits 2 and writes nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAI_")}
+    env |= {"RAI_TOOLING_STACKS": "state", "RAI_SETTINGS_FILE": str(write(tmp_path, "")),
+            "CDKTF_OUTDIR": str(tmp_path / "out")}  # fmt: skip
+    run = [sys.executable, "main.py"]
+    proc = subprocess.run(run, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "stacks").iterdir()) == ["state"]
+    env |= {"RAI_TOOLING_STACKS": "state,nope", "CDKTF_OUTDIR": str(tmp_path / "bad")}
+    proc = subprocess.run(run, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "tooling.stacks: unknown stack(s) nope" in proc.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_readme_configuration_table_is_current() -> None:

@@ -310,6 +310,14 @@ ServiceNames = Annotated[
         "a list of AWS service names such as ecr.api,ecr.dkr,logs",
     ),
 ]
+StackNames = Annotated[
+    _STR_TUPLE,
+    BeforeValidator(_split),
+    _where(
+        lambda v: all(re.fullmatch(r"[a-z][a-z-]*", s) for s in v),
+        "a list of stack names such as state,event-processing",
+    ),
+]
 _INSTANCE_TYPES_ALLOWED = "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large"
 InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_instance_types_ok, _INSTANCE_TYPES_ALLOWED)]
 Weights = Annotated[

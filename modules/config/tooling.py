@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from modules.config.checks import Mirror, Section
+from modules.config.checks import Mirror, Section, StackNames
 
 
 class ToolingSettings(Section):
@@ -14,4 +14,9 @@ class ToolingSettings(Section):
         default="",
         description="Terraform provider filesystem mirror for offline `terraform init`; "
         "empty = use the CLI config's, else search the usual places",
+    )
+    stacks: StackNames = Field(
+        default=(),
+        description="the stacks `main.py` (and so `cdktf synth/deploy/destroy`) builds, e.g. "
+        "`state,event-processing`; empty = every stack",
     )

@@ -60,6 +60,7 @@ class BaseStack(TerraformStack):
         super().__init__(scope, name)
         self.settings = settings
         self.stack_name = name
+        self.backend: Backend = backend
         self.provider = AwsProvider(
             self,
             "aws",
