@@ -188,6 +188,7 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
                     "enable_ecs_managed_tags",
                     "health_check_grace_period_seconds",
                     "deployment_controller",
+                    "alarms",  # moto keeps no deployment configuration
                     "tags",
                 ],
             ),
