@@ -29,6 +29,8 @@ from modules.core.stack import BaseStack
 
 ROUTE53_INTERVAL_S = 10  # Route 53's fast interval
 ROUTE53_FAILURES = 2
+# A refresh whose new instances fail their checks or answer 5xx undoes itself.
+REFRESH_ROLLBACK_ALARMS = ("unhealthy-hosts", "target-5xx")
 
 
 def use_provider(scope: Construct, provider: TerraformProvider) -> None:
@@ -94,6 +96,7 @@ class HaFailoverStack(BaseStack):
                 min_size=ha.min_size,
                 max_size=ha.max_size,
                 desired=ha.desired_capacity,
+                rollback_alarm_keys=REFRESH_ROLLBACK_ALARMS,
             )
             self._alarms(site, self.fleets[role])
             if role == "secondary":

@@ -82,7 +82,14 @@ class TargetGroupsStack(BaseStack):
         models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
-                key, group, name=f"{prefix}-{key}", min_size=tg.min_size, max_size=tg.max_size, model_uri=models[key]
+                key,
+                group,
+                name=f"{prefix}-{key}",
+                min_size=tg.min_size,
+                max_size=tg.max_size,
+                model_uri=models[key],
+                # A refresh of this group undoes itself when its own targets go bad.
+                rollback_alarm_keys=(f"{key}-unhealthy-hosts", f"{key}-target-5xx"),
             )
             for key, group in groups.items()
         }
