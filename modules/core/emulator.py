@@ -24,8 +24,8 @@ from cdktf_cdktf_provider_aws.provider import AwsProviderEndpoints
 # Every AWS service the stacks use; the provider sends each to the emulator.
 SERVICES = (
     "acm", "applicationautoscaling", "autoscaling", "cloudwatch", "dynamodb", "ec2",
-    "ecr", "ecs", "elbv2", "events", "iam", "kinesis", "kms", "lambda_", "logs",
-    "route53", "s3", "sns", "sqs", "ssm", "sts",
+    "codedeploy", "ecr", "ecs", "elbv2", "events", "iam", "kinesis", "kms", "lambda_", "logs",
+    "route53", "s3", "scheduler", "sns", "sqs", "ssm", "sts",
 )  # fmt: skip
 
 # The emulator's moto server answers any access key; the harness exports these.
