@@ -30,6 +30,7 @@ from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.config import Settings
+from modules.core.names import canary_state_parameter
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
 
@@ -160,7 +161,7 @@ class TargetGroupsStack(BaseStack):
         self.canary_state = SsmParameter(
             self,
             "canary-state",
-            name=f"/{prefix}/canary/rollout",
+            name=canary_state_parameter(settings.name_prefix),
             description="canary rollout state: status idle|rolling|rolled_back|promoted, step, since (epoch s)",
             type="SecureString",
             key_id=site.key.arn,
