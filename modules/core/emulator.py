@@ -138,7 +138,9 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         (("count", 0),),
         "left out: the image build-and-push step runs docker and the AWS CLI, and moto runs "
         "no containers; the task definition still names the hash-tagged image (set "
-        "`serving.image_uri` to deploy a given image instead)",
+        "`serving.image_uri` to deploy a given image instead). Likewise the Lambda canary's "
+        "shift (`aws deploy create-deployment`): moto runs no deployments; the alias stays on "
+        "the first version",
     ),
     Adjustment(
         "aws_spot_fleet_request",
