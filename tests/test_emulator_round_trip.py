@@ -146,9 +146,12 @@ def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> No
     line = b'{"id": "1", "timestamp": "2026-01-31T12:00:00Z", "text": "works great"}\n'
     versions = {k: s3.put_object(Bucket=ep.bucket, Key=k, Body=b)["VersionId"] for k, b in ((good, line), (bad, b"{"))}
     if ep.delivery == "queue":
-        # moto does not filter mappings by function name: pick ours by its ARN.
+        # moto does not filter mappings by function name: pick ours by its ARN. It targets the
+        # live alias, never $LATEST: a qualified ARN (moto reports the version the alias is on).
+        live = lam.get_alias(FunctionName=function, Name="live")
+        qualified = {live["AliasArn"], f"{config['FunctionArn']}:{live['FunctionVersion']}"}
         mappings = lam.list_event_source_mappings()["EventSourceMappings"]
-        (mapping,) = [m for m in mappings if m["FunctionArn"] == config["FunctionArn"]]
+        (mapping,) = [m for m in mappings if m["FunctionArn"] in qualified]
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         queue_url = sqs.get_queue_url(QueueName=f"{settings.name_prefix}-events-queue")["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]

@@ -132,7 +132,9 @@ class LambdaCanary(Construct):
         self.group = CodedeployDeploymentGroup(
             self,
             "group",
-            app_name=self.application.name,
+            # Literal names, not the application's attributes: the emulator leaves both out
+            # (modules/core/emulator.py) and what refers to them must stay valid Terraform.
+            app_name=props.name,
             deployment_group_name=props.name,
             service_role_arn=self.role.arn,
             deployment_config_name=props.deployment_config_name,
@@ -145,12 +147,14 @@ class LambdaCanary(Construct):
             alarm_configuration=CodedeployDeploymentGroupAlarmConfiguration(
                 enabled=True, alarms=list(props.alarm_names)
             ),
+            depends_on=[self.application],
         )
         self.shift = DataResource(
             self,
             "shift",
             # A new version replaces this resource, and its replacement runs the shift.
             triggers_replace={"version": function.version},
+            depends_on=[self.group],
             provisioners=[
                 LocalExecProvisioner(
                     type="local-exec",
@@ -158,8 +162,8 @@ class LambdaCanary(Construct):
                     interpreter=["bash", "-c"],
                     environment={
                         "REGION": props.region,
-                        "APPLICATION": self.application.name,
-                        "GROUP": self.group.deployment_group_name,
+                        "APPLICATION": props.name,
+                        "GROUP": props.name,
                         "FUNCTION": function.function_name,
                         "ALIAS": self.alias.name,
                         "CURRENT": self.alias.function_version,
