@@ -153,6 +153,13 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         for rtype in ("aws_codedeploy_app", "aws_codedeploy_deployment_group")
     ),
     Adjustment(
+        "aws_lambda_event_source_mapping",
+        (("lifecycle.ignore_changes", ["function_name"]),),
+        "moto reads a mapping on the `live` alias back as the ARN of the version the alias is on, "
+        "so every plan would move it back to the alias; the round trip checks the mapping's "
+        "qualified target instead",
+    ),
+    Adjustment(
         "aws_spot_fleet_request",
         (("spot_price", "0.5"), ("lifecycle.ignore_changes", "all")),
         "with only `launch_template_config` moto returns no SpotPrice and the provider crashes "
