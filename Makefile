@@ -14,7 +14,8 @@ export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz wrk diagrams plan plan-local
+PHONY_CANARY := canary-status canary-start canary-abort
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz wrk diagrams plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,6 +82,15 @@ scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replaceme
 
 plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red
 	$(PY) -m tools.deploy.plan_review $(STACKS)
+
+canary-status: $(VENV)/.synced ## the target-groups canary rollout: state, weight, next step (canary-start / canary-abort change it)
+	$(PY) -m tools.deploy.canary status
+
+canary-start: $(VENV)/.synced ## begin a canary rollout at the first of target_groups.canary_steps
+	$(PY) -m tools.deploy.canary start
+
+canary-abort: $(VENV)/.synced ## roll the canary back: the controller sets its weight to 0 within a minute
+	$(PY) -m tools.deploy.canary abort
 
 plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
 	$(PY) -m tools.deploy.plan_review --emulator $(STACKS)

@@ -144,12 +144,19 @@ def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> No
     config = lam.get_function_configuration(FunctionName=function)
     good, bad = f"{ep.data_prefix}smoke test/é.json", f"{ep.data_prefix}smoke-bad.json"
     line = b'{"id": "1", "timestamp": "2026-01-31T12:00:00Z", "text": "works great"}\n'
+    if ep.delivery == "queue":
+        # moto does not filter mappings by function name: pick ours by its ARN. It targets the
+        # live alias, never $LATEST: a qualified ARN (moto reports the version the alias is on).
+        live = lam.get_alias(FunctionName=function, Name="live")
+        qualified = {live["AliasArn"], f"{config['FunctionArn']}:{live['FunctionVersion']}"}
+        mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+        (mapping,) = [m for m in mappings if m["FunctionArn"] in qualified]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        # moto polls a mapped queue itself on every send and, for a qualified target, fails to
+        # invoke and leaves the batch in flight; the handler runs below as a local process.
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     versions = {k: s3.put_object(Bucket=ep.bucket, Key=k, Body=b)["VersionId"] for k, b in ((good, line), (bad, b"{"))}
     if ep.delivery == "queue":
-        # moto does not filter mappings by function name: pick ours by its ARN.
-        mappings = lam.list_event_source_mappings()["EventSourceMappings"]
-        (mapping,) = [m for m in mappings if m["FunctionArn"] == config["FunctionArn"]]
-        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         queue_url = sqs.get_queue_url(QueueName=f"{settings.name_prefix}-events-queue")["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
         redrive = json.loads(attributes["RedrivePolicy"])  # plans ignore it on the emulator: check it here
@@ -159,10 +166,12 @@ def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> No
         keys = [r["s3"]["object"]["key"] for m in messages for r in json.loads(m["Body"]).get("Records", [])]
         assert len(keys) == 2, "the deployed notification carried both uploads to the deployed queue"
         events = [sqs_event(messages, mapping["EventSourceArn"], settings.region)]
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)  # as deployed: the plan checks it
     else:
-        invoke_config = lam.get_function_event_invoke_config(FunctionName=function)
+        # S3 invokes the live alias: its invoke config and permission are the alias's.
+        invoke_config = lam.get_function_event_invoke_config(FunctionName=function, Qualifier="live")
         assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"].endswith("-events-dlq")
-        statement = json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"][0]
+        statement = json.loads(lam.get_policy(FunctionName=function, Qualifier="live")["Policy"])["Statement"][0]
         assert statement["Principal"]["Service"] == "s3.amazonaws.com"
         # moto cannot run the function it would notify: the same event, built from the objects.
         events = [s3_event(ep.bucket, k, 1, versions[k], settings.region) for k in (good, bad)]

@@ -57,7 +57,7 @@ def ref(doc: StackDoc, rtype: str, path_end: str, attr: str) -> str:
 
 
 def statements(doc: StackDoc) -> dict[str, dict[str, Any]]:
-    policy = json.loads(one(doc, "aws_iam_role_policy")["policy"])
+    policy = json.loads(by_path(doc, "aws_iam_role_policy", "processor/policy")["policy"])
     return {s["Sid"]: s for s in policy["Statement"]}
 
 
@@ -185,7 +185,7 @@ def test_dlq_keeps_messages_for_the_longest_time_sqs_allows(queued: StackDoc) ->
 def test_direct_delivery_notifies_the_function_after_the_permission_exists(direct: StackDoc) -> None:
     notification = one(direct, "aws_s3_bucket_notification")
     (target,) = notification["lambda_function"]
-    assert target["lambda_function_arn"] == ref(direct, "aws_lambda_function", "processor/function", "arn")
+    assert target["lambda_function_arn"] == ref(direct, "aws_lambda_alias", "canary/alias", "arn")
     assert (target["filter_prefix"], target["filter_suffix"]) == ("data/", ".json")
     permission = one(direct, "aws_lambda_permission")
     assert notification["depends_on"] == [f"aws_lambda_permission.{permission['//']['metadata']['uniqueId']}"]
@@ -305,7 +305,7 @@ def test_role_uses_only_its_own_key_queue_and_log_group(queued: StackDoc) -> Non
 
 
 def test_role_can_be_assumed_only_by_lambda_for_this_account(queued: StackDoc) -> None:
-    (statement,) = json.loads(one(queued, "aws_iam_role")["assume_role_policy"])["Statement"]
+    (statement,) = json.loads(by_path(queued, "aws_iam_role", "processor/role")["assume_role_policy"])["Statement"]
     assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
 
@@ -363,8 +363,9 @@ def test_dashboard_shows_every_alarmed_metric(queued: StackDoc) -> None:
 
 
 def test_outputs_name_bucket_function_dlq_and_topic(queued: StackDoc, direct: StackDoc) -> None:
-    assert set(queued["output"]) == {"data_bucket_name", "function_name", "dlq_url", "alarm_topic_arn", "queue_url"}
-    assert set(direct["output"]) == {"data_bucket_name", "function_name", "dlq_url", "alarm_topic_arn"}
+    common = {"data_bucket_name", "function_name", "dlq_url", "alarm_topic_arn", "live_alias_arn"}
+    assert set(queued["output"]) == common | {"queue_url"}
+    assert set(direct["output"]) == common
     assert all(o["description"] for o in queued["output"].values())
 
 
@@ -404,3 +405,68 @@ def test_direct_mode_validates_offline_and_passes_checkov(direct_dir: Path) -> N
     assert not [d for d in diagnostics if d.severity == "error"], diagnostics
     result = scan(direct_dir, [w for w in load_waivers() if w.stack in ("event-processing", "*")])
     assert result.passed > 0 and not result.failures, "\n".join(map(str, result.failures))
+
+
+# --- deploying a new version: the live alias and its CodeDeploy canary ----------------------
+
+
+def test_function_publishes_a_version_per_change_behind_a_live_alias(queued: StackDoc) -> None:
+    fn = by_path(queued, "aws_lambda_function", "processor/function")
+    alias = by_path(queued, "aws_lambda_alias", "canary/alias")
+    assert fn["publish"] is True
+    assert (alias["name"], alias["function_version"]) == (
+        "live",
+        ref(queued, "aws_lambda_function", "processor/function", "version"),
+    )
+    assert alias["lifecycle"]["ignore_changes"] == ["function_version", "routing_config"], "only CodeDeploy moves it"
+
+
+def test_every_trigger_invokes_the_live_alias_not_the_latest_code(queued: StackDoc, direct: StackDoc) -> None:
+    assert one(queued, "aws_lambda_event_source_mapping")["function_name"] == ref(
+        queued, "aws_lambda_alias", "canary/alias", "arn"
+    )
+    alias_name = ref(direct, "aws_lambda_alias", "canary/alias", "name")
+    assert one(direct, "aws_lambda_permission")["qualifier"] == alias_name
+    assert one(direct, "aws_lambda_function_event_invoke_config")["qualifier"] == alias_name
+
+
+def test_codedeploy_shifts_ten_percent_for_five_minutes_and_rolls_back_on_the_error_alarm(queued: StackDoc) -> None:
+    app = by_path(queued, "aws_codedeploy_app", "canary/application")
+    group = by_path(queued, "aws_codedeploy_deployment_group", "canary/group")
+    assert app["compute_platform"] == "Lambda"
+    assert group["deployment_config_name"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    assert group["deployment_style"] == {"deployment_option": "WITH_TRAFFIC_CONTROL", "deployment_type": "BLUE_GREEN"}
+    rollback = group["auto_rollback_configuration"]
+    assert rollback == {"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}
+    errors = ref(queued, "aws_cloudwatch_metric_alarm", "alarm-errors", "alarm_name")
+    assert group["alarm_configuration"] == {"enabled": True, "alarms": [errors]}
+
+
+def test_the_deploy_starts_one_deployment_per_new_version_from_the_alias_current_one(queued: StackDoc) -> None:
+    shift = by_path(queued, "terraform_data", "canary/shift")
+    version = ref(queued, "aws_lambda_function", "processor/function", "version")
+    assert shift["triggers_replace"] == {"version": version}
+    (provisioner,) = shift["provisioner"]
+    env = provisioner["local-exec"]["environment"]
+    assert (env["TARGET"], env["CURRENT"]) == (
+        version,
+        ref(queued, "aws_lambda_alias", "canary/alias", "function_version"),
+    )
+    assert "aws deploy create-deployment" in provisioner["local-exec"]["command"]
+    assert "aws deploy wait deployment-successful" in provisioner["local-exec"]["command"], "a rollback fails the apply"
+
+
+def test_codedeploy_role_may_move_only_this_alias(queued: StackDoc) -> None:
+    policy = json.loads(by_path(queued, "aws_iam_role_policy", "canary/policy")["policy"])
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    assert sids["ShiftTheAlias"]["Resource"] == ref(queued, "aws_lambda_alias", "canary/alias", "arn")
+    assert set(sids) == {"ShiftTheAlias", "ReadProvisionedConcurrency", "WatchAlarms"}
+
+
+def test_deployment_config_is_a_setting_and_an_unknown_one_names_the_field() -> None:
+    ep = settings_from(
+        {"RAI_EVENT_PROCESSING_DEPLOYMENT_CONFIG": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"}
+    )
+    assert ep.event_processing.deployment_config.endswith("Linear10PercentEvery1Minute")
+    with pytest.raises(SettingsError, match=r"event_processing\.deployment_config"):
+        settings_from({"RAI_EVENT_PROCESSING_DEPLOYMENT_CONFIG": "AllAtOnceYolo"})

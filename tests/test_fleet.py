@@ -80,6 +80,52 @@ def test_instance_refresh_rolls_new_versions_out_without_losing_capacity(doc: St
         assert group["instance_maintenance_policy"]["min_healthy_percentage"] == 100
 
 
+def alarm_names_by_path(doc: StackDoc) -> dict[str, str]:
+    """Alarm name by construct path (without the stack name)."""
+    return {
+        a["//"]["metadata"]["path"].split("/", 1)[1]: a["alarm_name"]
+        for a in resources(doc, "aws_cloudwatch_metric_alarm")
+    }
+
+
+def refresh_of(doc: StackDoc, path_end: str) -> dict[str, Any]:
+    (group,) = [g for g in groups(doc).values() if g["//"]["metadata"]["path"].endswith(path_end)]
+    return dict(group["instance_refresh"]["preferences"])
+
+
+def test_instance_refresh_replaces_a_fifth_bakes_then_the_rest(doc: StackDoc) -> None:
+    for group in groups(doc).values():
+        prefs = group["instance_refresh"]["preferences"]
+        assert (prefs["checkpoint_percentages"], prefs["checkpoint_delay"]) == ([20, 100], "300")
+        assert prefs["skip_matching"] is True
+
+
+def test_instance_refresh_rolls_itself_back_when_the_fleets_own_alarms_fire(stacks: dict[str, StackDoc]) -> None:
+    ha, tg = stacks["ha-failover"], stacks["target-groups"]
+    names = alarm_names_by_path(ha)
+    prefs = refresh_of(ha, "primary/servers/fleet/asg")
+    assert prefs["auto_rollback"] is True
+    assert prefs["alarm_specification"]["alarms"] == [
+        names["primary/alarm-unhealthy-hosts"], names["primary/alarm-target-5xx"]]  # fmt: skip
+    names = alarm_names_by_path(tg)
+    for key in ("stable", "canary"):
+        prefs = refresh_of(tg, f"site/{key}/fleet/asg")
+        assert prefs["auto_rollback"] is True
+        assert prefs["alarm_specification"]["alarms"] == [
+            names[f"site/alarm-{key}-unhealthy-hosts"], names[f"site/alarm-{key}-target-5xx"]]  # fmt: skip
+
+
+def test_refresh_checkpoints_and_bake_come_from_settings_and_bad_plans_name_the_field() -> None:
+    from modules.config import SettingsError
+    from tests.conftest import settings_from
+
+    fleet = settings_from({"RAI_FLEET_REFRESH_CHECKPOINTS": "10,50,100", "RAI_FLEET_REFRESH_BAKE_S": "600"}).fleet
+    assert (fleet.refresh_checkpoints, fleet.refresh_bake_s) == ((10, 50, 100), 600)
+    for bad in ("50,20,100", "20,50", "0,100", "20,x"):
+        with pytest.raises(SettingsError, match=r"fleet\.refresh_checkpoints"):
+            settings_from({"RAI_FLEET_REFRESH_CHECKPOINTS": bad})
+
+
 def test_spot_capacity_is_rebalanced_and_mixed_with_an_on_demand_base(doc: StackDoc) -> None:
     for group in groups(doc).values():
         assert group["capacity_rebalance"] is True

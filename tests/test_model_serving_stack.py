@@ -177,6 +177,19 @@ def test_deployments_keep_capacity_and_roll_back_on_failure(ms: StackDoc) -> Non
     assert service["availability_zone_rebalancing"] == "ENABLED"
 
 
+def test_deployment_rolls_back_when_errors_latency_or_missing_tasks_alarm(ms: StackDoc) -> None:
+    """GIVEN the service WHEN a new revision deploys THEN it watches the stack's own target 5xx,
+    p99 latency and running < desired alarms (by name) and rolls back when one fires."""
+    service = one(ms, "aws_ecs_service")
+    assert (service["alarms"]["enable"], service["alarms"]["rollback"]) == (True, True)
+    by_path = {
+        a["//"]["metadata"]["path"].rsplit("/", 1)[1]: a["alarm_name"]
+        for a in resources(ms, "aws_cloudwatch_metric_alarm")
+    }
+    assert service["alarms"]["alarm_names"] == [
+        by_path["alarm-target-5xx"], by_path["alarm-p99-latency"], by_path["alarm-running-tasks"]]  # fmt: skip
+
+
 def test_service_is_behind_the_load_balancer_and_autoscaling_owns_the_count(ms: StackDoc) -> None:
     service = one(ms, "aws_ecs_service")
     (lb,) = service["load_balancer"]

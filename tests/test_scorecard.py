@@ -111,3 +111,32 @@ def test_a_plan_json_reads_like_the_synthesized_json() -> None:
     doc = from_plan("probe", plan)
     assert doc.environment == "prod"
     assert scorecard.azs(doc).value == "2"
+
+
+def test_deploy_safety_adds_the_controller_period_to_the_alarm_time_and_names_the_exposure() -> None:
+    alarm = {"alarm_name": "c-5xx", "period": 60, "evaluation_periods": 3}
+    doc = _doc(
+        {
+            "aws_cloudwatch_metric_alarm": {"a": alarm},
+            "aws_lambda_function": {
+                "ctl": {
+                    "environment": {"variables": {"STEPS": "0,10,50,100", "BAKE_S": "300", "CANARY_ALARMS": "c-5xx"}}
+                }
+            },
+            "aws_scheduler_schedule": {
+                "s": {"schedule_expression": "rate(1 minute)", "target": {"arn": "${aws_lambda_function.ctl.arn}"}}
+            },
+        }
+    )
+    row = scorecard.deploy_safety(doc)
+    assert row.value == "bad rollout caught <= 240 s"
+    assert "180 s + 60 s controller = 240 s" in row.detail and "10 % of requests" in row.detail
+
+
+def test_deploy_safety_marks_a_rollout_that_watches_nothing() -> None:
+    doc = _doc(
+        {"aws_ecs_service": {"s": {}}, "aws_autoscaling_group": {"g": {"instance_refresh": {"preferences": {}}}}}
+    )
+    row = scorecard.deploy_safety(doc)
+    assert row.value == "**gap**"
+    assert "deployments watch no alarms" in row.detail and "instance refresh does not roll back" in row.detail

@@ -239,6 +239,17 @@ def test_asg_alternative_mixes_instance_types_and_rebalances_capacity(alt: Stack
 # --- IAM -------------------------------------------------------------------------------------
 
 
+def test_asg_refresh_of_workers_rolls_back_when_heartbeats_stop_or_workers_fall_behind(alt: StackDoc) -> None:
+    prefs = one(alt, "aws_autoscaling_group")["instance_refresh"]["preferences"]
+    names = {
+        a["//"]["metadata"]["path"].rsplit("/", 1)[1]: a["alarm_name"]
+        for a in resources(alt, "aws_cloudwatch_metric_alarm")
+    }
+    assert prefs["auto_rollback"] is True and prefs["skip_matching"] is True
+    assert prefs["alarm_specification"]["alarms"] == [names["alarm-heartbeats"], names["alarm-iterator-age"]]
+    assert (prefs["checkpoint_percentages"], prefs["min_healthy_percentage"]) == ([20, 100], 100)
+
+
 def test_worker_role_may_do_exactly_what_the_worker_does_on_these_resources(sa: StackDoc) -> None:
     statements = {s["Sid"]: s for s in worker_policy(sa)}
     assert set(statements) == set(WORKER_SIDS)

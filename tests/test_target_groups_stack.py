@@ -149,3 +149,90 @@ def test_the_canary_can_run_another_model_than_stable(tg: StackDoc, variant: Sta
     assert not [st for g in GROUPS for st in role_statements(tg, g) if st.get("Sid") == "ReadTheModel"]
     assert "s3://acme-models/wine/v2.json" in boot_env(variant, "canary")
     assert "MODEL_URI" not in boot_env(variant, "stable") and "MODEL_URI" not in boot_env(tg, "canary")
+
+
+# --- progressive canary delivery ----------------------------------------------------------
+
+
+def by_path(doc: StackDoc, rtype: str, path_end: str) -> dict[str, Any]:
+    (found,) = [r for r in resources(doc, rtype) if r["//"]["metadata"]["path"].endswith(path_end)]
+    return found
+
+
+def ref(doc: StackDoc, rtype: str, path_end: str, attr: str) -> str:
+    return "${" + f"{rtype}.{by_path(doc, rtype, path_end)['//']['metadata']['uniqueId']}.{attr}" + "}"
+
+
+def controller_env(doc: StackDoc) -> dict[str, str]:
+    return dict(by_path(doc, "aws_lambda_function", "canary-controller/function")["environment"]["variables"])
+
+
+def test_controller_runs_every_minute_from_eventbridge_scheduler(tg: StackDoc) -> None:
+    schedule = by_path(tg, "aws_scheduler_schedule", "canary-schedule")
+    assert schedule["schedule_expression"] == "rate(1 minute)"
+    assert schedule["flexible_time_window"] == {"mode": "OFF"}
+    assert schedule["target"]["arn"] == ref(tg, "aws_lambda_function", "canary-controller/function", "arn")
+
+
+def test_controller_moves_through_the_steps_of_the_settings_after_each_bake(tg: StackDoc) -> None:
+    env = controller_env(tg)
+    assert (env["STEPS"], env["BAKE_S"]) == ("0,10,25,50,100", "300")
+    assert env["LISTENER_ARN"] == ref(tg, "aws_lb_listener", "alb/http", "arn")
+
+
+def test_controller_watches_the_canarys_own_alarms(tg: StackDoc) -> None:
+    names = [
+        ref(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}", "alarm_name")
+        for k in ("unhealthy-hosts", "target-5xx")
+    ]
+    resolved = [
+        by_path(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}")["alarm_name"]
+        for k in ("unhealthy-hosts", "target-5xx")
+    ]
+    assert controller_env(tg)["CANARY_ALARMS"].split(",") == resolved, names
+
+
+def test_rollout_state_is_an_encrypted_parameter_terraform_only_creates(tg: StackDoc) -> None:
+    param = by_path(tg, "aws_ssm_parameter", "canary-state")
+    assert (param["type"], param["key_id"]) == ("SecureString", ref(tg, "aws_kms_key", "site/key/key", "arn"))
+    assert json.loads(param["value"])["status"] == "idle"
+    assert param["lifecycle"]["ignore_changes"] == ["value"]
+    assert controller_env(tg)["STATE_PARAMETER"] == ref(tg, "aws_ssm_parameter", "canary-state", "name")
+
+
+def test_terraform_never_resets_the_weights_the_controller_set(tg: StackDoc) -> None:
+    listener = by_path(tg, "aws_lb_listener", "alb/http")
+    assert listener["lifecycle"]["ignore_changes"] == ["default_action"]
+
+
+def test_controller_may_move_only_this_listener_and_keep_only_its_state(tg: StackDoc) -> None:
+    policy = json.loads(by_path(tg, "aws_iam_role_policy", "canary-controller/policy")["policy"])
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    assert sids["MoveTheCanaryWeight"]["Resource"] == ref(tg, "aws_lb_listener", "alb/http", "arn")
+    assert sids["KeepTheRolloutState"]["Resource"] == ref(tg, "aws_ssm_parameter", "canary-state", "arn")
+    assert sids["PublishTheRollback"]["Resource"] == ref(tg, "aws_sns_topic", "site/alarms/topic", "arn")
+    assert by_path(tg, "aws_lambda_function", "canary-controller/function")["reserved_concurrent_executions"] == 1
+
+
+@pytest.mark.parametrize("steps", ["0,25,10,100", "0,10,50", "0,10,150", "-5,100", "10,10,100", "a,100"])
+def test_canary_steps_that_make_no_sense_are_a_settings_error_naming_the_field(steps: str) -> None:
+    with pytest.raises(SettingsError, match=r"target_groups\.canary_steps"):
+        settings_from({"RAI_TARGET_GROUPS_CANARY_STEPS": steps})
+
+
+def test_canary_steps_and_bake_come_from_settings() -> None:
+    tg = settings_from(
+        {"RAI_TARGET_GROUPS_CANARY_STEPS": "5,100", "RAI_TARGET_GROUPS_CANARY_BAKE_S": "900"}
+    ).target_groups
+    assert (tg.canary_steps, tg.canary_bake_s) == ((5, 100), 900)
+
+
+def test_canary_status_says_where_the_rollout_is_and_what_comes_next() -> None:
+    from tools.deploy.canary import describe
+
+    steps = (0, 10, 25, 50, 100)
+    rolling = describe({"status": "rolling", "step": 2, "since": 1000}, steps, 300, 1100)
+    assert rolling.startswith("rolling: step 3/5, canary at 25 %") and "50 % in 200 s" in rolling
+    assert "promotion in 300 s" in describe({"status": "rolling", "step": 4, "since": 0}, steps, 300, 0)
+    assert "0 %" in describe({"status": "rolled_back", "reason": "alarm x"}, steps, 300, 0)
+    assert describe({"status": "idle"}, steps, 300, 0).startswith("idle")

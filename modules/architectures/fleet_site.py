@@ -79,6 +79,7 @@ def fleet_props(
     min_size: int,
     max_size: int,
     desired_capacity: int | None = None,
+    rollback_alarm_names: Sequence[str] = (),
 ) -> FleetProps:
     """The fleet block's props from the shared ``fleet`` settings."""
     return FleetProps(
@@ -92,6 +93,9 @@ def fleet_props(
         health_check_grace_s=cfg.health_check_grace_s,
         warmup_s=cfg.warmup_s,
         min_healthy_percent=cfg.min_healthy_percent,
+        refresh_checkpoints=cfg.refresh_checkpoints,
+        refresh_bake_s=cfg.refresh_bake_s,
+        rollback_alarm_names=rollback_alarm_names,
         on_demand_base=cfg.on_demand_base,
         on_demand_percent_above_base=cfg.on_demand_percent_above_base,
         spot_allocation=cfg.spot_allocation,
@@ -192,6 +196,10 @@ class FleetSite(Construct):
             AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
         )
 
+    def alarm_name(self, key: str) -> str:
+        """The name :func:`modules.blocks.alarms.threshold_alarms` gives the site's alarm ``key``."""
+        return f"{self.prefix}-{key}"
+
     def add_fleet(
         self,
         id: str,
@@ -202,9 +210,12 @@ class FleetSite(Construct):
         max_size: int,
         desired: int | None = None,
         model_uri: str | None = None,
+        rollback_alarm_keys: Sequence[str] = (),
     ) -> ModelServerFleet:
         """Model servers behind ``group``, scaled on CPU and on requests per target; they load
-        ``model_uri`` (default: ``serving.model_uri``, the same setting as the container's)."""
+        ``model_uri`` (default: ``serving.model_uri``, the same setting as the container's).
+        An instance refresh rolls back when one of the site's alarms ``rollback_alarm_keys``
+        (as given to :meth:`alarm_name`) fires."""
         cfg = self.settings.fleet
         label = f"{self.load_balancer.lb.arn_suffix}/{group.arn_suffix}"
         return ModelServerFleet(
@@ -237,6 +248,7 @@ class FleetSite(Construct):
                     min_size=min_size,
                     max_size=max_size,
                     desired_capacity=desired,
+                    rollback_alarm_names=[self.alarm_name(key) for key in rollback_alarm_keys],
                 ),
             ),
         )

@@ -8,6 +8,7 @@ gives every instance time to drain before it is terminated. No launch configurat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +19,7 @@ from cdktf_cdktf_provider_aws.autoscaling_group import (
     AutoscalingGroupInstanceMaintenancePolicy,
     AutoscalingGroupInstanceRefresh,
     AutoscalingGroupInstanceRefreshPreferences,
+    AutoscalingGroupInstanceRefreshPreferencesAlarmSpecification,
     AutoscalingGroupMixedInstancesPolicy,
     AutoscalingGroupMixedInstancesPolicyInstancesDistribution,
     AutoscalingGroupMixedInstancesPolicyLaunchTemplate,
@@ -58,6 +60,12 @@ class FleetProps:
     health_check_grace_s: int = 240  # boot, install, start: no ELB verdict before that
     warmup_s: int = 300
     min_healthy_percent: int = 100  # instance refresh and maintenance launch before they terminate
+    # Instance refresh: replace this share (%) of the group, bake, then the next; the last is 100.
+    refresh_checkpoints: Sequence[int] = (20, 100)
+    refresh_bake_s: int = 300  # wait at each checkpoint, while the alarms watch the new instances
+    # A refresh whose new instances make one of these fire rolls itself back (by name: the
+    # alarms usually read the group's name, a reference back would be a cycle).
+    rollback_alarm_names: Sequence[str] = ()
     on_demand_base: int = 1
     on_demand_percent_above_base: int = 0
     spot_allocation: SpotAllocation = "capacity-optimized"
@@ -84,6 +92,16 @@ class FleetProps:
             problems.append(f"health_check_grace_s={self.health_check_grace_s}: must be 0-7200")
         if not 0 <= self.min_healthy_percent <= 100:
             problems.append(f"min_healthy_percent={self.min_healthy_percent}: must be 0-100")
+        checkpoints = list(self.refresh_checkpoints)
+        if (
+            not checkpoints
+            or checkpoints[-1] != 100
+            or any(not 1 <= c <= 100 for c in checkpoints)
+            or any(a >= b for a, b in itertools.pairwise(checkpoints))
+        ):
+            problems.append(f"refresh_checkpoints={checkpoints}: increasing percentages from 1 to 100, ending at 100")
+        if not 0 <= self.refresh_bake_s <= 172800:
+            problems.append(f"refresh_bake_s={self.refresh_bake_s}: must be 0-172800 (AWS's checkpoint delay)")
         if not 0 <= self.on_demand_percent_above_base <= 100:
             problems.append(f"on_demand_percent_above_base={self.on_demand_percent_above_base}: must be 0-100")
         if self.on_demand_base < 0:
@@ -104,7 +122,9 @@ class Fleet(Construct):
     Defaults that matter: ELB health checks (a target the ALB finds unhealthy is replaced,
     not only a dead instance) after a 240 s grace period; subnets in >= 2 AZs; instance
     refresh (rolling, 100 % healthy: launch before terminate) whenever the launch
-    template gets a new version, and the same floor for maintenance replacements;
+    template gets a new version, 20 % then 100 % with a 300 s bake at each checkpoint,
+    rolled back automatically on a failure or when ``rollback_alarm_names`` fire, and the
+    same floor for maintenance replacements;
     capacity rebalance (a spot instance at risk is replaced before its notice); one
     on-demand instance as a base, spot beyond it, capacity-optimized over several
     instance types; a termination lifecycle hook that holds an instance 120 s (deregistered
@@ -151,13 +171,26 @@ class Fleet(Construct):
             instance_maintenance_policy=AutoscalingGroupInstanceMaintenancePolicy(
                 min_healthy_percentage=props.min_healthy_percent, max_healthy_percentage=200
             ),
-            # A new artifact or AMI is a new template version: roll it out, capacity kept.
+            # A new artifact or AMI is a new template version: roll it out, capacity kept, a
+            # share at a time with a bake at each checkpoint; an alarm or a failed launch rolls
+            # the group back to the previous version without a person.
             instance_refresh=AutoscalingGroupInstanceRefresh(
                 strategy="Rolling",
                 preferences=AutoscalingGroupInstanceRefreshPreferences(
                     min_healthy_percentage=props.min_healthy_percent,
                     max_healthy_percentage=200,
                     instance_warmup=str(props.warmup_s),
+                    checkpoint_percentages=list(props.refresh_checkpoints),
+                    checkpoint_delay=str(props.refresh_bake_s),
+                    skip_matching=True,  # instances already on the new version stay
+                    auto_rollback=True,
+                    alarm_specification=(
+                        AutoscalingGroupInstanceRefreshPreferencesAlarmSpecification(
+                            alarms=list(props.rollback_alarm_names)
+                        )
+                        if props.rollback_alarm_names
+                        else None
+                    ),
                 ),
             ),
             # The launch template tags instances too; this one also names the group's activity.

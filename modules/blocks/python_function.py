@@ -43,6 +43,7 @@ class PythonFunctionProps:
     timeout_s: int = 60
     ephemeral_storage_mib: int = 512
     reserved_concurrency: int = 10  # caps cost and protects downstreams; never starves other functions
+    publish: bool = False  # a numbered version per change (for an alias that a canary moves)
     log_retention_days: int = 365
     environment: Mapping[str, str] = field(default_factory=dict)
     # Least privilege: everything the code may do, besides writing its own logs and traces.
@@ -132,6 +133,7 @@ class PythonFunction(Construct):
             timeout=props.timeout_s,
             ephemeral_storage=LambdaFunctionEphemeralStorage(size=props.ephemeral_storage_mib),
             reserved_concurrent_executions=props.reserved_concurrency,
+            publish=props.publish or None,
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
             kms_key_arn=props.kms_key_arn,
             environment=LambdaFunctionEnvironment(variables=dict(props.environment)),

@@ -8,6 +8,7 @@ Every check raises ``ValueError("<what is allowed>")``; the loader turns that in
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -161,6 +162,32 @@ def _weights_ok(w: Mapping[str, int]) -> bool:
 
 
 _STR_TUPLE = tuple[Annotated[str, Strict()], ...]
+_INT_TUPLE = tuple[Annotated[int, Strict()], ...]
+
+
+def _ints(allowed: str) -> BeforeValidator:
+    """``"0, 10,100"`` -> ``(0, 10, 100)``; a TOML array -> a tuple; anything else as is."""
+
+    def parse(value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return tuple(int(p) for p in value.split(",") if p.strip())
+            except ValueError:
+                raise ValueError(allowed) from None
+        return tuple(value) if isinstance(value, list) else value
+
+    return BeforeValidator(parse)
+
+
+def _percent_steps(lo: int, allowed: str) -> AfterValidator:
+    """Strictly increasing percentages from ``lo`` to 100 that end at 100."""
+    return _where(
+        lambda v: (
+            bool(v) and v[-1] == 100 and all(lo <= x <= 100 for x in v) and all(a < b for a, b in itertools.pairwise(v))
+        ),
+        allowed,
+    )
+
 
 # --- the field types ---------------------------------------------------------------------
 
@@ -327,6 +354,11 @@ Weights = Annotated[
     _where(_weights_ok, _WEIGHTS_ALLOWED),
     _AS_DICT,
 ]
+
+_CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
+Checkpoints = Annotated[_INT_TUPLE, _ints(_CHECKPOINTS_ALLOWED), _percent_steps(1, _CHECKPOINTS_ALLOWED)]
+_CANARY_STEPS_ALLOWED = "increasing canary weights (%) from 0 to 100 that end at 100, e.g. 0,10,25,50,100"
+CanarySteps = Annotated[_INT_TUPLE, _ints(_CANARY_STEPS_ALLOWED), _percent_steps(0, _CANARY_STEPS_ALLOWED)]
 
 
 class Section(BaseModel):

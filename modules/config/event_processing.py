@@ -9,6 +9,18 @@ from pydantic import Field, model_validator
 from modules.config.checks import DataBucketName, Int, Prefix, Section, Str, Suffix, arn, between, refuse
 
 Delivery = Literal["queue", "direct"]
+# CodeDeploy's predefined Lambda configurations (modules/blocks/lambda_canary.py has their numbers).
+DeploymentConfig = Literal[
+    "CodeDeployDefault.LambdaCanary10Percent5Minutes",
+    "CodeDeployDefault.LambdaCanary10Percent10Minutes",
+    "CodeDeployDefault.LambdaCanary10Percent15Minutes",
+    "CodeDeployDefault.LambdaCanary10Percent30Minutes",
+    "CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+    "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+    "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes",
+    "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes",
+    "CodeDeployDefault.LambdaAllAtOnce",
+]
 
 
 class EventProcessingSettings(Section):
@@ -65,6 +77,10 @@ class EventProcessingSettings(Section):
     )
     dlq_retention_days: Annotated[Int, between(1, 14, "days")] = Field(
         default=14, description="dead-letter queue retention"
+    )
+    deployment_config: DeploymentConfig = Field(
+        default="CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        description="how CodeDeploy shifts the `live` alias to a new version (the error alarm rolls it back)",
     )
     kinesis_stream_arn: Annotated[Str, arn("kinesis")] = Field(
         default="", description="also put every result on this Kinesis stream; empty = off"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modules.config.checks import Days, InstanceTypes, Int, Section, between
+from modules.config.checks import Checkpoints, Days, InstanceTypes, Int, Section, between
 from modules.core.kinds import SpotAllocation
 
 
@@ -35,6 +35,15 @@ class FleetSettings(Section):
     )
     min_healthy_percent: Annotated[Int, between(0, 100)] = Field(
         default=100, description="instance refresh keeps this share (%) of capacity healthy"
+    )
+    refresh_checkpoints: Checkpoints = Field(
+        default=(20, 100),
+        description="instance refresh replaces this share (%) of the group, bakes, then the next; ends at 100",
+    )
+    refresh_bake_s: Annotated[Int, between(0, 172800)] = Field(
+        default=300,
+        description="instance refresh waits this long at each checkpoint while the fleet's alarms watch "
+        "(one firing rolls the refresh back)",
     )
     warmup_s: Annotated[Int, between(0, 3600)] = Field(
         default=300, description="a new instance's metrics count for scaling after this long"

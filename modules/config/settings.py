@@ -230,7 +230,9 @@ def describe(annotation: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(annotation))
     if origin is tuple:
-        return "a list of strings: a TOML array, or comma-separated"
+        item = get_args(annotation)[0]
+        item = get_args(item)[0] if get_origin(item) is Annotated else item
+        return f"a list of {'integers' if item is int else 'strings'}: a TOML array, or comma-separated"
     if origin is not None:  # Mapping[str, X]
         value = get_args(annotation)[1]
         value = get_args(value)[0] if get_origin(value) is Annotated else value

@@ -7,7 +7,17 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from modules.config.checks import ExposureOverride, Int, ModelUri, OptionalCidrList, Section, Weights, between, refuse
+from modules.config.checks import (
+    CanarySteps,
+    ExposureOverride,
+    Int,
+    ModelUri,
+    OptionalCidrList,
+    Section,
+    Weights,
+    between,
+    refuse,
+)
 
 
 class TargetGroupsSettings(Section):
@@ -22,7 +32,16 @@ class TargetGroupsSettings(Section):
     )
     weights: Weights = Field(
         default_factory=lambda: MappingProxyType({"stable": 90, "canary": 10}),
-        description="listener forward weights of the two target groups; env form `stable=90,canary=10`",
+        description="listener forward weights of the two target groups when the stack is created; afterwards "
+        "the canary controller owns them; env form `stable=90,canary=10`",
+    )
+    canary_steps: CanarySteps = Field(
+        default=(0, 10, 25, 50, 100),
+        description="canary weights (%) a rollout moves through, each after its bake time with the canary's "
+        "alarms OK; increasing, 0-100, ending at 100 (promotion)",
+    )
+    canary_bake_s: Annotated[Int, between(60, 86400)] = Field(
+        default=300, description="each canary step holds this long (seconds) before the next"
     )
     stickiness_s: Annotated[Int, between(0, 604800)] = Field(
         default=0, description="keep a client on one target group for this long (seconds); 0 = off"

@@ -151,7 +151,9 @@ def async_invokers(doc: StackDocument, function: Resource) -> list[Resource]:
         for p in doc.referencing(function, "aws_lambda_permission", key="function_name")
         if p.body.get("principal") in ASYNC_PRINCIPALS
     ]
-    found += doc.referencing(function, "aws_s3_bucket_notification", key="lambda_function")
+    # Triggers may invoke an alias of the function (a canary moves it between versions).
+    for target in (function, *doc.referencing(function, "aws_lambda_alias", key="function_name")):
+        found += doc.referencing(target, "aws_s3_bucket_notification", key="lambda_function")
     found += [
         s
         for s in doc.referencing(function, "aws_sns_topic_subscription", key="endpoint")

@@ -207,6 +207,18 @@ def _traffic_edges(doc: StackDocument, g: Graph) -> None:
                             g.add_edge(subnet, nat, 'label="egress", style="dashed", color="#888888"')
 
 
+def _through_aliases(doc: StackDocument, value: Any, *types: str) -> list[Resource]:
+    """What ``value`` references, a Lambda alias standing for its function (a canary moves
+    the alias between the function's versions: the diagram shows the function)."""
+    out = []
+    for res in doc.referenced(value):
+        if res.type == "aws_lambda_alias":
+            out += doc.referenced(res.body.get("function_name"), "aws_lambda_function")
+        elif not types or res.type in types:
+            out.append(res)
+    return out
+
+
 def _event_edges(doc: StackDocument, g: Graph) -> None:
     for note in doc.of_type("aws_s3_bucket_notification"):
         for bucket in doc.referenced(note.body.get("bucket"), "aws_s3_bucket"):
@@ -217,10 +229,10 @@ def _event_edges(doc: StackDocument, g: Graph) -> None:
                         + "*"
                         + str(block.get("filter_suffix", ""))
                     )
-                    for target in doc.referenced(block):
+                    for target in _through_aliases(doc, block):
                         g.add_edge(bucket, target, f"label={_quote(label)}")
     for m in doc.of_type("aws_lambda_event_source_mapping"):
-        for fn in doc.referenced(m.body.get("function_name"), "aws_lambda_function"):
+        for fn in _through_aliases(doc, m.body.get("function_name"), "aws_lambda_function"):
             for src in doc.referenced(m.body.get("event_source_arn")):
                 g.add_edge(src, fn, f'label="{"poll" if mapping_source(doc, m) == "queue" else "shards"}"')
             for dest in doc.referenced(m.get("destination_config.on_failure")):

@@ -38,6 +38,20 @@ print(f"peak-rss-kib={hwm[0] if hwm else -1}", file=sys.stderr)
 """
 
 
+# Invokes the handler every ``period`` seconds, as a rate schedule does, printing each
+# answer with the time it was given; runs until killed.
+_SCHEDULED = """
+import importlib, json, sys, time
+module, _, function = sys.argv[1].rpartition(".")
+period = float(sys.argv[2])
+fn = getattr(importlib.import_module(module), function)
+while True:
+    started = time.time()
+    print(json.dumps({"at": started, "response": fn({"source": "aws.scheduler"}, None)}), flush=True)
+    time.sleep(max(0.0, period - (time.time() - started)))
+"""
+
+
 class InvocationError(RuntimeError):
     """The handler raised (Lambda would retry the event) or the process died."""
 
@@ -93,6 +107,28 @@ def invoke(
     return Invocation(
         [a["response"] for a in answers], [a["seconds"] for a in answers], rss, err.decode(errors="replace")
     )
+
+
+def schedule(
+    name: str, period_s: float, *, endpoint: str, region: str, env: Mapping[str, str], entry: str = "handler.handler"
+) -> subprocess.Popen[bytes]:
+    """Start ``handlers/<name>/<entry>`` invoked every ``period_s`` in one process (a warm
+    container under a rate schedule); each answer is a JSON line on stdout. Stop it with
+    ``kill()``: the state it keeps must survive that."""
+    folder = HANDLERS / name
+    proc_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(folder),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", _SCHEDULED, entry, str(period_s)],
+        cwd=folder, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
 
 
 def _peak_rss_kib(stderr: str) -> int:

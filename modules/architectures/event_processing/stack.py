@@ -15,6 +15,7 @@ from typing import Any
 
 from cdktf import TerraformOutput
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
     LambdaEventSourceMapping,
@@ -39,6 +40,7 @@ from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
+from modules.blocks.lambda_canary import LambdaCanary, LambdaCanaryProps
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
@@ -139,6 +141,7 @@ class EventProcessingStack(BaseStack):
                 timeout_s=ep.function_timeout_s,
                 ephemeral_storage_mib=ep.ephemeral_storage_mib,
                 reserved_concurrency=ep.reserved_concurrency,
+                publish=True,  # a version per change: CodeDeploy shifts the live alias to it
                 log_retention_days=ep.log_retention_days,
                 environment={
                     "DATA_BUCKET": ep.bucket,
@@ -152,13 +155,26 @@ class EventProcessingStack(BaseStack):
                 policy_statements=self._function_statements(bucket_arn),
             ),
         )
-        self._deliver(bucket_arn, account_id)
         self.topic = AlarmTopic(
             self,
             "alarms",
             AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
         )
-        metrics = self._alarms()
+        metrics, alarms = self._alarms()
+        # Triggers invoke the live alias; a new version reaches it only through a canary
+        # that the error alarm stops and rolls back.
+        self.canary = LambdaCanary(
+            self,
+            "canary",
+            LambdaCanaryProps(
+                name=function_name,
+                region=settings.region,
+                deployment_config_name=ep.deployment_config,
+                alarm_names=[alarms["errors"].alarm_name],
+            ),
+            function=self.function.function,
+        )
+        self._deliver(bucket_arn, account_id)
         CloudwatchDashboard(
             self, "dashboard", dashboard_name=prefix, dashboard_body=_dashboard(settings.region, metrics)
         )
@@ -250,7 +266,7 @@ class EventProcessingStack(BaseStack):
                 self,
                 "event-source",
                 event_source_arn=self.queue.arn,
-                function_name=self.function.arn,
+                function_name=self.canary.arn,
                 batch_size=ep.batch_size,
                 maximum_batching_window_in_seconds=ep.batch_window_s,
                 function_response_types=["ReportBatchItemFailures"],
@@ -263,6 +279,7 @@ class EventProcessingStack(BaseStack):
             self,
             "async",
             function_name=self.function.function.function_name,
+            qualifier=self.canary.alias.name,  # S3 invokes the alias: its config applies
             maximum_retry_attempts=ep.max_retries,
             maximum_event_age_in_seconds=ep.max_event_age_s,
             destination_config=LambdaFunctionEventInvokeConfigDestinationConfig(
@@ -275,6 +292,7 @@ class EventProcessingStack(BaseStack):
             statement_id="AllowDataBucket",
             action="lambda:InvokeFunction",
             function_name=self.function.function.function_name,
+            qualifier=self.canary.alias.name,
             principal="s3.amazonaws.com",
             source_arn=bucket_arn,
             source_account=account_id,  # bucket ARNs carry no account: pin it
@@ -285,7 +303,7 @@ class EventProcessingStack(BaseStack):
             bucket=bucket_id,
             lambda_function=[
                 S3BucketNotificationLambdaFunction(
-                    lambda_function_arn=self.function.arn,
+                    lambda_function_arn=self.canary.arn,
                     events=events,
                     filter_prefix=ep.data_prefix,
                     filter_suffix=ep.input_suffix,
@@ -294,8 +312,9 @@ class EventProcessingStack(BaseStack):
             depends_on=[permission],
         )
 
-    def _alarms(self) -> list[tuple[str, str, dict[str, str], str]]:
-        """Create the alarms; returns (title, namespace+metric, dimensions, statistic) for the dashboard."""
+    def _alarms(self) -> tuple[list[tuple[str, str, dict[str, str], str]], dict[str, CloudwatchMetricAlarm]]:
+        """Create the alarms; returns (title, namespace+metric, dimensions, statistic) for the
+        dashboard, and the alarms by key."""
         fn = {"FunctionName": self.function.function.function_name}
         dlq = {"QueueName": self.dlq.queue.name}
         specs: list[tuple[str, str, str, dict[str, str], str, int]] = [
@@ -332,8 +351,8 @@ class EventProcessingStack(BaseStack):
         }
         # One minute over the threshold is enough (the helper's period, ALARM_PERIOD_S).
         prefix = f"{self.settings.name_prefix}-events"
-        threshold_alarms(self, prefix, alarms, [self.topic.arn], periods=1, datapoints=None)
-        return [(alarm_id, f"{ns}|{metric}", dims, stat) for alarm_id, ns, metric, dims, stat, _ in specs]
+        made = threshold_alarms(self, prefix, alarms, [self.topic.arn], periods=1, datapoints=None)
+        return [(alarm_id, f"{ns}|{metric}", dims, stat) for alarm_id, ns, metric, dims, stat, _ in specs], made
 
     def _outputs(self) -> None:
         TerraformOutput(
@@ -355,6 +374,12 @@ class EventProcessingStack(BaseStack):
             description="dead-letter queue: events or messages that failed every retry",
         )
         TerraformOutput(self, "alarm_topic_arn", value=self.topic.arn, description="SNS topic the alarms notify")
+        TerraformOutput(
+            self,
+            "live_alias_arn",
+            value=self.canary.arn,
+            description="alias every trigger invokes; CodeDeploy moves it to each new version",
+        )
         if self.queue is not None:
             TerraformOutput(self, "queue_url", value=self.queue.queue.url,
                             description="SQS queue between the bucket and the function (queue delivery)")  # fmt: skip

@@ -29,6 +29,9 @@ from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 from modules.core.stack import BaseStack
 
+# A refresh whose new instances fail their checks or answer 5xx undoes itself.
+REFRESH_ROLLBACK_ALARMS = ("unhealthy-hosts", "target-5xx")
+
 
 def use_provider(scope: Construct, provider: TerraformProvider) -> None:
     """Every resource and data source under ``scope`` is managed by ``provider`` (its region)."""
@@ -93,6 +96,7 @@ class HaFailoverStack(BaseStack):
                 min_size=ha.min_size,
                 max_size=ha.max_size,
                 desired=ha.desired_capacity,
+                rollback_alarm_keys=REFRESH_ROLLBACK_ALARMS,
             )
             self.site_alarms[role] = self._alarms(site, self.fleets[role])
             if role == "secondary":

@@ -21,6 +21,20 @@ from constructs import Construct
 from modules.blocks.alarms import threshold_alarms
 from modules.config import Settings
 
+# The alarms an ECS deployment watches on its new revision (with rollback): errors, latency
+# and missing tasks. The others (ALB 5xx, unhealthy hosts, CPU) also fire for reasons a
+# rollback cannot fix (no capacity, a noisy client), so they page instead.
+DEPLOYMENT_ALARMS = ("target-5xx", "p99-latency", "running-below-desired")
+
+
+def deployment_alarm_names(prefix: str) -> list[str]:
+    """Names of the alarms in :data:`DEPLOYMENT_ALARMS` as :func:`alarms_and_dashboard` creates them.
+
+    By name, not by reference: the alarms read the service's name, so a reference back from
+    the service would be a cycle.
+    """
+    return [f"{prefix}-{key}" for key in DEPLOYMENT_ALARMS]
+
 
 def alarms_and_dashboard(
     scope: Construct,

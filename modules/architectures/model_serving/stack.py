@@ -36,6 +36,7 @@ from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
 )
 from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
+    EcsServiceAlarms,
     EcsServiceCapacityProviderStrategy,
     EcsServiceDeploymentCircuitBreaker,
     EcsServiceLoadBalancer,
@@ -51,7 +52,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
 from modules.architectures.exposure import exposure, protect, server_auth_environment
-from modules.architectures.model_serving.observability import alarms_and_dashboard
+from modules.architectures.model_serving.observability import alarms_and_dashboard, deployment_alarm_names
 from modules.architectures.network_props import network_props
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.caller_identity import caller_identity
@@ -78,7 +79,8 @@ class ModelServingStack(BaseStack):
     """ECS Fargate model server behind an ALB, over >= 2 AZs.
 
     Fault tolerance: >= 2 tasks in private subnets of every AZ, AZ rebalancing; on-demand
-    base plus spot by weight; deployment circuit breaker with rollback, 100 %/200 %
+    base plus spot by weight; deployment circuit breaker with rollback, deployment alarms
+    (target 5xx, p99 latency, running < desired) with rollback, 100 %/200 %
     (capacity never drops during a deploy); container and ALB health checks; a drain on
     SIGTERM within the stop timeout; target tracking on CPU and requests per target;
     alarms (ALB/target 5xx, unhealthy hosts, p99 latency, running < desired, CPU) to SNS.
@@ -261,6 +263,9 @@ class ModelServingStack(BaseStack):
                 )
             ],
             deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
+            # Beside the breaker (tasks that never get healthy): a new revision that is healthy
+            # but answers 5xx, slowly, or keeps crashing is rolled back when one of these fires.
+            alarms=EcsServiceAlarms(alarm_names=deployment_alarm_names(prefix), enable=True, rollback=True),
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             health_check_grace_period_seconds=serving.health_check_grace_s,

@@ -65,6 +65,8 @@ SPOT_FLEET_ALLOCATION = {
     "capacity-optimized": "capacityOptimized",
     "price-capacity-optimized": "priceCapacityOptimized",
 }
+# Alarm names (observability.alerts) an ASG refresh of workers rolls back on.
+REFRESH_ROLLBACK_ALARMS = ("heartbeats-missing", "iterator-age")
 SPOT_FLEET_TAGGING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole"
 
 
@@ -330,6 +332,10 @@ class StreamAnalyticsStack(BaseStack):
                 on_demand_percent_above_base=0,
                 spot_allocation=cfg.allocation_strategy,
                 cpu_target_percent=None,  # the shard count, not CPU, sets how many workers help
+                refresh_checkpoints=self.settings.fleet.refresh_checkpoints,
+                refresh_bake_s=self.settings.fleet.refresh_bake_s,
+                # New workers that stop heartbeating or fall behind undo the refresh.
+                rollback_alarm_names=[f"{prefix}-{name}" for name in REFRESH_ROLLBACK_ALARMS],
             ),
             launch_template=self.template.launch_template,
         )

@@ -6,19 +6,39 @@ model servers; the listener forwards by the weights in ``target_groups.weights``
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from cdktf import TerraformOutput
+from cdktf import TerraformOutput, TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+    SchedulerScheduleTargetRetryPolicy,
+)
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.architectures.exposure import exposure
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.blocks.alarms import threshold_alarms
+from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import detection_s
+from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet
+from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.config import Settings
+from modules.core.names import canary_state_parameter
+from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
+
+CONTROLLER_DIR = PROJECT_ROOT / "handlers" / "canary_controller"
+CONTROLLER_PERIOD_S = 60  # EventBridge Scheduler's shortest rate
+# The canary's alarms the controller watches: one in ALARM sets the canary's weight to 0.
+CANARY_ALARMS = ("canary-unhealthy-hosts", "canary-target-5xx")
 
 # The seed's thresholds: 2 passes in, 2 failures out (3 s timeout), any 2xx is healthy.
 HEALTHY_THRESHOLD = 2
@@ -83,11 +103,19 @@ class TargetGroupsStack(BaseStack):
         models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
-                key, group, name=f"{prefix}-{key}", min_size=tg.min_size, max_size=tg.max_size, model_uri=models[key]
+                key,
+                group,
+                name=f"{prefix}-{key}",
+                min_size=tg.min_size,
+                max_size=tg.max_size,
+                model_uri=models[key],
+                # A refresh of this group undoes itself when its own targets go bad.
+                rollback_alarm_keys=(f"{key}-unhealthy-hosts", f"{key}-target-5xx"),
             )
             for key, group in groups.items()
         }
         self._alarms()
+        self._canary_controller(settings, prefix)
         outputs = {
             "alb_url": (lb.url, "URL of the load balancer"),
             "stable_target_group_arn": (
@@ -101,6 +129,7 @@ class TargetGroupsStack(BaseStack):
             "stable_asg_name": (self.fleets["stable"].fleet.name, "Auto Scaling group of the stable servers"),
             "canary_asg_name": (self.fleets["canary"].fleet.name, "Auto Scaling group of the canary servers"),
             "alarm_topic_arn": (self.site.topic.arn, "SNS topic of the alarms"),
+            "canary_state_parameter": (self.canary_state.name, "SSM parameter holding the canary rollout's state"),
         }
         for key, (value, description) in outputs.items():
             TerraformOutput(self, key, value=value, description=description)
@@ -121,3 +150,94 @@ class TargetGroupsStack(BaseStack):
                 "desc": f"{key} model servers answer 5xx" + (": consider its weight 0" if key == "canary" else ""),
             }  # fmt: skip
         threshold_alarms(self.site, self.site.prefix, alarms, [self.site.topic.arn], periods=3, datapoints=2)
+
+    def _canary_controller(self, settings: Settings, prefix: str) -> None:
+        """The rollout state (SSM), the controller function and the schedule that runs it."""
+        tg, site = settings.target_groups, self.site
+        lb = site.load_balancer
+        account_id = caller_identity(self).account_id
+        # The controller owns the weights once the listener exists: a plan must not reset a
+        # rolled-back canary to the weights of the settings.
+        lb.listener.add_override("lifecycle.ignore_changes", ["default_action"])
+        self.canary_state = SsmParameter(
+            self,
+            "canary-state",
+            name=canary_state_parameter(settings.name_prefix),
+            description="canary rollout state: status idle|rolling|rolled_back|promoted, step, since (epoch s)",
+            type="SecureString",
+            key_id=site.key.arn,
+            value=json.dumps({"status": "idle", "step": 0, "since": 0}),
+            # The controller and people write it; Terraform only creates it.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["value"]),
+        )
+        self.canary_controller = PythonFunction(
+            self,
+            "canary-controller",
+            PythonFunctionProps(
+                name=f"{prefix}-canary-controller",
+                code_dir=CONTROLLER_DIR,
+                kms_key_arn=site.key.arn,
+                account_id=account_id,
+                region=settings.region,
+                memory_mib=256,
+                timeout_s=30,
+                reserved_concurrency=1,  # one run at a time moves the weights
+                environment={
+                    "LISTENER_ARN": lb.listener.arn,
+                    "STABLE_TARGET_GROUP_ARN": self.target_groups["stable"].arn,
+                    "CANARY_TARGET_GROUP_ARN": self.target_groups["canary"].arn,
+                    "STATE_PARAMETER": self.canary_state.name,
+                    "STATE_KEY_ID": site.key.arn,
+                    "CANARY_ALARMS": ",".join(site.alarm_name(key) for key in CANARY_ALARMS),
+                    "ALARM_TOPIC_ARN": site.topic.arn,
+                    "STEPS": ",".join(str(step) for step in tg.canary_steps),
+                    "BAKE_S": str(tg.canary_bake_s),
+                    "STICKINESS_S": str(tg.stickiness_s),
+                },
+                policy_statements=(
+                    allow("MoveTheCanaryWeight", "elasticloadbalancing:ModifyListener", lb.listener.arn),
+                    # Describe* and DescribeAlarms have no resource-level permissions.
+                    allow("ReadTheListener", "elasticloadbalancing:DescribeListeners", "*"),
+                    allow("ReadTheAlarms", "cloudwatch:DescribeAlarms", "*"),
+                    allow("KeepTheRolloutState", ["ssm:GetParameter", "ssm:PutParameter"], self.canary_state.arn),
+                    allow("EncryptTheState", ["kms:Encrypt", "kms:GenerateDataKey"], site.key.arn),
+                    allow("PublishTheRollback", "sns:Publish", site.topic.arn),
+                ),
+            ),
+        )
+        role = IamRole(
+            self,
+            "canary-schedule-role",
+            name_prefix="canary-schedule-",
+            assume_role_policy=assume_role_policy(
+                "scheduler.amazonaws.com", {"StringEquals": {"aws:SourceAccount": account_id}}
+            ),
+        )
+        IamRolePolicy(
+            self,
+            "canary-schedule-policy",
+            role=role.id,
+            policy=policy_document(allow("RunTheController", "lambda:InvokeFunction", self.canary_controller.arn)),
+        )
+        self.canary_schedule = SchedulerSchedule(
+            self,
+            "canary-schedule",
+            name=f"{prefix}-canary-controller",
+            description="runs the canary controller: advance, hold or roll back the canary's weight",
+            schedule_expression=f"rate({CONTROLLER_PERIOD_S // 60} minute)",
+            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+            target=SchedulerScheduleTarget(
+                arn=self.canary_controller.arn,
+                role_arn=role.arn,
+                # A missed run is replaced by the next one a minute later; an old one is stale.
+                retry_policy=SchedulerScheduleTargetRetryPolicy(
+                    maximum_retry_attempts=0, maximum_event_age_in_seconds=CONTROLLER_PERIOD_S
+                ),
+            ),
+        )
+
+
+def rollback_s(settings: Settings) -> int:
+    """Worst case from a bad canary's first 5xx until its weight is 0: the alarm's evaluation
+    (3 one-minute periods) plus one controller period."""
+    return 3 * 60 + CONTROLLER_PERIOD_S

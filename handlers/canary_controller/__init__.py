@@ -1,0 +1,1 @@
+"""The canary controller Lambda (``handler.handler``), packaged from this folder."""

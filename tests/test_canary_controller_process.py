@@ -1,0 +1,206 @@
+"""The canary controller as a real local process against a moto server: a real weighted
+listener on moto's ELBv2, real alarms driven with ``set_alarm_state``, the rollout state in
+a real SSM parameter, the rollback published to a real SNS topic (read through SQS).
+
+The controller runs as the rate schedule would run it, only faster (PERIOD_S, BAKE_S).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from modules.core.emulator import CREDENTIALS
+from tools.harness.local_lambda import schedule
+from tools.harness.moto_server import MotoServer
+
+pytestmark = [pytest.mark.slow]
+
+REGION = "us-east-1"
+STEPS = (0, 10, 25, 50, 100)
+PERIOD_S = 0.5
+BAKE_S = 2.0
+
+
+@dataclass
+class Rig:
+    endpoint: str
+    env: dict[str, str]
+    elbv2: Any
+    cloudwatch: Any
+    ssm: Any
+    sqs: Any
+    listener_arn: str
+    canary_arn: str
+    alarm: str
+    parameter: str
+    inbox_url: str
+
+    def weight(self) -> int:
+        (listener,) = self.elbv2.describe_listeners(ListenerArns=[self.listener_arn])["Listeners"]
+        groups = listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+        return int(next(g["Weight"] for g in groups if g["TargetGroupArn"] == self.canary_arn))
+
+    def state(self) -> dict[str, Any]:
+        return dict(json.loads(self.ssm.get_parameter(Name=self.parameter)["Parameter"]["Value"]))
+
+    def start_rollout(self) -> None:
+        value = json.dumps({"status": "rolling", "step": 0, "since": time.time()})
+        self.ssm.put_parameter(Name=self.parameter, Value=value, Overwrite=True)
+
+    def set_alarm(self, value: str) -> None:
+        self.cloudwatch.set_alarm_state(AlarmName=self.alarm, StateValue=value, StateReason="test")
+
+    def controller(self) -> subprocess.Popen[bytes]:
+        return schedule("canary_controller", PERIOD_S, endpoint=self.endpoint, region=REGION, env=self.env)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def rig(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Rig:
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=moto.endpoint, region_name=REGION)
+
+    ec2, elbv2, cloudwatch, ssm, sns, sqs = map(client, ("ec2", "elbv2", "cloudwatch", "ssm", "sns", "sqs"))
+    run = f"r{time.time_ns() % 10**9}"
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{REGION}{az}")["Subnet"]["SubnetId"]
+        for i, az in enumerate("ab")
+    ]
+    lb = elbv2.create_load_balancer(Name=run, Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    stable, canary = (
+        elbv2.create_target_group(Name=f"{run}-{k}", Protocol="HTTP", Port=8080, VpcId=vpc)["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for k in ("stable", "canary")
+    )
+    forward = {"TargetGroups": [{"TargetGroupArn": stable, "Weight": 100}, {"TargetGroupArn": canary, "Weight": 0}]}
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}]
+    )["Listeners"][0]["ListenerArn"]
+    alarm = f"{run}-canary-target-5xx"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum", Period=60, EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="start")
+    parameter = f"/{run}/canary/rollout"
+    ssm.put_parameter(Name=parameter, Value=json.dumps({"status": "idle"}), Type="String")
+    topic = sns.create_topic(Name=f"{run}-alarms")["TopicArn"]
+    inbox_url = sqs.create_queue(QueueName=f"{run}-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    env = {
+        **CREDENTIALS,
+        "LISTENER_ARN": listener,
+        "STABLE_TARGET_GROUP_ARN": stable,
+        "CANARY_TARGET_GROUP_ARN": canary,
+        "STATE_PARAMETER": parameter,
+        "CANARY_ALARMS": alarm,
+        "ALARM_TOPIC_ARN": topic,
+        "STEPS": ",".join(map(str, STEPS)),
+        "BAKE_S": str(BAKE_S),
+    }
+    return Rig(moto.endpoint, env, elbv2, cloudwatch, ssm, sqs, listener, canary, alarm, parameter, inbox_url)
+
+
+def watch(rig: Rig, until: Callable[[], bool], timeout_s: float) -> list[tuple[float, int]]:
+    """(time, canary weight) at each change, polled every 50 ms until ``until()`` or the timeout."""
+    seen: list[tuple[float, int]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        weight = rig.weight()
+        if not seen or seen[-1][1] != weight:
+            seen.append((time.monotonic(), weight))
+        if until():
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; weights seen {[w for _, w in seen]}, state {rig.state()}")
+
+
+@pytest.fixture
+def controller(rig: Rig) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_advances_through_every_step_only_after_each_bake_with_alarms_ok(
+    rig: Rig, controller: list[subprocess.Popen[bytes]]
+) -> None:
+    rig.start_rollout()
+    proc = rig.controller()
+    controller.append(proc)
+    seen = watch(rig, lambda: rig.state()["status"] == "promoted", timeout_s=len(STEPS) * (BAKE_S + 2) + 10)
+    assert [w for _, w in seen] == list(STEPS), "every step, in order, none skipped"
+    assert rig.weight() == 100
+    proc.kill()
+    ticks = [json.loads(line) for line in proc.communicate()[0].decode().splitlines()]
+    moves = [t["at"] for t in ticks if t["response"]["action"] in ("advanced", "promoted")]
+    held = [b - a for a, b in itertools.pairwise(moves)]
+    assert len(moves) == len(STEPS) and all(h >= BAKE_S for h in held), f"each step holds for its bake time: {held}"
+    assert sum(t["response"]["action"] == "hold" for t in ticks) >= (len(STEPS) - 1) * (BAKE_S / PERIOD_S - 1)
+
+
+def test_an_alarm_sets_the_canary_to_zero_within_one_period_and_publishes_the_rollback(
+    rig: Rig, controller: list[subprocess.Popen[bytes]]
+) -> None:
+    rig.start_rollout()
+    controller.append(rig.controller())
+    watch(rig, lambda: rig.weight() == STEPS[2], timeout_s=3 * (BAKE_S + 2))
+    fired = time.monotonic()
+    rig.set_alarm("ALARM")
+    seen = watch(rig, lambda: rig.weight() == 0, timeout_s=10)
+    alarm_to_zero = seen[-1][0] - fired
+    print(f"\ncanary alarm -> weight 0: {alarm_to_zero:.2f} s (controller period {PERIOD_S} s)")
+    assert alarm_to_zero <= PERIOD_S + 0.5
+    state = rig.state()
+    assert (state["status"], state["weight"]) == ("rolled_back", 0) and rig.alarm in state["reason"]
+    deadline = time.monotonic() + 5
+    while not (messages := rig.sqs.receive_message(QueueUrl=rig.inbox_url, WaitTimeSeconds=1).get("Messages")):
+        assert time.monotonic() < deadline, "the rollback reaches the alarm topic"
+    assert json.loads(messages[0]["Body"])["event"] == "canary-rollback"
+    rig.set_alarm("OK")
+    time.sleep(3 * PERIOD_S)
+    assert rig.weight() == 0, "an alarm that clears does not bring the canary back: a person restarts the rollout"
+
+
+def test_a_controller_killed_mid_step_resumes_at_the_same_step(
+    rig: Rig, controller: list[subprocess.Popen[bytes]]
+) -> None:
+    rig.start_rollout()
+    first = rig.controller()
+    controller.append(first)
+    watch(rig, lambda: rig.weight() == STEPS[2], timeout_s=3 * (BAKE_S + 2))
+    first.kill()
+    first.wait()
+    before = rig.state()
+    assert before["step"] == 2 and rig.weight() == STEPS[2]
+    controller.append(rig.controller())
+    time.sleep(2 * PERIOD_S)
+    after = rig.state()
+    assert after["step"] in (2, 3) and after["since"] >= before["since"], "no step lost, none repeated from 0"
+    if after["step"] == 2:
+        assert after == before, "the step's bake time goes on from where it was"
+    seen = watch(rig, lambda: rig.state()["status"] == "promoted", timeout_s=3 * (BAKE_S + 2) + 5)
+    assert [w for _, w in seen] in ([25, 50, 100], [50, 100])

@@ -1,0 +1,78 @@
+"""The `target-groups` canary rollout, from a terminal: ``make canary-status`` (and start/abort).
+
+    python -m tools.deploy.canary status   # the state, the step's weight and what comes next
+    python -m tools.deploy.canary start    # begin a rollout at the first step
+    python -m tools.deploy.canary abort    # roll back: the controller sets the canary to 0
+
+The state is the SSM parameter the controller keeps (``modules.core.names.canary_state_parameter``);
+``start`` and ``abort`` only write it, the controller (every minute) moves the listener. With
+``emulator_endpoint`` set, it talks to the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import boto3
+
+from modules.config import Settings, SettingsError, load_settings
+from modules.core.emulator import CREDENTIALS
+from modules.core.names import canary_state_parameter
+
+
+def _ssm(settings: Settings) -> Any:
+    if settings.emulated:
+        keys = {"aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}  # fmt: skip
+        return boto3.client("ssm", endpoint_url=settings.emulator_endpoint, region_name=settings.region, **keys)
+    return boto3.client("ssm", region_name=settings.region)
+
+
+def describe(state: dict[str, Any], steps: tuple[int, ...], bake_s: int, now: float) -> str:
+    """One paragraph a person reads: where the rollout is and what happens next."""
+    status, step = state.get("status", "idle"), int(state.get("step", 0))
+    if status == "rolling":
+        left = max(0.0, bake_s - (now - float(state.get("since", 0))))
+        nxt = f"{steps[step + 1]} % in {left:.0f} s" if step + 1 < len(steps) else f"promotion in {left:.0f} s"
+        return f"rolling: step {step + 1}/{len(steps)}, canary at {steps[step]} %; next: {nxt} if its alarms stay OK"
+    if status == "rolled_back":
+        return f"rolled back: canary at 0 % ({state.get('reason', 'no reason recorded')}); `start` begins again"
+    if status == "promoted":
+        return "promoted: canary at 100 %; make its model the stable one (README: Deploying a new model safely)"
+    return "idle: no rollout; the listener keeps the weights it has; `start` begins one"
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "status"
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    ssm, name = _ssm(settings), canary_state_parameter(settings.name_prefix)
+    tg = settings.target_groups
+    if command in ("start", "abort"):
+        current = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
+        if command == "start":
+            state = {"status": "rolling", "step": 0, "since": time.time()}
+        else:
+            state = {**current, "status": "rolled_back", "reason": "aborted by a person", "notified": True}
+        # The stack's key (its alias), as the controller writes it: never AWS's default key.
+        key = f"alias/{settings.name_prefix}-tg"
+        ssm.put_parameter(
+            Name=name, Value=json.dumps(state, sort_keys=True), Type="SecureString", KeyId=key, Overwrite=True
+        )
+    elif command != "status":
+        print(f"unknown command {command!r}: status, start or abort", file=sys.stderr)
+        return 2
+    state = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
+    print(f"{name}: {json.dumps(state, sort_keys=True)}")
+    print(describe(state, tg.canary_steps, tg.canary_bake_s, time.time()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
