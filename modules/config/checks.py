@@ -346,6 +346,8 @@ StackNames = Annotated[
     ),
 ]
 _INSTANCE_TYPES_ALLOWED = "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large"
+# Current-generation general-purpose and compute types: more spot pools, fewer interruptions.
+DEFAULT_INSTANCE_TYPES = ("m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large")
 InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_instance_types_ok, _INSTANCE_TYPES_ALLOWED)]
 Weights = Annotated[
     Mapping[str, Annotated[int, Strict()]],

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modules.config.checks import Checkpoints, Days, InstanceTypes, Int, Section, between
+from modules.config.checks import DEFAULT_INSTANCE_TYPES, Checkpoints, Days, InstanceTypes, Int, Section, between
 from modules.core.kinds import SpotAllocation
 
 
@@ -14,7 +14,7 @@ class FleetSettings(Section):
     """The Auto Scaling fleets of model servers (`ha-failover`, `target-groups`)."""
 
     instance_types: InstanceTypes = Field(
-        default=("m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large"),
+        default=DEFAULT_INSTANCE_TYPES,
         description="instance types of the mixed instances policy (more spot pools, fewer interruptions)",
     )
     on_demand_base: Annotated[Int, between(0, 1000)] = Field(

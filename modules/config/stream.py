@@ -6,12 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modules.config.checks import Days, InstanceTypes, Int, Section, between, refuse
+from modules.config.checks import DEFAULT_INSTANCE_TYPES, Days, InstanceTypes, Int, Section, between, refuse
 from modules.core.kinds import SpotAllocation
 
 CapacityMode = Literal["on_demand", "provisioned"]
 FleetKind = Literal["spot_fleet", "asg"]
-DEFAULT_INSTANCE_TYPES = ("m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large")
 
 
 class StreamSettings(Section):
