@@ -38,3 +38,16 @@ def test_a_block_that_reads_settings_breaks_the_layer_contracts(tmp_path: Path) 
     proc = subprocess.run([str(BIN / "lint-imports")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "modules.blocks.queue -> modules.config" in proc.stdout, proc.stdout[-3000:]
+
+
+MAX_MODULE_LINES = 450
+
+
+def test_no_product_module_is_over_the_size_a_reader_can_hold() -> None:
+    """A file over this does more than one thing: split it (e.g. a stack's observability.py)."""
+    long = {
+        str(p.relative_to(PROJECT_ROOT)): n
+        for p in (PROJECT_ROOT / "modules").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

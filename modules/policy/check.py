@@ -24,7 +24,8 @@ from typing import Any
 from cdktf import TerraformResource, TerraformStack
 
 from modules.policy.document import StackDocument
-from modules.policy.rules import RULES, Rule
+from modules.policy.rule import Rule
+from modules.policy.rules import RULES
 
 
 @dataclass(frozen=True)

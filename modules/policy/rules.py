@@ -9,9 +9,11 @@ exist and are never looked at (:class:`~modules.policy.document.StackDocument`).
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 from modules.policy.document import Resource, StackDocument, data_references, references
+from modules.policy.exposure import NoOpenIngress, PublicEndpointProtected
+from modules.policy.rule import Rule, blocks, is_true
 
 # Resources whose loss loses data: the prod rule and the plan review protect them.
 STATEFUL_TYPES = (
@@ -25,21 +27,6 @@ STATEFUL_TYPES = (
     "aws_efs_file_system",
     "aws_ecr_repository",
 )
-
-
-class Rule:
-    """One resilience rule. ``id`` is what a waiver names."""
-
-    id: ClassVar[str]
-    summary: ClassVar[str]
-    types: ClassVar[tuple[str, ...]]
-
-    def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        raise NotImplementedError
-
-
-def _is_true(value: Any) -> bool:
-    return value is True or value == "true"
 
 
 # --- capacity spread ----------------------------------------------------------------------
@@ -91,12 +78,6 @@ def spanned_zones(doc: StackDocument, res: Resource) -> tuple[set[str], list[str
                 literal.add(str(spec["availability_zone"]))
     zones, unknown = doc.availability_zones([s for s in subnets if s])
     return zones | literal, [*unknown, *sorted(unknown_zones)]
-
-
-def blocks(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        return [value]
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 # --- instances ------------------------------------------------------------------------------
@@ -282,7 +263,7 @@ class S3Versioning(_BucketCompanionRule):
     summary = "an S3 bucket has versioning enabled"
 
     def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if _is_true(res.get("versioning.enabled")):
+        if is_true(res.get("versioning.enabled")):
             return []
         for config in doc.companions(res, "aws_s3_bucket_versioning"):
             if config.get("versioning_configuration.status") == "Enabled":
@@ -299,7 +280,7 @@ class S3PublicAccessBlock(_BucketCompanionRule):
 
     def check(self, doc: StackDocument, res: Resource) -> list[str]:
         for block in doc.companions(res, "aws_s3_bucket_public_access_block"):
-            off = [k for k in self._KEYS if not _is_true(block.body.get(k))]
+            off = [k for k in self._KEYS if not is_true(block.body.get(k))]
             return [f"public access block leaves off {', '.join(off)}"] if off else []
         return ["no aws_s3_bucket_public_access_block"]
 
@@ -337,11 +318,11 @@ def encrypted(res: Resource) -> bool:
     if res.type == "aws_kinesis_stream":
         return res.body.get("encryption_type") == "KMS"
     if res.type == "aws_sqs_queue":
-        return bool(res.body.get("kms_master_key_id")) or _is_true(res.body.get("sqs_managed_sse_enabled"))
+        return bool(res.body.get("kms_master_key_id")) or is_true(res.body.get("sqs_managed_sse_enabled"))
     if res.type == "aws_sns_topic":
         return bool(res.body.get("kms_master_key_id"))
     if res.type == "aws_dynamodb_table":
-        return _is_true(res.get("server_side_encryption.enabled"))
+        return is_true(res.get("server_side_encryption.enabled"))
     return False
 
 
@@ -357,82 +338,6 @@ class LogRetention(Rule):
         return [] if days not in (None, 0) else ["no retention_in_days: logs are kept forever"]
 
 
-# --- network ------------------------------------------------------------------------------------
-
-_ANYWHERE = ("0.0.0.0/0", "::/0")
-_WEB_PORTS = (80, 443)
-
-
-class NoOpenIngress(Rule):
-    """No security group admits the whole internet, except to HTTP(S) on 80/443."""
-
-    id = "open-ingress"
-    summary = "no ingress from 0.0.0.0/0 or ::/0 except on ports 80/443"
-    types = ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_security_group_rule")
-
-    def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if res.type == "aws_vpc_security_group_ingress_rule":
-            rules = [(res.body, [res.body.get("cidr_ipv4"), res.body.get("cidr_ipv6")])]
-        elif res.type == "aws_security_group_rule":
-            rules = [] if res.body.get("type") != "ingress" else [(res.body, _cidrs(res.body))]
-        else:
-            rules = [(block, _cidrs(block)) for block in blocks(res.body.get("ingress"))]
-        problems = []
-        for rule, cidrs in rules:
-            open_to = [c for c in cidrs if c in _ANYWHERE]
-            if open_to and not _web_port_only(rule):
-                ports = f"{rule.get('from_port')}-{rule.get('to_port')}/{rule.get('ip_protocol', rule.get('protocol'))}"
-                problems.append(f"ingress from {', '.join(open_to)} on {ports}")
-        return problems
-
-
-def _cidrs(block: dict[str, Any]) -> list[Any]:
-    return [*(block.get("cidr_blocks") or []), *(block.get("ipv6_cidr_blocks") or [])]
-
-
-def _web_port_only(rule: dict[str, Any]) -> bool:
-    protocol = str(rule.get("ip_protocol", rule.get("protocol", "")))
-    port = rule.get("from_port")
-    return protocol in ("tcp", "6") and port == rule.get("to_port") and port in _WEB_PORTS
-
-
-class PublicEndpointProtected(Rule):
-    """An internet-facing listener serves only over TLS, behind a WAF web ACL (rate limit)
-    and authentication (a bearer-token gate, verified by the server, or an ALB authenticate
-    action). Plain HTTP may only redirect to HTTPS."""
-
-    id = "public-endpoint-protected"
-    summary = "internet-facing listeners: TLS only, a WAF web ACL with a rate limit, and authentication"
-    types = ("aws_lb_listener",)
-
-    def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        lbs = doc.referenced(res.body.get("load_balancer_arn"), "aws_lb")
-        if not lbs or all(_is_true(lb.body.get("internal")) for lb in lbs):
-            return []
-        actions = blocks(res.body.get("default_action"))
-        if res.body.get("protocol") != "HTTPS":
-            redirects = all(
-                a.get("type") == "redirect" and blocks(a.get("redirect"))[0].get("protocol") == "HTTPS" for a in actions
-            )
-            return [] if actions and redirects else ["plain HTTP from the internet (only a redirect to HTTPS may be)"]
-        problems = []
-        acls = [
-            acl
-            for lb in lbs
-            for assoc in doc.referencing(lb, "aws_wafv2_web_acl_association", key="resource_arn")
-            for acl in doc.referenced(assoc.body.get("web_acl_arn"), "aws_wafv2_web_acl")
-        ]
-        rules = [r for acl in acls for r in blocks(acl.body.get("rule"))]
-        if not any("rate_based_statement" in (blocks(r.get("statement")) or [{}])[0] for r in rules):
-            problems.append("no WAF web ACL with a rate-based rule on its load balancer")
-        authenticated = any(str(a.get("type", "")).startswith("authenticate") for a in actions) or any(
-            r.get("name") == "bearer-token-required" for r in rules
-        )
-        if not authenticated:
-            problems.append("no authentication: no bearer-token gate and no authenticate action")
-        return problems
-
-
 # --- production ---------------------------------------------------------------------------------
 
 
@@ -444,7 +349,7 @@ class ProdLoadBalancerDeletionProtection(Rule):
     types = ("aws_lb",)
 
     def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if doc.environment != "prod" or _is_true(res.body.get("enable_deletion_protection")):
+        if doc.environment != "prod" or is_true(res.body.get("enable_deletion_protection")):
             return []
         return ["enable_deletion_protection is off in prod"]
 
@@ -464,7 +369,7 @@ class ProdStatefulProtected(Rule):
 
 
 def destroy_protected(res: Resource) -> bool:
-    return _is_true(res.get("lifecycle.prevent_destroy")) or _is_true(
+    return is_true(res.get("lifecycle.prevent_destroy")) or is_true(
         res.body.get("deletion_protection_enabled", res.body.get("deletion_protection"))
     )
 

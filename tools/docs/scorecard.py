@@ -26,11 +26,11 @@ from typing import Any
 
 from modules.core.paths import PROJECT_ROOT
 from modules.policy.document import Resource, StackDocument, load_outdir, references
+from modules.policy.rule import blocks
 from modules.policy.rules import (
     MultiAz,
     async_failure_destination,
     async_invokers,
-    blocks,
     dead_letter_targets,
     encrypted,
     mapping_source,

@@ -10,12 +10,6 @@ import json
 import re
 
 from cdktf import TerraformOutput, TerraformResourceLifecycle
-from cdktf_cdktf_provider_aws.appautoscaling_policy import (
-    AppautoscalingPolicy,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
-)
-from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
 from cdktf_cdktf_provider_aws.ecr_repository import (
@@ -52,6 +46,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
 from modules.architectures.exposure import exposure, protect, server_auth_environment
+from modules.architectures.model_serving.autoscaling import autoscaling
 from modules.architectures.model_serving.observability import alarms_and_dashboard, deployment_alarm_names
 from modules.architectures.network_props import network_props
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
@@ -277,7 +272,7 @@ class ModelServingStack(BaseStack):
             # The target group must be attached to the ALB (by its listener) first.
             depends_on=[self.load_balancer.listener],
         )
-        self._autoscaling(settings, prefix)
+        self.scaling_target = autoscaling(self, settings, prefix, f"service/{prefix}/{CONTAINER}")
         self._alarms(settings, prefix)
         self._outputs()
 
@@ -379,48 +374,6 @@ class ModelServingStack(BaseStack):
             container_definitions=json.dumps([container]),
             depends_on=[self.image.build] if self.image else None,
         )
-
-    def _autoscaling(self, settings: Settings, prefix: str) -> None:
-        serving = settings.serving
-        # Literal ids, not the target's attributes: the emulator leaves the target out
-        # (modules/core/emulator.py) and the policies must still be valid Terraform.
-        resource_id = f"service/{prefix}/{CONTAINER}"
-        self.scaling_target = AppautoscalingTarget(
-            self,
-            "scaling-target",
-            service_namespace="ecs",
-            resource_id=resource_id,
-            scalable_dimension="ecs:service:DesiredCount",
-            min_capacity=serving.min_tasks,
-            max_capacity=serving.max_tasks,
-            depends_on=[self.service],
-        )
-        lb, tg = self.load_balancer.lb, self.load_balancer.target_group
-        metrics = {
-            "cpu": ("ECSServiceAverageCPUUtilization", serving.cpu_target_percent, None),
-            "requests": ("ALBRequestCountPerTarget", serving.requests_per_target, f"{lb.arn_suffix}/{tg.arn_suffix}"),
-        }
-        for key, (metric, target, label) in metrics.items():
-            AppautoscalingPolicy(
-                self,
-                f"scale-{key}",
-                name=f"{prefix}-{key}",
-                policy_type="TargetTrackingScaling",
-                service_namespace="ecs",
-                resource_id=resource_id,
-                scalable_dimension="ecs:service:DesiredCount",
-                target_tracking_scaling_policy_configuration=AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
-                    target_value=target,
-                    scale_out_cooldown=60,  # add capacity fast
-                    scale_in_cooldown=300,  # remove it slowly: no flapping
-                    predefined_metric_specification=(
-                        AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
-                            predefined_metric_type=metric, resource_label=label
-                        )
-                    ),
-                ),
-                depends_on=[self.scaling_target],
-            )
 
     def _alarms(self, settings: Settings, prefix: str) -> None:
         self.topic = alarm_topic(
