@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +127,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 0 if item.get_closest_marker("emulator") else 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)  # stable: file order within a rank
+
+
+def refused_emulator_calls(log_dir: Path, limit: int = 40) -> list[str]:
+    """The emulator's answers other than 2xx/3xx in the moto logs under ``log_dir`` (one ``api``
+    line per call: client port, action, status, time; tools/harness/moto_fixes.py), last first."""
+    lines = []
+    for log in sorted(log_dir.glob("moto*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if parts[:1] == ["api"] and len(parts) >= 5 and not parts[-2].startswith(("2", "3")):
+                lines.append(f"{log.name}: {line}")
+    return lines[::-1][:limit]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed emulator test shows the calls the emulator refused (a create answered
+    Duplicate, a delete answered NotFound): CI output is all a failed run leaves behind."""
+    report = yield
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if call.when == "call" and report.failed and item.get_closest_marker("emulator") and isinstance(tmp, Path):
+        refused = refused_emulator_calls(tmp)
+        if refused:
+            report.sections.append(("emulator calls refused (latest first)", "\n".join(refused)))
+    return report

@@ -157,3 +157,19 @@ def test_concurrent_calls_are_served_as_atomic_api_calls(tmp_path: Path) -> None
     calls = [line for line in log.read_text().splitlines() if line.startswith("api ")]
     assert sum(" AuthorizeSecurityGroupIngress 200 " in c for c in calls) == threads_n * calls_n
     assert not [c for c in calls if " raised" in c]
+
+
+def test_a_failed_emulator_test_reports_the_calls_the_emulator_refused(tmp_path: Path) -> None:
+    from tests.conftest import refused_emulator_calls
+
+    (tmp_path / "moto.log").write_text(
+        "127.0.0.1 - - [30/Nov/2026 10:00:00] \"POST / HTTP/1.1\" 200 -\n"
+        "api :5001 POST CreateLaunchTemplate 200 10ms\n"
+        "api :5002 POST DeleteLaunchTemplate 200 9ms\n"
+        "api :5003 POST DeleteLaunchTemplate 400 3ms\n"
+        "api :5004 GET /bucket raised RuntimeError 4ms\n"
+    )
+    assert refused_emulator_calls(tmp_path) == [
+        "moto.log: api :5004 GET /bucket raised RuntimeError 4ms",
+        "moto.log: api :5003 POST DeleteLaunchTemplate 400 3ms",
+    ]
