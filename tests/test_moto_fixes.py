@@ -163,7 +163,7 @@ def test_a_failed_emulator_test_reports_the_calls_the_emulator_refused(tmp_path:
     from tests.conftest import refused_emulator_calls
 
     (tmp_path / "moto.log").write_text(
-        "127.0.0.1 - - [30/Nov/2026 10:00:00] \"POST / HTTP/1.1\" 200 -\n"
+        '127.0.0.1 - - [30/Nov/2026 10:00:00] "POST / HTTP/1.1" 200 -\n'
         "api :5001 POST CreateLaunchTemplate 200 10ms\n"
         "api :5002 POST DeleteLaunchTemplate 200 9ms\n"
         "api :5003 POST DeleteLaunchTemplate 400 3ms\n"
