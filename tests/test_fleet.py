@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from modules.architectures.fleet_site import short_name
+from modules.architectures.server_environment import server_environment
 from modules.blocks.fleet import FleetProps
 from modules.blocks.instance_template import AL2023_X86_64, user_data
 from modules.blocks.model_server_fleet import SERVER_DIR, ModelServerFleetProps, template_props
-from tests.conftest import StackDoc, resources
+from tests.conftest import StackDoc, resources, settings_from
 from tools.harness.boot_script import run_boot_script, unit_settings
 
 FLEET_STACKS = ("ha-failover", "target-groups")
@@ -226,6 +227,33 @@ def test_server_logs_go_to_a_kms_encrypted_log_group(doc: StackDoc) -> None:
 # --- props ----------------------------------------------------------------------------------
 
 
+SERVER_SETTINGS = ("MAX_BODY_BYTES", "MAX_IN_FLIGHT", "MAX_BATCH_ROWS", "MAX_BATCH_SIZE", "MAX_BATCH_DELAY_MS",
+                   "INFER_THREADS", "KEEP_ALIVE_S")  # fmt: skip
+
+
+def test_container_and_fleets_run_the_server_with_the_same_settings_and_a_keep_alive_beyond_the_albs(
+    stacks: dict[str, StackDoc],
+) -> None:
+    """The same [serving] settings mean the same server on Fargate and on EC2. Each server
+    keeps idle connections open longer than its ALB: when the server closes first, the ALB can
+    send a request on a connection being closed, and its client gets a 502."""
+    (task,) = resources(stacks["model-serving"], "aws_ecs_task_definition")
+    (container,) = json.loads(task["container_definitions"])
+    envs = {"model-serving": {e["name"]: e["value"] for e in container["environment"]}}
+    for name in FLEET_STACKS:
+        script = deployed_script(stacks[name])
+        block = re.search(r"<<'ENV'\n(.*?)\nENV", script, re.S)
+        assert block, name
+        envs[name] = dict(line.split("=", 1) for line in block.group(1).splitlines())
+        envs[name] = {k: v.strip("'") for k, v in envs[name].items()}
+    wanted = {k: envs["model-serving"][k] for k in SERVER_SETTINGS}
+    assert wanted["MAX_BATCH_SIZE"] == "256" and wanted["INFER_THREADS"] == "1", "dynamic batching on by default"
+    for name, env in envs.items():
+        assert {k: env.get(k) for k in SERVER_SETTINGS} == wanted, name
+        timeouts = [lb["idle_timeout"] for lb in resources(stacks[name], "aws_lb")]
+        assert timeouts and all(int(env["KEEP_ALIVE_S"]) > t for t in timeouts), (name, timeouts)
+
+
 def test_fleet_props_report_every_problem() -> None:
     with pytest.raises(ValueError) as info:
         FleetProps(name="", subnet_ids=["a"], instance_types=["m5.large"], min_size=3, max_size=2,
@@ -256,7 +284,7 @@ def _props() -> ModelServerFleetProps:
         fleet=FleetProps(
             name="demo", subnet_ids=["a", "b"], instance_types=["m5.large", "m6i.large"], target_group_arns=["arn:tg"]
         ),
-        environment={"MAX_BODY_BYTES": "1048576"},  # what the fleet site passes by default (serving.max_body_bytes)
+        environment=server_environment(settings_from(), "ha-failover"),  # what the fleet site passes by default
     )
 
 

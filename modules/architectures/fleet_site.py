@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.architectures.exposure import Exposure, protect, server_auth_environment
+from modules.architectures.exposure import Exposure, protect
 from modules.architectures.network_props import network_props
+from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import FleetProps, replacement_s
@@ -233,10 +234,7 @@ class FleetSite(Construct):
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
                 model_uri=self.settings.serving.model_uri if model_uri is None else model_uri,
-                environment={
-                    "MAX_BODY_BYTES": str(self.settings.serving.max_body_bytes),
-                    **server_auth_environment(self.settings, self.stack),
-                },
+                environment=server_environment(self.settings, self.stack),
                 # the checksum is of serving.model_uri's bytes: another model (a canary) is not checked
                 model_sha256=self.settings.serving.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(

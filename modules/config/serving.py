@@ -72,6 +72,17 @@ class ServingSettings(Section):
     max_batch_rows: Annotated[Int, between(1, 100000)] = Field(
         default=1000, description="rows one infer call may carry"
     )
+    max_batch_size: Annotated[Int, between(0, 100000)] = Field(
+        default=256,
+        description="dynamic batching: rows of concurrent infer calls stacked into one onnxruntime call; "
+        "0 = every call runs alone",
+    )
+    max_batch_delay_ms: Annotated[Int, between(0, 1000)] = Field(
+        default=0, description="dynamic batching: wait this long after a call for others to stack with it"
+    )
+    infer_threads: Annotated[Int, between(1, 64)] = Field(
+        default=1, description="onnxruntime calls a server runs at once (each on one thread)"
+    )
     stop_timeout_s: Annotated[Int, between(2, 120)] = Field(
         default=30, description="SIGTERM to SIGKILL: time a task gets to drain"
     )

@@ -12,7 +12,6 @@ bearer token (model_server.auth); a refusal is 401 before admission and before t
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -21,25 +20,23 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
-from starlette.requests import ClientDisconnect
 
 from model_server import __version__
 from model_server.auth import AuthError, JwtVerifier
 from model_server.batcher import Batcher
 from model_server.config import Config
+from model_server.infer import INFER_PATH, JSON, Answer, InferCall, Message, Receive, Send, body_chunks, send_answer
+from model_server.infer import error as error_answer
 from model_server.metrics import CONTENT_TYPE, Metrics
 from model_server.model import OnnxModel
-from model_server.protocol import HEADER_LENGTH, ProtocolError, encode, parse
+from model_server.protocol import HEADER_LENGTH
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-JSON = "application/json"
 PROBES = frozenset({"/v2/health/live", "/v2/health/ready"})  # the load balancer's: never behind authentication
-UNAUTHORIZED = {"WWW-Authenticate": 'Bearer error="invalid_token"', "Connection": "close"}
+CLOSE = {"connection": "close"}
+UNAUTHORIZED = {"www-authenticate": 'Bearer error="invalid_token"', **CLOSE}
 EXTENSIONS = ["binary_tensor_data"]
 
 
@@ -51,6 +48,7 @@ class State:
         self.model = model
         self.metrics = metrics
         self.batcher = batcher
+        self.infer = InferCall(config, model, batcher, metrics)
         self.draining = False
         self.in_flight = 0
 
@@ -59,8 +57,8 @@ class State:
         self.metrics.draining.set(1)
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps({"error": message}), status, headers, media_type=JSON)
+def _response(answer: Answer) -> Response:
+    return Response(answer.body, answer.status, answer.headers)
 
 
 def _json(doc: Any, status: int = 200) -> Response:
@@ -75,7 +73,10 @@ class Admission:
 
     With a verifier, a request to any route but the probes without a valid bearer token is
     401 first, from its headers alone: its body is never read and it never takes an
-    admission slot."""
+    admission slot.
+
+    An admitted infer call is answered here (infer.InferCall), not by the framework's
+    router and middleware stack; every other route goes to the FastAPI app."""
 
     def __init__(self, app: ASGIApp, state: State, verifier: JwtVerifier | None = None) -> None:
         self.app = app
@@ -102,32 +103,38 @@ class Admission:
             length = _content_length(scope)
             if refusal is not None:
                 state.metrics.unauthorized.inc()
-                await _send_error(counted, 401, refusal, UNAUTHORIZED)
+                await send_answer(counted, error_answer(401, refusal, UNAUTHORIZED))
             elif length is not None and length > state.config.max_body_bytes:
-                await _send_error(
-                    counted,
-                    413,
-                    f"body of {length} bytes; at most {state.config.max_body_bytes}",
-                    {"Connection": "close"},
-                )
+                limit = state.config.max_body_bytes
+                await send_answer(counted, error_answer(413, f"body of {length} bytes; at most {limit}", CLOSE))
             elif not infer:
                 await self.app(scope, receive, counted)
             elif state.in_flight >= state.config.max_in_flight:
                 state.metrics.rejected.inc()
-                headers = {"Retry-After": str(state.config.retry_after_s), "Connection": "close"}
-                await _send_error(counted, 503, "server busy, retry later", headers)
+                headers = {"retry-after": str(state.config.retry_after_s), **CLOSE}
+                await send_answer(counted, error_answer(503, "server busy, retry later", headers))
             else:
                 state.in_flight += 1
                 state.metrics.in_flight.set(state.in_flight)
                 started = time.perf_counter()
                 try:
-                    await self.app(scope, receive, counted)
+                    await self._infer(scope, receive, counted)
                 finally:
                     state.in_flight -= 1
                     state.metrics.in_flight.set(state.in_flight)
                     state.metrics.duration.observe(time.perf_counter() - started)
         finally:
             state.metrics.requests.labels(route, str(status[0])).inc()
+
+    async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = INFER_PATH.fullmatch(scope["path"])
+        if match is None:  # not a model's infer path: the app's 404
+            await self.app(scope, receive, send)
+            return
+        name, version = match.groups()
+        header_length = _header(scope, HEADER_LENGTH.encode())
+        answer = await self.state.infer.answer(name, version, body_chunks(receive), header_length)
+        await send_answer(send, answer)
 
     def _refusal(self, scope: Scope, path: str) -> str | None:
         """Why the request is refused (never the token), or None."""
@@ -155,14 +162,6 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-async def _send_error(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-    body = orjson.dumps({"error": message})
-    raw = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _route(path: str) -> str:
@@ -288,12 +287,8 @@ def create_app(
     }  # fmt: skip
 
     def known(request: Request) -> Response | None:
-        name, version = request.path_params["name"], request.path_params.get("version")
-        if name != model.name:
-            return error(404, f"unknown model {name!r}; this server serves {model.name!r}")
-        if version is not None and version != model.version:
-            return error(404, f"model {name!r} has no version {version!r}; it has {model.version!r}")
-        return None
+        problem = state.infer.unknown(request.path_params["name"], request.path_params.get("version"))
+        return None if problem is None else _response(problem)
 
     @app.get("/v2", summary="server metadata")
     async def server_metadata() -> dict[str, Any]:
@@ -320,29 +315,10 @@ def create_app(
     async def model_ready(request: Request) -> Response:
         return known(request) or _json({"name": model.name, "ready": not state.draining})
 
-    async def infer(request: Request) -> Response:
-        problem = known(request)
-        if problem is not None:
-            return problem
-        try:
-            body = await asyncio.wait_for(_read_body(request, config.max_body_bytes), config.socket_timeout_s)
-        except TimeoutError:
-            return error(408, "body not received in time", {"Connection": "close"})
-        except ClientDisconnect:
-            return error(400, "client disconnected")  # nobody reads it
-        if isinstance(body, Response):
-            return body
-        try:
-            parsed = parse(body, request.headers.get(HEADER_LENGTH), model, config.max_batch_rows)
-            results = await batcher.infer(parsed)
-        except ProtocolError as exc:
-            return error(exc.status, str(exc))
-        except Exception as exc:  # onnxruntime refused values the metadata allows: name it, 400
-            return error(400, f"the model could not run on this input: {str(exc).strip()[:300]}")
-        metrics.rows.inc(parsed.rows)
-        content, headers = encode(model, parsed, results)
-        media = "application/octet-stream" if headers else JSON
-        return Response(content, 200, headers, media_type=media)
+    async def infer(request: Request) -> Response:  # Admission answers it first; this documents it
+        name, version = request.path_params["name"], request.path_params.get("version")
+        answer = await state.infer.answer(name, version, request.stream(), request.headers.get(HEADER_LENGTH))
+        return _response(answer)
 
     request_body = {"required": True, "content": {JSON: {"schema": infer_schema(model, config.max_batch_rows)}}}
     answer = {"description": "the outputs, in the order requested", "content": {JSON: {"schema": RESPONSE_SCHEMA}}}
@@ -374,14 +350,3 @@ def create_app(
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return Admission(app, state, verifier), state
-
-
-async def _read_body(request: Request, limit: int) -> bytes | Response:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return error(413, f"body over {limit} bytes; at most {limit}", {"Connection": "close"})
-        chunks.append(chunk)
-    return b"".join(chunks)

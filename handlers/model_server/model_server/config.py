@@ -33,7 +33,11 @@ class Config:
     retry_after_s: int = 1
     drain_delay_s: float = 2.0  # readiness is already false; lets a load balancer notice
     drain_timeout_s: float = 25.0  # below ECS's 30 s stop timeout: we exit before SIGKILL
-    socket_timeout_s: float = 15.0  # idle keep-alive and slow bodies are dropped after this
+    socket_timeout_s: float = 15.0  # a request body not received in this time gets 408
+    # An idle keep-alive connection is closed after this. Behind a load balancer it must
+    # outlast the balancer's idle timeout (ALB: 60 s by default): a balancer that reuses a
+    # connection the server has just closed answers its client 502.
+    keep_alive_s: int = 75
     # Public exposure: every route but the probes needs a bearer JWT of this issuer/audience,
     # signed by a key of the JWKS at jwks_url (read once at start). All three or none.
     jwt_issuer: str = ""
@@ -66,6 +70,7 @@ class Config:
             "DRAIN_DELAY_S": ("drain_delay_s", float, lambda v: v >= 0),
             "DRAIN_TIMEOUT_S": ("drain_timeout_s", float, lambda v: v > 0),
             "SOCKET_TIMEOUT_S": ("socket_timeout_s", float, lambda v: v > 0),
+            "KEEP_ALIVE_S": ("keep_alive_s", int, lambda v: 1 <= v <= 4000),
         }
         for var, (name, parse, ok) in fields.items():
             raw = environ.get(var)

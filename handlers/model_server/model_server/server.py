@@ -84,7 +84,7 @@ def run(config: Config, app: ASGIApp, state: State) -> int:
             lifespan="on",
             log_config=None,
             access_log=False,
-            timeout_keep_alive=int(max(1, config.socket_timeout_s)),
+            timeout_keep_alive=config.keep_alive_s,
             timeout_graceful_shutdown=int(max(1, config.drain_timeout_s)),
             backlog=2048,
         ),

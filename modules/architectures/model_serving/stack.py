@@ -45,10 +45,11 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from modules.architectures.exposure import exposure, protect, server_auth_environment
+from modules.architectures.exposure import exposure, protect
 from modules.architectures.model_serving.autoscaling import autoscaling
 from modules.architectures.model_serving.observability import alarms_and_dashboard, deployment_alarm_names
 from modules.architectures.network_props import network_props
+from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
@@ -314,10 +315,7 @@ class ModelServingStack(BaseStack):
         serving = settings.serving
         environment = {
             "PORT": str(serving.container_port),
-            "MAX_IN_FLIGHT": str(serving.max_in_flight),
-            "MAX_BATCH_ROWS": str(serving.max_batch_rows),
-            "MAX_BODY_BYTES": str(serving.max_body_bytes),
-            **server_auth_environment(settings, "model-serving"),
+            **server_environment(settings, "model-serving"),
             # ECS deregisters the task before SIGTERM; the server then finishes what it has
             # and exits before the stop timeout turns into SIGKILL.
             "DRAIN_DELAY_S": "2",

@@ -1,0 +1,27 @@
+"""The model server's environment, one mapping for the container (model-serving) and the
+EC2 fleets (ha-failover, target-groups): the same settings mean the same server."""
+
+from __future__ import annotations
+
+from modules.architectures.exposure import server_auth_environment
+from modules.config import Settings
+
+# The server keeps an idle connection this much longer than the ALB does: the ALB closes
+# first, so it never reuses a connection the server has just closed (a 502 to its client).
+KEEP_ALIVE_MARGIN_S = 15
+
+
+def server_environment(settings: Settings, stack: str) -> dict[str, str]:
+    """Limits, dynamic batching and keep-alive from ``[serving]`` and ``[load_balancer]``;
+    the JWT settings when ``stack`` is public."""
+    serving = settings.serving
+    return {
+        "MAX_BODY_BYTES": str(serving.max_body_bytes),
+        "MAX_IN_FLIGHT": str(serving.max_in_flight),
+        "MAX_BATCH_ROWS": str(serving.max_batch_rows),
+        "MAX_BATCH_SIZE": str(serving.max_batch_size),
+        "MAX_BATCH_DELAY_MS": str(serving.max_batch_delay_ms),
+        "INFER_THREADS": str(serving.infer_threads),
+        "KEEP_ALIVE_S": str(settings.load_balancer.idle_timeout_s + KEEP_ALIVE_MARGIN_S),
+        **server_auth_environment(settings, stack),
+    }
