@@ -1,16 +1,17 @@
 """Benchmark of the model server (``make bench-server``; not a test).
 
-The heavier model (train.py --heavy: an MLP, 3 x 1024 hidden units, ~1 ms per 8-row call
-in onnxruntime on one thread) is served by ``python -m model_server`` twice: without
-dynamic batching (``MAX_BATCH_SIZE=0``: one onnxruntime call per request) and with it.
+The heavier model (train.py --heavy: an MLP, 3 x 1024 hidden units, ~0.6 ms per 8-row
+call in onnxruntime on one thread) is served by ``python -m model_server`` twice: without
+dynamic batching (``MAX_BATCH_SIZE=0``: one onnxruntime call per request) and with the
+server's default batching.
 ``wrk`` drives each with keep-alive connections at concurrency 1, 16 and 64, POSTing the
 same 8-row infer request (JSON tensors); the baseline is the raw rate of the same call
 in-process (one ``InferenceSession.run`` on 8 rows, same session options: one thread).
 
 Targets: without batching at 16 clients >= 0.8x the raw rate (the HTTP stack costs little
 beside the model); with batching at 64 clients >= 1.3x the raw per-request rate (stacked
-rows amortize the model's fixed cost per call). Also reports p50/p99 latency and each
-server's resident memory.
+rows amortize the model's fixed cost per call). Also reports p50/p99 latency, requests per
+onnxruntime call, the server's CPU use (cores) at each point, and its resident memory.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ BATCHED_TARGET = 1.3  # x raw, at 64 clients
 ROW = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
 SERVERS = {
     "no batching": {"MAX_BATCH_SIZE": "0"},
-    "batching": {"MAX_BATCH_SIZE": "512", "MAX_BATCH_DELAY_MS": "0"},
+    "batching": {},  # the server's defaults: up to 256 rows per call, no added delay
 }
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -51,6 +52,26 @@ class Result:
     p99_ms: float
     requests: int
     errors: int
+    server_cores: float = 0.0  # the server's CPU seconds per second of load
+    per_call: float = 0.0  # infer requests per onnxruntime call
+
+
+def batch_counts(server: ModelServerProcess) -> tuple[float, float]:
+    """(requests, onnxruntime calls) the server has counted so far, from its /metrics."""
+    text = server.request("GET", "/metrics")[2].decode()
+    found = dict(re.findall(r"^model_batch_requests_(sum|count) ([\d.e+]+)$", text, re.M))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
+def measure(server: ModelServerProcess, script: Path, connections: int, seconds: float) -> Result:
+    """wrk at ``connections``, with the server's CPU use and batching over the same time."""
+    assert server.proc is not None
+    cpu, (requests, calls), t = cpu_seconds(server.proc.pid), batch_counts(server), time.perf_counter()
+    result = wrk(server.port, server.infer_path, script, connections, seconds)
+    result.server_cores = (cpu_seconds(server.proc.pid) - cpu) / (time.perf_counter() - t)
+    requests_after, calls_after = batch_counts(server)
+    result.per_call = (requests_after - requests) / max(1.0, calls_after - calls)
+    return result
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,7 +155,7 @@ def main(argv: Sequence[str]) -> int:
                 assert server.proc is not None
                 wrk(server.port, server.infer_path, script, 4, 1)  # warm-up
                 for c in CONCURRENCY:
-                    results[(name, c)] = wrk(server.port, server.infer_path, script, c, seconds)
+                    results[(name, c)] = measure(server, script, c, seconds)
                 memory[name] = rss_mib(server.proc.pid)
             raws.append(raw_rate(model, min(seconds, 3.0)))
         # The best of the raw runs (before and after each server): noise on a shared
@@ -146,9 +167,11 @@ def main(argv: Sequence[str]) -> int:
           f"wrk for {seconds:g} s per point, {os.cpu_count()} CPUs")  # fmt: skip
     print(f"raw onnxruntime in-process, same call, 1 thread: {raw:.0f} calls/s ({1000 / raw:.2f} ms per call; "
           f"best of {len(raws)} runs: {', '.join(f'{r:.0f}' for r in raws)})")  # fmt: skip
-    print(f"{'server':<12} {'conc':>4} {'req/s':>8} {'x raw':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'server':<12} {'conc':>4} {'req/s':>8} {'x raw':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+          f"{'req/call':>8} {'cores':>6}")  # fmt: skip
     for (name, c), r in results.items():
-        print(f"{name:<12} {c:>4} {r.rps:>8.0f} {r.rps / raw:>6.2f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}")
+        print(f"{name:<12} {c:>4} {r.rps:>8.0f} {r.rps / raw:>6.2f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7} "
+              f"{r.per_call:>8.1f} {r.server_cores:>6.2f}")  # fmt: skip
     for name, (now, peak) in memory.items():
         print(f"memory {name:<12} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
