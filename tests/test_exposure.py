@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modules.blocks.web_acl import greater_than_pattern
-from modules.config import SettingsError
+from modules.config import SettingsError, load_settings
 from modules.config.settings import EXPOSED_STACKS
 from tests.conftest import PUBLIC_CERT, PUBLIC_ENV, StackDoc, one, resources, settings_from
 
@@ -75,6 +75,56 @@ def test_public_without_its_requirements_is_one_error_naming_each_missing_field(
     for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience",
                  "ha_failover.secondary_certificate_arn"):  # fmt: skip
         assert name in problem
+
+
+def test_a_bad_field_never_hides_the_missing_public_requirements(tmp_path: Path) -> None:
+    """pydantic checks the rule across sections only when every field is valid: the loader
+    checks it on the valid fields too, so one run names both problems, field first."""
+    file = tmp_path / "settings.toml"
+    file.write_text('[load_balancer]\nexposure = "public"\nidle_timeout_s = 0\n')
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"RAI_SERVING_MAX_IN_FLIGHT": "many"}, settings_file=file)
+    field, other, public = info.value.problems
+    assert field.startswith("load_balancer.idle_timeout_s = 0 (from ") and str(file) in field
+    assert other.startswith("serving.max_in_flight = 'many' (from RAI_SERVING_MAX_IN_FLIGHT)")
+    assert public.startswith("exposure = 'public' (model-serving, ha-failover, target-groups) needs: ")
+    for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience"):
+        assert name in public
+
+
+def test_a_required_field_given_badly_is_named_as_bad_not_as_unset() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from(
+            {**PUBLIC_ENV, "RAI_LOAD_BALANCER_CERTIFICATE_ARN": "my-cert", "RAI_LOAD_BALANCER_JWT_AUDIENCE": ""}
+        )
+    field, public = info.value.problems
+    assert field.startswith("load_balancer.certificate_arn = 'my-cert' (from RAI_LOAD_BALANCER_CERTIFICATE_ARN)")
+    assert public == (
+        "exposure = 'public' (model-serving, ha-failover, target-groups) needs: load_balancer.certificate_arn "
+        "(TLS; the value given is invalid, see above); load_balancer.jwt_audience (auth = jwt)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({**PUBLIC_ENV, "RAI_LOAD_BALANCER_IDLE_TIMEOUT_S": "0"}, ["load_balancer.idle_timeout_s = 0 "]),
+        ({"RAI_LOAD_BALANCER_EXPOSURE": "pubic"}, ["load_balancer.exposure = 'pubic' "]),
+        (
+            {"RAI_SERVING_EXPOSURE": "public", "RAI_TARGET_GROUPS_EXPOSURE": "x"},
+            ["target_groups.exposure = 'x' ", "exposure = 'public' (model-serving) needs: "],
+        ),
+    ],
+    ids=["public-lacks-nothing", "exposure-misspelt", "only-serving-public"],
+)
+def test_the_public_requirements_appear_only_for_the_stacks_that_are_public(
+    env: dict[str, str], expected: list[str]
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from(env)
+    assert len(info.value.problems) == len(expected), info.value.problems
+    for problem, start in zip(info.value.problems, expected, strict=True):
+        assert problem.startswith(start)
 
 
 def test_one_stack_can_be_public_while_the_others_stay_internal() -> None:
