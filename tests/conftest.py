@@ -87,6 +87,34 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# ``exposure = public`` with its requirements (the certificate need not exist for a synth).
+PUBLIC_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f"
+PUBLIC_ENV = {
+    "RAI_LOAD_BALANCER_EXPOSURE": "public",
+    "RAI_LOAD_BALANCER_CERTIFICATE_ARN": PUBLIC_CERT,
+    "RAI_LOAD_BALANCER_JWT_ISSUER": "https://idp.example.com/tenant",
+    "RAI_LOAD_BALANCER_JWT_AUDIENCE": "models",
+    "RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN": "500",
+    "RAI_SERVING_MAX_BODY_BYTES": "262144",
+}
+
+
+@pytest.fixture(scope="session")
+def public_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stacks with a load balancer synthesized with :data:`PUBLIC_ENV` (real AWS)."""
+    from modules.app import synth
+    from modules.config.settings import EXPOSED_STACKS
+
+    outdir = tmp_path_factory.mktemp("public") / "cdktf.out"
+    synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED_STACKS))
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def public_stacks(public_synth_dir: Path) -> dict[str, StackDoc]:
+    return load_stacks(public_synth_dir)
+
+
 FLEET_VARIANT_ENV = {
     "RAI_ENVIRONMENT": "prod",
     "RAI_LOAD_BALANCER_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f",

@@ -14,29 +14,11 @@ from typing import Any
 import pytest
 
 from modules.blocks.web_acl import greater_than_pattern
-from modules.config import SettingsError
-from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
+from modules.config import SettingsError, load_settings
+from modules.config.settings import EXPOSED_STACKS
+from tests.conftest import PUBLIC_CERT, PUBLIC_ENV, StackDoc, one, resources, settings_from
 
-CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f"
-PUBLIC_ENV = {
-    "RAI_LOAD_BALANCER_EXPOSURE": "public",
-    "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
-    "RAI_LOAD_BALANCER_JWT_ISSUER": "https://idp.example.com/tenant",
-    "RAI_LOAD_BALANCER_JWT_AUDIENCE": "models",
-    "RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN": "500",
-    "RAI_SERVING_MAX_BODY_BYTES": "262144",
-}
-EXPOSED = ("model-serving", "ha-failover", "target-groups")
 OPEN = {"0.0.0.0/0", "::/0"}
-
-
-@pytest.fixture(scope="session")
-def public(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
-    from modules.app import synth
-
-    outdir: Path = tmp_path_factory.mktemp("public") / "cdktf.out"
-    synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED))
-    return load_stacks(outdir)
 
 
 def by_path(doc: StackDoc, rtype: str, path: str) -> dict[str, Any]:
@@ -66,7 +48,7 @@ def open_ingress(doc: StackDoc) -> list[str]:
 
 
 def test_default_synth_has_no_internet_facing_alb_and_no_ingress_from_anywhere(stacks: dict[str, StackDoc]) -> None:
-    assert set(EXPOSED) <= set(stacks)
+    assert set(EXPOSED_STACKS) <= set(stacks)
     for name, doc in stacks.items():
         assert [lb for lb in resources(doc, "aws_lb") if lb["internal"] is not True] == [], name
         assert open_ingress(doc) == [], name
@@ -95,21 +77,71 @@ def test_public_without_its_requirements_is_one_error_naming_each_missing_field(
         assert name in problem
 
 
+def test_a_bad_field_never_hides_the_missing_public_requirements(tmp_path: Path) -> None:
+    """pydantic checks the rule across sections only when every field is valid: the loader
+    checks it on the valid fields too, so one run names both problems, field first."""
+    file = tmp_path / "settings.toml"
+    file.write_text('[load_balancer]\nexposure = "public"\nidle_timeout_s = 0\n')
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"RAI_SERVING_MAX_IN_FLIGHT": "many"}, settings_file=file)
+    field, other, public = info.value.problems
+    assert field.startswith("load_balancer.idle_timeout_s = 0 (from ") and str(file) in field
+    assert other.startswith("serving.max_in_flight = 'many' (from RAI_SERVING_MAX_IN_FLIGHT)")
+    assert public.startswith("exposure = 'public' (model-serving, ha-failover, target-groups) needs: ")
+    for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience"):
+        assert name in public
+
+
+def test_a_required_field_given_badly_is_named_as_bad_not_as_unset() -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from(
+            {**PUBLIC_ENV, "RAI_LOAD_BALANCER_CERTIFICATE_ARN": "my-cert", "RAI_LOAD_BALANCER_JWT_AUDIENCE": ""}
+        )
+    field, public = info.value.problems
+    assert field.startswith("load_balancer.certificate_arn = 'my-cert' (from RAI_LOAD_BALANCER_CERTIFICATE_ARN)")
+    assert public == (
+        "exposure = 'public' (model-serving, ha-failover, target-groups) needs: load_balancer.certificate_arn "
+        "(TLS; the value given is invalid, see above); load_balancer.jwt_audience (auth = jwt)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({**PUBLIC_ENV, "RAI_LOAD_BALANCER_IDLE_TIMEOUT_S": "0"}, ["load_balancer.idle_timeout_s = 0 "]),
+        ({"RAI_LOAD_BALANCER_EXPOSURE": "pubic"}, ["load_balancer.exposure = 'pubic' "]),
+        (
+            {"RAI_SERVING_EXPOSURE": "public", "RAI_TARGET_GROUPS_EXPOSURE": "x"},
+            ["target_groups.exposure = 'x' ", "exposure = 'public' (model-serving) needs: "],
+        ),
+    ],
+    ids=["public-lacks-nothing", "exposure-misspelt", "only-serving-public"],
+)
+def test_the_public_requirements_appear_only_for_the_stacks_that_are_public(
+    env: dict[str, str], expected: list[str]
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        settings_from(env)
+    assert len(info.value.problems) == len(expected), info.value.problems
+    for problem, start in zip(info.value.problems, expected, strict=True):
+        assert problem.startswith(start)
+
+
 def test_one_stack_can_be_public_while_the_others_stay_internal() -> None:
     settings = settings_from({**PUBLIC_ENV, "RAI_LOAD_BALANCER_EXPOSURE": "internal", "RAI_SERVING_EXPOSURE": "public"})
-    assert [settings.exposure_of(s) for s in EXPOSED] == ["public", "internal", "internal"]
+    assert [settings.exposure_of(s) for s in EXPOSED_STACKS] == ["public", "internal", "internal"]
     with pytest.raises(SettingsError, match="model-serving"):
         settings_from({"RAI_SERVING_EXPOSURE": "public"})
 
 
-def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public: dict[str, StackDoc]) -> None:
+def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public_stacks: dict[str, StackDoc]) -> None:
     paths = {"model-serving": "alb", "ha-failover": "primary/alb", "target-groups": "site/alb"}
     for name, path in paths.items():
-        doc = public[name]
+        doc = public_stacks[name]
         lb = by_path(doc, "aws_lb", f"{path}/alb")
         assert lb["internal"] is False and all("_public-" in s for s in lb["subnets"]), name
         https = by_path(doc, "aws_lb_listener", f"{path}/https")
-        assert (https["port"], https["protocol"], https["certificate_arn"]) == (443, "HTTPS", CERT)
+        assert (https["port"], https["protocol"], https["certificate_arn"]) == (443, "HTTPS", PUBLIC_CERT)
         assert https["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
         http = by_path(doc, "aws_lb_listener", f"{path}/http")
         (action,) = http["default_action"]
@@ -117,11 +149,11 @@ def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public
         assert action["redirect"] == {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}
 
 
-def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public: dict[str, StackDoc]) -> None:
+def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public_stacks: dict[str, StackDoc]) -> None:
     paths = {"model-serving": ("", "alb"), "ha-failover": ("primary/", "primary/alb"),
              "target-groups": ("site/", "site/alb")}  # fmt: skip
     for name, (site, alb) in paths.items():
-        doc = public[name]
+        doc = public_stacks[name]
         acl = by_path(doc, "aws_wafv2_web_acl", f"{site}waf/acl")
         assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
         rules = {r["name"]: r for r in acl["rule"]}
@@ -149,10 +181,10 @@ def _target(doc: StackDoc, assoc: dict[str, Any]) -> str:
     return str(doc["resource"]["aws_lb"][ref]["//"]["metadata"]["path"])
 
 
-def test_public_servers_verify_jwts_of_the_issuer_and_share_the_body_limit(public: dict[str, StackDoc]) -> None:
+def test_public_servers_verify_jwts_of_the_issuer_and_share_the_body_limit(public_stacks: dict[str, StackDoc]) -> None:
     import json
 
-    task = one(public["model-serving"], "aws_ecs_task_definition")
+    task = one(public_stacks["model-serving"], "aws_ecs_task_definition")
     (container,) = json.loads(task["container_definitions"])
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env["JWT_ISSUER"] == "https://idp.example.com/tenant" and env["JWT_AUDIENCE"] == "models"
@@ -160,10 +192,10 @@ def test_public_servers_verify_jwts_of_the_issuer_and_share_the_body_limit(publi
     assert env["MAX_BODY_BYTES"] == "262144"
 
 
-def test_public_admits_anywhere_on_443_and_80_only(public: dict[str, StackDoc]) -> None:
-    for name in EXPOSED:
-        ports = {(r["from_port"], r["to_port"]) for r in resources(public[name], "aws_vpc_security_group_ingress_rule")
-                 if r.get("cidr_ipv4") == "0.0.0.0/0"}  # fmt: skip
+def test_public_admits_anywhere_on_443_and_80_only(public_stacks: dict[str, StackDoc]) -> None:
+    for name in EXPOSED_STACKS:
+        rules = resources(public_stacks[name], "aws_vpc_security_group_ingress_rule")
+        ports = {(r["from_port"], r["to_port"]) for r in rules if r.get("cidr_ipv4") == "0.0.0.0/0"}
         assert ports == {(80, 80), (443, 443)}, name
 
 
@@ -176,7 +208,7 @@ def test_body_size_pattern_matches_exactly_the_lengths_over_the_limit(limit: int
 
 
 def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protected_one(
-    public: dict[str, StackDoc], tmp_path: Path
+    public_stacks: dict[str, StackDoc], tmp_path: Path
 ) -> None:
     import json
 
@@ -184,7 +216,7 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
     from modules.policy.exposure import PublicEndpointProtected
 
     rule = PublicEndpointProtected()
-    doc = public["model-serving"]
+    doc = public_stacks["model-serving"]
     assert [p for r in StackDocument("model-serving", doc).of_type(*rule.types)
             for p in rule.check(StackDocument("model-serving", doc), r)] == []  # fmt: skip
     bare = json.loads(json.dumps(doc))
@@ -201,7 +233,7 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
 
 
 def test_auth_none_needs_a_written_reason_and_waives_the_finding() -> None:
-    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
+    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": PUBLIC_CERT,
            "RAI_LOAD_BALANCER_AUTH": "none"}  # fmt: skip
     with pytest.raises(SettingsError, match="auth_none_reason"):
         settings_from(env)

@@ -47,7 +47,10 @@ def test_configured_mirror_wins_over_search(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_every_stack_validates_offline(synth_dir: Path) -> None:
+@pytest.mark.parametrize("variant", ["synth_dir", "public_synth_dir"], ids=["default", "public"])
+def test_every_stack_validates_offline(variant: str, request: pytest.FixtureRequest) -> None:
+    """The default synth of every stack, and the public variant of the stacks with a load balancer."""
+    synth_dir: Path = request.getfixturevalue(variant)
     tf = Terraform(settings_from())
     results = validate_all(tf, stack_dirs(synth_dir))
     assert set(results) == {d.name for d in stack_dirs(synth_dir)}

@@ -18,7 +18,7 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
@@ -101,28 +101,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _public_needs_tls_waf_and_auth(self) -> Settings:
         """A public endpoint without TLS or authentication is refused, every missing field named."""
-        out: list[str] = []
-        lb = self.load_balancer
-        public = [stack for stack in EXPOSED_STACKS if self.exposure_of(stack) == "public"]
-        if public:
-            missing = []
-            if not lb.certificate_arn:
-                missing.append("load_balancer.certificate_arn (TLS)")
-            if lb.auth == "jwt":
-                missing += [
-                    f"load_balancer.{f} (auth = jwt)" for f in ("jwt_issuer", "jwt_audience") if not getattr(lb, f)
-                ]
-            if lb.auth == "none" and len(lb.auth_none_reason.strip()) < 20:
-                missing.append("load_balancer.auth_none_reason (auth = none needs a written waiver, 20+ characters)")
-            if (
-                "ha-failover" in public
-                and self.ha_failover.secondary_region
-                and not self.ha_failover.secondary_certificate_arn
-            ):
-                missing.append("ha_failover.secondary_certificate_arn (TLS in the secondary region)")
-            if missing:
-                out.append(f"exposure = 'public' ({', '.join(public)}) needs: " + "; ".join(missing))
-        refuse(out)
+        refuse(public_requirement_problems(self))
         return self
 
     def exposure_of(self, stack: str) -> Exposure:
@@ -164,6 +143,31 @@ class Settings(BaseSettings):
 SECTIONS = sections(Settings)
 
 
+def public_requirement_problems(settings: Settings, invalid: Collection[str] = ()) -> list[str]:
+    """What ``exposure = 'public'`` still needs (TLS, authentication): one line naming every
+    missing field, or none. ``invalid``: dotted names of fields whose given value was refused
+    (``settings`` holds their defaults), so the line says so instead of calling them unset."""
+    lb = settings.load_balancer
+    public = [stack for stack in EXPOSED_STACKS if settings.exposure_of(stack) == "public"]
+    if not public:
+        return []
+    needed: list[tuple[str, str]] = []  # (field, why)
+    if not lb.certificate_arn:
+        needed.append(("load_balancer.certificate_arn", "TLS"))
+    if lb.auth == "jwt":
+        needed += [(f"load_balancer.{f}", "auth = jwt") for f in ("jwt_issuer", "jwt_audience") if not getattr(lb, f)]
+    if lb.auth == "none" and len(lb.auth_none_reason.strip()) < 20:
+        needed.append(("load_balancer.auth_none_reason", "auth = none needs a written waiver, 20+ characters"))
+    ha = settings.ha_failover
+    if "ha-failover" in public and ha.secondary_region and not ha.secondary_certificate_arn:
+        needed.append(("ha_failover.secondary_certificate_arn", "TLS in the secondary region"))
+    if not needed:
+        return []
+    shown = [f"{name} ({why}{'; the value given is invalid, see above' if name in invalid else ''})"
+             for name, why in needed]  # fmt: skip
+    return [f"exposure = 'public' ({', '.join(public)}) needs: " + "; ".join(shown)]
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     settings_file: Path | Literal["auto"] | None = "auto",
@@ -188,7 +192,12 @@ def load_settings(
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise SettingsError(load.problems + _problems(exc, load) + _rules_beside_bad_fields(exc, load)) from None
+        raise SettingsError(
+            load.problems
+            + _problems(exc, load)
+            + _rules_beside_bad_fields(exc, load)
+            + _public_requirements_beside_bad_fields(exc, load)
+        ) from None
     finally:
         _LOAD.reset(token)
     if load.problems:
@@ -269,6 +278,24 @@ def _rules_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
                 line for e in again.errors() if not e["loc"] for line in str((e.get("ctx") or {})["error"]).splitlines()
             ]
     return out
+
+
+def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
+    """The public-exposure rule (it spans sections) on the valid values, defaults for the bad
+    ones: pydantic runs it only when every field is valid, so a bad ``idle_timeout_s`` would
+    hide that ``exposure = 'public'`` also lacks its certificate until the next run."""
+    if any(not e["loc"] for e in exc.errors()):
+        return []  # every field was valid: the rule ran, and its problem is already reported
+    bad = {".".join(str(p) for p in e["loc"][:2]) for e in exc.errors()}
+    given = {**load.file_data, **load.env_data}
+    values: dict[str, Any] = {key: value for key, value in given.items() if key not in SECTIONS and key not in bad}
+    for key, model in SECTIONS.items():
+        valid = {k: v for k, v in load.section_input(key).items() if f"{key}.{k}" not in bad}
+        try:
+            values[key] = model.model_validate(valid)
+        except ValidationError:  # the section's own rule, reported already; its fields are valid
+            values[key] = model.model_construct(**valid)
+    return public_requirement_problems(Settings.model_construct(**values), invalid=bad)
 
 
 def _problem(error: ErrorDetails, load: Load) -> list[str]:

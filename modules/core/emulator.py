@@ -25,7 +25,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProviderEndpoints
 SERVICES = (
     "acm", "applicationautoscaling", "autoscaling", "cloudwatch", "dynamodb", "ec2",
     "codedeploy", "ecr", "ecs", "elbv2", "events", "iam", "kinesis", "kms", "lambda_", "logs",
-    "route53", "s3", "scheduler", "sns", "sqs", "ssm", "sts",
+    "route53", "s3", "scheduler", "sns", "sqs", "ssm", "sts", "wafv2",
 )  # fmt: skip
 
 # The emulator's moto server answers any access key; the harness exports these.
