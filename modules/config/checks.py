@@ -264,7 +264,8 @@ AcmArn = Annotated[
     Strict(),
     _matches(
         r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+",
-        "empty (HTTP only) or an ACM certificate ARN",
+        "an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/<id> "
+        "(empty: no HTTPS listener; public needs one)",
         empty=True,
     ),
 ]
