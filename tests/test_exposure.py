@@ -87,7 +87,8 @@ def test_default_albs_are_in_private_subnets_and_admit_only_the_vpc(stacks: dict
 
 def test_public_without_its_requirements_is_one_error_naming_each_missing_field() -> None:
     with pytest.raises(SettingsError) as info:
-        settings_from({"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2"})
+        settings_from({"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+                       "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3"})  # fmt: skip
     assert len(info.value.problems) == 1
     (problem,) = info.value.problems
     for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience",

@@ -151,7 +151,7 @@ class FleetSite(Construct):
                 ),
             ),
         )
-        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn, region))
         self.artifacts = SecureBucket(
             self,
             "artifacts",
