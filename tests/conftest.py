@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from modules.config import Settings, load_settings
+from modules.config.settings import EXPOSED_STACKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_URL = "http://127.0.0.1:4566"  # never contacted by synth-only tests
@@ -85,6 +86,29 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("RAI_"):
             monkeypatch.delenv(name)
     yield
+
+
+PUBLIC_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f"
+# Every stack with a load balancer public, with what public requires (TLS, JWT, rate limit).
+PUBLIC_ENV = {
+    "RAI_LOAD_BALANCER_EXPOSURE": "public",
+    "RAI_LOAD_BALANCER_CERTIFICATE_ARN": PUBLIC_CERT,
+    "RAI_LOAD_BALANCER_JWT_ISSUER": "https://idp.example.com/tenant",
+    "RAI_LOAD_BALANCER_JWT_AUDIENCE": "models",
+    "RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN": "500",
+    "RAI_SERVING_MAX_BODY_BYTES": "262144",
+}
+EXPOSED = EXPOSED_STACKS  # the stacks with a load balancer
+
+
+@pytest.fixture(scope="session")
+def public_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stacks with a load balancer synthesized with PUBLIC_ENV (one synth for every test file)."""
+    from modules.app import synth
+
+    outdir = tmp_path_factory.mktemp("public") / "cdktf.out"
+    synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED))
+    return outdir
 
 
 FLEET_VARIANT_ENV = {

@@ -1,7 +1,7 @@
 """Private by default; public only on purpose, and then HTTPS-only, behind WAF, with JWTs.
 
 GIVEN no settings, no stack has an internet-facing ALB or an ingress from anywhere.
-GIVEN ``exposure = public`` with its requirements, the ALB serves HTTPS only (HTTP 301),
+GIVEN ``exposure = public`` with its requirements, the ALB serves HTTPS only (no port 80),
 and a WAF web ACL with managed rules, a per-IP rate limit and a body limit protects it.
 """
 
@@ -15,28 +15,14 @@ import pytest
 
 from modules.blocks.web_acl import greater_than_pattern
 from modules.config import SettingsError
-from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
+from tests.conftest import EXPOSED, PUBLIC_CERT, PUBLIC_ENV, StackDoc, load_stacks, one, resources, settings_from
 
-CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f"
-PUBLIC_ENV = {
-    "RAI_LOAD_BALANCER_EXPOSURE": "public",
-    "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
-    "RAI_LOAD_BALANCER_JWT_ISSUER": "https://idp.example.com/tenant",
-    "RAI_LOAD_BALANCER_JWT_AUDIENCE": "models",
-    "RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN": "500",
-    "RAI_SERVING_MAX_BODY_BYTES": "262144",
-}
-EXPOSED = ("model-serving", "ha-failover", "target-groups")
 OPEN = {"0.0.0.0/0", "::/0"}
 
 
 @pytest.fixture(scope="session")
-def public(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
-    from modules.app import synth
-
-    outdir: Path = tmp_path_factory.mktemp("public") / "cdktf.out"
-    synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED))
-    return load_stacks(outdir)
+def public(public_dir: Path) -> dict[str, StackDoc]:
+    return load_stacks(public_dir)
 
 
 def by_path(doc: StackDoc, rtype: str, path: str) -> dict[str, Any]:
@@ -103,19 +89,18 @@ def test_one_stack_can_be_public_while_the_others_stay_internal() -> None:
         settings_from({"RAI_SERVING_EXPOSURE": "public"})
 
 
-def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public: dict[str, StackDoc]) -> None:
+def test_public_alb_serves_https_with_tls12_or_13_only_and_nothing_on_port_80(public: dict[str, StackDoc]) -> None:
+    """No HTTP redirect: an API client with an http:// URL would send its bearer token in
+    cleartext before being redirected; without port 80 it fails instead."""
     paths = {"model-serving": "alb", "ha-failover": "primary/alb", "target-groups": "site/alb"}
     for name, path in paths.items():
         doc = public[name]
         lb = by_path(doc, "aws_lb", f"{path}/alb")
         assert lb["internal"] is False and all("_public-" in s for s in lb["subnets"]), name
         https = by_path(doc, "aws_lb_listener", f"{path}/https")
-        assert (https["port"], https["protocol"], https["certificate_arn"]) == (443, "HTTPS", CERT)
+        assert (https["port"], https["protocol"], https["certificate_arn"]) == (443, "HTTPS", PUBLIC_CERT)
         assert https["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
-        http = by_path(doc, "aws_lb_listener", f"{path}/http")
-        (action,) = http["default_action"]
-        assert action["type"] == "redirect"
-        assert action["redirect"] == {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}
+        assert [x["port"] for x in resources(doc, "aws_lb_listener")] == [443], name
 
 
 def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public: dict[str, StackDoc]) -> None:
@@ -128,7 +113,12 @@ def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public
         rules = {r["name"]: r for r in acl["rule"]}
         managed = {r["statement"]["managed_rule_group_statement"]["name"] for r in acl["rule"]
                    if "managed_rule_group_statement" in r["statement"]}  # fmt: skip
-        assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+        assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                           "AWSManagedRulesAnonymousIpList"}  # fmt: skip
+        anonymous = rules["AWSManagedRulesAnonymousIpList"]["statement"]["managed_rule_group_statement"]
+        assert anonymous["rule_action_override"] == [
+            {"name": "HostingProviderIPList", "action_to_use": {"count": {}}}
+        ], "API clients in a cloud are not anonymous: only counted"
         rate = rules["rate-per-ip"]
         assert rate["action"] == {"block": {}}
         assert rate["statement"]["rate_based_statement"] == {"limit": 500, "aggregate_key_type": "IP"}
@@ -161,11 +151,11 @@ def test_public_servers_verify_jwts_of_the_issuer_and_share_the_body_limit(publi
     assert env["MAX_BODY_BYTES"] == "262144"
 
 
-def test_public_admits_anywhere_on_443_and_80_only(public: dict[str, StackDoc]) -> None:
+def test_public_admits_anywhere_on_443_only(public: dict[str, StackDoc]) -> None:
     for name in EXPOSED:
         ports = {(r["from_port"], r["to_port"]) for r in resources(public[name], "aws_vpc_security_group_ingress_rule")
                  if r.get("cidr_ipv4") == "0.0.0.0/0"}  # fmt: skip
-        assert ports == {(80, 80), (443, 443)}, name
+        assert ports == {(443, 443)}, name
 
 
 @pytest.mark.parametrize("limit", [1, 9, 10, 99, 100, 1048576, 262144, 999, 1000, 8191])
@@ -191,8 +181,10 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
     bare = json.loads(json.dumps(doc))
     for acl in bare["resource"]["aws_wafv2_web_acl"].values():
         acl["rule"] = [r for r in acl["rule"] if r["name"] != "bearer-token-required"]
-    http = next(r for r in bare["resource"]["aws_lb_listener"].values() if r["protocol"] == "HTTP")
-    http["default_action"] = [{"type": "forward", "target_group_arn": "x"}]
+    listeners = bare["resource"]["aws_lb_listener"]
+    (https,) = listeners.values()
+    plain = {k: v for k, v in https.items() if k not in ("ssl_policy", "certificate_arn")}
+    listeners["plain"] = {**plain, "port": 80, "protocol": "HTTP", "default_action": [{"type": "forward"}]}
     found = StackDocument("model-serving", bare)
     problems = [p for r in found.of_type(*rule.types) for p in rule.check(found, r)]
     assert sorted(problems) == [
@@ -202,7 +194,7 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
 
 
 def test_auth_none_needs_a_written_reason_and_waives_the_finding() -> None:
-    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
+    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": PUBLIC_CERT,
            "RAI_LOAD_BALANCER_AUTH": "none"}  # fmt: skip
     with pytest.raises(SettingsError, match="auth_none_reason"):
         settings_from(env)

@@ -2,7 +2,7 @@
 
 ``internal`` (the default): the ALB is internal, in the private subnets, and accepts only
 the VPC CIDR (or ``allowed_cidrs``). ``public``: internet-facing in the public subnets,
-HTTPS only (HTTP answers 301), a WAF web ACL in front, and the model server verifies the
+HTTPS only (nothing listens on port 80), a WAF web ACL in front, and the model server verifies the
 clients' JWTs (the settings refuse ``public`` without a certificate and an issuer).
 """
 

@@ -176,6 +176,7 @@ class FleetSite(Construct):
                 internal=not exposure.public,
                 allowed_cidrs=exposure.allowed_cidrs,
                 certificate_arn=exposure.certificate_arn,
+                redirect_http=not exposure.public,  # an API on the internet: no port 80
                 idle_timeout_s=lb.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",
                 target=target,

@@ -25,8 +25,8 @@ class LoadBalancerSettings(Section):
     )
     certificate_arn: AcmArn = Field(
         default="",
-        description="ACM certificate ARN: an HTTPS listener (TLS 1.2+) and HTTP redirects (301) to it; "
-        "required when public",
+        description="ACM certificate ARN: an HTTPS listener (TLS 1.2+); HTTP redirects (301) to it when "
+        "internal, and a public ALB has no HTTP listener at all; required when public",
     )
     auth: Literal["jwt", "none"] = Field(
         default="jwt",

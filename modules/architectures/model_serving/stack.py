@@ -114,6 +114,7 @@ class ModelServingStack(BaseStack):
                 internal=not self.exposure.public,
                 allowed_cidrs=self.exposure.allowed_cidrs,
                 certificate_arn=self.exposure.certificate_arn,
+                redirect_http=not self.exposure.public,  # an API on the internet: no port 80
                 idle_timeout_s=lb_settings.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",
                 target=TargetGroupProps(
