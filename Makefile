@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 PIPENV_HOME := .cache/pipenv
 PIPENV := $(PIPENV_HOME)/bin/pipenv
 PIPENV_VERSION := 2026.10.3
+# checkov in its own environment (tools/checkov/Pipfile): its pins clash with the project's.
+CHECKOV_VENV := .cache/checkov
+CHECKOV_PIPENV := PIPENV_PIPFILE=$(CURDIR)/tools/checkov/Pipfile PIPENV_VENV_IN_PROJECT=0 WORKON_HOME=$(CURDIR)/.cache PIPENV_CUSTOM_VENV_NAME=checkov $(PIPENV)
 export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_NOSPIN := 1
 export PIPENV_YES := 1
@@ -28,11 +31,15 @@ $(VENV)/.synced: Pipfile.lock | $(PIPENV)
 	$(PIPENV) sync --dev
 	touch $@
 
+$(CHECKOV_VENV)/.synced: tools/checkov/Pipfile.lock | $(PIPENV)
+	$(CHECKOV_PIPENV) sync
+	touch $@
+
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.synced node_modules/.installed ## install Python (Pipfile.lock) and the cdktf CLI (package-lock.json)
+setup: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.installed ## install Python (Pipfile.lock; checkov from tools/checkov/Pipfile.lock) and the cdktf CLI (package-lock.json)
 
 synth: $(VENV)/.synced ## synthesize every stack with the embedded defaults into cdktf.out/
 	$(PY) main.py
@@ -53,7 +60,7 @@ test-fast: $(VENV)/.synced ## only the fast tests (no Terraform, checkov or emul
 validate: synth ## terraform init -backend=false + validate of every stack, offline
 	$(PY) -m tools.deploy.terraform
 
-checkov: synth ## security scan of every stack (waivers in pyproject.toml)
+checkov: synth $(CHECKOV_VENV)/.synced ## security scan of every stack (waivers in pyproject.toml)
 	$(PY) -m tools.deploy.checkov_scan
 
 deploy-local: $(VENV)/.synced ## apply, re-plan (no changes) and destroy every stack on a local moto server

@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from modules.config import Settings, load_settings
+from modules.config.settings import EXPOSED_STACKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_URL = "http://127.0.0.1:4566"  # never contacted by synth-only tests
@@ -103,7 +104,6 @@ PUBLIC_ENV = {
 def public_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stacks with a load balancer synthesized with :data:`PUBLIC_ENV` (real AWS)."""
     from modules.app import synth
-    from modules.config.settings import EXPOSED_STACKS
 
     outdir = tmp_path_factory.mktemp("public") / "cdktf.out"
     synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED_STACKS))
@@ -119,6 +119,7 @@ FLEET_VARIANT_ENV = {
     "RAI_ENVIRONMENT": "prod",
     "RAI_LOAD_BALANCER_CERTIFICATE_ARN": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f",
     "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+    "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3",
     "RAI_HA_FAILOVER_HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ",
     "RAI_HA_FAILOVER_RECORD_NAME": "models.example.com",
     "RAI_HA_FAILOVER_HEALTH_CHECK_INTERVAL_S": "5",

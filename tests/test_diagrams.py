@@ -35,7 +35,7 @@ def test_model_serving_shows_alb_to_targets_across_three_azs(stacks: dict[str, S
     assert any(a == lb and b == tg for a, b, _ in g.edges), "ALB -> target group"
     assert any(a == tg and b == "aws_ecs_service.service" for a, b, _ in g.edges), "target group -> service"
     azs = {grp for grp, _ in g.nodes.values() if grp.startswith("az:")}
-    assert azs == {"az:AZ 1", "az:AZ 2", "az:AZ 3"}
+    assert azs == {"az:use1-az1", "az:use1-az2", "az:use1-az4"}, "AZs by zone id"
     service_subnets = {b for a, b, _ in g.edges if a == "aws_ecs_service.service" and b.startswith("aws_subnet.")}
     assert {g.nodes[s][0] for s in service_subnets} == azs, "the service reaches a subnet in every AZ"
 

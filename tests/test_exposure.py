@@ -1,7 +1,7 @@
 """Private by default; public only on purpose, and then HTTPS-only, behind WAF, with JWTs.
 
 GIVEN no settings, no stack has an internet-facing ALB or an ingress from anywhere.
-GIVEN ``exposure = public`` with its requirements, the ALB serves HTTPS only (HTTP 301),
+GIVEN ``exposure = public`` with its requirements, the ALB serves HTTPS only (HTTP answers 301),
 and a WAF web ACL with managed rules, a per-IP rate limit and a body limit protects it.
 """
 
@@ -69,7 +69,8 @@ def test_default_albs_are_in_private_subnets_and_admit_only_the_vpc(stacks: dict
 
 def test_public_without_its_requirements_is_one_error_naming_each_missing_field() -> None:
     with pytest.raises(SettingsError) as info:
-        settings_from({"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2"})
+        settings_from({"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+                       "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3"})  # fmt: skip
     assert len(info.value.problems) == 1
     (problem,) = info.value.problems
     for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience",
@@ -145,7 +146,7 @@ def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public
         assert https["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
         http = by_path(doc, "aws_lb_listener", f"{path}/http")
         (action,) = http["default_action"]
-        assert action["type"] == "redirect"
+        assert action["type"] == "redirect", "port 80 forwards nothing: it only redirects"
         assert action["redirect"] == {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}
 
 
@@ -159,7 +160,12 @@ def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public
         rules = {r["name"]: r for r in acl["rule"]}
         managed = {r["statement"]["managed_rule_group_statement"]["name"] for r in acl["rule"]
                    if "managed_rule_group_statement" in r["statement"]}  # fmt: skip
-        assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+        assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                           "AWSManagedRulesAnonymousIpList"}  # fmt: skip
+        anonymous = rules["AWSManagedRulesAnonymousIpList"]["statement"]["managed_rule_group_statement"]
+        assert anonymous["rule_action_override"] == [
+            {"name": "HostingProviderIPList", "action_to_use": {"count": {}}}
+        ], "API clients in a cloud are not anonymous: only counted"
         rate = rules["rate-per-ip"]
         assert rate["action"] == {"block": {}}
         assert rate["statement"]["rate_based_statement"] == {"limit": 500, "aggregate_key_type": "IP"}

@@ -123,6 +123,10 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(two: Stack
     assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 5, "alarms in the region of their metrics"
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
     assert ssm == {"default", "aws.secondary"}, "each region reads its own AMI"
+    zones = {(s.get("provider", "default"), s["availability_zone_id"]) for s in two["resource"]["aws_subnet"].values()}
+    primary = {("default", z) for z in ("use1-az1", "use1-az2", "use1-az4")}
+    secondary = {("aws.secondary", z) for z in ("usw2-az1", "usw2-az2", "usw2-az3")}
+    assert zones == primary | secondary, "each region's subnets in its own zone ids"
 
 
 def test_route53_checks_each_site_and_fails_over_from_primary_to_secondary(two: StackDoc) -> None:

@@ -33,8 +33,8 @@ def variant() -> StackDoc:
         NetworkProps(
             name="blocks",
             logs_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+            zone_ids=("use1-az1", "use1-az2"),
             cidr="10.20.0.0/16",
-            az_count=2,
             nat="shared",
             interface_endpoints=("ecr.api", "logs"),
         ),
@@ -70,17 +70,22 @@ def by_id(doc: StackDoc, rtype: str, fragment: str) -> dict[str, Any]:
 def test_subnets_span_every_az_and_assign_no_public_ip(stacks: dict[str, StackDoc]) -> None:
     subnets = resources(stacks["model-serving"], "aws_subnet")
     assert len(subnets) == 6, "a public and a private subnet in each of the 3 default AZs"
-    (zones,) = stacks["model-serving"]["data"]["aws_availability_zones"]
-    azs = sorted(s["availability_zone"] for s in subnets)
-    assert azs == sorted(f"${{element(data.aws_availability_zones.{zones}.names, {i})}}" for i in (0, 1, 2) * 2)
+    azs = sorted(s["availability_zone_id"] for s in subnets)
+    assert azs == sorted(["use1-az1", "use1-az2", "use1-az4"] * 2), "pinned by zone id, use1-az3 left out"
+    assert not any("availability_zone" in s for s in subnets), "never by name: names differ per account"
     assert all(s["map_public_ip_on_launch"] is False for s in subnets)
     assert len({s["cidr_block"] for s in subnets}) == 6, "no overlapping subnets"
 
 
-def test_only_regular_availability_zones_are_used(stacks: dict[str, StackDoc]) -> None:
+def test_the_plan_fails_unless_every_zone_id_is_a_regular_zone_of_the_region(stacks: dict[str, StackDoc]) -> None:
     zones = one({"resource": stacks["model-serving"]["data"]}, "aws_availability_zones")
-    assert zones["state"] == "available"
-    assert zones["filter"] == [{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
+    assert zones["filter"] == [
+        {"name": "zone-id", "values": ["use1-az1", "use1-az2", "use1-az4"]},
+        {"name": "opt-in-status", "values": ["opt-in-not-required"]},
+    ]
+    assert "state" not in zones, "an impaired zone must not fail every plan"
+    (check,) = zones["lifecycle"]["postcondition"]
+    assert check["condition"] == "${length(self.zone_ids) == 3}"
 
 
 def test_one_nat_per_az_so_an_az_outage_cuts_off_no_other_az(stacks: dict[str, StackDoc]) -> None:
@@ -221,13 +226,13 @@ def test_network_props_name_every_problem_at_once() -> None:
         NetworkProps(
             name="",
             logs_kms_key_arn="k",
+            zone_ids=("use1-az1",),
             cidr="10.0.0.1/16",
-            az_count=1,
             flow_log_retention_days=0,
             interface_endpoints=("ECR API",),
         )
     message = str(err.value)
-    for fragment in ("cidr=", "az_count=1", "flow_log_retention_days=0", "interface_endpoints=", "name:"):
+    for fragment in ("cidr=", "zone_ids=", "flow_log_retention_days=0", "interface_endpoints=", "name:"):
         assert fragment in message
 
 

@@ -79,7 +79,7 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
 
 
 def test_settings_file_from_environment_variable(tmp_path: Path) -> None:
-    path = write(tmp_path, 'region = "eu-west-1"\n')
+    path = write(tmp_path, 'region = "eu-west-1"\nzone_ids = ["euw1-az1", "euw1-az2", "euw1-az3"]\n')
     s = load_settings(environ={"RAI_SETTINGS_FILE": str(path)})
     assert s.region == "eu-west-1"
 
@@ -265,3 +265,45 @@ def test_python_m_modules_config_prints_the_table_and_the_settings() -> None:
     assert table.stdout.strip() == settings_table()
     shown = subprocess.run(run, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True)
     assert '"bucket": "resilient-ai-dev-tfstate-us-east-1"' in shown.stdout
+
+
+# --- availability zones: pinned by zone id, per region ----------------------------------------
+
+
+def test_zones_are_pinned_by_id_and_the_default_is_us_east_1s_without_use1_az3() -> None:
+    s = settings_from()
+    assert s.zones_in("us-east-1") == ("use1-az1", "use1-az2", "use1-az4")
+    assert "use1-az3" not in s.zone_ids, "it offers almost no current instance types"
+    assert settings_from({"RAI_AZ_COUNT": "5"}).zones_in("us-east-1")[-1] == "use1-az6"
+
+
+def test_another_region_needs_its_own_zone_ids() -> None:
+    problems = problems_of({"RAI_REGION": "eu-west-1"})
+    assert len(problems) == 1 and problems[0].startswith("zone_ids: the default is us-east-1's")
+    s = settings_from({"RAI_REGION": "eu-west-1", "RAI_ZONE_IDS": "euw1-az1,euw1-az2,euw1-az3"})
+    assert s.zones_in("eu-west-1") == ("euw1-az1", "euw1-az2", "euw1-az3")
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"RAI_ZONE_IDS": "use1-az1,use1-az2"}, "zone_ids: 2 given, az_count = 3 needs as many"),
+        ({"RAI_ZONE_IDS": "use1-az1,use1-az1,use1-az2"}, "must be distinct availability zone ids of one region"),
+        ({"RAI_ZONE_IDS": "use1-az1,usw2-az1,use1-az2"}, "must be distinct availability zone ids of one region"),
+        ({"RAI_ZONE_IDS": "use1-az1,use1-az2,use1-bos1-az1"}, "must be distinct availability zone ids"),
+        ({"RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2"}, "ha_failover.secondary_zone_ids: secondary_region"),
+        (
+            {
+                "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+                "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "use1-az1,use1-az2,use1-az4",
+            },
+            "ha_failover.secondary_zone_ids: zone ids of secondary_region, not of region",
+        ),
+        (
+            {"RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2"},
+            "set only together with ha_failover.secondary_region",
+        ),
+    ],
+)
+def test_bad_zone_ids_are_refused(env: dict[str, str], fragment: str) -> None:
+    assert any(fragment in p for p in problems_of(env)), problems_of(env)

@@ -2,8 +2,9 @@
 
 ``internal`` (the default): the ALB is internal, in the private subnets, and accepts only
 the VPC CIDR (or ``allowed_cidrs``). ``public``: internet-facing in the public subnets,
-HTTPS only (HTTP answers 301), a WAF web ACL in front, and the model server verifies the
-clients' JWTs (the settings refuse ``public`` without a certificate and an issuer).
+HTTPS only (HTTP answers 301, or nothing listens on port 80 with ``http_redirect = false``),
+a WAF web ACL in front, and the model server verifies the clients' JWTs (the settings
+refuse ``public`` without a certificate and an issuer).
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class FleetSite(Construct):
                 ),
             ),
         )
-        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn, region))
         self.artifacts = SecureBucket(
             self,
             "artifacts",
@@ -177,6 +177,7 @@ class FleetSite(Construct):
                 internal=not exposure.public,
                 allowed_cidrs=exposure.allowed_cidrs,
                 certificate_arn=exposure.certificate_arn,
+                redirect_http=lb.http_redirect,
                 idle_timeout_s=lb.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",
                 target=target,

@@ -83,7 +83,11 @@ class LoadBalancerProps:
     target: TargetGroupProps  # the default target group (``"default"`` in ``target_groups``)
     allowed_cidrs: tuple[str, ...] = field(default_factory=tuple)  # nobody by default: say who
     internal: bool = False
-    certificate_arn: str | None = None  # HTTPS listener + HTTP->HTTPS redirect when set
+    certificate_arn: str | None = None  # HTTPS listener when set (+ the HTTP redirect below)
+    # With a certificate, also listen on 80 and answer 301 to HTTPS. Off: nothing on port 80,
+    # so a client with an http:// URL fails instead of sending its request (a bearer token
+    # included) in cleartext and then being redirected.
+    redirect_http: bool = True
     ssl_policy: str = DEFAULT_SSL_POLICY
     idle_timeout_s: int = 60
     deletion_protection: bool = True
@@ -119,10 +123,11 @@ class LoadBalancer(Construct):
 
     Defaults that matter: invalid HTTP headers dropped (request smuggling); deletion
     protection on; access logs to a private, TLS-only, expiring log bucket; cross-zone
-    balancing; an HTTP listener that forwards, or, with a certificate, redirects (301) to
-    an HTTPS listener with TLS 1.2+; a target group checking ``/health`` every 10 s with
-    2/2 thresholds, 30 s deregistration delay and 30 s slow start. Security groups: the
-    ALB accepts 80/443 only from ``allowed_cidrs`` (none by default) and reaches targets
+    balancing; an HTTP listener that forwards, or, with a certificate, an HTTPS listener
+    with TLS 1.2+ and an HTTP one that redirects (301) to it (unless ``redirect_http`` is
+    off); a target group checking ``/health`` every 10 s with 2/2 thresholds, 30 s
+    deregistration delay and 30 s slow start. Security groups: the ALB accepts its
+    listeners' ports only from ``allowed_cidrs`` (none by default) and reaches targets
     only on the target port; targets accept only the ALB on that port.
 
     More target groups: :meth:`add_target_group`; weighted forwarding (canary):
@@ -148,7 +153,7 @@ class LoadBalancer(Construct):
             vpc_id=props.vpc_id,
             tags={"Name": f"{props.name}-targets"},
         )
-        ports = [80, 443] if props.certificate_arn else [80]
+        ports = ([80, 443] if props.redirect_http else [443]) if props.certificate_arn else [80]
         for cidr_index, cidr in enumerate(props.allowed_cidrs):
             for port in ports:
                 VpcSecurityGroupIngressRule(
@@ -186,17 +191,13 @@ class LoadBalancer(Construct):
             type="redirect",
             redirect=LbListenerDefaultActionRedirect(port="443", protocol="HTTPS", status_code="HTTP_301"),
         )
-        # With a certificate, HTTP only redirects and HTTPS serves; without, HTTP serves.
-        self.http_listener = LbListener(
-            self,
-            "http",
-            load_balancer_arn=self.lb.arn,
-            port=80,
-            protocol="HTTP",
-            default_action=[redirect if props.certificate_arn else forward],
-        )
-        self.listener = self.http_listener
-        if props.certificate_arn:
+        # With a certificate, HTTPS serves and HTTP (if any) only redirects; without, HTTP serves.
+        self.http_listener: LbListener | None
+        self.listener: LbListener  # the one that serves: forward() sets its targets
+        if not props.certificate_arn:
+            self.http_listener = self.listener = self._http_listener(forward)
+        else:
+            self.http_listener = self._http_listener(redirect) if props.redirect_http else None
             self.listener = LbListener(
                 self,
                 "https",
@@ -207,6 +208,11 @@ class LoadBalancer(Construct):
                 certificate_arn=props.certificate_arn,
                 default_action=[forward],
             )
+
+    def _http_listener(self, action: LbListenerDefaultAction) -> LbListener:
+        return LbListener(
+            self, "http", load_balancer_arn=self.lb.arn, port=80, protocol="HTTP", default_action=[action]
+        )
 
     @property
     def url(self) -> str:

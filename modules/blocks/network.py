@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cdktf import Fn
+from cdktf import Postcondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
     DataAwsAvailabilityZones,
@@ -40,14 +40,17 @@ MAX_AZS = 6
 # so adding an AZ later never renumbers an existing subnet.
 _PRIVATE_OFFSET = 8
 _SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_ZONE_ID_RE = re.compile(r"^[a-z]+[0-9]+-az[0-9]+$")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkProps:
     name: str  # prefix of every Name tag and log group
     logs_kms_key_arn: str  # encrypts the flow log group; its policy must admit logs.<region>.amazonaws.com
+    # One subnet pair per zone, in this order. Zone ids (use1-az1) are the same physical zone
+    # in every account, unlike names; no default: they belong to the provider's region.
+    zone_ids: tuple[str, ...]
     cidr: str = "10.0.0.0/16"
-    az_count: int = 3
     nat: NatMode = "per_az"  # one NAT per AZ: an AZ outage never cuts the other AZs' egress
     flow_log_retention_days: int = 365
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
@@ -62,8 +65,12 @@ class NetworkProps:
                 problems.append(f"cidr={self.cidr!r}: prefix must be /16 to /24")
         except ValueError:
             problems.append(f"cidr={self.cidr!r}: must be an IPv4 network in CIDR notation")
-        if not 2 <= self.az_count <= MAX_AZS:
-            problems.append(f"az_count={self.az_count}: must be 2-{MAX_AZS} (fault tolerance needs >= 2 AZs)")
+        if not 2 <= self.az_count <= MAX_AZS or len(set(self.zone_ids)) != self.az_count:
+            problems.append(
+                f"zone_ids={self.zone_ids!r}: must be 2-{MAX_AZS} distinct zone ids (fault tolerance needs >= 2 AZs)"
+            )
+        elif not all(_ZONE_ID_RE.match(z) for z in self.zone_ids):
+            problems.append(f"zone_ids={self.zone_ids!r}: must be availability zone ids such as use1-az1")
         if self.nat not in ("per_az", "shared", "none"):
             problems.append(f"nat={self.nat!r}: must be per_az, shared or none")
         if not 1 <= self.flow_log_retention_days <= 3653:
@@ -76,6 +83,10 @@ class NetworkProps:
         if problems:
             raise ValueError("NetworkProps: " + "; ".join(problems))
 
+    @property
+    def az_count(self) -> int:
+        return len(self.zone_ids)
+
     def subnet_cidrs(self) -> tuple[list[str], list[str]]:
         """(public, private) subnet CIDRs, one of each per AZ."""
         net = ipaddress.IPv4Network(self.cidr)
@@ -86,9 +97,11 @@ class NetworkProps:
 
 
 class Network(Construct):
-    """A VPC over ``az_count`` availability zones.
+    """A VPC over the availability zones ``zone_ids``.
 
-    Defaults that matter: a public and a private subnet in each AZ (3 AZs); public
+    Defaults that matter: a public and a private subnet in each AZ, placed by zone id (the
+    same physical zone in every account; a plan fails if one is not a regular zone of the
+    region, and no zone's state or a new zone ever moves a subnet); public
     subnets assign no public IPs (only load balancers and NAT live there); one NAT
     gateway per AZ, each private route table using its own AZ's NAT; VPC flow logs of
     all traffic to a KMS-encrypted log group kept 365 days, at 1-minute aggregation;
@@ -101,12 +114,25 @@ class Network(Construct):
     def __init__(self, scope: Construct, id: str, props: NetworkProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        zones = DataAwsAvailabilityZones(
+        # Only to check the zones at plan time: an id that is not a regular AZ of this region
+        # (a typo, another region's, a Local or Wavelength Zone) fails the plan before anything
+        # is created. No state filter: an impaired zone must not block every plan.
+        DataAwsAvailabilityZones(
             self,
             "zones",
-            state="available",
-            # Local Zones and Wavelength zones lack most services: regular AZs only.
-            filter=[DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"])],
+            filter=[
+                DataAwsAvailabilityZonesFilter(name="zone-id", values=list(props.zone_ids)),
+                DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"]),
+            ],
+            lifecycle=TerraformResourceLifecycle(
+                postcondition=[
+                    Postcondition(
+                        condition=f"${{length(self.zone_ids) == {props.az_count}}}",
+                        error_message=f"Not all of {', '.join(props.zone_ids)} are regular availability zones "
+                        "of this region: set zone_ids (or ha_failover.secondary_zone_ids) to zone ids that are.",
+                    )
+                ]
+            ),
         )
         region = DataAwsRegion(self, "region")
         self.vpc = Vpc(
@@ -122,19 +148,19 @@ class Network(Construct):
         self.internet_gateway = InternetGateway(self, "igw", vpc_id=vpc_id, tags={"Name": props.name})
 
         public_cidrs, private_cidrs = props.subnet_cidrs()
-        self.availability_zones = [Fn.element(zones.names, i) for i in range(props.az_count)]
+        self.zone_ids = props.zone_ids
         self.public_subnets: list[Subnet] = []
         self.private_subnets: list[Subnet] = []
         tiers = (("public", public_cidrs, self.public_subnets), ("private", private_cidrs, self.private_subnets))
         for tier, cidrs, subnets in tiers:
-            for i, az in enumerate(self.availability_zones):
+            for i, zone_id in enumerate(self.zone_ids):
                 subnets.append(
                     Subnet(
                         self,
                         f"{tier}-{i}",
                         vpc_id=vpc_id,
                         cidr_block=cidrs[i],
-                        availability_zone=az,
+                        availability_zone_id=zone_id,
                         map_public_ip_on_launch=False,
                         tags={"Name": f"{props.name}-{tier}-{i}", "tier": tier},
                     )

@@ -28,10 +28,18 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 from constructs import Construct
 
 # AWS managed rule groups (free with the web ACL, charged per rule like ours).
-MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAnonymousIpList",  # Tor and anonymizing proxies: no rotating past the per-IP limit
+)
 # The Common set blocks bodies over 8 KB (what WAF can inspect at an ALB); the server's
 # own limit is larger, so that rule only counts and ``body-size`` enforces the real limit.
-COUNTED_MANAGED_RULES = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
+# The AnonymousIpList's hosting-provider list would block API clients that run in a cloud.
+COUNTED_MANAGED_RULES = {
+    "AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",),
+    "AWSManagedRulesAnonymousIpList": ("HostingProviderIPList",),
+}
 LOG_GROUP_PREFIX = "aws-waf-logs-"  # WAF delivers only to log groups named like this
 
 
@@ -101,8 +109,9 @@ class WebAcl(Construct):
     Defaults that matter, in rule order: a client IP over ``rate_limit_per_5min`` requests
     in 5 minutes is blocked (0); a Content-Length over ``max_body_bytes`` is blocked (1); a
     request without a bearer token is blocked (2, the server verifies the token itself);
-    AWS's Common (OWASP top 10; its 8 KB body rule only counts) and KnownBadInputs (Log4j,
-    exploit paths) rule groups (10, 20). Everything else is allowed. Every request is
+    AWS's Common (OWASP top 10; its 8 KB body rule only counts), KnownBadInputs (Log4j,
+    exploit paths) and AnonymousIpList (Tor, anonymizing proxies; its hosting-provider rule
+    only counts) rule groups (10, 20, 30). Everything else is allowed. Every request is
     logged, the ``authorization`` header redacted, to ``aws-waf-logs-<name>`` (KMS,
     ``log_retention_days``); CloudWatch metrics and sampled requests per rule.
     """
@@ -138,7 +147,7 @@ class WebAcl(Construct):
                 }
             }
             rules.append(_block("bearer-token-required", 2, {"not_statement": {"statement": [bearer]}}))
-        for priority, group in zip((10, 20), MANAGED_RULE_GROUPS, strict=True):
+        for priority, group in zip((10, 20, 30), MANAGED_RULE_GROUPS, strict=True):
             statement: dict[str, Any] = {"vendor_name": "AWS", "name": group}
             counted = COUNTED_MANAGED_RULES.get(group, ())
             if counted:

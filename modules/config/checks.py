@@ -205,6 +205,22 @@ Project = Annotated[
 AzCount = Annotated[
     int, Strict(), _where(lambda v: 2 <= v <= 6, "an integer from 2 to 6 (fault tolerance needs >= 2 AZs)")
 ]
+# Zone ids (use1-az1) name the same physical zone in every account; zone names (us-east-1a)
+# are shuffled per account. us-east-1's default leaves out use1-az3: it offers almost no
+# current (Nitro) instance types, none of DEFAULT_INSTANCE_TYPES.
+DEFAULT_ZONE_IDS = ("use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6")
+_ZONE_IDS_ALLOWED = "distinct availability zone ids of one region, e.g. use1-az1,use1-az2,use1-az4"
+
+
+def _zone_ids_ok(ids: tuple[str, ...]) -> bool:
+    matches = [re.fullmatch(r"([a-z]+\d+)-az\d+", z) for z in ids]  # regular AZs: no Local Zone ids
+    return all(matches) and len(set(ids)) == len(ids) and len({m.group(1) for m in matches if m}) <= 1
+
+
+ZoneIds = Annotated[
+    _STR_TUPLE, BeforeValidator(_split), _where(lambda v: bool(v) and _zone_ids_ok(v), _ZONE_IDS_ALLOWED)
+]
+OptionalZoneIds = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_zone_ids_ok, "empty or " + _ZONE_IDS_ALLOWED)]
 VpcCidr = Annotated[
     str,
     Strict(),

@@ -12,6 +12,7 @@ from modules.config.checks import (
     HostedZoneId,
     Int,
     OptionalRegion,
+    OptionalZoneIds,
     RecordName,
     Section,
     between,
@@ -38,6 +39,11 @@ class HaFailoverSettings(Section):
     secondary_region: OptionalRegion = Field(
         default="", description="run the same ALB + fleet in this region too; empty = one region"
     )
+    secondary_zone_ids: OptionalZoneIds = Field(
+        default=(),
+        description="availability zone ids in secondary_region, at least az_count (see zone_ids); "
+        "required with secondary_region",
+    )
     hosted_zone_id: HostedZoneId = Field(
         default="",
         description="Route 53 zone for PRIMARY/SECONDARY failover records (needs secondary_region and record_name)",
@@ -54,6 +60,8 @@ class HaFailoverSettings(Section):
             )
         if self.hosted_zone_id and not (self.secondary_region and self.record_name):
             out.append("ha_failover.hosted_zone_id: needs ha_failover.secondary_region and ha_failover.record_name")
+        if self.secondary_zone_ids and not self.secondary_region:
+            out.append("ha_failover.secondary_zone_ids: set only together with ha_failover.secondary_region")
         if self.record_name and not self.hosted_zone_id:
             out.append("ha_failover.record_name: set only together with ha_failover.hosted_zone_id")
         refuse(out)

@@ -25,8 +25,13 @@ class LoadBalancerSettings(Section):
     )
     certificate_arn: AcmArn = Field(
         default="",
-        description="ACM certificate ARN: an HTTPS listener (TLS 1.2+) and HTTP redirects (301) to it; "
-        "required when public",
+        description="ACM certificate ARN: an HTTPS listener (TLS 1.2+); HTTP redirects (301) to it when "
+        "internal, and a public ALB has no HTTP listener at all; required when public",
+    )
+    http_redirect: bool = Field(
+        default=True,
+        description="with a certificate, also listen on port 80 and answer 301 to HTTPS; `false`: no port 80 at all, "
+        "so an `http://` client fails before it sends anything (a bearer token included) instead of being redirected",
     )
     auth: Literal["jwt", "none"] = Field(
         default="jwt",

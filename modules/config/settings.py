@@ -28,7 +28,19 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from modules.config.checks import AzCount, Email, Endpoint, Exposure, Project, Region, Tags, VpcCidr, refuse
+from modules.config.checks import (
+    DEFAULT_ZONE_IDS,
+    AzCount,
+    Email,
+    Endpoint,
+    Exposure,
+    Project,
+    Region,
+    Tags,
+    VpcCidr,
+    ZoneIds,
+    refuse,
+)
 from modules.config.event_processing import EventProcessingSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
@@ -77,6 +89,12 @@ class Settings(BaseSettings):
     environment: Environment = Field(default="dev", description="deployment environment")
     region: Region = Field(default="us-east-1", description="AWS region of every stack")
     az_count: AzCount = Field(default=3, description="availability zones each multi-AZ stack spans")
+    zone_ids: ZoneIds = Field(
+        default=DEFAULT_ZONE_IDS,
+        description="availability zone ids in `region` the multi-AZ stacks use, the first az_count of them "
+        "(ids name the same physical zone in every account; names do not). The default is us-east-1's "
+        "without use1-az3 (almost no current instance types); another region needs its own",
+    )
     vpc_cidr: VpcCidr = Field(default="10.0.0.0/16", description="VPC address range")
     alarm_email: Email = Field(default="", description="e-mail subscribed to alarm topics; empty = no subscription")
     emulator_endpoint: Endpoint = Field(
@@ -99,10 +117,39 @@ class Settings(BaseSettings):
     target_groups: TargetGroupsSettings = Field(default_factory=TargetGroupsSettings)
 
     @model_validator(mode="after")
-    def _public_needs_tls_waf_and_auth(self) -> Settings:
-        """A public endpoint without TLS or authentication is refused, every missing field named."""
-        refuse(public_requirement_problems(self))
+    def _rules_across_sections(self) -> Settings:
+        """One validator, so that every rule's problems are reported together."""
+        refuse(public_requirement_problems(self) + self._zone_problems())
         return self
+
+    def _zone_problems(self) -> list[str]:
+        """Zone ids of the right region, at least az_count of them, in each region."""
+        out: list[str] = []
+        listing = "aws ec2 describe-availability-zones --region {} --query 'AvailabilityZones[].ZoneId'"
+        if self.region != "us-east-1" and self.zone_ids == DEFAULT_ZONE_IDS:
+            out.append(
+                f"zone_ids: the default is us-east-1's; region = {self.region!r} needs at least az_count = "
+                f"{self.az_count} zone ids of {self.region} ({listing.format(self.region)})"
+            )
+        elif len(self.zone_ids) < self.az_count:
+            out.append(f"zone_ids: {len(self.zone_ids)} given, az_count = {self.az_count} needs as many")
+        ha = self.ha_failover
+        if ha.secondary_region and len(ha.secondary_zone_ids) < self.az_count:
+            out.append(
+                f"ha_failover.secondary_zone_ids: secondary_region = {ha.secondary_region!r} needs at least "
+                f"az_count = {self.az_count} zone ids of it ({listing.format(ha.secondary_region)})"
+            )
+        elif ha.secondary_zone_ids and ha.secondary_zone_ids[0].split("-")[0] == self.zone_ids[0].split("-")[0]:
+            out.append("ha_failover.secondary_zone_ids: zone ids of secondary_region, not of region (zone_ids)")
+        return out
+
+    def zones_in(self, region: str) -> tuple[str, ...]:
+        """The ``az_count`` zone ids the multi-AZ stacks use in ``region`` (primary or secondary)."""
+        if region == self.region:
+            return self.zone_ids[: self.az_count]
+        if region == self.ha_failover.secondary_region:
+            return self.ha_failover.secondary_zone_ids[: self.az_count]
+        raise ValueError(f"{region}: neither region nor ha_failover.secondary_region")
 
     def exposure_of(self, stack: str) -> Exposure:
         """``internal`` or ``public`` for one of :data:`EXPOSED_STACKS`: its override, else the shared setting."""

@@ -5,6 +5,9 @@ waivers live in ``pyproject.toml`` under ``[[tool.checkov-waivers]]``, each scop
 stack and a resource address pattern and carrying its reason. A failure without a
 waiver fails the scan; so does a waiver that no longer matches any failure.
 
+checkov runs from its own environment, ``.cache/checkov`` (``tools/checkov/Pipfile.lock``,
+synced by ``make setup``): its exact pins (boto3, packaging) cannot share the project's.
+
 ``python -m tools.deploy.checkov_scan [outdir]`` (``make checkov``).
 """
 
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from modules.core.paths import PROJECT_ROOT
+
+CHECKOV = PROJECT_ROOT / ".cache" / "checkov" / "bin" / "checkov"
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,13 @@ def run_checkov(outdir: Path) -> list[dict[str, Any]]:
     stacks = sorted(outdir.glob("stacks/*/cdk.tf.json"))
     if not stacks:
         raise FileNotFoundError(f"no synthesized stacks under {outdir}: run `make synth` first")
-    checkov = shutil.which("checkov", path=str(Path(sys.executable).parent)) or "checkov"
+    if not CHECKOV.is_file():
+        raise FileNotFoundError(f"{CHECKOV} is missing: `make setup` installs it from tools/checkov/Pipfile.lock")
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
         for path in stacks:
             _scannable_copy(path, Path(tmp) / path.parent.name / "cdk.tf.json")
         proc = subprocess.run(
-            [checkov, "-d", tmp, "--framework", "terraform_json", "--skip-download",
+            [str(CHECKOV), "-d", tmp, "--framework", "terraform_json", "--skip-download",
              "--compact", "--output", "json"],
             capture_output=True, text=True, timeout=900,
         )  # fmt: skip

@@ -351,7 +351,7 @@ def single_points_of_failure(doc: StackDocument) -> Row:
             found.append(f"{_short(doc, fleet)} target capacity {fleet.body.get('target_capacity')}")
     nats = doc.of_type("aws_nat_gateway")
     private_azs = {
-        str(s.body.get("availability_zone"))
+        str(s.body.get("availability_zone", s.body.get("availability_zone_id")))
         for s in doc.of_type("aws_subnet")
         if not s.body.get("map_public_ip_on_launch") and doc.referencing(s, "aws_route_table_association")
     }

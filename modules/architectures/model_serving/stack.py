@@ -115,6 +115,7 @@ class ModelServingStack(BaseStack):
                 internal=not self.exposure.public,
                 allowed_cidrs=self.exposure.allowed_cidrs,
                 certificate_arn=self.exposure.certificate_arn,
+                redirect_http=lb_settings.http_redirect,
                 idle_timeout_s=lb_settings.idle_timeout_s,
                 deletion_protection=settings.environment == "prod",
                 target=TargetGroupProps(
