@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.blocks.web_acl import greater_than_pattern
+from modules.blocks.web_acl import MANAGED_RULE_GROUPS, greater_than_pattern
 from modules.config import Settings
 from tests.conftest import PUBLIC_ENV
 from tests.test_emulator_round_trip import SERVING_IMAGE
@@ -83,8 +83,7 @@ def _public_alb_is_https_only_behind_the_waf(settings: Settings, certificate_arn
         "rate-per-ip",
         "body-size",
         "bearer-token-required",
-        "AWSManagedRulesCommonRuleSet",
-        "AWSManagedRulesKnownBadInputsRuleSet",
+        *MANAGED_RULE_GROUPS,  # Common, KnownBadInputs, AnonymousIpList
     ]
     rate, size, bearer = rules[0]["Statement"], rules[1]["Statement"], rules[2]["Statement"]
     assert rate["RateBasedStatement"]["Limit"] == int(PUBLIC_ENV["RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN"])
