@@ -46,14 +46,35 @@ def default_settings() -> Settings:
     return settings_from()
 
 
-@pytest.fixture(scope="session")
-def synth_dir(tmp_path_factory: pytest.TempPathFactory, default_settings: Settings) -> Path:
-    """Every stack synthesized once with the embedded defaults (real AWS)."""
+def shared_synth(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str], only: list[str] | None = None
+) -> Path:
+    """The stacks synthesized with ``env`` once per test session, shared by the pytest-xdist
+    workers: the first worker to ask synthesizes under a lock, the others read its output.
+    (Each worker synthesizing every variant it needs took minutes of the 2 cores.) Readers
+    only: a test that changes a synthesized stack works on its own copy."""
+    import fcntl
+    import shutil
+
     from modules.app import synth
 
-    outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
-    synth(default_settings, outdir)
-    return outdir
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's base directory, above every worker's own
+    folder = root / f"synth-{name}"
+    with open(root / f"synth-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / "done").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way
+            synth(settings_from(env), folder / "cdktf.out", only=only)
+            (folder / "done").touch()
+    return folder / "cdktf.out"
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every stack synthesized once with the embedded defaults (real AWS)."""
+    return shared_synth(tmp_path_factory, "default", {})
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +88,7 @@ EMULATOR_ENV = {"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}
 @pytest.fixture(scope="session")
 def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every stack synthesized for an emulator endpoint (nothing is contacted)."""
-    from modules.app import synth
-
-    outdir = tmp_path_factory.mktemp("synth-emulator") / "cdktf.out"
-    synth(settings_from(EMULATOR_ENV), outdir)
-    return outdir
+    return shared_synth(tmp_path_factory, "emulator", EMULATOR_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -103,11 +120,7 @@ PUBLIC_ENV = {
 @pytest.fixture(scope="session")
 def public_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The stacks with a load balancer synthesized with :data:`PUBLIC_ENV` (real AWS)."""
-    from modules.app import synth
-
-    outdir = tmp_path_factory.mktemp("public") / "cdktf.out"
-    synth(settings_from(PUBLIC_ENV), outdir, only=list(EXPOSED_STACKS))
-    return outdir
+    return shared_synth(tmp_path_factory, "public", PUBLIC_ENV, only=list(EXPOSED_STACKS))
 
 
 @pytest.fixture(scope="session")
@@ -133,11 +146,7 @@ FLEET_VARIANT_ENV = {
 @pytest.fixture(scope="session")
 def fleet_variant_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ha-failover and target-groups with every optional feature on (one synth for both test files)."""
-    from modules.app import synth
-
-    outdir = tmp_path_factory.mktemp("fleet-variant") / "cdktf.out"
-    synth(settings_from(FLEET_VARIANT_ENV), outdir, only=["ha-failover", "target-groups"])
-    return outdir
+    return shared_synth(tmp_path_factory, "fleet-variant", FLEET_VARIANT_ENV, only=["ha-failover", "target-groups"])
 
 
 @pytest.fixture(scope="session")
