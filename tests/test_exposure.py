@@ -245,3 +245,35 @@ def test_auth_none_needs_a_written_reason_and_waives_the_finding() -> None:
         settings_from(env)
     reason = "a public demo model on synthetic data; no client data, rate-limited by WAF"
     assert settings_from({**env, "RAI_LOAD_BALANCER_AUTH_NONE_REASON": reason}).load_balancer.auth == "none"
+
+
+def test_ha_failover_public_in_two_regions_keeps_dns_failover_between_two_protected_sites(tmp_path: Path) -> None:
+    """Public does not break the two-region failover: each region's ALB is internet-facing
+    with its own region's certificate and its own web ACL, and Route 53 still fails over
+    from the primary record to the secondary on each site's alarm-based health check."""
+    from modules.app import synth
+    from tests.conftest import load_stacks
+
+    secondary_cert = "arn:aws:acm:us-west-2:123456789012:certificate/5e6f7a8b"
+    env = {
+        **PUBLIC_ENV,
+        "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+        "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3",
+        "RAI_HA_FAILOVER_SECONDARY_CERTIFICATE_ARN": secondary_cert,
+        "RAI_HA_FAILOVER_HOSTED_ZONE_ID": "Z0123456789ABCDEFGHIJ",
+        "RAI_HA_FAILOVER_RECORD_NAME": "models.example.com",
+    }
+    synth(settings_from(env), tmp_path / "out", only=["ha-failover"])
+    doc = load_stacks(tmp_path / "out")["ha-failover"]
+    for site, cert in (("primary", PUBLIC_CERT), ("secondary", secondary_cert)):
+        lb = by_path(doc, "aws_lb", f"{site}/alb/alb")
+        assert lb["internal"] is False, site
+        https = by_path(doc, "aws_lb_listener", f"{site}/alb/https")
+        assert https["certificate_arn"] == cert, "an ACM certificate serves its own region only"
+        assoc = by_path(doc, "aws_wafv2_web_acl_association", f"{site}/waf/association")
+        assert f"{site}/alb/alb" in _target(doc, assoc), "each site's web ACL guards its own ALB"
+        acl = by_path(doc, "aws_wafv2_web_acl", f"{site}/waf/acl")
+        assert acl.get("provider") == lb.get("provider"), "a regional web ACL in the ALB's region"
+    records = resources(doc, "aws_route53_record")
+    assert sorted(r["failover_routing_policy"]["type"] for r in records) == ["PRIMARY", "SECONDARY"]
+    assert all(r["alias"]["evaluate_target_health"] and r["health_check_id"] for r in records)
