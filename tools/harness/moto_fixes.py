@@ -36,16 +36,6 @@ moto 5.2.5 gets these wrong in ways a deployed stack cannot work around:
   atomic, so the fix serves one call at a time (:func:`one_at_a_time`). Terraform's
   parallel calls mostly wait on the provider's own polling, so round trips take as long.
 
-- **Every connection closed after one call.** moto's server is werkzeug's development
-  server, which answers every request with ``Connection: close`` and closes the socket.
-  The AWS SDK for Go (the Terraform provider) then now and again reads a response on a
-  connection its own transport has just closed (``use of closed network connection``,
-  aws/aws-sdk-go-v2#1825 and #2737) and retries the call. When the first attempt had
-  succeeded, a delete retried this way fails with not-found: seen as DeleteDashboards 404
-  after a 200, DeleteLaunchTemplate not found, and an SQS queue-deletion wait that gave up,
-  each in a round trip under load. AWS keeps connections open (HTTP/1.1 keep-alive), so
-  the emulator is served by waitress, which does too (:func:`serve`).
-
 Every call is also logged to stderr with its action and status (:func:`api_call_log`), so a
 failed apply can be traced to the call behind it.
 """
@@ -229,27 +219,13 @@ def apply() -> None:
     kinesis_models.Stream.split_shard = split_shard  # type: ignore[method-assign]
 
 
-def serve(argv: list[str]) -> None:
-    """moto's app (every service, as ``moto_server`` builds it) on ``-H host -p port``,
-    served by waitress with HTTP/1.1 keep-alive; each call logged, one call at a time."""
-    import argparse
-
-    import waitress
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-    parser = argparse.ArgumentParser(prog="python -m tools.harness.moto_fixes")
-    parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, default=5000)
-    args = parser.parse_args(argv)
-    wrapped = api_call_log(one_at_a_time(DomainDispatcherApplication.__call__), sys.stderr.write)
-    DomainDispatcherApplication.__call__ = wrapped  # type: ignore[method-assign]
-    app = DomainDispatcherApplication(create_backend_app)
-    print(f" * Running on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    # Threads only read and write sockets here: one_at_a_time serves the calls one by one.
-    waitress.serve(app, host=args.host, port=args.port, threads=16, ident="moto", channel_timeout=300,
-                   connection_limit=1000, _quiet=True)  # fmt: skip
-
-
 if __name__ == "__main__":
     apply()
-    serve(sys.argv[1:])
+    from moto.moto_server import werkzeug_app
+
+    dispatcher = werkzeug_app.DomainDispatcherApplication
+    dispatcher.__call__ = api_call_log(one_at_a_time(dispatcher.__call__), sys.stderr.write)  # type: ignore[method-assign]
+    from moto.server import main
+
+    main(sys.argv[1:])
+    sys.exit(0)
