@@ -169,11 +169,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def refused_emulator_calls(log_dir: Path, limit: int = 40) -> list[str]:
     """The emulator's answers other than 2xx/3xx in the moto logs under ``log_dir`` (one ``api``
-    line per call: client port, action, status, time; tools/harness/moto_fixes.py), last first."""
+    line per call: client port, action, status, time, ``replayed`` for a retry answered from its
+    first attempt; tools/harness/moto_fixes.py), last first."""
     lines = []
     for log in sorted(log_dir.glob("moto*.log")):
         for line in log.read_text(errors="replace").splitlines():
-            parts = line.split()
+            parts = line.removesuffix(" replayed").split()
             if parts[:1] == ["api"] and len(parts) >= 5 and not parts[-2].startswith(("2", "3")):
                 lines.append(f"{log.name}: {line}")
     return lines[::-1][:limit]

@@ -35,6 +35,11 @@ moto 5.2.5 gets these wrong in ways a deployed stack cannot work around:
   (both seen in round trips, where Terraform makes 10 calls at once). Each AWS API call is
   atomic, so the fix serves one call at a time (:func:`one_at_a_time`). Terraform's
   parallel calls mostly wait on the provider's own polling, so round trips take as long.
+- **Retried calls.** werkzeug closes every connection; under load the provider's Go SDK
+  sometimes reads a response on a closing connection and sends the call again, and moto
+  runs it twice (a delete then answers "not found", a create "already exists"). A retry
+  (same ``amz-sdk-invocation-id``, ``attempt>=2``) gets its first attempt's recorded
+  response instead: :mod:`tools.harness.retry_replay`.
 
 Every call is also logged to stderr with its action and status (:func:`api_call_log`), so a
 failed apply can be traced to the call behind it.
@@ -54,6 +59,8 @@ from typing import Any
 
 from moto.kinesis import models as kinesis_models
 from moto.s3 import models as s3_models
+
+from tools.harness.retry_replay import REPLAYED, RetryReplay
 
 # What a request to AWS through an SDK carries: HTTPS, TLS 1.3.
 REQUEST_CONTEXT: Mapping[str, str] = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
@@ -149,7 +156,8 @@ def api_call_log(call: Callable[..., Any], write: Callable[[str], Any]) -> Calla
             ms = (time.monotonic() - started) * 1000
             action = action or environ.get("PATH_INFO", "")
             client = environ.get("REMOTE_PORT")
-            write(f"api :{client} {environ['REQUEST_METHOD']} {action} {outcome} {ms:.0f}ms\n")
+            replayed = " replayed" if environ.get(REPLAYED) else ""
+            write(f"api :{client} {environ['REQUEST_METHOD']} {action} {outcome} {ms:.0f}ms{replayed}\n")
 
     return logged
 
@@ -224,7 +232,10 @@ if __name__ == "__main__":
     from moto.moto_server import werkzeug_app
 
     dispatcher = werkzeug_app.DomainDispatcherApplication
-    dispatcher.__call__ = api_call_log(one_at_a_time(dispatcher.__call__), sys.stderr.write)  # type: ignore[method-assign]
+    replay = RetryReplay()
+    dispatcher.__call__ = api_call_log(  # type: ignore[method-assign]
+        one_at_a_time(replay.around(dispatcher.__call__)), sys.stderr.write
+    )
     from moto.server import main
 
     main(sys.argv[1:])
