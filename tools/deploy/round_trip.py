@@ -4,9 +4,10 @@ For each stack: ``terraform init`` (the S3 backend on the emulator, lockfile on)
 ``apply``, ``plan -detailed-exitcode`` (must report no changes), ``destroy``.
 
 ``python -m tools.deploy.round_trip [stack ...]`` (``make deploy-local``) starts a
-moto server, synthesizes the app against it and round-trips every stack in deploy
-order: ``state`` is applied first and its bucket holds the others' state; it is
-destroyed last. Without ``state`` in the list, the harness creates the state bucket.
+moto server, synthesizes the app against it and round-trips every stack in dependency
+order, independent stacks side by side: ``state`` is applied first and its bucket holds
+the others' state; it is destroyed last. Without ``state`` in the list, the harness
+creates the state bucket.
 """
 
 from __future__ import annotations
@@ -134,6 +135,72 @@ def round_trip(
 Check = Callable[[Settings], None]
 
 
+class DeployLocalError(AssertionError):
+    """One or more stacks failed their round trip; each is named with its error."""
+
+    def __init__(self, failures: Mapping[str, BaseException | str]) -> None:
+        self.failures = dict(failures)
+        lines = [f"{name}: {str(error).strip() or type(error).__name__}" for name, error in failures.items()]
+        super().__init__(f"{len(lines)} stack(s) failed: {', '.join(failures)}\n" + "\n".join(lines))
+
+
+def stack_dependencies(outdir: Path, names: Sequence[str]) -> dict[str, set[str]]:
+    """Each of ``names`` -> the stacks among ``names`` it depends on, from cdktf's manifest
+    (``build_app`` records them: every stack on the state bucket depends on ``state``)."""
+    manifest = json.loads((outdir / "manifest.json").read_text())["stacks"]
+    return {name: set(manifest[name].get("dependencies", [])) & set(names) for name in names}
+
+
+def run_in_dependency_order(
+    dependencies: Mapping[str, set[str]],
+    up: Callable[[str], None],
+    down: Callable[[str], None],
+    workers: int,
+) -> dict[str, BaseException | str]:
+    """``up(name)`` for each stack once every stack it depends on is up, ``down(name)`` once
+    every stack that depends on it is down, independent stacks side by side on ``workers``
+    threads. A stack whose ``up`` failed goes down at once (``down`` sees a half-made stack);
+    its dependents are not started. Returns the failures by stack (empty: all went well)."""
+    import concurrent.futures as cf
+
+    dependents = {name: {d for d, deps in dependencies.items() if name in deps} for name in dependencies}
+    failures: dict[str, BaseException | str] = {}
+    started: set[str] = set()
+    went_up: set[str] = set()
+    gone: set[str] = set()
+    pending: dict[cf.Future[None], tuple[str, str]] = {}
+    with cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="stack") as pool:
+        while True:
+            for name, deps in dependencies.items():
+                if name in started:
+                    continue
+                if deps & failures.keys():
+                    started.add(name)
+                    gone.add(name)
+                    failures.setdefault(name, f"not started: {', '.join(sorted(deps & failures.keys()))} failed")
+                elif deps <= went_up:
+                    started.add(name)
+                    pending[pool.submit(up, name)] = (name, "up")
+            for name in went_up - gone:
+                if dependents[name] <= gone and (name, "down") not in pending.values():
+                    pending[pool.submit(down, name)] = (name, "down")
+            if not pending:
+                break
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                name, phase = pending.pop(future)
+                error = future.exception()
+                if phase == "up":
+                    went_up.add(name)  # also when it failed half-way: it must come down
+                    if error is not None:
+                        failures[name] = error
+                else:
+                    gone.add(name)
+                    if error is not None and name not in failures:
+                        failures[name] = error
+    return failures
+
+
 def deploy_local(
     stacks: Sequence[str] | None,
     log: Callable[[str], None] = print,
@@ -141,15 +208,23 @@ def deploy_local(
     environ: Mapping[str, str] | None = None,
     checks: Mapping[str, Check] | None = None,
     workdir: Path | None = None,
+    workers: int | None = None,
 ) -> list[RoundTrip]:
-    """Round-trip ``stacks`` (default: all) on a fresh moto server, in deploy order.
+    """Round-trip ``stacks`` (default: all) on a fresh moto server.
+
+    Each stack is applied once the stacks it depends on are applied (``state`` first: its
+    bucket holds everyone else's state); then it runs its check, the plan that must show no
+    changes, and its destroy, once the stacks that depend on it are destroyed. Independent
+    stacks run side by side (``workers`` at once, default all). One line is logged per stack
+    as it finishes; any failure fails the run with :class:`DeployLocalError` naming each
+    failed stack, after every applied stack was destroyed.
 
     ``environ``: settings variables instead of the user's; ``checks``: per stack, run on
     the deployed stack after its apply (``state``'s after every other stack's destroy);
     ``workdir``: where the synth output and the moto log stay (default: a temporary one)."""
     with contextlib.ExitStack() as stack:
         tmp = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deploy-local-")))
-        return _deploy_local(stacks, log, environ, checks or {}, tmp)
+        return _deploy_local(stacks, log, environ, checks or {}, tmp, workers)
 
 
 def _deploy_local(
@@ -158,7 +233,10 @@ def _deploy_local(
     environ: Mapping[str, str] | None,
     checks: Mapping[str, Check],
     tmp: Path,
+    workers: int | None,
 ) -> list[RoundTrip]:
+    import threading
+
     from modules.app import STACKS, synth
 
     wanted = list(STACKS) if not stacks else [s for s in STACKS if s in stacks]
@@ -166,37 +244,50 @@ def _deploy_local(
         settings = emulator_settings(moto.endpoint, environ)
         log(f"moto server: {moto.endpoint}")
         t = time.monotonic()
-        synth(settings, Path(tmp) / "cdktf.out", wanted)
+        outdir = Path(tmp) / "cdktf.out"
+        synth(settings, outdir, wanted)
         log(f"synthesized {', '.join(wanted)} for the emulator in {time.monotonic() - t:.1f}s")
         tf = emulator_terraform(settings)
-        dirs = {name: Path(tmp) / "cdktf.out" / "stacks" / name for name in wanted}
+        dependencies = stack_dependencies(outdir, wanted)
+        results = {name: RoundTrip(name) for name in wanted}
+        # Terraform's plugin cache is not safe for concurrent installs: one init at a time.
+        init_lock, log_lock = threading.Lock(), threading.Lock()
+        if "state" not in wanted and any(uses_s3_backend(outdir / "stacks" / name) for name in wanted):
+            ensure_state_bucket(settings)
+        applied: set[str] = set()
 
-        def checked(name: str) -> Callable[[], None] | None:
-            check = checks.get(name)
-            return None if check is None else lambda: check(settings)
+        def up(name: str) -> None:
+            stack_dir = outdir / "stacks" / name
+            t = time.monotonic()
+            with init_lock:
+                tf.run(stack_dir, "init", "-input=false")
+            results[name].seconds["init"] = time.monotonic() - t
+            t = time.monotonic()
+            tf.run(stack_dir, "apply", "-auto-approve", "-input=false")
+            results[name].seconds["apply"] = time.monotonic() - t
+            applied.add(name)
+            with log_lock:
+                log(f"{name}: applied in {results[name].seconds['apply']:.1f}s")
 
-        results: list[RoundTrip] = []
-        bootstrap = "state" in dirs
-        state_result = RoundTrip("state")
-        if bootstrap:  # the real order: state first, its bucket holds everyone else's state
-            apply(tf, dirs["state"], state_result)
-            log(f"state: applied in {state_result.seconds['apply']:.1f}s")
-        try:
-            for name, stack_dir in dirs.items():
-                if name != "state":
-                    results.append(round_trip(tf, settings, stack_dir, checked(name)))
-                    log(str(results[-1]))
-            if bootstrap:
-                if (check := checked("state")) is not None:
-                    check()
-                check_no_drift(tf, dirs["state"], state_result)
-        finally:
-            if bootstrap:
-                destroy(tf, dirs["state"], state_result)
-        if bootstrap:
-            results.insert(0, state_result)
-            log(str(state_result))
-        return results
+        def down(name: str) -> None:
+            stack_dir = outdir / "stacks" / name
+            if name not in applied:  # its apply failed: only clear what it made
+                if (stack_dir / ".terraform").is_dir():
+                    destroy(tf, stack_dir, results[name])
+                return
+            try:
+                if (check := checks.get(name)) is not None:
+                    check(settings)
+                check_no_drift(tf, stack_dir, results[name])
+            finally:
+                destroy(tf, stack_dir, results[name])
+                with log_lock:
+                    log(str(results[name]))
+
+        failures = run_in_dependency_order(dependencies, up, down, workers or len(wanted))
+        if failures:
+            raise DeployLocalError(failures)
+        return [results[name] for name in wanted]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -208,7 +299,7 @@ def main(argv: Sequence[str]) -> int:
     t = time.monotonic()
     try:
         deploy_local(argv[1:] or None)
-    except (TerraformError, DriftError) as exc:
+    except (TerraformError, DriftError, DeployLocalError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     print(f"deploy-local: every stack applied, converged and destroyed in {time.monotonic() - t:.1f}s")

@@ -1,0 +1,90 @@
+"""`make deploy-local` runs independent stacks side by side, each once what it depends on is
+up, and takes a stack down only after everything that depends on it is down; a failure
+fails the run naming the stack, and nothing applied is left behind."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tools.deploy.round_trip import DeployLocalError, run_in_dependency_order, stack_dependencies
+
+DEPS = {"state": set(), "a": {"state"}, "b": {"state"}, "c": {"state"}}
+
+
+class Recorder:
+    def __init__(self, fail_up: str | None = None, fail_down: str | None = None, together: int = 0) -> None:
+        self.events: list[str] = []
+        self.lock = threading.Lock()
+        self.fail_up, self.fail_down = fail_up, fail_down
+        # The leaves wait for each other inside `up`: only side by side can they all pass.
+        self.barrier = threading.Barrier(together, timeout=10) if together else None
+
+    def note(self, event: str) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def up(self, name: str) -> None:
+        self.note(f"up {name}")
+        if self.barrier is not None and name != "state":
+            self.barrier.wait()
+        if name == self.fail_up:
+            raise RuntimeError(f"apply of {name} failed")
+        self.note(f"applied {name}")
+
+    def down(self, name: str) -> None:
+        self.note(f"down {name}")
+        if name == self.fail_down:
+            raise RuntimeError(f"plan of {name} shows changes")
+
+    def index(self, event: str) -> int:
+        return self.events.index(event)
+
+
+def test_independent_stacks_run_side_by_side_after_what_they_depend_on() -> None:
+    rec = Recorder(together=3)
+    failures = run_in_dependency_order(DEPS, rec.up, rec.down, workers=3)
+    assert failures == {}
+    for leaf in ("a", "b", "c"):
+        assert rec.index("applied state") < rec.index(f"up {leaf}"), "state's bucket exists before it is used"
+        assert rec.index(f"down {leaf}") < rec.index("down state"), "state goes last"
+
+
+def test_with_one_worker_the_order_still_holds() -> None:
+    rec = Recorder()
+    assert run_in_dependency_order(DEPS, rec.up, rec.down, workers=1) == {}
+    assert rec.events[:2] == ["up state", "applied state"] and rec.events[-1] == "down state"
+
+
+def test_a_failed_stack_is_named_and_everything_applied_comes_down() -> None:
+    rec = Recorder(fail_up="b", fail_down="c")
+    failures = run_in_dependency_order(DEPS, rec.up, rec.down, workers=3)
+    assert set(failures) == {"b", "c"}
+    assert {"down a", "down b", "down c", "down state"} <= set(rec.events), "a half-made stack is destroyed too"
+    message = str(DeployLocalError(failures))
+    assert "b: apply of b failed" in message and "c: plan of c shows changes" in message
+
+
+def test_when_a_dependency_fails_its_dependents_never_start() -> None:
+    rec = Recorder(fail_up="state")
+    failures = run_in_dependency_order(DEPS, rec.up, rec.down, workers=3)
+    assert set(failures) == {"state", "a", "b", "c"}
+    assert str(failures["a"]) == "not started: state failed"
+    assert rec.events == ["up state", "down state"]
+
+
+def test_dependencies_come_from_the_cdktf_manifest(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(
+        '{"stacks": {"state": {"dependencies": []}, "a": {"dependencies": ["state"]},'
+        ' "b": {"dependencies": ["state", "a"]}}}'
+    )
+    assert stack_dependencies(tmp_path, ["a", "b"]) == {"a": set(), "b": {"a"}}, "only among the stacks asked for"
+
+
+@pytest.mark.slow
+def test_the_synthesized_manifest_makes_every_stack_on_the_state_bucket_wait_for_state(synth_dir: Path) -> None:
+    deps = stack_dependencies(synth_dir, [p.name for p in (synth_dir / "stacks").iterdir()])
+    assert deps.pop("state") == set()
+    assert deps and all(d == {"state"} for d in deps.values()), deps
