@@ -41,6 +41,31 @@ def one(doc: StackDoc, rtype: str) -> dict[str, Any]:
     return found[0]
 
 
+def stack_doc(stack: Any) -> StackDoc:
+    """A ``cdktf.TerraformStack``'s JSON as ``cdktf synth`` writes it, with each element's
+    ``//`` metadata (its construct path). ``Testing.synth`` strips that metadata, and
+    ``Testing.full_synth`` refuses a stack without a provider: a block's own test stack has none."""
+    import cdktf
+
+    cdktf.Testing.synth(stack)  # runs the stack's aspects, as a synth does
+    return json.loads(json.dumps(stack.to_terraform()))  # type: ignore[no-any-return]
+
+
+def by_path(doc: StackDoc, rtype: str, path: str) -> dict[str, Any]:
+    """The one resource of ``rtype`` (``data.<type>`` for a data source) whose construct path
+    is ``<stack>/<path>``."""
+    kind, _, dtype = rtype.partition(".")
+    elements = doc.get("data", {}).get(dtype, {}).values() if kind == "data" and dtype else resources(doc, rtype)
+    found = [r for r in elements if r["//"]["metadata"]["path"].split("/", 1)[1] == path]
+    assert len(found) == 1, f"{rtype} at {path}: {len(found)} found"
+    return found[0]
+
+
+def ref(resource: dict[str, Any], rtype: str, attribute: str) -> str:
+    """The Terraform expression another element uses for ``resource``'s ``attribute``."""
+    return "${" + f"{rtype}.{resource['//']['metadata']['uniqueId']}.{attribute}" + "}"
+
+
 @pytest.fixture(scope="session")
 def default_settings() -> Settings:
     return settings_from()
