@@ -26,6 +26,19 @@ def test_every_relative_link_and_anchor_resolves() -> None:
     assert links.broken_links(checked) == []
 
 
+def test_every_project_path_the_docs_name_exists() -> None:
+    """Renamed or deleted files must take their mentions (`tests/test_x.py`) with them."""
+    assert links.missing_paths(links.doc_pages()) == []
+
+
+def test_path_check_finds_a_gone_file_and_skips_placeholders(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_here.py").write_text("")
+    page = tmp_path / "README.md"
+    page.write_text("`tests/test_here.py` `tests/test_gone.py` `tests/test_<name>_stack.py` `tests/`\n")
+    assert links.missing_paths([page], root=tmp_path) == ["README.md: tests/test_gone.py (no such file or folder)"]
+
+
 def test_generated_parts_are_what_the_code_gives_now() -> None:
     assert pages.stale_pages() == [], "run `make docs` and commit the result"
 

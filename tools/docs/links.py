@@ -1,8 +1,10 @@
-"""Relative links in the docs that lead nowhere: a missing file, or an anchor no heading has.
+"""Relative links in the docs that lead nowhere: a missing file, or an anchor no heading has;
+and project paths named in code spans (`tests/test_x.py`) that no longer exist.
 
 Anchors follow GitHub's heading ids: the heading's text lowercased, every character that is
 not a letter, digit, space, ``-`` or ``_`` dropped, each space turned into ``-``, and ``-1``,
-``-2``... added to repeats. ``python -m tools.docs.links`` prints the broken links (exit 1).
+``-2``... added to repeats. ``python -m tools.docs.links`` prints the broken links and
+paths (exit 1).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
 _INLINE_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _NOT_SLUG = re.compile(r"[^\w\- ]")
+# A path from the project root in a code span; placeholders (`<name>`) and globs are skipped.
+_PROJECT_PATH = re.compile(r"`((?:docs|handlers|modules|tests|tools)/[^`\s<>*]*)`")
 
 
 def _prose(text: str) -> str:
@@ -72,13 +76,24 @@ def broken_links(pages: Iterable[Path], root: Path = PROJECT_ROOT) -> list[str]:
     return problems
 
 
+def missing_paths(pages: Iterable[Path], root: Path = PROJECT_ROOT) -> list[str]:
+    """``page: path`` for every project path a page names in a code span that does not exist."""
+    problems = []
+    for page in sorted(pages):
+        for match in _PROJECT_PATH.finditer(_HTML_COMMENT.sub("", page.read_text())):
+            if not (root / match[1]).exists():
+                problems.append(f"{page.relative_to(root)}: {match[1]} (no such file or folder)")
+    return problems
+
+
 def doc_pages(root: Path = PROJECT_ROOT) -> list[Path]:
     """The pages whose links are checked: the README, docs/ and every README under modules/."""
     return [root / "README.md", *(root / "docs").rglob("*.md"), *(root / "modules").rglob("README.md")]
 
 
 def main() -> int:
-    problems = broken_links(doc_pages())
+    pages = doc_pages()
+    problems = broken_links(pages) + missing_paths(pages)
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0
