@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz wrk diagrams plan plan-local
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz wrk diagrams docs plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -118,5 +118,10 @@ wrk: ## install wrk (the benchmark's HTTP load) from Debian packages if it is mi
 diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth into docs/diagrams/ (.dot, .svg, .png)
 	$(PY) -m tools.docs.diagrams
 
-settings-table: $(VENV)/.synced ## print the README configuration table
+settings-table: $(VENV)/.synced ## print the settings table (docs/settings.md has it by section; `make docs` writes it)
 	$(PY) -m modules.config --markdown
+
+docs: $(VENV)/.synced graphviz ## regenerate every generated page: docs/settings.md and docs/testing.md tables, docs/scorecard.md, docs/diagrams/
+	$(PY) -m tools.docs.pages
+	$(PY) -m tools.docs.scorecard
+	$(PY) -m tools.docs.diagrams

@@ -62,7 +62,7 @@ def test_group_keeps_two_to_four_instances(ha: StackDoc) -> None:
 def test_failure_detection_is_at_most_20_s_and_replacement_is_grace_plus_launch(
     ha: StackDoc, default_settings: Settings
 ) -> None:
-    """The README states these numbers; they follow from the synthesized checks and settings."""
+    """The stack's README states these numbers; they follow from the synthesized checks and settings."""
     check = one(ha, "aws_lb_target_group")["health_check"]
     detection, replacement = detection_and_replacement_s(default_settings)
     assert detection == check["interval"] * check["unhealthy_threshold"] == 20

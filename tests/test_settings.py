@@ -11,6 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from modules.config import SettingsError, env_var, load_settings, settings_table
+from modules.config.settings import SECTIONS
+from modules.config.table import section_table
 from modules.core.names import bucket_name_problem
 from tests.conftest import PROJECT_ROOT, settings_from
 
@@ -202,9 +204,12 @@ def test_tooling_stacks_limits_what_main_py_builds(tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
-def test_readme_configuration_table_is_current() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    assert settings_table() in readme, "README configuration table is stale: run `make settings-table`"
+def test_settings_page_has_every_key_under_its_section() -> None:
+    page = (PROJECT_ROOT / "docs" / "settings.md").read_text()
+    for section in (None, *SECTIONS):
+        assert section_table(section) in page, f"docs/settings.md [{section}] table is stale: run `make docs`"
+    rows = settings_table().splitlines()[2:]
+    assert all(row in page for row in rows), "every row of `make settings-table` is on the page"
 
 
 def test_a_close_unknown_key_gets_a_suggestion(tmp_path: Path) -> None:

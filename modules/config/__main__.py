@@ -1,5 +1,6 @@
 """``python -m modules.config`` prints the effective settings as JSON;
-``python -m modules.config --markdown`` prints the README configuration table."""
+``python -m modules.config --markdown`` prints the settings table (docs/settings.md has it
+by section: ``python -m tools.docs.pages``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The README configuration table, generated from the models so that it never drifts."""
+"""The settings tables of docs/settings.md, generated from the models so that they never drift."""
 
 from __future__ import annotations
 
@@ -31,10 +31,18 @@ def _rows(model: type[BaseModel], section: str | None) -> list[str]:
     return rows
 
 
+_HEADER = ["| setting (TOML) | environment variable | default | what it does |", "|---|---|---|---|"]
+
+
 def settings_table() -> str:
-    """The README configuration table: every key, its variable, default and meaning."""
-    rows = ["| setting (TOML) | environment variable | default | what it does |", "|---|---|---|---|"]
-    rows += _rows(Settings, None)
+    """One table of every key, its variable, default and meaning."""
+    rows = _HEADER + _rows(Settings, None)
     for section, model in SECTIONS.items():
         rows += _rows(model, section)
     return "\n".join(rows)
+
+
+def section_table(section: str | None) -> str:
+    """The table of one section's keys; ``None``: the top-level keys."""
+    model = Settings if section is None else SECTIONS[section]
+    return "\n".join(_HEADER + _rows(model, section))

@@ -41,7 +41,7 @@ def describe(state: dict[str, Any], steps: tuple[int, ...], bake_s: int, now: fl
     if status == "rolled_back":
         return f"rolled back: canary at 0 % ({state.get('reason', 'no reason recorded')}); `start` begins again"
     if status == "promoted":
-        return "promoted: canary at 100 %; make its model the stable one (README: Deploying a new model safely)"
+        return "promoted: canary at 100 %; make its model the stable one (docs/operations.md)"
     return "idle: no rollout; the listener keeps the weights it has; `start` begins one"
 
 

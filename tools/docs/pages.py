@@ -1,0 +1,93 @@
+"""The generated parts of the hand-written docs pages, so that they never drift.
+
+A page keeps its prose by hand; each generated part sits between
+``<!-- BEGIN GENERATED <name> (make docs) -->`` and ``<!-- END GENERATED <name> -->``.
+``python -m tools.docs.pages`` rewrites those parts, ``--check`` lists the pages that are
+stale (exit 1). ``make docs`` runs it with the scorecard and the diagrams, which are whole
+generated files of their own (``tools/docs/scorecard.py``, ``tools/docs/diagrams.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from modules.config.settings import SECTIONS
+from modules.config.table import section_table
+from modules.core.emulator import adjustments_table
+from modules.core.paths import PROJECT_ROOT
+
+_REGION = re.compile(
+    r"(?P<begin><!-- BEGIN GENERATED (?P<name>[a-z-]+) \(make docs\) -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<end><!-- END GENERATED (?P=name) -->)",
+    re.DOTALL,
+)
+
+
+def settings_tables() -> str:
+    """One heading and table per settings section: the anchors the stack READMEs link to."""
+    parts = ["### Top level", "", "Keys outside any section (`RAI_<KEY>`).", "", section_table(None)]
+    for name, model in SECTIONS.items():
+        intro = (model.__doc__ or "").strip().splitlines()[0]
+        parts += ["", f"### `[{name}]`", "", intro, "", section_table(name)]
+    return "\n".join(parts)
+
+
+GENERATORS: Mapping[str, Callable[[], str]] = {
+    "settings-tables": settings_tables,
+    "emulator-adjustments": adjustments_table,
+}
+
+# Each page and the generated parts it must hold: a part lost in an edit is an error.
+PAGES: Mapping[str, tuple[str, ...]] = {
+    "docs/settings.md": ("settings-tables",),
+    "docs/testing.md": ("emulator-adjustments",),
+}
+
+
+def render(text: str, expected: tuple[str, ...], where: str) -> str:
+    """``text`` with every generated part rewritten from its generator."""
+    found = [m["name"] for m in _REGION.finditer(text)]
+    missing = [name for name in expected if name not in found]
+    unknown = [name for name in found if name not in GENERATORS]
+    if missing or unknown:
+        raise ValueError(
+            f"{where}: generated part(s) missing: {missing or 'none'}; unknown: {unknown or 'none'} "
+            f"(known: {sorted(GENERATORS)}; a part is <!-- BEGIN GENERATED <name> (make docs) --> ... "
+            "<!-- END GENERATED <name> -->)"
+        )
+    return _REGION.sub(lambda m: f"{m['begin']}{GENERATORS[m['name']]()}\n{m['end']}", text)
+
+
+def stale_pages(root: Path = PROJECT_ROOT) -> list[str]:
+    """The pages whose generated parts differ from what the generators give now."""
+    stale = []
+    for page, expected in PAGES.items():
+        text = (root / page).read_text()
+        if render(text, expected, page) != text:
+            stale.append(page)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="rewrite the generated parts of the docs pages")
+    parser.add_argument("--check", action="store_true", help="list the stale pages and exit 1, writing nothing")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_pages()
+        for page in stale:
+            print(f"{page} is stale: run `make docs`", file=sys.stderr)
+        return 1 if stale else 0
+    for page, expected in PAGES.items():
+        path = PROJECT_ROOT / page
+        path.write_text(render(path.read_text(), expected, page))
+        print(f"wrote {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
