@@ -181,13 +181,18 @@ def fleet_variant(fleet_variant_dir: Path) -> dict[str, StackDoc]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`), longest first: emulator round trips (minutes each,
-    mostly waiting on the emulator), then the other slow tests, then the fast ones, so the
-    long ones start at once on different workers instead of forming the tail."""
+    mostly waiting on the emulator) and tests marked ``minutes`` (minutes of CPU, such as
+    mypy on a fresh clone), then the other slow tests, then the fast ones, so the long ones
+    start at once on different workers instead of forming the tail."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
 
     def rank(item: pytest.Item) -> int:
-        return 0 if item.get_closest_marker("emulator") else 1 if item.get_closest_marker("slow") else 2
+        if item.get_closest_marker("minutes"):
+            return 0
+        if item.get_closest_marker("emulator"):
+            return 1
+        return 2 if item.get_closest_marker("slow") else 3
 
     items.sort(key=rank)  # stable: file order within a rank
 

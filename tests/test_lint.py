@@ -17,7 +17,12 @@ BIN = Path(sys.executable).parent
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
-    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"], ["lint-imports"]],
+    [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        pytest.param(["mypy"], marks=pytest.mark.minutes),  # minutes on a fresh clone (no cache)
+        ["lint-imports"],
+    ],
     ids=["ruff-check", "ruff-format", "mypy", "import-layers"],
 )
 def test_clean(command: list[str]) -> None:
