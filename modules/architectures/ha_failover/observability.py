@@ -1,0 +1,77 @@
+"""What the ``ha-failover`` stack watches, per site (region): unhealthy and no healthy
+targets, ALB and target 5xx, instances in service below the minimum; and one dashboard over
+both sites.
+
+The rollout guards are what an instance refresh of the site's group watches: a refresh
+whose new instances fail their checks or answer 5xx undoes itself. "No healthy hosts" is
+what Route 53 failover keys on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from constructs import Construct
+
+from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics
+from modules.architectures.fleet_site import FleetSite
+from modules.blocks.alarms import AlarmSpec, metric_alarms
+from modules.blocks.dashboard import DashboardProps, Graph, dashboard
+from modules.config import Settings
+
+
+def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:
+    """The site's load-balancer alarms: known before its group exists (its refresh watches them)."""
+    return [
+        AlarmSpec(
+            key="unhealthy-hosts", metric=t.unhealthy_hosts, statistic="Maximum", threshold=0, periods=1,
+            datapoints=1, guards_rollout=True,
+            description="a target fails its health checks (the group replaces it after the grace period)",
+        ),
+        AlarmSpec(
+            key="no-healthy-hosts", metric=t.healthy_hosts, statistic="Minimum", threshold=1,
+            comparison="LessThanThreshold", periods=2, datapoints=2,
+            # The ALB reports the count every minute while it lives: silence is an outage.
+            missing="breaching",
+            description="the site serves nothing: no target passes its health checks (DNS failover keys on this)",
+        ),
+        AlarmSpec(
+            key="alb-5xx", metric=t.alb_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            description="the ALB answers 5xx itself: no healthy target, or targets time out",
+        ),
+        AlarmSpec(
+            key="target-5xx", metric=t.target_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            guards_rollout=True, description="model servers answer 5xx",
+        ),
+    ]  # fmt: skip
+
+
+def group_alarms(g: GroupMetrics, min_size: int) -> list[AlarmSpec]:
+    return [
+        AlarmSpec(
+            key="in-service-below-min",
+            metric=g.in_service,
+            statistic="Minimum",
+            threshold=min_size,
+            comparison="LessThanThreshold",
+            periods=3,
+            datapoints=2,
+            # The group always reports its metrics: silence means something is wrong.
+            missing="breaching",
+            description="fewer instances in service than the minimum (no capacity, or a crash loop)",
+        )
+    ]
+
+
+def site_alarms(site: FleetSite, specs: Sequence[AlarmSpec]) -> dict[str, CloudwatchMetricAlarm]:
+    """The site's alarms, created in the site (their ids are Terraform addresses), to its topic."""
+    return metric_alarms(site, site.prefix, specs, [site.topic.arn])
+
+
+def sites_dashboard(
+    scope: Construct, settings: Settings, prefix: str, graphs: Sequence[Graph], specs: Sequence[AlarmSpec]
+) -> CloudwatchDashboard:
+    """One dashboard over every site (each graph in its site's region), showing every alarm's metric."""
+    return dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=specs))
