@@ -9,16 +9,17 @@ what Route 53 failover keys on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
-from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics
+from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
 from modules.architectures.fleet_site import FleetSite
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
+from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 
 
@@ -65,13 +66,29 @@ def group_alarms(g: GroupMetrics, min_size: int) -> list[AlarmSpec]:
     ]
 
 
-def site_alarms(site: FleetSite, specs: Sequence[AlarmSpec]) -> dict[str, CloudwatchMetricAlarm]:
-    """The site's alarms, created in the site (their ids are Terraform addresses), to its topic."""
-    return metric_alarms(site, site.prefix, specs, [site.topic.arn])
+def observe(
+    scope: Construct,
+    settings: Settings,
+    prefix: str,
+    *,
+    sites: Mapping[str, FleetSite],
+    fleets: Mapping[str, ModelServerFleet],
+    targets: Mapping[str, TargetMetrics],
+    target_specs: Mapping[str, Sequence[AlarmSpec]],
+) -> tuple[dict[str, dict[str, CloudwatchMetricAlarm]], CloudwatchDashboard]:
+    """Every site's alarms (by role: in the site, their ids are Terraform addresses, to its
+    topic) and one dashboard over every site (in ``scope``, each graph in its site's region).
 
-
-def sites_dashboard(
-    scope: Construct, settings: Settings, prefix: str, graphs: Sequence[Graph], specs: Sequence[AlarmSpec]
-) -> CloudwatchDashboard:
-    """One dashboard over every site (each graph in its site's region), showing every alarm's metric."""
-    return dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=specs))
+    ``target_specs`` are the sites' :func:`target_alarms`, made before their groups, whose
+    refreshes watch them; the groups' alarms are added here."""
+    alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
+    graphs: list[Graph] = []
+    every: list[AlarmSpec] = []
+    for role, site in sites.items():
+        group = group_metrics(fleets[role])
+        specs = [*target_specs[role], *group_alarms(group, settings.ha_failover.min_size)]
+        alarms[role] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
+        graphs += fleet_graphs(role, site.region, targets[role], group)
+        every += specs
+    board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
+    return alarms, board

@@ -8,7 +8,6 @@ the secondary site when the primary fails its checks.
 from __future__ import annotations
 
 from cdktf import TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.route53_health_check import Route53HealthCheck
 from cdktf_cdktf_provider_aws.route53_record import (
     Route53Record,
@@ -18,11 +17,10 @@ from cdktf_cdktf_provider_aws.route53_record import (
 from constructs import Construct
 
 from modules.architectures.exposure import exposure
-from modules.architectures.fleet_metrics import fleet_graphs, group_metrics, target_metrics
+from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
-from modules.architectures.ha_failover.observability import group_alarms, site_alarms, sites_dashboard, target_alarms
+from modules.architectures.ha_failover.observability import observe, target_alarms
 from modules.blocks.alarms import AlarmSpec
-from modules.blocks.dashboard import Graph
 from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
@@ -61,9 +59,8 @@ class HaFailoverStack(BaseStack):
         prefix = f"{settings.name_prefix}-ha"
         self.sites: dict[str, FleetSite] = {}
         self.fleets: dict[str, ModelServerFleet] = {}
-        self.site_alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
-        graphs: list[Graph] = []
-        specs: list[AlarmSpec] = []
+        targets: dict[str, TargetMetrics] = {}
+        target_specs: dict[str, list[AlarmSpec]] = {}
         regions = {"primary": settings.region}
         if ha.secondary_region:
             regions["secondary"] = ha.secondary_region
@@ -87,8 +84,8 @@ class HaFailoverStack(BaseStack):
                 ),
             )
             self.sites[role] = site
-            targets = target_metrics(site.load_balancer, site.load_balancer.target_group)
-            site_specs = target_alarms(targets)
+            targets[role] = target_metrics(site.load_balancer, site.load_balancer.target_group)
+            target_specs[role] = target_alarms(targets[role])
             self.fleets[role] = site.add_fleet(
                 "servers",
                 site.load_balancer.target_group,
@@ -96,19 +93,17 @@ class HaFailoverStack(BaseStack):
                 min_size=ha.min_size,
                 max_size=ha.max_size,
                 desired=ha.desired_capacity,
-                rollback_alarms=site_specs,
+                rollback_alarms=target_specs[role],
             )
-            group = group_metrics(self.fleets[role])
-            site_specs += group_alarms(group, ha.min_size)
-            self.site_alarms[role] = site_alarms(site, site_specs)
-            specs += site_specs
-            graphs += fleet_graphs(role, region, targets, group)
-            if role == "secondary":
-                use_provider(site, self.region_provider("secondary", region))
+        self.site_alarms, self.dashboard = observe(
+            self, settings, prefix, sites=self.sites, fleets=self.fleets, targets=targets, target_specs=target_specs
+        )
+        # Last: everything in the secondary site, its alarms too, is managed in its region.
+        if "secondary" in self.sites:
+            use_provider(self.sites["secondary"], self.region_provider("secondary", regions["secondary"]))
         self.health_checks: dict[str, Route53HealthCheck] = {}
         if ha.hosted_zone_id:
             self._dns_failover(settings)
-        self.dashboard = sites_dashboard(self, settings, prefix, graphs, specs)
         self._outputs()
 
     def _dns_failover(self, settings: Settings) -> None:

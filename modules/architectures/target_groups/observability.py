@@ -14,10 +14,11 @@ from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
-from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs
+from modules.architectures.fleet_metrics import TargetMetrics, fleet_graphs, group_metrics
 from modules.architectures.fleet_site import FleetSite
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, dashboard
+from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 
 
@@ -45,12 +46,14 @@ def observe(
     *,
     specs: Mapping[str, Sequence[AlarmSpec]],
     targets: Mapping[str, TargetMetrics],
-    groups: Mapping[str, GroupMetrics],
+    fleets: Mapping[str, ModelServerFleet],
 ) -> tuple[dict[str, CloudwatchMetricAlarm], CloudwatchDashboard]:
     """The alarms of every target group (in the site: their ids are Terraform addresses, to
     its topic) and the stack's dashboard (in ``scope``), one row of graphs per group."""
     every = [spec for group_specs in specs.values() for spec in group_specs]
     alarms = metric_alarms(site, site.prefix, every, [site.topic.arn])
-    graphs = [graph for key in specs for graph in fleet_graphs(key, site.region, targets[key], groups[key])]
+    graphs = [
+        graph for key in specs for graph in fleet_graphs(key, site.region, targets[key], group_metrics(fleets[key]))
+    ]
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
     return alarms, board

@@ -21,7 +21,7 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.architectures.exposure import exposure
-from modules.architectures.fleet_metrics import group_metrics, target_metrics
+from modules.architectures.fleet_metrics import target_metrics
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.architectures.target_groups.observability import group_alarms, observe
 from modules.blocks.alarms import rollout_guards
@@ -121,7 +121,7 @@ class TargetGroupsStack(BaseStack):
             self.site,
             specs=self.alarm_specs,
             targets=targets,
-            groups={key: group_metrics(fleet) for key, fleet in self.fleets.items()},
+            fleets=self.fleets,
         )
         self._canary_controller(settings, prefix)
         outputs = {
