@@ -164,6 +164,7 @@ class EventProcessingStack(BaseStack):
             dlq_name=self.dlq.queue.name,
             queue_name=self.queue.queue.name if self.queue else None,
         )
+        self.alarm_specs = {prefix: self.observability.specs}  # by the prefix that names them
         # Triggers invoke the live alias; a new version reaches it only through a canary
         # that the error alarm stops and rolls back.
         self.canary = LambdaCanary(

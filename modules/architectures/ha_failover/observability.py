@@ -75,13 +75,15 @@ def observe(
     fleets: Mapping[str, ModelServerFleet],
     targets: Mapping[str, TargetMetrics],
     target_specs: Mapping[str, Sequence[AlarmSpec]],
-) -> tuple[dict[str, dict[str, CloudwatchMetricAlarm]], CloudwatchDashboard]:
+) -> tuple[dict[str, dict[str, CloudwatchMetricAlarm]], dict[str, list[AlarmSpec]], CloudwatchDashboard]:
     """Every site's alarms (by role: in the site, their ids are Terraform addresses, to its
-    topic) and one dashboard over every site (in ``scope``, each graph in its site's region).
+    topic), their specs (by the site's prefix, which names them) and one dashboard over every
+    site (in ``scope``, each graph in its site's region).
 
     ``target_specs`` are the sites' :func:`target_alarms`, made before their groups, whose
     refreshes watch them; the groups' alarms are added here."""
     alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
+    by_prefix: dict[str, list[AlarmSpec]] = {}
     graphs: list[Graph] = []
     every: list[AlarmSpec] = []
     for role, site in sites.items():
@@ -90,5 +92,6 @@ def observe(
         alarms[role] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
         graphs += fleet_graphs(role, site.region, targets[role], group)
         every += specs
+        by_prefix[site.prefix] = specs
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
-    return alarms, board
+    return alarms, by_prefix, board

@@ -95,7 +95,7 @@ class HaFailoverStack(BaseStack):
                 desired=ha.desired_capacity,
                 rollback_alarms=target_specs[role],
             )
-        self.site_alarms, self.dashboard = observe(
+        self.site_alarms, self.alarm_specs, self.dashboard = observe(
             self, settings, prefix, sites=self.sites, fleets=self.fleets, targets=targets, target_specs=target_specs
         )
         # Last: everything in the secondary site, its alarms too, is managed in its region.

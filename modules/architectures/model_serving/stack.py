@@ -247,6 +247,7 @@ class ModelServingStack(BaseStack):
             service=self.service,
         )
         self.dashboard = watch.dashboard
+        self.alarm_specs = {prefix: watch.specs}  # by the prefix that names them
         # Beside the breaker (tasks that never get healthy): a new revision that is healthy
         # but answers 5xx, slowly, or keeps crashing is rolled back when a rollout guard fires.
         # Set after the alarms exist: they read the service's name.

@@ -354,6 +354,7 @@ class StreamAnalyticsStack(BaseStack):
             dlq=self.dlq,
         )
         self.topic, self.event_dlq, self.dashboard = made.topic, made.event_dlq, made.dashboard
+        self.alarm_specs = {prefix: made.specs}  # by the prefix that names them
 
     def _outputs(self) -> None:
         outputs = {

@@ -99,7 +99,7 @@ class TargetGroupsStack(BaseStack):
         lb.forward({"default": weights["stable"], "canary": weights["canary"]}, stickiness_s=tg.stickiness_s)
         self.target_groups = groups
         targets = {key: target_metrics(lb, group) for key, group in groups.items()}
-        self.alarm_specs = {key: group_alarms(key, targets[key]) for key in groups}
+        self.group_alarm_specs = {key: group_alarms(key, targets[key]) for key in groups}
         models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
@@ -110,7 +110,7 @@ class TargetGroupsStack(BaseStack):
                 max_size=tg.max_size,
                 model_uri=models[key],
                 # A refresh of this group undoes itself when its own targets go bad.
-                rollback_alarms=self.alarm_specs[key],
+                rollback_alarms=self.group_alarm_specs[key],
             )
             for key, group in groups.items()
         }
@@ -119,10 +119,12 @@ class TargetGroupsStack(BaseStack):
             settings,
             prefix,
             self.site,
-            specs=self.alarm_specs,
+            specs=self.group_alarm_specs,
             targets=targets,
             fleets=self.fleets,
         )
+        # By the prefix that names them (the site's).
+        self.alarm_specs = {self.site.prefix: [spec for specs in self.group_alarm_specs.values() for spec in specs]}
         self._canary_controller(settings, prefix)
         outputs = {
             "alb_url": (lb.url, "URL of the load balancer"),
@@ -180,7 +182,7 @@ class TargetGroupsStack(BaseStack):
                     "STATE_PARAMETER": self.canary_state.name,
                     "STATE_KEY_ID": site.key.arn,
                     # The canary's rollout guards: one in ALARM sets the canary's weight to 0.
-                    "CANARY_ALARMS": ",".join(rollout_guards(site.prefix, self.alarm_specs["canary"])),
+                    "CANARY_ALARMS": ",".join(rollout_guards(site.prefix, self.group_alarm_specs["canary"])),
                     "ALARM_TOPIC_ARN": site.topic.arn,
                     "STEPS": ",".join(str(step) for step in tg.canary_steps),
                     "BAKE_S": str(tg.canary_bake_s),
