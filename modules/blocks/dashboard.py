@@ -92,7 +92,7 @@ class DashboardProps:
 
 def alarm_graph(spec: AlarmSpec, *, width: int = 12, height: int = 6) -> Graph:
     """A graph of the metrics one alarm reads, titled by its key, with its statistic."""
-    stat = spec.statistic or getattr(spec.metric, "statistic", "Sum")
+    stat = spec.statistic if isinstance(spec.metric, Metric) else spec.metric.statistic
     return Graph(title=spec.key, lines=spec.metrics(), stat=stat, width=width, height=height)
 
 
