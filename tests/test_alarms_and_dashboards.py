@@ -108,6 +108,16 @@ def test_a_dashboard_that_hides_an_alarm_is_refused_naming_the_alarm() -> None:
         DashboardProps(name="d", region="us-east-1", graphs=[Graph(title="t", lines=[throttles])], alarms=[spec()])
 
 
+def test_a_graph_with_an_unknown_statistic_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"Graph 't': stat='Mean'"):
+        Graph(title="t", lines=[ERRORS], stat="Mean")
+
+
+def test_a_dashboard_with_an_unknown_layout_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"layout='masonry'"):
+        DashboardProps(name="d", region="r", graphs=[Graph(title="t", lines=[ERRORS])], layout="masonry")  # type: ignore[arg-type]
+
+
 def test_dimension_order_does_not_hide_a_metric() -> None:
     two = Metric(namespace="N", name="M", dimensions={"A": "1", "B": "2"})
     swapped = Metric(namespace="N", name="M", dimensions={"B": "2", "A": "1"})

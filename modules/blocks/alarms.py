@@ -36,7 +36,8 @@ _KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")  # CloudWatch: metric query ids start lower-case
 
 
-def _statistic_problem(statistic: str) -> str:
+def statistic_problem(statistic: str) -> str:
+    """Why ``statistic`` is not one CloudWatch knows, or "" if it is."""
     if statistic in STATISTICS or _PERCENTILE.match(statistic):
         return ""
     return f"must be one of {', '.join(STATISTICS)} or a percentile pNN"
@@ -82,7 +83,7 @@ class MetricMath:
             problems.append("metrics: must name at least one metric")
         if self.id in self.metrics:
             problems.append(f"id={self.id!r}: must differ from the metrics' ids")
-        if problem := _statistic_problem(self.statistic):
+        if problem := statistic_problem(self.statistic):
             problems.append(f"statistic={self.statistic!r}: {problem}")
         if problems:
             raise ValueError(f"MetricMath {self.id!r}: " + "; ".join(problems))
@@ -118,7 +119,7 @@ class AlarmSpec:
         if self.name and not _KEY.match(self.name):
             problems.append(f"name={self.name!r}: must be lower-case letters, digits and -")
         if isinstance(self.metric, Metric):
-            if problem := _statistic_problem(self.statistic):
+            if problem := statistic_problem(self.statistic):
                 problems.append(f"statistic={self.statistic!r}: {problem}")
         elif self.statistic:
             problems.append(f"statistic={self.statistic!r}: must be empty with metric math (it has its own)")

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from constructs import Construct
 
-from modules.blocks.alarms import PERIOD_S, AlarmSpec, Metric
+from modules.blocks.alarms import PERIOD_S, AlarmSpec, Metric, statistic_problem
 
 GRID_COLUMNS = 24  # CloudWatch's dashboard grid
+Layout = Literal["flow", "grid"]
+View = Literal["timeSeries", ""]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +28,10 @@ class Line:
 
     metric: Metric
     stat: str
+
+    def __post_init__(self) -> None:
+        if problem := statistic_problem(self.stat):
+            raise ValueError(f"Line {self.metric.namespace} {self.metric.name}: stat={self.stat!r}: {problem}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +52,8 @@ class Graph:
             problems.append("title: must not be empty")
         if not self.lines:
             problems.append("lines: must draw at least one metric")
+        if problem := statistic_problem(self.stat):
+            problems.append(f"stat={self.stat!r}: {problem}")
         if not 1 <= self.width <= GRID_COLUMNS:
             problems.append(f"width={self.width}: must be 1-{GRID_COLUMNS}")
         if not 1 <= self.height <= 1000:
@@ -66,8 +74,8 @@ class DashboardProps:
     alarms: Sequence[AlarmSpec] = ()
     # Layout: "flow" lets CloudWatch place the widgets in order; "grid" places them
     # explicitly, left to right and top to bottom.
-    layout: Literal["flow", "grid"] = "flow"
-    view: Literal["timeSeries", ""] = ""  # "": CloudWatch's default (a time series)
+    layout: Layout = "flow"
+    view: View = ""  # "": CloudWatch's default (a time series)
     # Every line ends with its options object, {} when it has none (the form the
     # model-serving dashboard was deployed with: a change would show in every plan).
     line_options: bool = False
@@ -76,8 +84,14 @@ class DashboardProps:
         problems = []
         if not self.name:
             problems.append("name: must not be empty")
+        if not self.region:
+            problems.append("region: must not be empty")
         if not self.graphs:
             problems.append("graphs: a dashboard needs at least one graph")
+        if self.layout not in get_args(Layout):
+            problems.append(f"layout={self.layout!r}: must be one of {', '.join(get_args(Layout))}")
+        if self.view not in get_args(View):
+            problems.append(f"view={self.view!r}: must be timeSeries or empty (CloudWatch's default)")
         shown = {metric.identity() for graph in self.graphs for metric in graph.metrics()}
         for spec in self.alarms:
             for metric in spec.metrics():
