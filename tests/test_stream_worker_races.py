@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from stream_worker.config import Config
-from stream_worker.worker import Worker, result_key
+from stream_worker.results import result_key
+from stream_worker.worker import Worker
 
 from tests.test_stream_worker_processes import assert_exactly_once, moto  # noqa: F401 (the fixture)
 from tools.harness.moto_server import MotoServer

@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 from stream_worker import analytics
 from stream_worker.config import Config, ConfigError
 from stream_worker.imds import Imds
-from stream_worker.worker import backoff_delays, dlq_message, result_key, with_backoff
+from stream_worker.results import dlq_message, result_key
+from stream_worker.retry import backoff_delays, with_backoff
 
 from tests.imds_standin import ImdsStandIn
 

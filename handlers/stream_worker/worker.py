@@ -25,18 +25,14 @@ others take the leases at their next poll instead of after the TTL.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import math
-import random
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -46,82 +42,10 @@ from . import analytics
 from .config import Config, ConfigError
 from .imds import Imds, watch
 from .leases import SHARD_END, Lease, LeaseTable
+from .results import dlq_message, result_key, send_to_dlq, write_results
+from .retry import with_backoff
 
 log = logging.getLogger("stream_worker")
-T = TypeVar("T")
-
-THROTTLING = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "LimitExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "RequestThrottled",
-        "KMSThrottlingException",
-        "TooManyRequestsException",
-        "ConditionalRequestConflict",  # S3: a concurrent conditional write to the key in flight
-    }
-)
-
-
-def backoff_delays(cap_s: float, base_s: float = 0.1, rng: random.Random | None = None) -> Any:
-    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**n)), forever."""
-    rnd = rng or random.Random()
-    attempt = 0
-    while True:
-        yield rnd.uniform(0, min(cap_s, base_s * 2**attempt))
-        attempt = min(attempt + 1, 30)
-
-
-def with_backoff(
-    call: Callable[..., T], cap_s: float, /, sleep: Callable[[float], None] = time.sleep, **kwargs: Any
-) -> T:
-    """``call(**kwargs)``, retried with jittered backoff while AWS says it is throttling us."""
-    delays = backoff_delays(cap_s)
-    while True:
-        try:
-            return call(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in THROTTLING:
-                raise
-            delay = next(delays)
-            log.warning("throttled (%s); retrying in %.2fs", code, delay)
-            sleep(delay)
-
-
-# Object metadata: the batch's last sequence number (its last records may be poison, with no line).
-LAST_SEQUENCE_META = "last-sequence-number"
-
-
-def result_key(prefix: str, stream: str, shard_id: str, first_sequence_number: str) -> str:
-    # Zero-padded so keys sort in sequence order (sequence numbers are up to 56 digits).
-    return f"{prefix}{stream}/{shard_id}/{first_sequence_number.zfill(56)}.jsonl"
-
-
-def dlq_message(shard_id: str, record: dict[str, Any], reason: str) -> dict[str, Any]:
-    seq = record["SequenceNumber"]
-    body = {
-        "shard_id": shard_id,
-        "sequence_number": seq,
-        "partition_key": record.get("PartitionKey"),
-        "reason": reason,
-        "data_base64": base64.b64encode(record["Data"]).decode(),
-    }
-    return {
-        "Id": hashlib.sha256(seq.encode()).hexdigest()[:80],
-        "MessageBody": json.dumps(body),
-        "MessageGroupId": shard_id,
-        # A replay after a crash sends the same record again: FIFO de-duplication drops it.
-        "MessageDeduplicationId": hashlib.sha256(f"{shard_id}:{seq}".encode()).hexdigest(),
-        "MessageAttributes": {
-            "shard_id": {"DataType": "String", "StringValue": shard_id},
-            "sequence_number": {"DataType": "String", "StringValue": seq},
-            "reason": {"DataType": "String", "StringValue": reason[:256]},
-        },
-    }
 
 
 class Worker:
@@ -382,32 +306,10 @@ class Worker:
 
     def write_results(self, key: str, results: list[str], last_sequence_number: str) -> str | None:
         """Create the batch's object; None if we did, else the last sequence number of the
-        batch already there.
-
-        Create only: a key is the batch that starts after a checkpoint, and the first writer
-        wins. Another worker (one that stalled past its lease, or a replay after a crash)
-        reading from the same checkpoint may have read a batch of another length, and
-        overwriting would drop or repeat the records between the two ends. The object is
-        written even with no result lines (all poison): it still claims its records. A
-        retried put whose first attempt landed finds its own object: the same answer."""
-        body = ("\n".join(results) + "\n").encode() if results else b""
-        try:
-            with_backoff(
-                self.s3.put_object, self.cfg.max_backoff_s,
-                Bucket=self.cfg.results_bucket, Key=key, Body=body, ContentType="application/x-ndjson",
-                IfNoneMatch="*", Metadata={LAST_SEQUENCE_META: last_sequence_number},
-            )  # fmt: skip
-            return None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
-                raise
-        head = with_backoff(self.s3.head_object, self.cfg.max_backoff_s, Bucket=self.cfg.results_bucket, Key=key)
-        last: str | None = head.get("Metadata", {}).get(LAST_SEQUENCE_META)
-        if last is None:  # written before objects carried it: its last line (poison after it is re-read)
-            got = with_backoff(self.s3.get_object, self.cfg.max_backoff_s, Bucket=self.cfg.results_bucket, Key=key)
-            lines = got["Body"].read().decode().splitlines()
-            last = max((json.loads(line)["sequence_number"] for line in lines if line), key=int)
-        return last
+        batch already there (:func:`results.write_results`)."""
+        return write_results(
+            self.s3, self.cfg.results_bucket, key, results, last_sequence_number, self.cfg.max_backoff_s
+        )
 
     def cover(
         self, records: list[dict[str, Any]], next_iterator: str | None, existing_last: str
@@ -447,17 +349,7 @@ class Worker:
         self.drop(lease.shard_id)
 
     def send_to_dlq(self, entries: list[dict[str, Any]]) -> None:
-        pending = entries
-        delays = backoff_delays(self.cfg.max_backoff_s)
-        while pending:
-            out = with_backoff(
-                self.sqs.send_message_batch, self.cfg.max_backoff_s, QueueUrl=self.cfg.dlq_url, Entries=pending
-            )
-            failed = {f["Id"] for f in out.get("Failed", [])}
-            if failed:
-                log.warning("DLQ refused %d message(s); retrying", len(failed))
-                time.sleep(next(delays))
-            pending = [e for e in pending if e["Id"] in failed]
+        send_to_dlq(self.sqs, self.cfg.dlq_url, entries, self.cfg.max_backoff_s)
 
     # --- metrics ------------------------------------------------------------------------------
 

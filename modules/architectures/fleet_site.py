@@ -18,6 +18,7 @@ from modules.architectures.exposure import Exposure, protect
 from modules.architectures.network_props import network_props
 from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.blocks.alarms import AlarmSpec, rollout_guards
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import FleetProps, replacement_s
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
@@ -198,10 +199,6 @@ class FleetSite(Construct):
             AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
         )
 
-    def alarm_name(self, key: str) -> str:
-        """The name :func:`modules.blocks.alarms.threshold_alarms` gives the site's alarm ``key``."""
-        return f"{self.prefix}-{key}"
-
     def add_fleet(
         self,
         id: str,
@@ -212,12 +209,12 @@ class FleetSite(Construct):
         max_size: int,
         desired: int | None = None,
         model_uri: str | None = None,
-        rollback_alarm_keys: Sequence[str] = (),
+        rollback_alarms: Sequence[AlarmSpec] = (),
     ) -> ModelServerFleet:
         """Model servers behind ``group``, scaled on CPU and on requests per target; they load
         ``model_uri`` (default: ``serving.model_uri``, the same setting as the container's).
-        An instance refresh rolls back when one of the site's alarms ``rollback_alarm_keys``
-        (as given to :meth:`alarm_name`) fires."""
+        An instance refresh rolls back when one of the rollout guards among ``rollback_alarms``
+        (the site's alarms, named with its prefix) fires."""
         cfg = self.settings.fleet
         label = f"{self.load_balancer.lb.arn_suffix}/{group.arn_suffix}"
         return ModelServerFleet(
@@ -247,7 +244,7 @@ class FleetSite(Construct):
                     min_size=min_size,
                     max_size=max_size,
                     desired_capacity=desired,
-                    rollback_alarm_names=[self.alarm_name(key) for key in rollback_alarm_keys],
+                    rollback_alarm_names=rollout_guards(self.prefix, rollback_alarms),
                 ),
             ),
         )

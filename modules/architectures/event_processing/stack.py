@@ -10,12 +10,9 @@ function, the DLQ, the alarms and the dashboard.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from cdktf import TerraformOutput
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
     LambdaEventSourceMapping,
@@ -35,8 +32,8 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import (
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
+from modules.architectures.event_processing.observability import observe
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
-from modules.blocks.alarms import threshold_alarms
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
@@ -52,8 +49,6 @@ HANDLER_DIR = PROJECT_ROOT / "handlers" / "event_processor"
 # AWS's advice for SQS event sources: six times the function timeout, so a message is
 # not redelivered while a slow (or throttled and retried) invocation still holds it.
 VISIBILITY_TIMEOUT_FACTOR = 6
-OLDEST_MESSAGE_ALARM_S = 900  # a backlog older than 15 minutes means processing has stalled
-ALARM_PERIOD_S = 60
 
 
 class EventProcessingStack(BaseStack):
@@ -160,7 +155,16 @@ class EventProcessingStack(BaseStack):
             "alarms",
             AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
         )
-        metrics, alarms = self._alarms()
+        self.observability = observe(
+            self,
+            settings,
+            prefix,
+            topic_arn=self.topic.arn,
+            function_name=self.function.function.function_name,
+            dlq_name=self.dlq.queue.name,
+            queue_name=self.queue.queue.name if self.queue else None,
+        )
+        self.alarm_specs = {prefix: self.observability.specs}  # by the prefix that names them
         # Triggers invoke the live alias; a new version reaches it only through a canary
         # that the error alarm stops and rolls back.
         self.canary = LambdaCanary(
@@ -170,14 +174,11 @@ class EventProcessingStack(BaseStack):
                 name=function_name,
                 region=settings.region,
                 deployment_config_name=ep.deployment_config,
-                alarm_names=[alarms["errors"].alarm_name],
+                alarm_names=self.observability.rollout_guards(),
             ),
             function=self.function.function,
         )
         self._deliver(bucket_arn, account_id)
-        CloudwatchDashboard(
-            self, "dashboard", dashboard_name=prefix, dashboard_body=_dashboard(settings.region, metrics)
-        )
         self._outputs()
 
     def _function_statements(self, bucket_arn: str) -> list[dict[str, Any]]:
@@ -312,48 +313,6 @@ class EventProcessingStack(BaseStack):
             depends_on=[permission],
         )
 
-    def _alarms(self) -> tuple[list[tuple[str, str, dict[str, str], str]], dict[str, CloudwatchMetricAlarm]]:
-        """Create the alarms; returns (title, namespace+metric, dimensions, statistic) for the
-        dashboard, and the alarms by key."""
-        fn = {"FunctionName": self.function.function.function_name}
-        dlq = {"QueueName": self.dlq.queue.name}
-        specs: list[tuple[str, str, str, dict[str, str], str, int]] = [
-            ("errors", "AWS/Lambda", "Errors", fn, "Sum", 0),
-            ("throttles", "AWS/Lambda", "Throttles", fn, "Sum", 0),
-            ("dlq-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq, "Maximum", 0),
-        ]
-        if self.queue is not None:
-            queue = {"QueueName": self.queue.queue.name}
-            specs.append(
-                (
-                    "oldest-message",
-                    "AWS/SQS",
-                    "ApproximateAgeOfOldestMessage",
-                    queue,
-                    "Maximum",
-                    OLDEST_MESSAGE_ALARM_S,
-                )
-            )
-        else:
-            # An event that could not even reach the DLQ, or that expired, is lost.
-            specs.append(("dlq-delivery-failures", "AWS/Lambda", "DestinationDeliveryFailures", fn, "Sum", 0))
-            specs.append(("events-dropped", "AWS/Lambda", "AsyncEventsDropped", fn, "Sum", 0))
-        alarms = {
-            alarm_id: {
-                "namespace": namespace,
-                "metric_name": metric,
-                "dimensions": dims,
-                "statistic": stat,
-                "threshold": threshold,
-                "desc": f"{namespace} {metric} {stat} > {threshold}",
-            }
-            for alarm_id, namespace, metric, dims, stat, threshold in specs
-        }
-        # One minute over the threshold is enough (the helper's period, ALARM_PERIOD_S).
-        prefix = f"{self.settings.name_prefix}-events"
-        made = threshold_alarms(self, prefix, alarms, [self.topic.arn], periods=1, datapoints=None)
-        return [(alarm_id, f"{ns}|{metric}", dims, stat) for alarm_id, ns, metric, dims, stat, _ in specs], made
-
     def _outputs(self) -> None:
         TerraformOutput(
             self,
@@ -423,27 +382,3 @@ def _log_delivery_statement(partition: str, log_bucket: str, source_bucket_arn: 
             "StringEquals": {"aws:SourceAccount": account_id},
         },
     )
-
-
-def _dashboard(region: str, metrics: list[tuple[str, str, dict[str, str], str]]) -> str:
-    widgets = []
-    for i, (title, metric, dims, stat) in enumerate(metrics):
-        namespace, name = metric.split("|")
-        dim_list = [x for k, v in dims.items() for x in (k, v)]
-        widgets.append(
-            {
-                "type": "metric",
-                "x": (i % 3) * 8,
-                "y": (i // 3) * 6,
-                "width": 8,
-                "height": 6,
-                "properties": {
-                    "title": title,
-                    "region": region,
-                    "stat": stat,
-                    "period": ALARM_PERIOD_S,
-                    "metrics": [[namespace, name, *dim_list]],
-                },
-            }
-        )
-    return json.dumps({"widgets": widgets})

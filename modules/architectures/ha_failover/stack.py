@@ -7,12 +7,7 @@ the secondary site when the primary fails its checks.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from cdktf import TerraformDataSource, TerraformOutput, TerraformProvider, TerraformResource
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.route53_health_check import Route53HealthCheck
 from cdktf_cdktf_provider_aws.route53_record import (
     Route53Record,
@@ -22,15 +17,14 @@ from cdktf_cdktf_provider_aws.route53_record import (
 from constructs import Construct
 
 from modules.architectures.exposure import exposure
+from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
-from modules.blocks.alarms import threshold_alarms
+from modules.architectures.ha_failover.observability import observe, target_alarms
+from modules.blocks.alarms import AlarmSpec
 from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 from modules.core.stack import BaseStack
-
-# A refresh whose new instances fail their checks or answer 5xx undoes itself.
-REFRESH_ROLLBACK_ALARMS = ("unhealthy-hosts", "target-5xx")
 
 
 def use_provider(scope: Construct, provider: TerraformProvider) -> None:
@@ -65,7 +59,8 @@ class HaFailoverStack(BaseStack):
         prefix = f"{settings.name_prefix}-ha"
         self.sites: dict[str, FleetSite] = {}
         self.fleets: dict[str, ModelServerFleet] = {}
-        self.site_alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
+        targets: dict[str, TargetMetrics] = {}
+        target_specs: dict[str, list[AlarmSpec]] = {}
         regions = {"primary": settings.region}
         if ha.secondary_region:
             regions["secondary"] = ha.secondary_region
@@ -89,6 +84,8 @@ class HaFailoverStack(BaseStack):
                 ),
             )
             self.sites[role] = site
+            targets[role] = target_metrics(site.load_balancer, site.load_balancer.target_group)
+            target_specs[role] = target_alarms(targets[role])
             self.fleets[role] = site.add_fleet(
                 "servers",
                 site.load_balancer.target_group,
@@ -96,76 +93,18 @@ class HaFailoverStack(BaseStack):
                 min_size=ha.min_size,
                 max_size=ha.max_size,
                 desired=ha.desired_capacity,
-                rollback_alarm_keys=REFRESH_ROLLBACK_ALARMS,
+                rollback_alarms=target_specs[role],
             )
-            self.site_alarms[role] = self._alarms(site, self.fleets[role])
-            if role == "secondary":
-                use_provider(site, self.region_provider("secondary", region))
+        self.site_alarms, self.alarm_specs, self.dashboard = observe(
+            self, settings, prefix, sites=self.sites, fleets=self.fleets, targets=targets, target_specs=target_specs
+        )
+        # Last: everything in the secondary site, its alarms too, is managed in its region.
+        if "secondary" in self.sites:
+            use_provider(self.sites["secondary"], self.region_provider("secondary", regions["secondary"]))
         self.health_checks: dict[str, Route53HealthCheck] = {}
         if ha.hosted_zone_id:
             self._dns_failover(settings)
-        self.dashboard = CloudwatchDashboard(
-            self, "dashboard", dashboard_name=prefix, dashboard_body=self._dashboard(regions)
-        )
         self._outputs()
-
-    def _alarms(self, site: FleetSite, fleet: ModelServerFleet) -> dict[str, CloudwatchMetricAlarm]:
-        lb = site.load_balancer
-        alb = {"LoadBalancer": lb.lb.arn_suffix}
-        group = {**alb, "TargetGroup": lb.target_group.arn_suffix}
-        alarms: dict[str, dict[str, Any]] = {
-            "unhealthy-hosts": {
-                "namespace": "AWS/ApplicationELB",
-                "metric_name": "UnHealthyHostCount",
-                "dimensions": group,
-                "statistic": "Maximum",
-                "threshold": 0,
-                "periods": 1,
-                "datapoints": 1,
-                "desc": "a target fails its health checks (the group replaces it after the grace period)",
-            },
-            "no-healthy-hosts": {
-                "namespace": "AWS/ApplicationELB",
-                "metric_name": "HealthyHostCount",
-                "dimensions": group,
-                "statistic": "Minimum",
-                "threshold": 1,
-                "comparison": "LessThanThreshold",
-                "periods": 2,
-                "datapoints": 2,
-                # The ALB reports the count every minute while it lives: silence is an outage.
-                "missing": "breaching",
-                "desc": "the site serves nothing: no target passes its health checks (DNS failover keys on this)",
-            },
-            "alb-5xx": {
-                "namespace": "AWS/ApplicationELB",
-                "metric_name": "HTTPCode_ELB_5XX_Count",
-                "dimensions": alb,
-                "statistic": "Sum",
-                "threshold": 0,
-                "desc": "the ALB answers 5xx itself: no healthy target, or targets time out",
-            },
-            "target-5xx": {
-                "namespace": "AWS/ApplicationELB",
-                "metric_name": "HTTPCode_Target_5XX_Count",
-                "dimensions": group,
-                "statistic": "Sum",
-                "threshold": 0,
-                "desc": "model servers answer 5xx",
-            },
-            "in-service-below-min": {
-                "namespace": "AWS/AutoScaling",
-                "metric_name": "GroupInServiceInstances",
-                "dimensions": {"AutoScalingGroupName": fleet.fleet.name},
-                "statistic": "Minimum",
-                "threshold": self.settings.ha_failover.min_size,
-                "comparison": "LessThanThreshold",
-                # The group always reports its metrics: silence means something is wrong.
-                "missing": "breaching",
-                "desc": "fewer instances in service than the minimum (no capacity, or a crash loop)",
-            },
-        }
-        return threshold_alarms(site, site.prefix, alarms, [site.topic.arn], periods=3, datapoints=2)
 
     def _dns_failover(self, settings: Settings) -> None:
         ha = settings.ha_failover
@@ -197,34 +136,6 @@ class HaFailoverStack(BaseStack):
                 health_check_id=check.id,
                 alias=Route53RecordAlias(name=lb.lb.dns_name, zone_id=lb.lb.zone_id, evaluate_target_health=True),
             )
-
-    def _dashboard(self, regions: dict[str, str]) -> str:
-        widgets = []
-        for role, region in regions.items():
-            site, fleet = self.sites[role], self.fleets[role]
-            lb = site.load_balancer
-            alb = ["LoadBalancer", lb.lb.arn_suffix]
-            group = [*alb, "TargetGroup", lb.target_group.arn_suffix]
-            asg = ["AutoScalingGroupName", fleet.fleet.name]
-            elb = "AWS/ApplicationELB"
-
-            def widget(
-                title: str, metrics: list[list[Any]], stat: str = "Sum", region: str = region, role: str = role
-            ) -> dict[str, Any]:
-                props = {"title": f"{role}: {title}", "region": region, "stat": stat, "period": 60, "metrics": metrics}
-                return {"type": "metric", "width": 12, "height": 6, "properties": props}
-
-            widgets += [
-                widget("healthy / unhealthy targets",
-                       [[elb, "HealthyHostCount", *group], [elb, "UnHealthyHostCount", *group]], "Maximum"),
-                widget("requests / 5xx", [[elb, "RequestCount", *alb], [elb, "HTTPCode_ELB_5XX_Count", *alb],
-                                          [elb, "HTTPCode_Target_5XX_Count", *group]]),
-                widget("in service / desired", [["AWS/AutoScaling", "GroupInServiceInstances", *asg],
-                                                ["AWS/AutoScaling", "GroupDesiredCapacity", *asg]], "Minimum"),
-                widget("CPU (%)", [["AWS/EC2", "CPUUtilization", *asg]], "Average"),
-                widget("p99 response time (s)", [[elb, "TargetResponseTime", *group]], "p99"),
-            ]  # fmt: skip
-        return json.dumps({"widgets": widgets})
 
     def _outputs(self) -> None:
         primary, fleet = self.sites["primary"], self.fleets["primary"]

@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicy,
     AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
     AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
 )
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
+from cdktf_cdktf_provider_aws.ecs_service import EcsService
+from constructs import Construct
 
+from modules.blocks.load_balancer import LoadBalancer
 from modules.config import Settings
 
-if TYPE_CHECKING:
-    from modules.architectures.model_serving.stack import ModelServingStack
 
-
-def autoscaling(stack: ModelServingStack, settings: Settings, prefix: str, resource_id: str) -> AppautoscalingTarget:
-    """The service's scalable target and its two policies, in the stack's own scope (their ids
-    are the stack's). ``resource_id`` is literal, not the target's attribute: the emulator leaves
-    the target out (modules/core/emulator.py) and the policies must still be valid Terraform."""
+def autoscaling(
+    scope: Construct,
+    settings: Settings,
+    prefix: str,
+    resource_id: str,
+    *,
+    service: EcsService,
+    load_balancer: LoadBalancer,
+) -> AppautoscalingTarget:
+    """The service's scalable target and its two policies, in ``scope`` (the stack: their ids
+    are Terraform addresses). ``resource_id`` is literal, not the target's attribute: the
+    emulator leaves the target out (modules/core/emulator.py) and the policies must still be
+    valid Terraform."""
     scalable = AppautoscalingTarget(
-        stack,
+        scope,
         "scaling-target",
         service_namespace="ecs",
         resource_id=resource_id,
         scalable_dimension="ecs:service:DesiredCount",
         min_capacity=settings.serving.min_tasks,
         max_capacity=settings.serving.max_tasks,
-        depends_on=[stack.service],
+        depends_on=[service],
     )
-    lb, tg = stack.load_balancer.lb, stack.load_balancer.target_group
+    lb, tg = load_balancer.lb, load_balancer.target_group
     metrics = {
         "cpu": ("ECSServiceAverageCPUUtilization", settings.serving.cpu_target_percent, None),
         "requests": (
@@ -42,7 +49,7 @@ def autoscaling(stack: ModelServingStack, settings: Settings, prefix: str, resou
     }
     for key, (metric, target_value, label) in metrics.items():
         AppautoscalingPolicy(
-            stack,
+            scope,
             f"scale-{key}",
             name=f"{prefix}-{key}",
             policy_type="TargetTrackingScaling",

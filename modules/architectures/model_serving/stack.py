@@ -11,12 +11,6 @@ import re
 
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
-from cdktf_cdktf_provider_aws.ecr_repository import (
-    EcrRepository,
-    EcrRepositoryEncryptionConfiguration,
-    EcrRepositoryImageScanningConfiguration,
-)
 from cdktf_cdktf_provider_aws.ecs_cluster import (
     EcsCluster,
     EcsClusterConfiguration,
@@ -30,7 +24,6 @@ from cdktf_cdktf_provider_aws.ecs_cluster_capacity_providers import (
 )
 from cdktf_cdktf_provider_aws.ecs_service import (
     EcsService,
-    EcsServiceAlarms,
     EcsServiceCapacityProviderStrategy,
     EcsServiceDeploymentCircuitBreaker,
     EcsServiceLoadBalancer,
@@ -47,7 +40,8 @@ from constructs import Construct
 
 from modules.architectures.exposure import exposure, protect
 from modules.architectures.model_serving.autoscaling import autoscaling
-from modules.architectures.model_serving.observability import alarms_and_dashboard, deployment_alarm_names
+from modules.architectures.model_serving.image_repository import image_repository
+from modules.architectures.model_serving.observability import observe
 from modules.architectures.network_props import network_props
 from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
@@ -140,50 +134,7 @@ class ModelServingStack(BaseStack):
             self, "tasks-https-out", tasks_sg.id, "HTTPS out: ECR, CloudWatch Logs, S3 (model) through NAT or endpoints"
         )
 
-        self.repository = EcrRepository(
-            self,
-            "repository",
-            name=f"{settings.name_prefix}/model-server",
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
-            encryption_configuration=[
-                EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=self.key.arn)
-            ],
-        )
-        # The running tasks' image lives here: without it no task can start again.
-        self.protect_in_prod(self.repository)
-        EcrLifecyclePolicy(
-            self,
-            "repository-lifecycle",
-            repository=self.repository.name,
-            policy=json.dumps(
-                {
-                    "rules": [
-                        {
-                            "rulePriority": 1,
-                            "description": "untagged layers of failed pushes",
-                            "selection": {
-                                "tagStatus": "untagged",
-                                "countType": "sinceImagePushed",
-                                "countUnit": "days",
-                                "countNumber": 1,
-                            },
-                            "action": {"type": "expire"},
-                        },
-                        {
-                            "rulePriority": 2,
-                            "description": f"keep the newest {serving.images_kept} images (rollback targets)",
-                            "selection": {
-                                "tagStatus": "any",
-                                "countType": "imageCountMoreThan",
-                                "countNumber": serving.images_kept,
-                            },
-                            "action": {"type": "expire"},
-                        },
-                    ]
-                }
-            ),
-        )
+        self.repository = image_repository(self, settings, self.key.arn)
         self.image: ContainerImage | None = None
         if serving.image_uri:
             image_uri = serving.image_uri
@@ -260,9 +211,6 @@ class ModelServingStack(BaseStack):
                 )
             ],
             deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
-            # Beside the breaker (tasks that never get healthy): a new revision that is healthy
-            # but answers 5xx, slowly, or keeps crashing is rolled back when one of these fires.
-            alarms=EcsServiceAlarms(alarm_names=deployment_alarm_names(prefix), enable=True, rollback=True),
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             health_check_grace_period_seconds=serving.health_check_grace_s,
@@ -274,8 +222,36 @@ class ModelServingStack(BaseStack):
             # The target group must be attached to the ALB (by its listener) first.
             depends_on=[self.load_balancer.listener],
         )
-        self.scaling_target = autoscaling(self, settings, prefix, f"service/{prefix}/{CONTAINER}")
-        self._alarms(settings, prefix)
+        self.scaling_target = autoscaling(
+            self,
+            settings,
+            prefix,
+            f"service/{prefix}/{CONTAINER}",
+            service=self.service,
+            load_balancer=self.load_balancer,
+        )
+        self.topic = alarm_topic(
+            self,
+            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
+            topic_id="alarms",
+            email_id="alarm-email",
+        )
+        watch = observe(
+            self,
+            settings,
+            prefix,
+            topic_arn=self.topic.arn,
+            lb=self.load_balancer.lb,
+            tg=self.load_balancer.target_group,
+            cluster=self.cluster,
+            service=self.service,
+        )
+        self.dashboard = watch.dashboard
+        self.alarm_specs = {prefix: watch.specs}  # by the prefix that names them
+        # Beside the breaker (tasks that never get healthy): a new revision that is healthy
+        # but answers 5xx, slowly, or keeps crashing is rolled back when a rollout guard fires.
+        # Set after the alarms exist: they read the service's name.
+        self.service.put_alarms(alarm_names=watch.rollout_guards(prefix), enable=True, rollback=True)
         self._outputs()
 
     def _roles(self, settings: Settings, image_uri: str) -> None:
@@ -372,24 +348,6 @@ class ModelServingStack(BaseStack):
             volume=[EcsTaskDefinitionVolume(name="tmp")],
             container_definitions=json.dumps([container]),
             depends_on=[self.image.build] if self.image else None,
-        )
-
-    def _alarms(self, settings: Settings, prefix: str) -> None:
-        self.topic = alarm_topic(
-            self,
-            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
-            topic_id="alarms",
-            email_id="alarm-email",
-        )
-        self.dashboard = alarms_and_dashboard(
-            self,
-            settings,
-            prefix,
-            topic_arn=self.topic.arn,
-            lb=self.load_balancer.lb,
-            tg=self.load_balancer.target_group,
-            cluster=self.cluster,
-            service=self.service,
         )
 
     def _outputs(self) -> None:

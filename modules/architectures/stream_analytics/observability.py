@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
@@ -15,6 +14,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
     CloudwatchEventTargetDeadLetterConfig,
     CloudwatchEventTargetRetryPolicy,
 )
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
@@ -24,7 +24,8 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
-from modules.blocks.alarms import threshold_alarms
+from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms, rollout_guards
+from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
@@ -50,6 +51,11 @@ class Alerts:
     topic: SnsTopic
     event_dlq: SqsQueue
     dashboard: CloudwatchDashboard
+    specs: list[AlarmSpec]
+    alarms: dict[str, CloudwatchMetricAlarm]
+
+    def rollout_guards(self, prefix: str) -> list[str]:
+        return rollout_guards(prefix, self.specs)
 
 
 def alerts(
@@ -145,146 +151,159 @@ def alerts(
             ),
         ),
     )
-    stream_dims = {"StreamName": stream.name}
-    alarms: dict[str, dict[str, Any]] = {
-        "iterator-age": {
-            "namespace": "AWS/Kinesis",
-            "metric_name": "GetRecords.IteratorAgeMilliseconds",
-            "dimensions": stream_dims,
-            "statistic": "Maximum",
-            "threshold": cfg.iterator_age_alarm_s * 1000,
-            "desc": f"workers fall behind: the oldest unread record is older than {cfg.iterator_age_alarm_s} s",
-        },
-        "read-throttled": {
-            "namespace": "AWS/Kinesis",
-            "metric_name": "ReadProvisionedThroughputExceeded",
-            "dimensions": stream_dims,
-            "statistic": "Sum",
-            "threshold": 0,
-            "desc": "GetRecords throttled for minutes: more shards (or on-demand) or fewer readers per shard",
-        },
-        "write-throttled": {
-            "namespace": "AWS/Kinesis",
-            "metric_name": "WriteProvisionedThroughputExceeded",
-            "dimensions": stream_dims,
-            "statistic": "Sum",
-            "threshold": 0,
-            "desc": "producers throttled for minutes: records are retried or dropped upstream",
-        },
-        "dlq-depth": {
-            "namespace": "AWS/SQS",
-            "metric_name": "ApproximateNumberOfMessagesVisible",
-            "dimensions": {"QueueName": dlq.name},
-            "statistic": "Maximum",
-            "threshold": 0,
-            "periods": 1,
-            "datapoints": 1,
-            "desc": "poison records are waiting in the DLQ (shard, sequence number and reason in each)",
-        },
-        "undelivered-spot-events": {
-            "namespace": "AWS/SQS",
-            "metric_name": "ApproximateNumberOfMessagesVisible",
-            "dimensions": {"QueueName": event_dlq.name},
-            "statistic": "Maximum",
-            "threshold": 0,
-            "periods": 1,
-            "datapoints": 1,
-            "desc": "a spot event could not reach the alerts topic (reason in each message's attributes)",
-        },
-        **{
-            f"lease-{op}s-throttled": {
-                "namespace": "AWS/DynamoDB",
-                "metric_name": f"{op.capitalize()}ThrottleEvents",
-                "dimensions": {"TableName": leases.name},
-                "statistic": "Sum",
-                "threshold": 0,
-                "desc": f"lease table {op}s throttled for minutes: workers renew and take leases late and "
-                "may lose shards to each other (an on-demand table throttles past twice its previous peak)",
-            }
+    metrics = stream_metrics(stream, leases, dlq, event_dlq)
+    specs = alarm_specs(settings, metrics)
+    alarms = metric_alarms(scope, prefix, specs, [topic.arn])
+    board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs(metrics), alarms=specs))
+    return Alerts(topic=topic, event_dlq=event_dlq, dashboard=board, specs=specs, alarms=alarms)
+
+
+@dataclass(frozen=True)
+class StreamMetrics:
+    """The metrics of the stream, the workers, the lease table and the DLQs."""
+
+    incoming: Metric
+    read: Metric
+    iterator_age: Metric
+    read_throttled: Metric
+    write_throttled: Metric
+    processed: Metric
+    poison: Metric
+    heartbeats: Metric
+    leases_held: Metric
+    dlq_depth: Metric
+    event_dlq_depth: Metric
+    lease_throttles: dict[str, Metric]  # by "read" / "write"
+    lease_system_errors: dict[str, Metric]  # by operation
+
+
+def stream_metrics(stream: KinesisStream, leases: DynamodbTable, dlq: SqsQueue, event_dlq: SqsQueue) -> StreamMetrics:
+    on_stream = {"StreamName": stream.name}
+    table = {"TableName": leases.name}
+
+    def kinesis(name: str) -> Metric:
+        return Metric(namespace="AWS/Kinesis", name=name, dimensions=on_stream)
+
+    def workers(name: str) -> Metric:
+        return Metric(namespace=METRIC_NAMESPACE, name=name, dimensions=on_stream)
+
+    def depth(queue: SqsQueue) -> Metric:
+        return Metric(
+            namespace="AWS/SQS", name="ApproximateNumberOfMessagesVisible", dimensions={"QueueName": queue.name}
+        )
+
+    return StreamMetrics(
+        incoming=kinesis("IncomingRecords"),
+        read=kinesis("GetRecords.Records"),
+        iterator_age=kinesis("GetRecords.IteratorAgeMilliseconds"),
+        read_throttled=kinesis("ReadProvisionedThroughputExceeded"),
+        write_throttled=kinesis("WriteProvisionedThroughputExceeded"),
+        processed=workers("RecordsProcessed"),
+        poison=workers("PoisonRecords"),
+        heartbeats=workers("Heartbeat"),
+        leases_held=workers("LeasesHeld"),
+        dlq_depth=depth(dlq),
+        event_dlq_depth=depth(event_dlq),
+        lease_throttles={
+            op: Metric(namespace="AWS/DynamoDB", name=f"{op.capitalize()}ThrottleEvents", dimensions=table)
             for op in ("read", "write")
         },
-        # DynamoDB publishes SystemErrors per operation: one alarm for each the worker uses.
-        **{
-            f"lease-{op.lower()}-system-errors": {
-                "namespace": "AWS/DynamoDB",
-                "metric_name": "SystemErrors",
-                "dimensions": {"TableName": leases.name, "Operation": op},
-                "statistic": "Sum",
-                "threshold": 0,
-                "desc": f"DynamoDB answered the workers' {op} calls with 5xx for minutes: leases are "
-                "not renewed or checkpoints not saved (the workers retry; shards stall if it lasts)",
-            }
+        # DynamoDB publishes SystemErrors per operation: one metric for each the worker uses.
+        lease_system_errors={
+            op: Metric(namespace="AWS/DynamoDB", name="SystemErrors", dimensions={**table, "Operation": op})
             for op in LEASE_OPERATIONS
         },
-    }
-    alarms["heartbeats"] = {
-        "name": "heartbeats-missing",
-        "namespace": METRIC_NAMESPACE,
-        "metric_name": "Heartbeat",
-        "dimensions": {"StreamName": stream.name},
-        "statistic": "Sum",
-        "threshold": 1,
-        "periods": 3,
-        "datapoints": 3,
-        "comparison": "LessThanThreshold",
-        # No data is exactly the failure: every worker is gone or cannot reach CloudWatch.
-        "missing": "breaching",
-        "desc": f"no worker has sent a heartbeat for 3 minutes (each sends one every {HEARTBEAT_S} s)",
-    }
-    threshold_alarms(scope, prefix, alarms, [topic.arn], periods=5, datapoints=3)
-    dashboard = CloudwatchDashboard(
-        scope,
-        "dashboard",
-        dashboard_name=prefix,
-        dashboard_body=dashboard_body(settings, stream.name, leases.name, dlq.name, event_dlq.name),
     )
-    return Alerts(topic=topic, event_dlq=event_dlq, dashboard=dashboard)
 
 
-def dashboard_body(settings: Settings, stream_name: str, leases_name: str, dlq_name: str, event_dlq_name: str) -> str:
-    """Stream in and out, iterator age, throttling, worker progress and heartbeats, DLQ depths."""
-    stream = ["StreamName", stream_name]
+def alarm_specs(settings: Settings, m: StreamMetrics) -> list[AlarmSpec]:
+    """The stream's alarms; most need 3 of 5 one-minute periods. The worker fleet's instance
+    refresh (``stream.fleet_kind = "asg"``) rolls back on the rollout guards: new workers that
+    stop heartbeating or fall behind."""
+    cfg = settings.stream
+    specs = [
+        # First: the rollout guards are named in this order in the worker group's refresh.
+        AlarmSpec(
+            key="heartbeats",
+            name="heartbeats-missing",
+            metric=m.heartbeats,
+            statistic="Sum",
+            threshold=1,
+            periods=3,
+            datapoints=3,
+            comparison="LessThanThreshold",
+            # No data is exactly the failure: every worker is gone or cannot reach CloudWatch.
+            missing="breaching",
+            guards_rollout=True,
+            description=f"no worker has sent a heartbeat for 3 minutes (each sends one every {HEARTBEAT_S} s)",
+        ),
+        AlarmSpec(
+            key="iterator-age", metric=m.iterator_age, statistic="Maximum", threshold=cfg.iterator_age_alarm_s * 1000,
+            periods=5, datapoints=3, guards_rollout=True,
+            description=f"workers fall behind: the oldest unread record is older than {cfg.iterator_age_alarm_s} s",
+        ),
+        AlarmSpec(
+            key="read-throttled", metric=m.read_throttled, statistic="Sum", threshold=0, periods=5, datapoints=3,
+            description="GetRecords throttled for minutes: more shards (or on-demand) or fewer readers per shard",
+        ),
+        AlarmSpec(
+            key="write-throttled", metric=m.write_throttled, statistic="Sum", threshold=0, periods=5, datapoints=3,
+            description="producers throttled for minutes: records are retried or dropped upstream",
+        ),
+        AlarmSpec(
+            key="dlq-depth", metric=m.dlq_depth, statistic="Maximum", threshold=0, periods=1, datapoints=1,
+            description="poison records are waiting in the DLQ (shard, sequence number and reason in each)",
+        ),
+        AlarmSpec(
+            key="undelivered-spot-events", metric=m.event_dlq_depth, statistic="Maximum", threshold=0, periods=1,
+            datapoints=1,
+            description="a spot event could not reach the alerts topic (reason in each message's attributes)",
+        ),
+    ]  # fmt: skip
+    specs += [
+        AlarmSpec(
+            key=f"lease-{op}s-throttled",
+            metric=metric,
+            statistic="Sum",
+            threshold=0,
+            periods=5,
+            datapoints=3,
+            description=f"lease table {op}s throttled for minutes: workers renew and take leases late and "
+            "may lose shards to each other (an on-demand table throttles past twice its previous peak)",
+        )
+        for op, metric in m.lease_throttles.items()
+    ]
+    specs += [
+        AlarmSpec(
+            key=f"lease-{op.lower()}-system-errors",
+            metric=metric,
+            statistic="Sum",
+            threshold=0,
+            periods=5,
+            datapoints=3,
+            description=f"DynamoDB answered the workers' {op} calls with 5xx for minutes: leases are "
+            "not renewed or checkpoints not saved (the workers retry; shards stall if it lasts)",
+        )
+        for op, metric in m.lease_system_errors.items()
+    ]
+    return specs
 
-    def widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str, Any]:
-        props = {"title": title, "region": settings.region, "stat": stat, "period": 60, "metrics": metrics}
-        return {"type": "metric", "width": 12, "height": 6, "properties": props}
 
-    kinesis, workers = "AWS/Kinesis", METRIC_NAMESPACE
-    return json.dumps(
-        {
-            "widgets": [
-                widget(
-                    "Records in / out",
-                    [[kinesis, "IncomingRecords", *stream], [kinesis, "GetRecords.Records", *stream]],
-                ),
-                widget("Iterator age (ms)", [[kinesis, "GetRecords.IteratorAgeMilliseconds", *stream]], "Maximum"),
-                widget(
-                    "Throttled",
-                    [
-                        [kinesis, "ReadProvisionedThroughputExceeded", *stream],
-                        [kinesis, "WriteProvisionedThroughputExceeded", *stream],
-                    ],
-                ),
-                widget(
-                    "Processed / poison",
-                    [[workers, "RecordsProcessed", *stream], [workers, "PoisonRecords", *stream]],
-                ),
-                widget("Heartbeats / leases held", [[workers, "Heartbeat", *stream], [workers, "LeasesHeld", *stream]]),
-                widget(
-                    "DLQ depth (poison records / undelivered spot events)",
-                    [
-                        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq_name],
-                        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", event_dlq_name],
-                    ],
-                    "Maximum",
-                ),
-                widget(
-                    "Lease table throttling",
-                    [
-                        ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", leases_name],
-                        ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", leases_name],
-                    ],
-                ),
-            ]
-        }
-    )
+def graphs(m: StreamMetrics) -> list[Graph]:
+    """Stream in and out, iterator age, throttling, worker progress and heartbeats, DLQ depths,
+    the lease table's throttling and errors."""
+    return [
+        Graph(title="Records in / out", lines=[m.incoming, m.read]),
+        Graph(title="Iterator age (ms)", lines=[m.iterator_age], stat="Maximum"),
+        Graph(title="Throttled", lines=[m.read_throttled, m.write_throttled]),
+        Graph(title="Processed / poison", lines=[m.processed, m.poison]),
+        Graph(title="Heartbeats / leases held", lines=[m.heartbeats, m.leases_held]),
+        Graph(
+            title="DLQ depth (poison records / undelivered spot events)",
+            lines=[m.dlq_depth, m.event_dlq_depth],
+            stat="Maximum",
+        ),
+        Graph(title="Lease table throttling", lines=list(m.lease_throttles.values())),
+        # Added with the AlarmSpecs: the system-error alarms had no graph to look at.
+        Graph(title="Lease table system errors", lines=list(m.lease_system_errors.values())),
+    ]

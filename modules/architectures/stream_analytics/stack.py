@@ -65,8 +65,6 @@ SPOT_FLEET_ALLOCATION = {
     "capacity-optimized": "capacityOptimized",
     "price-capacity-optimized": "priceCapacityOptimized",
 }
-# Alarm names (observability.alerts) an ASG refresh of workers rolls back on.
-REFRESH_ROLLBACK_ALARMS = ("heartbeats-missing", "iterator-age")
 SPOT_FLEET_TAGGING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole"
 
 
@@ -202,8 +200,9 @@ class StreamAnalyticsStack(BaseStack):
             ),
             region=settings.region,
         )
-        self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
+        # Alerts first: the worker group's instance refresh rolls back on their rollout guards.
         self._alerts(settings, prefix, account.account_id)
+        self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
         self._outputs()
 
     # --- workers --------------------------------------------------------------------------
@@ -335,7 +334,7 @@ class StreamAnalyticsStack(BaseStack):
                 refresh_checkpoints=self.settings.fleet.refresh_checkpoints,
                 refresh_bake_s=self.settings.fleet.refresh_bake_s,
                 # New workers that stop heartbeating or fall behind undo the refresh.
-                rollback_alarm_names=[f"{prefix}-{name}" for name in REFRESH_ROLLBACK_ALARMS],
+                rollback_alarm_names=self.alerts.rollout_guards(prefix),
             ),
             launch_template=self.template.launch_template,
         )
@@ -344,7 +343,7 @@ class StreamAnalyticsStack(BaseStack):
     # --- visibility ---------------------------------------------------------------------------
 
     def _alerts(self, settings: Settings, prefix: str, account_id: str) -> None:
-        made = alerts(
+        self.alerts = made = alerts(
             self,
             settings,
             prefix,
@@ -355,6 +354,7 @@ class StreamAnalyticsStack(BaseStack):
             dlq=self.dlq,
         )
         self.topic, self.event_dlq, self.dashboard = made.topic, made.event_dlq, made.dashboard
+        self.alarm_specs = {prefix: made.specs}  # by the prefix that names them
 
     def _outputs(self) -> None:
         outputs = {

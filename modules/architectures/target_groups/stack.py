@@ -7,7 +7,6 @@ model servers; the listener forwards by the weights in ``target_groups.weights``
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -22,8 +21,10 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.architectures.exposure import exposure
+from modules.architectures.fleet_metrics import target_metrics
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
-from modules.blocks.alarms import threshold_alarms
+from modules.architectures.target_groups.observability import group_alarms, observe
+from modules.blocks.alarms import rollout_guards
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import detection_s
 from modules.blocks.iam import allow, assume_role_policy, policy_document
@@ -37,9 +38,6 @@ from modules.core.stack import BaseStack
 
 CONTROLLER_DIR = PROJECT_ROOT / "handlers" / "canary_controller"
 CONTROLLER_PERIOD_S = 60  # EventBridge Scheduler's shortest rate
-# The canary's alarms the controller watches: one in ALARM sets the canary's weight to 0.
-CANARY_ALARMS = ("canary-unhealthy-hosts", "canary-target-5xx")
-
 # The seed's thresholds: 2 passes in, 2 failures out (3 s timeout), any 2xx is healthy.
 HEALTHY_THRESHOLD = 2
 UNHEALTHY_THRESHOLD = 2
@@ -100,6 +98,8 @@ class TargetGroupsStack(BaseStack):
         weights = tg.weights
         lb.forward({"default": weights["stable"], "canary": weights["canary"]}, stickiness_s=tg.stickiness_s)
         self.target_groups = groups
+        targets = {key: target_metrics(lb, group) for key, group in groups.items()}
+        self.group_alarm_specs = {key: group_alarms(key, targets[key]) for key in groups}
         models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
@@ -110,11 +110,21 @@ class TargetGroupsStack(BaseStack):
                 max_size=tg.max_size,
                 model_uri=models[key],
                 # A refresh of this group undoes itself when its own targets go bad.
-                rollback_alarm_keys=(f"{key}-unhealthy-hosts", f"{key}-target-5xx"),
+                rollback_alarms=self.group_alarm_specs[key],
             )
             for key, group in groups.items()
         }
-        self._alarms()
+        self.alarms, self.dashboard = observe(
+            self,
+            settings,
+            prefix,
+            self.site,
+            specs=self.group_alarm_specs,
+            targets=targets,
+            fleets=self.fleets,
+        )
+        # By the prefix that names them (the site's).
+        self.alarm_specs = {self.site.prefix: [spec for specs in self.group_alarm_specs.values() for spec in specs]}
         self._canary_controller(settings, prefix)
         outputs = {
             "alb_url": (lb.url, "URL of the load balancer"),
@@ -133,23 +143,6 @@ class TargetGroupsStack(BaseStack):
         }
         for key, (value, description) in outputs.items():
             TerraformOutput(self, key, value=value, description=description)
-
-    def _alarms(self) -> None:
-        lb = self.site.load_balancer
-        alarms: dict[str, dict[str, Any]] = {}
-        for key, group in self.target_groups.items():
-            dims = {"LoadBalancer": lb.lb.arn_suffix, "TargetGroup": group.arn_suffix}
-            alarms[f"{key}-unhealthy-hosts"] = {
-                "namespace": "AWS/ApplicationELB", "metric_name": "UnHealthyHostCount", "dimensions": dims,
-                "statistic": "Maximum", "threshold": 0, "periods": 1, "datapoints": 1,
-                "desc": f"a {key} target fails its health checks (its group replaces it)",
-            }  # fmt: skip
-            alarms[f"{key}-target-5xx"] = {
-                "namespace": "AWS/ApplicationELB", "metric_name": "HTTPCode_Target_5XX_Count", "dimensions": dims,
-                "statistic": "Sum", "threshold": 0,
-                "desc": f"{key} model servers answer 5xx" + (": consider its weight 0" if key == "canary" else ""),
-            }  # fmt: skip
-        threshold_alarms(self.site, self.site.prefix, alarms, [self.site.topic.arn], periods=3, datapoints=2)
 
     def _canary_controller(self, settings: Settings, prefix: str) -> None:
         """The rollout state (SSM), the controller function and the schedule that runs it."""
@@ -188,7 +181,8 @@ class TargetGroupsStack(BaseStack):
                     "CANARY_TARGET_GROUP_ARN": self.target_groups["canary"].arn,
                     "STATE_PARAMETER": self.canary_state.name,
                     "STATE_KEY_ID": site.key.arn,
-                    "CANARY_ALARMS": ",".join(site.alarm_name(key) for key in CANARY_ALARMS),
+                    # The canary's rollout guards: one in ALARM sets the canary's weight to 0.
+                    "CANARY_ALARMS": ",".join(rollout_guards(site.prefix, self.group_alarm_specs["canary"])),
                     "ALARM_TOPIC_ARN": site.topic.arn,
                     "STEPS": ",".join(str(step) for step in tg.canary_steps),
                     "BAKE_S": str(tg.canary_bake_s),

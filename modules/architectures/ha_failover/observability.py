@@ -1,0 +1,97 @@
+"""What the ``ha-failover`` stack watches, per site (region): unhealthy and no healthy
+targets, ALB and target 5xx, instances in service below the minimum; and one dashboard over
+both sites.
+
+The rollout guards are what an instance refresh of the site's group watches: a refresh
+whose new instances fail their checks or answer 5xx undoes itself. "No healthy hosts" is
+what Route 53 failover keys on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from constructs import Construct
+
+from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
+from modules.architectures.fleet_site import FleetSite
+from modules.blocks.alarms import AlarmSpec, metric_alarms
+from modules.blocks.dashboard import DashboardProps, Graph, dashboard
+from modules.blocks.model_server_fleet import ModelServerFleet
+from modules.config import Settings
+
+
+def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:
+    """The site's load-balancer alarms: known before its group exists (its refresh watches them)."""
+    return [
+        AlarmSpec(
+            key="unhealthy-hosts", metric=t.unhealthy_hosts, statistic="Maximum", threshold=0, periods=1,
+            datapoints=1, guards_rollout=True,
+            description="a target fails its health checks (the group replaces it after the grace period)",
+        ),
+        AlarmSpec(
+            key="no-healthy-hosts", metric=t.healthy_hosts, statistic="Minimum", threshold=1,
+            comparison="LessThanThreshold", periods=2, datapoints=2,
+            # The ALB reports the count every minute while it lives: silence is an outage.
+            missing="breaching",
+            description="the site serves nothing: no target passes its health checks (DNS failover keys on this)",
+        ),
+        AlarmSpec(
+            key="alb-5xx", metric=t.alb_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            description="the ALB answers 5xx itself: no healthy target, or targets time out",
+        ),
+        AlarmSpec(
+            key="target-5xx", metric=t.target_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            guards_rollout=True, description="model servers answer 5xx",
+        ),
+    ]  # fmt: skip
+
+
+def group_alarms(g: GroupMetrics, min_size: int) -> list[AlarmSpec]:
+    return [
+        AlarmSpec(
+            key="in-service-below-min",
+            metric=g.in_service,
+            statistic="Minimum",
+            threshold=min_size,
+            comparison="LessThanThreshold",
+            periods=3,
+            datapoints=2,
+            # The group always reports its metrics: silence means something is wrong.
+            missing="breaching",
+            description="fewer instances in service than the minimum (no capacity, or a crash loop)",
+        )
+    ]
+
+
+def observe(
+    scope: Construct,
+    settings: Settings,
+    prefix: str,
+    *,
+    sites: Mapping[str, FleetSite],
+    fleets: Mapping[str, ModelServerFleet],
+    targets: Mapping[str, TargetMetrics],
+    target_specs: Mapping[str, Sequence[AlarmSpec]],
+) -> tuple[dict[str, dict[str, CloudwatchMetricAlarm]], dict[str, list[AlarmSpec]], CloudwatchDashboard]:
+    """Every site's alarms (by role: in the site, their ids are Terraform addresses, to its
+    topic), their specs (by the site's prefix, which names them) and one dashboard over every
+    site (in ``scope``, each graph in its site's region).
+
+    ``target_specs`` are the sites' :func:`target_alarms`, made before their groups, whose
+    refreshes watch them; the groups' alarms are added here."""
+    alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
+    by_prefix: dict[str, list[AlarmSpec]] = {}
+    graphs: list[Graph] = []
+    every: list[AlarmSpec] = []
+    for role, site in sites.items():
+        group = group_metrics(fleets[role])
+        specs = [*target_specs[role], *group_alarms(group, settings.ha_failover.min_size)]
+        alarms[role] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
+        graphs += fleet_graphs(role, site.region, targets[role], group)
+        every += specs
+        by_prefix[site.prefix] = specs
+    board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
+    return alarms, by_prefix, board

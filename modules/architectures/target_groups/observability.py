@@ -1,0 +1,59 @@
+"""What the ``target-groups`` stack watches, per target group (stable, canary): unhealthy
+targets and target 5xx; and one dashboard over both groups and their fleets.
+
+Every alarm here guards a rollout: a group's instance refresh undoes itself when its own
+targets go bad, and the canary controller sets the canary's weight to 0 when one of the
+canary's fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from constructs import Construct
+
+from modules.architectures.fleet_metrics import TargetMetrics, fleet_graphs, group_metrics
+from modules.architectures.fleet_site import FleetSite
+from modules.blocks.alarms import AlarmSpec, metric_alarms
+from modules.blocks.dashboard import DashboardProps, dashboard
+from modules.blocks.model_server_fleet import ModelServerFleet
+from modules.config import Settings
+
+
+def group_alarms(key: str, t: TargetMetrics) -> list[AlarmSpec]:
+    """The alarms of target group ``key`` (its keys start with ``<key>-``)."""
+    return [
+        AlarmSpec(
+            key=f"{key}-unhealthy-hosts", metric=t.unhealthy_hosts, statistic="Maximum", threshold=0, periods=1,
+            datapoints=1, guards_rollout=True,
+            description=f"a {key} target fails its health checks (its group replaces it)",
+        ),
+        AlarmSpec(
+            key=f"{key}-target-5xx", metric=t.target_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            guards_rollout=True,
+            description=f"{key} model servers answer 5xx" + (": consider its weight 0" if key == "canary" else ""),
+        ),
+    ]  # fmt: skip
+
+
+def observe(
+    scope: Construct,
+    settings: Settings,
+    prefix: str,
+    site: FleetSite,
+    *,
+    specs: Mapping[str, Sequence[AlarmSpec]],
+    targets: Mapping[str, TargetMetrics],
+    fleets: Mapping[str, ModelServerFleet],
+) -> tuple[dict[str, CloudwatchMetricAlarm], CloudwatchDashboard]:
+    """The alarms of every target group (in the site: their ids are Terraform addresses, to
+    its topic) and the stack's dashboard (in ``scope``), one row of graphs per group."""
+    every = [spec for group_specs in specs.values() for spec in group_specs]
+    alarms = metric_alarms(site, site.prefix, every, [site.topic.arn])
+    graphs = [
+        graph for key in specs for graph in fleet_graphs(key, site.region, targets[key], group_metrics(fleets[key]))
+    ]
+    board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
+    return alarms, board
