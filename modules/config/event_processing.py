@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from modules.config.checks import DataBucketName, Int, Prefix, Section, Str, Suffix, arn, between, refuse
+from modules.core.input_rules import LogRetentionDays
 
 Delivery = Literal["queue", "direct"]
 # CodeDeploy's predefined Lambda configurations (modules/blocks/lambda_canary.py has their numbers).
@@ -53,9 +54,7 @@ class EventProcessingSettings(Section):
     reserved_concurrency: Annotated[Int, between(2, 1000)] = Field(
         default=10, description="Lambda reserved concurrency (also the queue poller's maximum)"
     )
-    log_retention_days: Annotated[Int, between(1, 3653, "days")] = Field(
-        default=365, description="Lambda log retention"
-    )
+    log_retention_days: LogRetentionDays = Field(default=365, description="Lambda log retention")
     max_object_mib: Annotated[Int, between(1, 10240, "MiB")] = Field(
         default=256, description="larger objects are quarantined unread"
     )

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from modules.config.checks import DEFAULT_INSTANCE_TYPES, Checkpoints, Days, InstanceTypes, Int, Section, between
+from modules.config.checks import DEFAULT_INSTANCE_TYPES, Checkpoints, InstanceTypes, Int, Section, between
+from modules.core.input_rules import LogRetentionDays
 from modules.core.kinds import SpotAllocation
 
 
@@ -58,4 +59,4 @@ class FleetSettings(Section):
         default=1000, description="target tracking: ALB requests per instance per minute"
     )
     root_volume_gib: Annotated[Int, between(8, 16384)] = Field(default=20, description="encrypted gp3 root volume size")
-    log_retention_days: Days = Field(default=365, description="model server log retention (days)")
+    log_retention_days: LogRetentionDays = Field(default=365, description="model server log retention (days)")

@@ -8,7 +8,6 @@ from pydantic import Field, model_validator
 
 from modules.config.checks import (
     FARGATE_CPU_MEMORY,
-    Days,
     ExposureOverride,
     FargateCpu,
     ImageUri,
@@ -19,6 +18,7 @@ from modules.config.checks import (
     between,
     refuse,
 )
+from modules.core.input_rules import LogRetentionDays
 
 
 class ServingSettings(Section):
@@ -89,7 +89,7 @@ class ServingSettings(Section):
     health_check_grace_s: Annotated[Int, between(0, 2147483647)] = Field(
         default=60, description="ALB health checks ignored this long after a task starts"
     )
-    log_retention_days: Days = Field(default=365, description="container log retention (days)")
+    log_retention_days: LogRetentionDays = Field(default=365, description="container log retention (days)")
     images_kept: Annotated[Int, between(1, 10000)] = Field(
         default=20, description="ECR keeps the newest this many images"
     )

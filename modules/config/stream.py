@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modules.config.checks import DEFAULT_INSTANCE_TYPES, Days, InstanceTypes, Int, Section, between, refuse
+from modules.config.checks import DEFAULT_INSTANCE_TYPES, InstanceTypes, Int, Section, between, refuse
+from modules.core.input_rules import LogRetentionDays
 from modules.core.kinds import SpotAllocation
 
 CapacityMode = Literal["on_demand", "provisioned"]
@@ -54,7 +55,7 @@ class StreamSettings(Section):
     dlq_retention_days: Annotated[Int, between(1, 14)] = Field(
         default=14, description="poison records stay in the DLQ this long (days)"
     )
-    log_retention_days: Days = Field(default=365, description="worker log retention (days)")
+    log_retention_days: LogRetentionDays = Field(default=365, description="worker log retention (days)")
 
     @model_validator(mode="after")
     def _across_fields(self) -> StreamSettings:
