@@ -21,7 +21,7 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
-from modules.core.input_rules import LogRetentionDays, field_problems
+from modules.core.input_rules import LambdaEphemeralStorageMib, LambdaMemoryMib, LogRetentionDays, field_problems
 from modules.core.source_archive import source_archive
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).
@@ -38,9 +38,9 @@ class PythonFunctionProps:
     region: str
     handler: str = "handler.handler"
     runtime: str = "python3.12"
-    memory_mib: int = 1024
+    memory_mib: LambdaMemoryMib = 1024
     timeout_s: int = 60
-    ephemeral_storage_mib: int = 512
+    ephemeral_storage_mib: LambdaEphemeralStorageMib = 512
     reserved_concurrency: int = 10  # caps cost and protects downstreams; never starves other functions
     publish: bool = False  # a numbered version per change (for an alias that a canary moves)
     log_retention_days: LogRetentionDays = 365
@@ -56,12 +56,8 @@ class PythonFunctionProps:
             problems.append(f"code_dir={self.code_dir}: has no module for handler {self.handler!r}")
         if self.runtime not in RUNTIMES:
             problems.append(f"runtime={self.runtime!r}: must be one of {', '.join(RUNTIMES)}")
-        if not 128 <= self.memory_mib <= 10240:
-            problems.append(f"memory_mib={self.memory_mib}: must be 128-10240")
         if not 1 <= self.timeout_s <= 900:
             problems.append(f"timeout_s={self.timeout_s}: must be 1-900")
-        if not 512 <= self.ephemeral_storage_mib <= 10240:
-            problems.append(f"ephemeral_storage_mib={self.ephemeral_storage_mib}: must be 512-10240")
         if self.reserved_concurrency < 1:
             problems.append(f"reserved_concurrency={self.reserved_concurrency}: must be >= 1")
         if problems:

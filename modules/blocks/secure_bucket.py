@@ -35,8 +35,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.core.input_rules import S3ExpiryDays, field_problems
-from modules.core.names import bucket_name_problem
+from modules.core.input_rules import BucketName, S3ExpiryDays, field_problems, problem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +54,8 @@ class SecureBucketProps:
 
     def __post_init__(self) -> None:
         problems = field_problems(self)
-        name_problem = bucket_name_problem(self.bucket_name) if "${" not in self.bucket_name else None
+        # A name known only at apply (a token) is checked by AWS then.
+        name_problem = problem(BucketName, self.bucket_name) if "${" not in self.bucket_name else None
         if name_problem:
             problems.append(f"bucket_name={self.bucket_name!r}: must be {name_problem}")
         if not 0 <= self.noncurrent_versions_kept <= 100:

@@ -21,6 +21,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
 
 from modules.core.input_rules import CIDRS_RULE, OPTIONAL_ZONE_IDS_RULE, SERVICE_NAMES_RULE, ZONE_IDS_RULE, where
+from modules.core.input_rules import BucketName as BucketName
 from modules.core.input_rules import Int as Int  # the sections' strict integer
 from modules.core.input_rules import between as between
 from modules.core.input_rules import check as check
@@ -195,7 +196,6 @@ Tags = Annotated[
     check(_tags_problem),
     _AS_DICT,
 ]
-BucketName = Annotated[str, Strict(), check(bucket_name_problem)]
 DataBucketName = Annotated[str, Strict(), check(_data_bucket_problem)]
 KeyPrefix = Annotated[
     str,

@@ -23,6 +23,8 @@ from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 from pydantic import AfterValidator, Strict, TypeAdapter, ValidationError
 
+from modules.core.names import bucket_name_problem
+
 T = TypeVar("T")
 
 
@@ -66,6 +68,10 @@ LogRetentionDays = Annotated[
 ]
 S3_EXPIRY_MAX_DAYS = 3650  # ten years: the longest S3 lifecycle expiry this project writes
 S3ExpiryDays = Annotated[Int, between(1, S3_EXPIRY_MAX_DAYS, "a number of days")]
+
+# --- names -------------------------------------------------------------------------------
+
+BucketName = Annotated[str, Strict(), check(bucket_name_problem)]
 
 # --- addresses and zones -----------------------------------------------------------------
 
@@ -144,6 +150,12 @@ SlowStartS = Annotated[
 ]
 StickinessS = Annotated[Int, between(0, 604800, "a number of seconds (0: off)")]  # lb_cookie: up to 7 days
 WafRateLimit = Annotated[Int, between(10, 2_000_000_000)]  # requests per client IP in 5 minutes
+
+# --- functions and queues ----------------------------------------------------------------
+
+LambdaMemoryMib = Annotated[Int, between(128, 10240, "MiB")]
+LambdaEphemeralStorageMib = Annotated[Int, between(512, 10240, "MiB")]  # /tmp
+MaxReceiveCount = Annotated[Int, between(1, 1000)]  # SQS redrive: receives before the DLQ
 
 # --- props ---------------------------------------------------------------------------------
 
