@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from modules.blocks.fleet import FleetProps
 from modules.blocks.load_balancer import LoadBalancerProps, TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleetProps
 from modules.blocks.network import NetworkProps
@@ -58,14 +59,19 @@ def function(**kw: Any) -> PythonFunctionProps:
     return PythonFunctionProps(**{**base, "handler": "handler.handler", **kw})
 
 
-def server_fleet(**kw: Any) -> ModelServerFleetProps:
-    from modules.blocks.fleet import FleetProps
+def fleet(**kw: Any) -> FleetProps:
+    base = {
+        "name": "s",
+        "subnet_ids": ["a", "b"],
+        "instance_types": ["m5.large", "m6i.large"],
+        "target_group_arns": ["t"],
+    }
+    return FleetProps(**{**base, **kw})
 
-    fleet = FleetProps(
-        name="s", subnet_ids=["a", "b"], instance_types=["m5.large", "m6i.large"], target_group_arns=["t"]
-    )
+
+def server_fleet(**kw: Any) -> ModelServerFleetProps:
     base = {"name": "s", "region": "us-east-1", "artifact_bucket": "b", "artifact_bucket_arn": "arn:aws:s3:::b"}
-    return ModelServerFleetProps(**{**base, "kms_key_arn": KEY, "security_group_ids": ["sg"], "fleet": fleet, **kw})
+    return ModelServerFleetProps(**{**base, "kms_key_arn": KEY, "security_group_ids": ["sg"], "fleet": fleet(), **kw})
 
 
 def bucket(**kw: Any) -> SecureBucketProps:
@@ -133,6 +139,16 @@ RULES = [
     Rule("load_balancer.rate_limit_per_5min", "9", web_acl, "rate_limit_per_5min", 9),
     # names
     Rule("state.bucket", "Bad_Bucket", bucket, "bucket_name", "Bad_Bucket"),
+    # fleets
+    Rule("fleet.instance_types", "m5.large", fleet, "instance_types", ("m5.large",)),  # one spot pool
+    Rule("stream.instance_types", "m5.large,m5.large", fleet, "instance_types", ("m5.large", "m5.large")),
+    Rule("fleet.refresh_checkpoints", "50,20,100", fleet, "refresh_checkpoints", (50, 20, 100)),
+    Rule("fleet.refresh_checkpoints", "20,50", fleet, "refresh_checkpoints", (20, 50)),  # never reaches 100
+    Rule("fleet.drain_s", "29", fleet, "drain_s", 29),
+    Rule("fleet.cpu_target_percent", "95", fleet, "cpu_target_percent", 95),
+    Rule("fleet.min_healthy_percent", "101", fleet, "min_healthy_percent", 101),
+    Rule("stream.on_demand_count", "1001", fleet, "on_demand_base", 1001),
+    Rule("fleet.requests_per_target", "0", fleet, "requests_per_target", 0),
     # functions and queues
     Rule("event_processing.function_memory_mib", "127", function, "memory_mib", 127),
     Rule("event_processing.ephemeral_storage_mib", "10241", function, "ephemeral_storage_mib", 10241),

@@ -11,7 +11,6 @@ Every check raises ``ValueError("<what is allowed>")``; the loader turns that in
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,17 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
 
-from modules.core.input_rules import CIDRS_RULE, OPTIONAL_ZONE_IDS_RULE, SERVICE_NAMES_RULE, ZONE_IDS_RULE, where
+from modules.core.input_rules import (
+    CHECKPOINTS_ALLOWED,
+    CHECKPOINTS_RULE,
+    CIDRS_RULE,
+    INSTANCE_TYPES_RULE,
+    OPTIONAL_ZONE_IDS_RULE,
+    SERVICE_NAMES_RULE,
+    ZONE_IDS_RULE,
+    percent_steps,
+    where,
+)
 from modules.core.input_rules import BucketName as BucketName
 from modules.core.input_rules import Int as Int  # the sections' strict integer
 from modules.core.input_rules import between as between
@@ -108,14 +117,6 @@ def _frozen(value: Mapping[str, T]) -> Mapping[str, T]:
 _AS_DICT = PlainSerializer(dict)  # a read-only table dumps as a plain one
 
 
-def _instance_types_ok(types: tuple[str, ...]) -> bool:
-    return (
-        len(types) >= 2
-        and len(set(types)) == len(types)
-        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
-    )
-
-
 _WEIGHTS_ALLOWED = "`stable=<0-999>,canary=<0-999>` with a positive sum, e.g. stable=90,canary=10"
 
 
@@ -149,16 +150,6 @@ def _ints(allowed: str) -> BeforeValidator:
         return tuple(value) if isinstance(value, list) else value
 
     return BeforeValidator(parse)
-
-
-def _percent_steps(lo: int, allowed: str) -> AfterValidator:
-    """Strictly increasing percentages from ``lo`` to 100 that end at 100."""
-    return _where(
-        lambda v: (
-            bool(v) and v[-1] == 100 and all(lo <= x <= 100 for x in v) and all(a < b for a, b in itertools.pairwise(v))
-        ),
-        allowed,
-    )
 
 
 # --- the field types ---------------------------------------------------------------------
@@ -297,10 +288,9 @@ StackNames = Annotated[
         "a list of stack names such as state,event-processing",
     ),
 ]
-_INSTANCE_TYPES_ALLOWED = "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large"
 # Current-generation general-purpose and compute types: more spot pools, fewer interruptions.
 DEFAULT_INSTANCE_TYPES = ("m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large")
-InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_instance_types_ok, _INSTANCE_TYPES_ALLOWED)]
+InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), INSTANCE_TYPES_RULE]
 Weights = Annotated[
     Mapping[str, Annotated[int, Strict()]],
     BeforeValidator(_weights),
@@ -309,10 +299,9 @@ Weights = Annotated[
     _AS_DICT,
 ]
 
-_CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
-Checkpoints = Annotated[_INT_TUPLE, _ints(_CHECKPOINTS_ALLOWED), _percent_steps(1, _CHECKPOINTS_ALLOWED)]
+Checkpoints = Annotated[_INT_TUPLE, _ints(CHECKPOINTS_ALLOWED), CHECKPOINTS_RULE]
 _CANARY_STEPS_ALLOWED = "increasing canary weights (%) from 0 to 100 that end at 100, e.g. 0,10,25,50,100"
-CanarySteps = Annotated[_INT_TUPLE, _ints(_CANARY_STEPS_ALLOWED), _percent_steps(0, _CANARY_STEPS_ALLOWED)]
+CanarySteps = Annotated[_INT_TUPLE, _ints(_CANARY_STEPS_ALLOWED), percent_steps(0, _CANARY_STEPS_ALLOWED)]
 
 
 class Section(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from modules.config.checks import DEFAULT_INSTANCE_TYPES, InstanceTypes, Int, Section, between, refuse
-from modules.core.input_rules import LogRetentionDays
+from modules.core.input_rules import LogRetentionDays, OnDemandBase
 from modules.core.kinds import SpotAllocation
 
 CapacityMode = Literal["on_demand", "provisioned"]
@@ -40,9 +40,7 @@ class StreamSettings(Section):
         description="instance types the fleet may use (more pools, fewer interruptions)",
     )
     target_capacity: Annotated[Int, between(1, 1000)] = Field(default=3, description="worker instances the fleet keeps")
-    on_demand_count: Annotated[Int, between(0, 1000)] = Field(
-        default=0, description="of those, on-demand instances (the rest are spot)"
-    )
+    on_demand_count: OnDemandBase = Field(default=0, description="of those, on-demand instances (the rest are spot)")
     lease_ttl_s: Annotated[Int, between(6, 600)] = Field(
         default=30, description="a worker's shard lease expires this long after its last renewal"
     )

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -150,6 +151,42 @@ SlowStartS = Annotated[
 ]
 StickinessS = Annotated[Int, between(0, 604800, "a number of seconds (0: off)")]  # lb_cookie: up to 7 days
 WafRateLimit = Annotated[Int, between(10, 2_000_000_000)]  # requests per client IP in 5 minutes
+
+# --- fleets (Auto Scaling groups) ----------------------------------------------------------
+
+
+def _instance_types_ok(types: Sequence[str]) -> bool:
+    return (
+        len(types) >= 2
+        and len(set(types)) == len(types)
+        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+    )
+
+
+def percent_steps(lo: int, allowed: str) -> AfterValidator:
+    """Strictly increasing percentages from ``lo`` to 100 that end at 100."""
+    return where(
+        lambda v: (
+            bool(v) and v[-1] == 100 and all(lo <= x <= 100 for x in v) and all(a < b for a, b in itertools.pairwise(v))
+        ),
+        allowed,
+    )
+
+
+# >= 2 types: more spot pools, fewer interruptions.
+INSTANCE_TYPES_RULE = where(_instance_types_ok, "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large")
+CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
+CHECKPOINTS_RULE = percent_steps(1, CHECKPOINTS_ALLOWED)
+InstanceTypes = Annotated[Sequence[str], INSTANCE_TYPES_RULE]
+RefreshCheckpoints = Annotated[Sequence[int], CHECKPOINTS_RULE]  # instance refresh: share (%) replaced, then bake
+Percent = Annotated[Int, between(0, 100)]
+OnDemandBase = Annotated[Int, between(0, 1000)]
+HealthCheckGraceS = Annotated[Int, between(0, 7200)]
+WarmupS = Annotated[Int, between(0, 3600)]
+RefreshBakeS = Annotated[Int, between(0, 172800)]  # AWS's longest checkpoint delay
+DrainS = Annotated[Int, between(30, 7200)]  # the termination lifecycle hook's range
+CpuTargetPercent = Annotated[Int, between(10, 90)]
+RequestsPerTarget = Annotated[Int, between(1, 100000)]  # ALB requests per instance per minute
 
 # --- functions and queues ----------------------------------------------------------------
 
