@@ -149,6 +149,10 @@ RULES = [
     Rule("fleet.min_healthy_percent", "101", fleet, "min_healthy_percent", 101),
     Rule("stream.on_demand_count", "1001", fleet, "on_demand_base", 1001),
     Rule("fleet.requests_per_target", "0", fleet, "requests_per_target", 0),
+    Rule("fleet.root_volume_gib", "7", server_fleet, "root_volume_gib", 7),
+    # model servers
+    Rule("serving.container_port", "80", server_fleet, "port", 80),  # privileged
+    Rule("serving.max_body_bytes", "63", web_acl, "max_body_bytes", 63),
     # functions and queues
     Rule("event_processing.function_memory_mib", "127", function, "memory_mib", 127),
     Rule("event_processing.ephemeral_storage_mib", "10241", function, "ephemeral_storage_mib", 10241),

@@ -27,7 +27,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 )
 from constructs import Construct
 
-from modules.core.input_rules import LogRetentionDays, WafRateLimit, field_problems
+from modules.core.input_rules import LogRetentionDays, MaxBodyBytes, WafRateLimit, field_problems
 
 # AWS managed rule groups (free with the web ACL, charged per rule like ours).
 MANAGED_RULE_GROUPS = (
@@ -67,7 +67,7 @@ class WebAclProps:
     resource_arn: str  # what the ACL protects (an ALB ARN)
     logs_kms_key_arn: str  # its policy must admit logs.<region>.amazonaws.com
     rate_limit_per_5min: WafRateLimit = 1000  # per client IP
-    max_body_bytes: int = 1024 * 1024  # the server's limit: larger bodies never reach it
+    max_body_bytes: MaxBodyBytes = 1024 * 1024  # the server's limit: larger bodies never reach it
     require_bearer_token: bool = True  # refuse requests without ``Authorization: Bearer`` before they reach a target
     log_retention_days: LogRetentionDays = 365
 
@@ -75,8 +75,6 @@ class WebAclProps:
         problems = field_problems(self)
         if not 1 <= len(self.name) <= 128 - len(LOG_GROUP_PREFIX):
             problems.append(f"name={self.name!r}: 1-{128 - len(LOG_GROUP_PREFIX)} characters")
-        if self.max_body_bytes < 1:
-            problems.append(f"max_body_bytes={self.max_body_bytes}: must be >= 1")
         if problems:
             raise ValueError("WebAclProps: " + "; ".join(problems))
 

@@ -16,6 +16,7 @@ from modules.core.input_rules import (
     Percent,
     RefreshBakeS,
     RequestsPerTarget,
+    RootVolumeGib,
     WarmupS,
 )
 from modules.core.kinds import SpotAllocation
@@ -64,5 +65,5 @@ class FleetSettings(Section):
     requests_per_target: RequestsPerTarget = Field(
         default=1000, description="target tracking: ALB requests per instance per minute"
     )
-    root_volume_gib: Annotated[Int, between(8, 16384)] = Field(default=20, description="encrypted gp3 root volume size")
+    root_volume_gib: RootVolumeGib = Field(default=20, description="encrypted gp3 root volume size")
     log_retention_days: LogRetentionDays = Field(default=365, description="model server log retention (days)")

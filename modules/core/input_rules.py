@@ -188,6 +188,13 @@ DrainS = Annotated[Int, between(30, 7200)]  # the termination lifecycle hook's r
 CpuTargetPercent = Annotated[Int, between(10, 90)]
 RequestsPerTarget = Annotated[Int, between(1, 100000)]  # ALB requests per instance per minute
 
+RootVolumeGib = Annotated[Int, between(8, 16384, "GiB")]  # gp3: the AMI's 8 GiB at least
+
+# --- model servers -------------------------------------------------------------------------
+
+ServerPort = Annotated[Int, between(1024, 65535)]  # the server runs unprivileged
+MaxBodyBytes = Annotated[Int, between(64, 1024 * 1024 * 1024, "bytes")]  # the server's limit, and the WAF's
+
 # --- functions and queues ----------------------------------------------------------------
 
 LambdaMemoryMib = Annotated[Int, between(128, 10240, "MiB")]
