@@ -79,7 +79,8 @@ BucketName = Annotated[str, Strict(), check(bucket_name_problem)]
 
 def _vpc_cidr_ok(v: str) -> bool:
     try:
-        return 16 <= ipaddress.IPv4Network(v, strict=True).prefixlen <= 24  # AWS's VPC size limits
+        # /16 is the largest VPC AWS allows; /24 still leaves the network block's 16 subnets /28, the smallest.
+        return 16 <= ipaddress.IPv4Network(v, strict=True).prefixlen <= 24
     except ValueError:
         return False
 
