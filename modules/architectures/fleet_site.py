@@ -27,21 +27,21 @@ from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleet
 from modules.blocks.network import Network, https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import FleetSettings, Settings
+from modules.core.input_rules import LB_NAME_MAX
 from modules.core.stack import protect_in_prod
 from modules.policy.check import waive
 
 SERVER_PORT = 8080
-NAME_LIMIT = 32  # ALB and target group names
 HEALTH_PATH = "/v2/health/ready"  # readiness: a draining instance leaves rotation
 HEALTH_TIMEOUT_S = 3  # the seed's; the server answers readiness from memory
 
 
 def short_name(name: str) -> str:
     """``name`` if it fits AWS's 32-character limit, else a cut with a stable hash suffix."""
-    if len(name) <= NAME_LIMIT:
+    if len(name) <= LB_NAME_MAX:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
-    return f"{name[: NAME_LIMIT - 7].rstrip('-')}-{digest}"
+    return f"{name[: LB_NAME_MAX - 7].rstrip('-')}-{digest}"
 
 
 def server_target_group(

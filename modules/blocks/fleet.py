@@ -8,7 +8,6 @@ gives every instance time to drain before it is terminated. No launch configurat
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +35,19 @@ from cdktf_cdktf_provider_aws.autoscaling_policy import (
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate
 from constructs import Construct
 
+from modules.core.input_rules import (
+    CpuTargetPercent,
+    DrainS,
+    HealthCheckGraceS,
+    InstanceTypes,
+    OnDemandBase,
+    Percent,
+    RefreshBakeS,
+    RefreshCheckpoints,
+    RequestsPerTarget,
+    WarmupS,
+    field_problems,
+)
 from modules.core.kinds import SpotAllocation
 
 GROUP_METRICS = (
@@ -51,67 +63,43 @@ GROUP_METRICS = (
 class FleetProps:
     name: str  # group name prefix and Name tag
     subnet_ids: Sequence[str]  # private subnets, one per AZ, >= 2 AZs
-    instance_types: Sequence[str]  # >= 2: more spot pools, fewer interruptions
+    instance_types: InstanceTypes
     target_group_arns: Sequence[str] = ()
     health_check_type: Literal["ELB", "EC2"] = "ELB"  # ELB: an instance failing the ALB's checks is replaced
     min_size: int = 2
     max_size: int = 4
     desired_capacity: int | None = None  # None: min_size at creation, scaling policies own it afterwards
-    health_check_grace_s: int = 240  # boot, install, start: no ELB verdict before that
-    warmup_s: int = 300
-    min_healthy_percent: int = 100  # instance refresh and maintenance launch before they terminate
+    health_check_grace_s: HealthCheckGraceS = 240  # boot, install, start: no ELB verdict before that
+    warmup_s: WarmupS = 300
+    min_healthy_percent: Percent = 100  # instance refresh and maintenance launch before they terminate
     # Instance refresh: replace this share (%) of the group, bake, then the next; the last is 100.
-    refresh_checkpoints: Sequence[int] = (20, 100)
-    refresh_bake_s: int = 300  # wait at each checkpoint, while the alarms watch the new instances
+    refresh_checkpoints: RefreshCheckpoints = (20, 100)
+    refresh_bake_s: RefreshBakeS = 300  # wait at each checkpoint, while the alarms watch the new instances
     # A refresh whose new instances make one of these fire rolls itself back (by name: the
     # alarms usually read the group's name, a reference back would be a cycle).
     rollback_alarm_names: Sequence[str] = ()
-    on_demand_base: int = 1
-    on_demand_percent_above_base: int = 0
+    on_demand_base: OnDemandBase = 1
+    on_demand_percent_above_base: Percent = 0
     spot_allocation: SpotAllocation = "capacity-optimized"
-    drain_s: int = 120  # termination lifecycle hook: deregistration and the service's stop fit in it
-    cpu_target_percent: int | None = 60  # None: no CPU target tracking
-    requests_per_target: int | None = None  # ALBRequestCountPerTarget target; needs request_count_label
+    drain_s: DrainS = 120  # termination lifecycle hook: deregistration and the service's stop fit in it
+    cpu_target_percent: CpuTargetPercent | None = 60  # None: no CPU target tracking
+    requests_per_target: RequestsPerTarget | None = None  # ALBRequestCountPerTarget target; needs request_count_label
     request_count_label: str = ""  # "<alb arn_suffix>/<target group arn_suffix>"
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = field_problems(self)
         if not self.name:
             problems.append("name: must not be empty")
         if len(self.subnet_ids) < 2:
             problems.append(f"subnet_ids: {len(self.subnet_ids)} given, a fleet needs subnets in >= 2 AZs")
-        if len(self.instance_types) < 2 or len(set(self.instance_types)) != len(self.instance_types):
-            problems.append(f"instance_types={list(self.instance_types)}: at least 2 distinct types")
         if not 0 <= self.min_size <= self.max_size or self.max_size < 1:
             problems.append(f"min_size={self.min_size}, max_size={self.max_size}: need 0 <= min <= max, max >= 1")
         if self.desired_capacity is not None and not self.min_size <= self.desired_capacity <= self.max_size:
             problems.append(f"desired_capacity={self.desired_capacity}: must be from min_size to max_size")
         if self.health_check_type == "ELB" and not self.target_group_arns:
             problems.append("target_group_arns: ELB health checks need at least one target group")
-        if not 0 <= self.health_check_grace_s <= 7200:
-            problems.append(f"health_check_grace_s={self.health_check_grace_s}: must be 0-7200")
-        if not 0 <= self.min_healthy_percent <= 100:
-            problems.append(f"min_healthy_percent={self.min_healthy_percent}: must be 0-100")
-        checkpoints = list(self.refresh_checkpoints)
-        if (
-            not checkpoints
-            or checkpoints[-1] != 100
-            or any(not 1 <= c <= 100 for c in checkpoints)
-            or any(a >= b for a, b in itertools.pairwise(checkpoints))
-        ):
-            problems.append(f"refresh_checkpoints={checkpoints}: increasing percentages from 1 to 100, ending at 100")
-        if not 0 <= self.refresh_bake_s <= 172800:
-            problems.append(f"refresh_bake_s={self.refresh_bake_s}: must be 0-172800 (AWS's checkpoint delay)")
-        if not 0 <= self.on_demand_percent_above_base <= 100:
-            problems.append(f"on_demand_percent_above_base={self.on_demand_percent_above_base}: must be 0-100")
-        if self.on_demand_base < 0:
-            problems.append(f"on_demand_base={self.on_demand_base}: must be >= 0")
-        if not 30 <= self.drain_s <= 7200:
-            problems.append(f"drain_s={self.drain_s}: must be 30-7200 (the lifecycle hook's range)")
-        if self.cpu_target_percent is not None and not 10 <= self.cpu_target_percent <= 90:
-            problems.append(f"cpu_target_percent={self.cpu_target_percent}: must be 10-90")
-        if self.requests_per_target is not None and (self.requests_per_target < 1 or not self.request_count_label):
-            problems.append("requests_per_target: must be >= 1 and comes with request_count_label")
+        if self.requests_per_target is not None and not self.request_count_label:
+            problems.append("requests_per_target: comes with request_count_label")
         if problems:
             raise ValueError("FleetProps: " + "; ".join(problems))
 

@@ -36,6 +36,7 @@ from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
+from modules.core.input_rules import RootVolumeGib, field_problems
 from modules.core.source_archive import source_archive
 
 AL2023_X86_64 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -59,14 +60,14 @@ class InstanceTemplateProps:
     artifact_prefix: str = "artifacts"
     ami_parameter: str = AL2023_X86_64  # public SSM parameter: always the current patched AMI
     instance_type: str | None = None  # None: the fleet's overrides choose
-    root_volume_gib: int = 20
+    root_volume_gib: RootVolumeGib = 20
     stop_timeout_s: int = 90  # SIGTERM to SIGKILL; a spot notice gives 120 s in all
     restart_delay_s: int = 5
     log_group_name: str = ""  # ship the service's log there with the CloudWatch agent; "" = journal only
     managed_policy_arns: Sequence[str] = ()  # AWS managed policies for the role, e.g. SSM managed core
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = field_problems(self)
         if not _SERVICE_RE.match(self.service):
             problems.append(f"service={self.service!r}: 1-31 lowercase letters, digits and '-', starting with a letter")
         if not self.artifact_dir.is_dir():
@@ -83,8 +84,6 @@ class InstanceTemplateProps:
         bad_values = [k for k, v in self.environment.items() if any(c in v for c in "'\"\n")]
         if bad_values:
             problems.append(f"environment: values may not hold quotes or newlines ({bad_values})")
-        if not 8 <= self.root_volume_gib <= 16384:
-            problems.append(f"root_volume_gib={self.root_volume_gib}: must be 8-16384")
         if not 5 <= self.stop_timeout_s <= 600:
             problems.append(f"stop_timeout_s={self.stop_timeout_s}: must be 5-600")
         if not 1 <= self.restart_delay_s <= 300:

@@ -3,7 +3,6 @@ target groups that detect a failed target fast."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,6 +26,19 @@ from constructs import Construct
 
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
+from modules.core.input_rules import (
+    Cidrs,
+    DeregistrationDelayS,
+    HealthCheckIntervalS,
+    HealthThreshold,
+    IdleTimeoutS,
+    LoadBalancerName,
+    S3ExpiryDays,
+    SlowStartS,
+    StickinessS,
+    field_problems,
+    problem,
+)
 from modules.policy.check import waive
 
 # TLS 1.3 and 1.2 only, forward-secret ciphers (AWS's recommended policy).
@@ -37,51 +49,38 @@ DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 class TargetGroupProps:
     """One target group. Defaults detect a dead target in ~20 s and drain in 30 s."""
 
-    name: str  # <= 32 characters (AWS limit)
+    name: LoadBalancerName
     port: int
     target_type: Literal["ip", "instance"] = "ip"  # ip for Fargate/awsvpc, instance for EC2 ASGs
     health_check_path: str = "/health"
-    health_check_interval_s: int = 10
+    health_check_interval_s: HealthCheckIntervalS = 10
     health_check_timeout_s: int = 5
-    healthy_threshold: int = 2
-    unhealthy_threshold: int = 2
+    healthy_threshold: HealthThreshold = 2
+    unhealthy_threshold: HealthThreshold = 2
     health_check_matcher: str = "200"
-    deregistration_delay_s: int = 30  # in-flight requests finish; AWS's 300 s default slows every deploy
-    slow_start_s: int = 30  # a new target (cold caches, model just loaded) ramps up
-    stickiness_s: int = 0  # lb_cookie stickiness for this long; 0 = off (spread every request)
+    deregistration_delay_s: DeregistrationDelayS = 30  # in-flight requests finish; AWS's 300 s default slows deploys
+    slow_start_s: SlowStartS = 30  # a new target (cold caches, model just loaded) ramps up
+    stickiness_s: StickinessS = 0  # lb_cookie stickiness for this long; 0 = off (spread every request)
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 1 <= len(self.name) <= 32:
-            problems.append(f"name={self.name!r}: 1-32 characters")
+        problems = field_problems(self)
         if not 1 <= self.port <= 65535:
             problems.append(f"port={self.port}: must be 1-65535")
         if not self.health_check_path.startswith("/"):
             problems.append(f"health_check_path={self.health_check_path!r}: must start with '/'")
-        if not 5 <= self.health_check_interval_s <= 300:
-            problems.append(f"health_check_interval_s={self.health_check_interval_s}: must be 5-300")
         if not 2 <= self.health_check_timeout_s < self.health_check_interval_s:
             problems.append(f"health_check_timeout_s={self.health_check_timeout_s}: must be >= 2 and < the interval")
-        for name in ("healthy_threshold", "unhealthy_threshold"):
-            if not 2 <= getattr(self, name) <= 10:
-                problems.append(f"{name}={getattr(self, name)}: must be 2-10")
-        if not 0 <= self.deregistration_delay_s <= 3600:
-            problems.append(f"deregistration_delay_s={self.deregistration_delay_s}: must be 0-3600")
-        if self.slow_start_s != 0 and not 30 <= self.slow_start_s <= 900:
-            problems.append(f"slow_start_s={self.slow_start_s}: must be 0 (off) or 30-900")
-        if not 0 <= self.stickiness_s <= 604800:
-            problems.append(f"stickiness_s={self.stickiness_s}: must be 0 (off) to 604800")
         if problems:
             raise ValueError("TargetGroupProps: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, kw_only=True)
 class LoadBalancerProps:
-    name: str  # <= 32 characters (AWS limit); also prefixes the security groups
+    name: LoadBalancerName  # also prefixes the security groups
     vpc_id: str
     subnet_ids: Sequence[str]  # public subnets when internet-facing, private when internal; >= 2 AZs
     target: TargetGroupProps  # the default target group (``"default"`` in ``target_groups``)
-    allowed_cidrs: tuple[str, ...] = field(default_factory=tuple)  # nobody by default: say who
+    allowed_cidrs: Cidrs = field(default_factory=tuple)  # nobody by default: say who
     internal: bool = False
     certificate_arn: str | None = None  # HTTPS listener when set (+ the HTTP redirect below)
     # With a certificate, also listen on 80 and answer 301 to HTTPS. Off: nothing on port 80,
@@ -89,31 +88,20 @@ class LoadBalancerProps:
     # included) in cleartext and then being redirected.
     redirect_http: bool = True
     ssl_policy: str = DEFAULT_SSL_POLICY
-    idle_timeout_s: int = 60
+    idle_timeout_s: IdleTimeoutS = 60
     deletion_protection: bool = True
     access_logs_bucket: str | None = None  # None = the block creates a log bucket (SSE-S3: ALB's only option)
-    access_log_retention_days: int = 90
+    access_log_retention_days: S3ExpiryDays = 90  # the log bucket's objects expire after this
     log_bucket_prevent_destroy: bool = False  # logs are expendable; AWS never deletes a non-empty bucket anyway
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 1 <= len(self.name) <= 32:
-            problems.append(f"name={self.name!r}: 1-32 characters")
+        problems = field_problems(self)
         if len(self.subnet_ids) < 2:
             problems.append(f"subnet_ids: {len(self.subnet_ids)} given, an ALB needs subnets in >= 2 AZs")
-        for cidr in self.allowed_cidrs:
-            try:
-                ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError:
-                problems.append(f"allowed_cidrs: {cidr!r} is not an IPv4 CIDR")
-        if not 1 <= self.idle_timeout_s <= 4000:
-            problems.append(f"idle_timeout_s={self.idle_timeout_s}: must be 1-4000")
         if self.certificate_arn is not None and not self.certificate_arn.startswith("arn:"):
             problems.append(f"certificate_arn={self.certificate_arn!r}: must be an ACM certificate ARN")
         if not self.ssl_policy.startswith("ELBSecurityPolicy-TLS13-1-2") and "TLS-1-2" not in self.ssl_policy:
             problems.append(f"ssl_policy={self.ssl_policy!r}: must allow TLS 1.2 and later only")
-        if not 1 <= self.access_log_retention_days <= 3650:
-            problems.append(f"access_log_retention_days={self.access_log_retention_days}: must be 1-3650")
         if problems:
             raise ValueError("LoadBalancerProps: " + "; ".join(problems))
 
@@ -266,8 +254,8 @@ class LoadBalancer(Construct):
         unknown = sorted(set(weights) - set(self.target_groups))
         if unknown or not weights or any(not 0 <= w <= 999 for w in weights.values()):
             raise ValueError(f"forward({dict(weights)}): known target groups {sorted(self.target_groups)}, 0-999")
-        if not 0 <= stickiness_s <= 604800:
-            raise ValueError(f"forward(stickiness_s={stickiness_s}): 0 (off) to 604800")
+        if allowed := problem(StickinessS, stickiness_s):
+            raise ValueError(f"forward(stickiness_s={stickiness_s}): must be {allowed}")
         self.listener.put_default_action([self._forward_action(weights, stickiness_s)])
 
     def _forward_action(self, weights: Mapping[str, int], stickiness_s: int = 0) -> LbListenerDefaultAction:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,14 +32,12 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
+from modules.core.input_rules import LogRetentionDays, MultiAzZoneIds, ServiceNames, VpcCidr, field_problems
 from modules.core.kinds import NatMode
 
-MAX_AZS = 6
 # The VPC is cut into 16 equal blocks: public subnets take blocks 0-5, private 8-13,
 # so adding an AZ later never renumbers an existing subnet.
 _PRIVATE_OFFSET = 8
-_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-_ZONE_ID_RE = re.compile(r"^[a-z]+[0-9]+-az[0-9]+$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,35 +46,18 @@ class NetworkProps:
     logs_kms_key_arn: str  # encrypts the flow log group; its policy must admit logs.<region>.amazonaws.com
     # One subnet pair per zone, in this order. Zone ids (use1-az1) are the same physical zone
     # in every account, unlike names; no default: they belong to the provider's region.
-    zone_ids: tuple[str, ...]
-    cidr: str = "10.0.0.0/16"
+    zone_ids: MultiAzZoneIds
+    cidr: VpcCidr = "10.0.0.0/16"
     nat: NatMode = "per_az"  # one NAT per AZ: an AZ outage never cuts the other AZs' egress
-    flow_log_retention_days: int = 365
+    flow_log_retention_days: LogRetentionDays = 365
     flow_log_traffic: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     flow_log_aggregation_s: Literal[60, 600] = 60
-    interface_endpoints: tuple[str, ...] = field(default_factory=tuple)  # e.g. ("ecr.api", "ecr.dkr", "logs")
+    interface_endpoints: ServiceNames = field(default_factory=tuple)  # e.g. ("ecr.api", "ecr.dkr", "logs")
 
     def __post_init__(self) -> None:
-        problems = []
-        try:
-            net = ipaddress.IPv4Network(self.cidr, strict=True)
-            if not 16 <= net.prefixlen <= 24:
-                problems.append(f"cidr={self.cidr!r}: prefix must be /16 to /24")
-        except ValueError:
-            problems.append(f"cidr={self.cidr!r}: must be an IPv4 network in CIDR notation")
-        if not 2 <= self.az_count <= MAX_AZS or len(set(self.zone_ids)) != self.az_count:
-            problems.append(
-                f"zone_ids={self.zone_ids!r}: must be 2-{MAX_AZS} distinct zone ids (fault tolerance needs >= 2 AZs)"
-            )
-        elif not all(_ZONE_ID_RE.match(z) for z in self.zone_ids):
-            problems.append(f"zone_ids={self.zone_ids!r}: must be availability zone ids such as use1-az1")
+        problems = field_problems(self)
         if self.nat not in ("per_az", "shared", "none"):
             problems.append(f"nat={self.nat!r}: must be per_az, shared or none")
-        if not 1 <= self.flow_log_retention_days <= 3653:
-            problems.append(f"flow_log_retention_days={self.flow_log_retention_days}: must be 1-3653")
-        bad = [s for s in self.interface_endpoints if not _SERVICE_RE.match(s)]
-        if bad or len(set(self.interface_endpoints)) != len(self.interface_endpoints):
-            problems.append(f"interface_endpoints={self.interface_endpoints!r}: distinct service names like 'ecr.api'")
         if not self.name:
             problems.append("name: must not be empty")
         if problems:

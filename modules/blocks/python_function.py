@@ -21,12 +21,11 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
+from modules.core.input_rules import LambdaEphemeralStorageMib, LambdaMemoryMib, LogRetentionDays, field_problems
 from modules.core.source_archive import source_archive
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).
 RUNTIMES = ("python3.12", "python3.13")
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,35 +38,28 @@ class PythonFunctionProps:
     region: str
     handler: str = "handler.handler"
     runtime: str = "python3.12"
-    memory_mib: int = 1024
+    memory_mib: LambdaMemoryMib = 1024
     timeout_s: int = 60
-    ephemeral_storage_mib: int = 512
+    ephemeral_storage_mib: LambdaEphemeralStorageMib = 512
     reserved_concurrency: int = 10  # caps cost and protects downstreams; never starves other functions
     publish: bool = False  # a numbered version per change (for an alias that a canary moves)
-    log_retention_days: int = 365
+    log_retention_days: LogRetentionDays = 365
     environment: Mapping[str, str] = field(default_factory=dict)
     # Least privilege: everything the code may do, besides writing its own logs and traces.
     policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = field_problems(self)
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.name):
             problems.append(f"name={self.name!r}: must be 1-64 letters, digits, '-' or '_'")
         if not (self.code_dir / f"{self.handler.rpartition('.')[0]}.py").is_file():
             problems.append(f"code_dir={self.code_dir}: has no module for handler {self.handler!r}")
         if self.runtime not in RUNTIMES:
             problems.append(f"runtime={self.runtime!r}: must be one of {', '.join(RUNTIMES)}")
-        if not 128 <= self.memory_mib <= 10240:
-            problems.append(f"memory_mib={self.memory_mib}: must be 128-10240")
         if not 1 <= self.timeout_s <= 900:
             problems.append(f"timeout_s={self.timeout_s}: must be 1-900")
-        if not 512 <= self.ephemeral_storage_mib <= 10240:
-            problems.append(f"ephemeral_storage_mib={self.ephemeral_storage_mib}: must be 512-10240")
         if self.reserved_concurrency < 1:
             problems.append(f"reserved_concurrency={self.reserved_concurrency}: must be >= 1")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
-            problems.append(f"log_retention_days={self.log_retention_days}: must be one of {allowed}")
         if problems:
             raise ValueError("PythonFunctionProps: " + "; ".join(problems))
 

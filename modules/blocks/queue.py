@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from modules.core.input_rules import MaxReceiveCount, field_problems
+
 MAX_RETENTION_S = 14 * 24 * 3600
 
 
@@ -18,16 +20,14 @@ class QueueProps:
     visibility_timeout_s: int = 60  # > the consumer's timeout, or a message is delivered twice at once
     retention_s: int = MAX_RETENTION_S  # the longest SQS allows: time to notice and redrive
     dead_letter_queue_arn: str | None = None  # None: this queue is itself a DLQ (or needs none)
-    max_receive_count: int = 5  # then the message moves to the DLQ
+    max_receive_count: MaxReceiveCount = 5  # then the message moves to the DLQ
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = field_problems(self)
         if not 0 <= self.visibility_timeout_s <= 43200:
             problems.append(f"visibility_timeout_s={self.visibility_timeout_s}: must be 0-43200")
         if not 60 <= self.retention_s <= MAX_RETENTION_S:
             problems.append(f"retention_s={self.retention_s}: must be 60-{MAX_RETENTION_S}")
-        if not 1 <= self.max_receive_count <= 1000:
-            problems.append(f"max_receive_count={self.max_receive_count}: must be 1-1000")
         if problems:
             raise ValueError("QueueProps: " + "; ".join(problems))
 

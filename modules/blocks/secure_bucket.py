@@ -35,7 +35,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.core.names import bucket_name_problem
+from modules.core.input_rules import BucketName, S3ExpiryDays, field_problems, problem
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,28 +43,25 @@ class SecureBucketProps:
     bucket_name: str
     # None = SSE-S3, only for writers that cannot use a customer key (S3 server access logs, ALB access logs).
     kms_key_arn: str | None
-    noncurrent_version_expiry_days: int = 90
+    noncurrent_version_expiry_days: S3ExpiryDays = 90
     noncurrent_versions_kept: int = 10  # newest noncurrent versions kept regardless of age
     abort_incomplete_multipart_days: int = 7
     prevent_destroy: bool = True  # data buckets are never destroyed by a plan
     access_log_bucket: str | None = None  # target bucket name for server access logs
     access_log_prefix: str = ""
-    expiry_days: int | None = None  # current objects expire (logs); None = kept
+    expiry_days: S3ExpiryDays | None = None  # current objects expire (logs); None = kept
     extra_policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        problems = []
-        name_problem = bucket_name_problem(self.bucket_name) if "${" not in self.bucket_name else None
+        problems = field_problems(self)
+        # A name known only at apply (a token) is checked by AWS then.
+        name_problem = problem(BucketName, self.bucket_name) if "${" not in self.bucket_name else None
         if name_problem:
             problems.append(f"bucket_name={self.bucket_name!r}: must be {name_problem}")
-        if not 1 <= self.noncurrent_version_expiry_days <= 3650:
-            problems.append(f"noncurrent_version_expiry_days={self.noncurrent_version_expiry_days}: must be 1-3650")
         if not 0 <= self.noncurrent_versions_kept <= 100:
             problems.append(f"noncurrent_versions_kept={self.noncurrent_versions_kept}: must be 0-100")
         if not 1 <= self.abort_incomplete_multipart_days <= 365:
             problems.append(f"abort_incomplete_multipart_days={self.abort_incomplete_multipart_days}: must be 1-365")
-        if self.expiry_days is not None and not 1 <= self.expiry_days <= 3650:
-            problems.append(f"expiry_days={self.expiry_days}: must be 1-3650 or None")
         if problems:
             raise ValueError("SecureBucketProps: " + "; ".join(problems))
 

@@ -27,6 +27,8 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 )
 from constructs import Construct
 
+from modules.core.input_rules import LogRetentionDays, MaxBodyBytes, WafRateLimit, field_problems
+
 # AWS managed rule groups (free with the web ACL, charged per rule like ours).
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -64,21 +66,15 @@ class WebAclProps:
     name: str  # of the ACL, its metrics and (with the prefix) its log group
     resource_arn: str  # what the ACL protects (an ALB ARN)
     logs_kms_key_arn: str  # its policy must admit logs.<region>.amazonaws.com
-    rate_limit_per_5min: int = 1000  # per client IP
-    max_body_bytes: int = 1024 * 1024  # the server's limit: larger bodies never reach it
+    rate_limit_per_5min: WafRateLimit = 1000  # per client IP
+    max_body_bytes: MaxBodyBytes = 1024 * 1024  # the server's limit: larger bodies never reach it
     require_bearer_token: bool = True  # refuse requests without ``Authorization: Bearer`` before they reach a target
-    log_retention_days: int = 365
+    log_retention_days: LogRetentionDays = 365
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = field_problems(self)
         if not 1 <= len(self.name) <= 128 - len(LOG_GROUP_PREFIX):
             problems.append(f"name={self.name!r}: 1-{128 - len(LOG_GROUP_PREFIX)} characters")
-        if not 10 <= self.rate_limit_per_5min <= 2_000_000_000:
-            problems.append(f"rate_limit_per_5min={self.rate_limit_per_5min}: must be 10-2000000000")
-        if self.max_body_bytes < 1:
-            problems.append(f"max_body_bytes={self.max_body_bytes}: must be >= 1")
-        if not 1 <= self.log_retention_days <= 3653:
-            problems.append(f"log_retention_days={self.log_retention_days}: must be 1-3653")
         if problems:
             raise ValueError("WebAclProps: " + "; ".join(problems))
 

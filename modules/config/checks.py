@@ -1,5 +1,9 @@
 """Field checks shared by the settings sections, each written once as an ``Annotated`` type.
 
+The rules that block props check too (log retention, S3 expiry, CIDRs, zone ids, load
+balancer names and timings) live in :mod:`modules.core.input_rules`; this module adds the
+settings' own, and the parsing of the environment's comma-separated forms.
+
 Every check raises ``ValueError("<what is allowed>")``; the loader turns that into
 ``<field> = <value> (from <source>): must be <what is allowed>``. Scalar types are strict
 (a TOML ``"3"`` is not an integer); the environment source converts its strings first.
@@ -7,16 +11,29 @@ Every check raises ``ValueError("<what is allowed>")``; the loader turns that in
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
 
+from modules.core.input_rules import (
+    CHECKPOINTS_ALLOWED,
+    CHECKPOINTS_RULE,
+    CIDRS_RULE,
+    INSTANCE_TYPES_RULE,
+    OPTIONAL_ZONE_IDS_RULE,
+    SERVICE_NAMES_RULE,
+    ZONE_IDS_RULE,
+    percent_steps,
+    where,
+)
+from modules.core.input_rules import BucketName as BucketName
+from modules.core.input_rules import Int as Int  # the sections' strict integer
+from modules.core.input_rules import between as between
+from modules.core.input_rules import check as check
 from modules.core.names import bucket_name_problem, email_problem
 
 T = TypeVar("T")
@@ -37,20 +54,7 @@ _TAG_RE = re.compile(r"^[\w .:/=+\-@]*$")
 _PREFIX_RE = re.compile(r"^([A-Za-z0-9._-]+/)+$")
 
 
-def check(problem: Callable[[T], str | None]) -> AfterValidator:
-    """An AfterValidator from a function returning None (valid) or what is allowed."""
-
-    def validate(value: T) -> T:
-        found = problem(value)
-        if found:
-            raise ValueError(found)
-        return value
-
-    return AfterValidator(validate)
-
-
-def _where(ok: Callable[[Any], object], allowed: str) -> AfterValidator:
-    return check(lambda v: None if ok(v) else allowed)
+_where = where
 
 
 def _matches(pattern: str, allowed: str, *, empty: bool = False) -> AfterValidator:
@@ -58,23 +62,7 @@ def _matches(pattern: str, allowed: str, *, empty: bool = False) -> AfterValidat
 
 
 Str = Annotated[str, Strict()]
-Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
-
-
-def between(lo: int, hi: int, what: str = "an integer") -> AfterValidator:
-    """An integer from ``lo`` to ``hi``; ``what`` names the unit ("MiB", "seconds"...)."""
-    return _where(lambda v: lo <= v <= hi, f"{what} from {lo} to {hi}")
-
-
-Days = Annotated[Int, between(1, 3653, "a number of days")]
-
-
-def _vpc_cidr_ok(v: str) -> bool:
-    try:
-        return 16 <= ipaddress.IPv4Network(v, strict=True).prefixlen <= 24
-    except ValueError:
-        return False
 
 
 def _data_bucket_problem(v: str) -> str | None:
@@ -129,21 +117,6 @@ def _frozen(value: Mapping[str, T]) -> Mapping[str, T]:
 _AS_DICT = PlainSerializer(dict)  # a read-only table dumps as a plain one
 
 
-def _cidrs_ok(v: tuple[str, ...]) -> bool:
-    try:
-        return bool(v) and all(ipaddress.IPv4Network(c, strict=True) for c in v)
-    except ValueError:
-        return False
-
-
-def _instance_types_ok(types: tuple[str, ...]) -> bool:
-    return (
-        len(types) >= 2
-        and len(set(types)) == len(types)
-        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
-    )
-
-
 _WEIGHTS_ALLOWED = "`stable=<0-999>,canary=<0-999>` with a positive sum, e.g. stable=90,canary=10"
 
 
@@ -179,16 +152,6 @@ def _ints(allowed: str) -> BeforeValidator:
     return BeforeValidator(parse)
 
 
-def _percent_steps(lo: int, allowed: str) -> AfterValidator:
-    """Strictly increasing percentages from ``lo`` to 100 that end at 100."""
-    return _where(
-        lambda v: (
-            bool(v) and v[-1] == 100 and all(lo <= x <= 100 for x in v) and all(a < b for a, b in itertools.pairwise(v))
-        ),
-        allowed,
-    )
-
-
 # --- the field types ---------------------------------------------------------------------
 
 Region = Annotated[str, Strict(), _where(_REGION_RE.match, "an AWS region code such as us-east-1 or eu-west-3")]
@@ -202,30 +165,13 @@ Project = Annotated[
     Strict(),
     _where(_PROJECT_RE.match, "2-20 characters: lowercase letters, digits and '-', starting with a letter"),
 ]
-AzCount = Annotated[
-    int, Strict(), _where(lambda v: 2 <= v <= 6, "an integer from 2 to 6 (fault tolerance needs >= 2 AZs)")
-]
 # Zone ids (use1-az1) name the same physical zone in every account; zone names (us-east-1a)
 # are shuffled per account. us-east-1's default leaves out use1-az3: it offers almost no
 # current (Nitro) instance types, none of DEFAULT_INSTANCE_TYPES.
 DEFAULT_ZONE_IDS = ("use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6")
-_ZONE_IDS_ALLOWED = "distinct availability zone ids of one region, e.g. use1-az1,use1-az2,use1-az4"
-
-
-def _zone_ids_ok(ids: tuple[str, ...]) -> bool:
-    matches = [re.fullmatch(r"([a-z]+\d+)-az\d+", z) for z in ids]  # regular AZs: no Local Zone ids
-    return all(matches) and len(set(ids)) == len(ids) and len({m.group(1) for m in matches if m}) <= 1
-
-
-ZoneIds = Annotated[
-    _STR_TUPLE, BeforeValidator(_split), _where(lambda v: bool(v) and _zone_ids_ok(v), _ZONE_IDS_ALLOWED)
-]
-OptionalZoneIds = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_zone_ids_ok, "empty or " + _ZONE_IDS_ALLOWED)]
-VpcCidr = Annotated[
-    str,
-    Strict(),
-    _where(_vpc_cidr_ok, "an IPv4 network in CIDR notation with a prefix from /16 to /24, e.g. 10.0.0.0/16"),
-]
+# The environment's form of a list is comma-separated: split before the shared rule checks it.
+ZoneIds = Annotated[_STR_TUPLE, BeforeValidator(_split), ZONE_IDS_RULE]
+OptionalZoneIds = Annotated[_STR_TUPLE, BeforeValidator(_split), OPTIONAL_ZONE_IDS_RULE]
 Email = Annotated[str, Strict(), check(email_problem)]
 Endpoint = Annotated[
     str,
@@ -241,7 +187,6 @@ Tags = Annotated[
     check(_tags_problem),
     _AS_DICT,
 ]
-BucketName = Annotated[str, Strict(), check(bucket_name_problem)]
 DataBucketName = Annotated[str, Strict(), check(_data_bucket_problem)]
 KeyPrefix = Annotated[
     str,
@@ -325,20 +270,8 @@ RecordName = Annotated[
     ),
 ]
 
-CidrList = Annotated[
-    _STR_TUPLE,
-    BeforeValidator(_split),
-    _where(_cidrs_ok, "a list of IPv4 CIDRs, e.g. 0.0.0.0/0 or 10.0.0.0/8,192.168.0.0/16"),
-]
 # Empty allowed: "nobody named", which the stacks turn into the VPC CIDR (internal) or anywhere (public).
-OptionalCidrList = Annotated[
-    _STR_TUPLE,
-    BeforeValidator(_split),
-    _where(
-        lambda v: v == () or _cidrs_ok(v),
-        "empty (the default for the exposure) or a list of IPv4 CIDRs, e.g. 10.0.0.0/8,192.168.0.0/16",
-    ),
-]
+OptionalCidrList = Annotated[_STR_TUPLE, BeforeValidator(_split), CIDRS_RULE]
 Exposure = Literal["internal", "public"]
 ExposureOverride = Literal["", "internal", "public"]
 HttpsUrl = Annotated[
@@ -346,14 +279,7 @@ HttpsUrl = Annotated[
     Strict(),
     _matches(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?", "empty or an https:// URL", empty=True),
 ]
-ServiceNames = Annotated[
-    _STR_TUPLE,
-    BeforeValidator(_split),
-    _where(
-        lambda v: all(re.fullmatch(r"[a-z0-9.-]+", s) for s in v),
-        "a list of AWS service names such as ecr.api,ecr.dkr,logs",
-    ),
-]
+ServiceNames = Annotated[_STR_TUPLE, BeforeValidator(_split), SERVICE_NAMES_RULE]
 StackNames = Annotated[
     _STR_TUPLE,
     BeforeValidator(_split),
@@ -362,10 +288,9 @@ StackNames = Annotated[
         "a list of stack names such as state,event-processing",
     ),
 ]
-_INSTANCE_TYPES_ALLOWED = "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large"
 # Current-generation general-purpose and compute types: more spot pools, fewer interruptions.
 DEFAULT_INSTANCE_TYPES = ("m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large")
-InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), _where(_instance_types_ok, _INSTANCE_TYPES_ALLOWED)]
+InstanceTypes = Annotated[_STR_TUPLE, BeforeValidator(_split), INSTANCE_TYPES_RULE]
 Weights = Annotated[
     Mapping[str, Annotated[int, Strict()]],
     BeforeValidator(_weights),
@@ -374,10 +299,9 @@ Weights = Annotated[
     _AS_DICT,
 ]
 
-_CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
-Checkpoints = Annotated[_INT_TUPLE, _ints(_CHECKPOINTS_ALLOWED), _percent_steps(1, _CHECKPOINTS_ALLOWED)]
+Checkpoints = Annotated[_INT_TUPLE, _ints(CHECKPOINTS_ALLOWED), CHECKPOINTS_RULE]
 _CANARY_STEPS_ALLOWED = "increasing canary weights (%) from 0 to 100 that end at 100, e.g. 0,10,25,50,100"
-CanarySteps = Annotated[_INT_TUPLE, _ints(_CANARY_STEPS_ALLOWED), _percent_steps(0, _CANARY_STEPS_ALLOWED)]
+CanarySteps = Annotated[_INT_TUPLE, _ints(_CANARY_STEPS_ALLOWED), percent_steps(0, _CANARY_STEPS_ALLOWED)]
 
 
 class Section(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from modules.config.checks import DataBucketName, Int, Prefix, Section, Str, Suffix, arn, between, refuse
+from modules.core.input_rules import LambdaEphemeralStorageMib, LambdaMemoryMib, LogRetentionDays, MaxReceiveCount
 
 Delivery = Literal["queue", "direct"]
 # CodeDeploy's predefined Lambda configurations (modules/blocks/lambda_canary.py has their numbers).
@@ -45,17 +46,15 @@ class EventProcessingSettings(Section):
         default="quarantine/", description="rejects: `<quarantine_prefix><input key>.error.json`"
     )
     input_suffix: Suffix = Field(default=".json", description="only keys ending in this trigger processing")
-    function_memory_mib: Annotated[Int, between(128, 10240, "MiB")] = Field(default=1024, description="Lambda memory")
+    function_memory_mib: LambdaMemoryMib = Field(default=1024, description="Lambda memory")
     function_timeout_s: Annotated[Int, between(10, 900, "seconds")] = Field(default=300, description="Lambda timeout")
-    ephemeral_storage_mib: Annotated[Int, between(512, 10240, "MiB")] = Field(
+    ephemeral_storage_mib: LambdaEphemeralStorageMib = Field(
         default=2048, description="Lambda /tmp, where results wait before upload"
     )
     reserved_concurrency: Annotated[Int, between(2, 1000)] = Field(
         default=10, description="Lambda reserved concurrency (also the queue poller's maximum)"
     )
-    log_retention_days: Annotated[Int, between(1, 3653, "days")] = Field(
-        default=365, description="Lambda log retention"
-    )
+    log_retention_days: LogRetentionDays = Field(default=365, description="Lambda log retention")
     max_object_mib: Annotated[Int, between(1, 10240, "MiB")] = Field(
         default=256, description="larger objects are quarantined unread"
     )
@@ -72,7 +71,7 @@ class EventProcessingSettings(Section):
     batch_window_s: Annotated[Int, between(0, 300, "seconds")] = Field(
         default=5, description="`queue`: longest wait to fill a batch"
     )
-    max_receive_count: Annotated[Int, between(1, 1000)] = Field(
+    max_receive_count: MaxReceiveCount = Field(
         default=5, description="`queue`: receives before a message moves to the DLQ"
     )
     dlq_retention_days: Annotated[Int, between(1, 14, "days")] = Field(

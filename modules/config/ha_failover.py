@@ -18,6 +18,7 @@ from modules.config.checks import (
     between,
     refuse,
 )
+from modules.core.input_rules import HealthCheckIntervalS, HealthThreshold
 
 
 class HaFailoverSettings(Section):
@@ -30,12 +31,8 @@ class HaFailoverSettings(Section):
     min_size: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at least (over >= 2 AZs)")
     max_size: Annotated[Int, between(1, 1000)] = Field(default=4, description="instances at most")
     desired_capacity: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at deploy time")
-    health_check_interval_s: Annotated[Int, between(5, 300)] = Field(
-        default=10, description="ALB health check interval (seconds)"
-    )
-    unhealthy_threshold: Annotated[Int, between(2, 10)] = Field(
-        default=2, description="failed checks before a target is taken out"
-    )
+    health_check_interval_s: HealthCheckIntervalS = Field(default=10, description="ALB health check interval (seconds)")
+    unhealthy_threshold: HealthThreshold = Field(default=2, description="failed checks before a target is taken out")
     secondary_region: OptionalRegion = Field(
         default="", description="run the same ALB + fleet in this region too; empty = one region"
     )

@@ -3,11 +3,20 @@ and how the model-serving, ha-failover and target-groups stacks expose them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from modules.config.checks import AcmArn, Exposure, HttpsUrl, Int, OptionalCidrList, Section, Str, between
+from modules.config.checks import AcmArn, Exposure, HttpsUrl, OptionalCidrList, Section, Str
+from modules.core.input_rules import (
+    DeregistrationDelayS,
+    HealthCheckIntervalS,
+    HealthThreshold,
+    IdleTimeoutS,
+    LogRetentionDays,
+    SlowStartS,
+    WafRateLimit,
+)
 
 
 class LoadBalancerSettings(Section):
@@ -52,27 +61,25 @@ class LoadBalancerSettings(Section):
     jwks_url: HttpsUrl = Field(
         default="", description="URL of the issuer's signing keys (JWKS); empty = `<jwt_issuer>/.well-known/jwks.json`"
     )
-    rate_limit_per_5min: Annotated[Int, between(10, 2_000_000_000)] = Field(
+    rate_limit_per_5min: WafRateLimit = Field(
         default=1000, description="WAF: requests one client IP may send in 5 minutes before it is blocked (public)"
     )
-    waf_log_retention_days: Annotated[Int, between(1, 3653)] = Field(
+    waf_log_retention_days: LogRetentionDays = Field(
         default=365, description="WAF log retention (days) in the KMS-encrypted `aws-waf-logs-` log group (public)"
     )
-    idle_timeout_s: Annotated[Int, between(1, 4000)] = Field(
-        default=60, description="ALB idle connection timeout (seconds)"
-    )
-    health_check_interval_s: Annotated[Int, between(5, 300)] = Field(
+    idle_timeout_s: IdleTimeoutS = Field(default=60, description="ALB idle connection timeout (seconds)")
+    health_check_interval_s: HealthCheckIntervalS = Field(
         default=10, description="target health check interval (seconds)"
     )
-    healthy_threshold: Annotated[Int, between(2, 10)] = Field(
+    healthy_threshold: HealthThreshold = Field(
         default=2, description="consecutive passed checks before a target gets traffic"
     )
-    unhealthy_threshold: Annotated[Int, between(2, 10)] = Field(
+    unhealthy_threshold: HealthThreshold = Field(
         default=2, description="consecutive failed checks before a target loses traffic"
     )
-    deregistration_delay_s: Annotated[Int, between(0, 3600)] = Field(
+    deregistration_delay_s: DeregistrationDelayS = Field(
         default=30, description="time in-flight requests get to finish on a deregistered target"
     )
-    slow_start_s: Annotated[Int, between(0, 900)] = Field(
+    slow_start_s: SlowStartS = Field(
         default=30, description="a new target's traffic ramps up over this many seconds; 0 = off"
     )

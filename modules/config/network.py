@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from modules.config.checks import Days, Section, ServiceNames
+from modules.config.checks import Section, ServiceNames
+from modules.core.input_rules import LogRetentionDays
 from modules.core.kinds import NatMode
 
 
@@ -21,4 +22,6 @@ class NetworkSettings(Section):
         description="interface endpoints in the private subnets, e.g. `ecr.api,ecr.dkr,logs`; "
         "empty = none (traffic goes through NAT)",
     )
-    flow_log_retention_days: Days = Field(default=365, description="VPC flow log retention in CloudWatch Logs (days)")
+    flow_log_retention_days: LogRetentionDays = Field(
+        default=365, description="VPC flow log retention in CloudWatch Logs (days)"
+    )

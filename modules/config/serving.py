@@ -8,7 +8,6 @@ from pydantic import Field, model_validator
 
 from modules.config.checks import (
     FARGATE_CPU_MEMORY,
-    Days,
     ExposureOverride,
     FargateCpu,
     ImageUri,
@@ -19,6 +18,7 @@ from modules.config.checks import (
     between,
     refuse,
 )
+from modules.core.input_rules import CpuTargetPercent, LogRetentionDays, MaxBodyBytes, RequestsPerTarget, ServerPort
 
 
 class ServingSettings(Section):
@@ -42,7 +42,7 @@ class ServingSettings(Section):
     memory_mib: Annotated[Int, between(512, 30720)] = Field(
         default=1024, description="task memory (MiB), within Fargate's range for `cpu`"
     )
-    container_port: Annotated[Int, between(1024, 65535)] = Field(default=8080, description="port the server listens on")
+    container_port: ServerPort = Field(default=8080, description="port the server listens on")
     min_tasks: Annotated[Int, between(2, 1000)] = Field(
         default=2, description="autoscaling minimum (and initial desired) task count"
     )
@@ -56,14 +56,12 @@ class ServingSettings(Section):
     spot_weight: Annotated[Int, between(0, 1000)] = Field(
         default=3, description="FARGATE_SPOT share of tasks beyond the base"
     )
-    cpu_target_percent: Annotated[Int, between(10, 90)] = Field(
-        default=60, description="target tracking: average service CPU (%)"
-    )
-    requests_per_target: Annotated[Int, between(1, 100000)] = Field(
+    cpu_target_percent: CpuTargetPercent = Field(default=60, description="target tracking: average service CPU (%)")
+    requests_per_target: RequestsPerTarget = Field(
         default=500, description="target tracking: ALB requests per task per minute"
     )
     exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
-    max_body_bytes: Annotated[Int, between(64, 1024 * 1024 * 1024)] = Field(
+    max_body_bytes: MaxBodyBytes = Field(
         default=1024 * 1024, description="largest request body the server reads (413 beyond); the WAF refuses the same"
     )
     max_in_flight: Annotated[Int, between(1, 10000)] = Field(
@@ -89,7 +87,7 @@ class ServingSettings(Section):
     health_check_grace_s: Annotated[Int, between(0, 2147483647)] = Field(
         default=60, description="ALB health checks ignored this long after a task starts"
     )
-    log_retention_days: Days = Field(default=365, description="container log retention (days)")
+    log_retention_days: LogRetentionDays = Field(default=365, description="container log retention (days)")
     images_kept: Annotated[Int, between(1, 10000)] = Field(
         default=20, description="ECR keeps the newest this many images"
     )

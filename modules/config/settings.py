@@ -28,19 +28,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from modules.config.checks import (
-    DEFAULT_ZONE_IDS,
-    AzCount,
-    Email,
-    Endpoint,
-    Exposure,
-    Project,
-    Region,
-    Tags,
-    VpcCidr,
-    ZoneIds,
-    refuse,
-)
+from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
 from modules.config.event_processing import EventProcessingSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
@@ -60,6 +48,7 @@ from modules.config.state import StateSettings
 from modules.config.stream import StreamSettings
 from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
+from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
 
 Environment = Literal["dev", "staging", "prod"]

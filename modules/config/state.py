@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from modules.config.checks import BucketName, Int, KeyPrefix, Section, between
+from modules.core.input_rules import S3ExpiryDays
 
 BootstrapBackend = Literal["local", "s3"]
 
@@ -28,7 +29,7 @@ class StateSettings(Section):
         description="where the `state` stack keeps its own state: `local` until the bucket "
         "exists, `s3` after migrating it into the bucket",
     )
-    noncurrent_version_expiry_days: Annotated[Int, between(1, 3650, "a number of days")] = Field(
+    noncurrent_version_expiry_days: S3ExpiryDays = Field(
         default=90, description="noncurrent state versions expire after this many days"
     )
     noncurrent_versions_kept: Annotated[Int, between(0, 100)] = Field(

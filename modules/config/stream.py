@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modules.config.checks import DEFAULT_INSTANCE_TYPES, Days, InstanceTypes, Int, Section, between, refuse
+from modules.config.checks import DEFAULT_INSTANCE_TYPES, InstanceTypes, Int, Section, between, refuse
+from modules.core.input_rules import LogRetentionDays, OnDemandBase
 from modules.core.kinds import SpotAllocation
 
 CapacityMode = Literal["on_demand", "provisioned"]
@@ -39,9 +40,7 @@ class StreamSettings(Section):
         description="instance types the fleet may use (more pools, fewer interruptions)",
     )
     target_capacity: Annotated[Int, between(1, 1000)] = Field(default=3, description="worker instances the fleet keeps")
-    on_demand_count: Annotated[Int, between(0, 1000)] = Field(
-        default=0, description="of those, on-demand instances (the rest are spot)"
-    )
+    on_demand_count: OnDemandBase = Field(default=0, description="of those, on-demand instances (the rest are spot)")
     lease_ttl_s: Annotated[Int, between(6, 600)] = Field(
         default=30, description="a worker's shard lease expires this long after its last renewal"
     )
@@ -54,7 +53,7 @@ class StreamSettings(Section):
     dlq_retention_days: Annotated[Int, between(1, 14)] = Field(
         default=14, description="poison records stay in the DLQ this long (days)"
     )
-    log_retention_days: Days = Field(default=365, description="worker log retention (days)")
+    log_retention_days: LogRetentionDays = Field(default=365, description="worker log retention (days)")
 
     @model_validator(mode="after")
     def _across_fields(self) -> StreamSettings:

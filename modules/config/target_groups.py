@@ -18,6 +18,7 @@ from modules.config.checks import (
     between,
     refuse,
 )
+from modules.core.input_rules import HealthCheckIntervalS, StickinessS
 
 
 class TargetGroupsSettings(Section):
@@ -27,7 +28,7 @@ class TargetGroupsSettings(Section):
     allowed_cidrs: OptionalCidrList = Field(
         default=(), description="IPv4 CIDRs the ALB accepts; empty = load_balancer.allowed_cidrs"
     )
-    health_check_interval_s: Annotated[Int, between(5, 300)] = Field(
+    health_check_interval_s: HealthCheckIntervalS = Field(
         default=5, description="health check interval (seconds): fast detection"
     )
     weights: Weights = Field(
@@ -43,7 +44,7 @@ class TargetGroupsSettings(Section):
     canary_bake_s: Annotated[Int, between(60, 86400)] = Field(
         default=300, description="each canary step holds this long (seconds) before the next"
     )
-    stickiness_s: Annotated[Int, between(0, 604800)] = Field(
+    stickiness_s: StickinessS = Field(
         default=0, description="keep a client on one target group for this long (seconds); 0 = off"
     )
     min_size: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at least, per target group")

@@ -1,0 +1,253 @@
+"""Input rules that the settings and the blocks' props share, each written once as an ``Annotated`` type.
+
+A settings field and the props field it is mapped to carry the same type, so a bound can
+no longer drift between them (log retention was once a 1-3653 range in four places while
+CloudWatch Logs accepts 22 values). The settings check their fields with pydantic; a
+props dataclass calls :func:`field_problems` in ``__post_init__``, which checks every field
+annotated with one of these types the same way.
+
+Every rule raises ``ValueError("<what is allowed>")``: the settings loader reports
+``<setting> = <value> (from <source>): must be <what is allowed>``, a props class
+``<Props>: <field>=<value>: must be <what is allowed>``. Nothing here imports cdktf: the
+settings load and fail without starting jsii.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
+
+from pydantic import AfterValidator, Strict, TypeAdapter, ValidationError
+
+from modules.core.names import bucket_name_problem
+
+T = TypeVar("T")
+
+
+def check(problem: Callable[[T], str | None]) -> AfterValidator:
+    """An AfterValidator from a function returning None (valid) or what is allowed."""
+
+    def validate(value: T) -> T:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(validate)
+
+
+def where(ok: Callable[[Any], object], allowed: str) -> AfterValidator:
+    """An AfterValidator that refuses a value ``ok`` is false for, saying what is ``allowed``."""
+    return check(lambda v: None if ok(v) else allowed)
+
+
+def between(lo: int, hi: int, what: str = "an integer") -> AfterValidator:
+    """An integer from ``lo`` to ``hi``; ``what`` names the unit ("MiB", "seconds"...)."""
+    return where(lambda v: lo <= v <= hi, f"{what} from {lo} to {hi}")
+
+
+Int = Annotated[int, Strict()]  # a TOML "3" or a bool is not an integer
+
+# --- retention and expiry ----------------------------------------------------------------
+
+# The only periods CloudWatch Logs accepts (PutRetentionPolicy, aws_cloudwatch_log_group
+# retention_in_days); 0 (never expire) is left out on purpose: logs kept forever are a
+# resilience-policy finding.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # fmt: skip
+LogRetentionDays = Annotated[
+    Int,
+    where(
+        LOG_RETENTION_DAYS.__contains__,
+        f"one of the retention periods CloudWatch Logs accepts (days): {', '.join(map(str, LOG_RETENTION_DAYS))}",
+    ),
+]
+S3_EXPIRY_MAX_DAYS = 3650  # ten years: the longest S3 lifecycle expiry this project writes
+S3ExpiryDays = Annotated[Int, between(1, S3_EXPIRY_MAX_DAYS, "a number of days")]
+
+# --- names -------------------------------------------------------------------------------
+
+BucketName = Annotated[str, Strict(), check(bucket_name_problem)]
+
+# --- addresses and zones -----------------------------------------------------------------
+
+
+def _vpc_cidr_ok(v: str) -> bool:
+    try:
+        # /16 is the largest VPC AWS allows; /24 still leaves the network block's 16 subnets /28, the smallest.
+        return 16 <= ipaddress.IPv4Network(v, strict=True).prefixlen <= 24
+    except ValueError:
+        return False
+
+
+def _cidrs_ok(v: tuple[str, ...]) -> bool:
+    try:
+        return all(ipaddress.IPv4Network(c, strict=True) for c in v)
+    except ValueError:
+        return False
+
+
+VpcCidr = Annotated[
+    str,
+    Strict(),
+    where(_vpc_cidr_ok, "an IPv4 network in CIDR notation with a prefix from /16 to /24, e.g. 10.0.0.0/16"),
+]
+_STR_TUPLE = tuple[Annotated[str, Strict()], ...]
+# The list rules are named on their own too: the settings parse the environment's
+# comma-separated form before them, so that an error shows the value as it was given.
+CIDRS_RULE = where(_cidrs_ok, "empty or a list of IPv4 networks in CIDR notation, e.g. 10.0.0.0/8,192.168.0.0/16")
+# Empty: nobody named (the settings then use the VPC CIDR when internal, anywhere when public).
+Cidrs = Annotated[_STR_TUPLE, CIDRS_RULE]
+
+MAX_AZS = 6  # the network block cuts the VPC into 16 blocks: 6 public, 6 private, room to spare
+AzCount = Annotated[
+    int,
+    Strict(),
+    where(lambda v: 2 <= v <= MAX_AZS, f"an integer from 2 to {MAX_AZS} (fault tolerance needs >= 2 AZs)"),
+]
+_ZONE_IDS_ALLOWED = "distinct availability zone ids of one region, e.g. use1-az1,use1-az2,use1-az4"
+
+
+def _zone_ids_ok(ids: tuple[str, ...]) -> bool:
+    matches = [re.fullmatch(r"([a-z]+\d+)-az\d+", z) for z in ids]  # regular AZs: no Local Zone ids
+    return all(matches) and len(set(ids)) == len(ids) and len({m.group(1) for m in matches if m}) <= 1
+
+
+ZONE_IDS_RULE = where(lambda v: bool(v) and _zone_ids_ok(v), _ZONE_IDS_ALLOWED)
+OPTIONAL_ZONE_IDS_RULE = where(_zone_ids_ok, "empty or " + _ZONE_IDS_ALLOWED)
+ZoneIds = Annotated[_STR_TUPLE, ZONE_IDS_RULE]
+# What a multi-AZ network is built on: its own zones, as many as it spans.
+MultiAzZoneIds = Annotated[
+    ZoneIds, where(lambda v: 2 <= len(v) <= MAX_AZS, f"2 to {MAX_AZS} zone ids (fault tolerance needs >= 2 AZs)")
+]
+
+_SERVICE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")
+SERVICE_NAMES_RULE = where(
+    lambda v: len(set(v)) == len(v) and all(_SERVICE_NAME_RE.fullmatch(s) for s in v),
+    "a list of distinct AWS service names such as ecr.api,ecr.dkr,logs",
+)
+ServiceNames = Annotated[_STR_TUPLE, SERVICE_NAMES_RULE]  # of interface endpoints: com.amazonaws.<region>.<name>
+
+# --- load balancers ----------------------------------------------------------------------
+
+LB_NAME_MAX = 32  # ALB and target group names (AWS's limit)
+LoadBalancerName = Annotated[
+    str,
+    Strict(),
+    where(
+        lambda v: 1 <= len(v) <= LB_NAME_MAX, f"1-{LB_NAME_MAX} characters (AWS's limit for ALB and target group names)"
+    ),
+]
+IdleTimeoutS = Annotated[Int, between(1, 4000, "a number of seconds")]
+HealthCheckIntervalS = Annotated[Int, between(5, 300, "a number of seconds")]
+HealthThreshold = Annotated[Int, between(2, 10)]
+DeregistrationDelayS = Annotated[Int, between(0, 3600, "a number of seconds")]
+SlowStartS = Annotated[
+    Int, where(lambda v: v == 0 or 30 <= v <= 900, "0 (off) or a number of seconds from 30 to 900 (AWS's range)")
+]
+StickinessS = Annotated[Int, between(0, 604800, "a number of seconds (0: off)")]  # lb_cookie: up to 7 days
+WafRateLimit = Annotated[Int, between(10, 2_000_000_000)]  # requests per client IP in 5 minutes
+
+# --- fleets (Auto Scaling groups) ----------------------------------------------------------
+
+
+def _instance_types_ok(types: Sequence[str]) -> bool:
+    return (
+        len(types) >= 2
+        and len(set(types)) == len(types)
+        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+    )
+
+
+def percent_steps(lo: int, allowed: str) -> AfterValidator:
+    """Strictly increasing percentages from ``lo`` to 100 that end at 100."""
+    return where(
+        lambda v: (
+            bool(v) and v[-1] == 100 and all(lo <= x <= 100 for x in v) and all(a < b for a, b in itertools.pairwise(v))
+        ),
+        allowed,
+    )
+
+
+# >= 2 types: more spot pools, fewer interruptions.
+INSTANCE_TYPES_RULE = where(_instance_types_ok, "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large")
+CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
+CHECKPOINTS_RULE = percent_steps(1, CHECKPOINTS_ALLOWED)
+InstanceTypes = Annotated[Sequence[str], INSTANCE_TYPES_RULE]
+RefreshCheckpoints = Annotated[Sequence[int], CHECKPOINTS_RULE]  # instance refresh: share (%) replaced, then bake
+Percent = Annotated[Int, between(0, 100)]
+OnDemandBase = Annotated[Int, between(0, 1000)]
+HealthCheckGraceS = Annotated[Int, between(0, 7200)]
+WarmupS = Annotated[Int, between(0, 3600)]
+RefreshBakeS = Annotated[Int, between(0, 172800)]  # AWS's longest checkpoint delay
+DrainS = Annotated[Int, between(30, 7200)]  # the termination lifecycle hook's range
+CpuTargetPercent = Annotated[Int, between(10, 90)]
+RequestsPerTarget = Annotated[Int, between(1, 100000)]  # ALB requests per instance per minute
+
+RootVolumeGib = Annotated[Int, between(8, 16384, "GiB")]  # gp3: the AMI's 8 GiB at least
+
+# --- model servers -------------------------------------------------------------------------
+
+ServerPort = Annotated[Int, between(1024, 65535)]  # the server runs unprivileged
+MaxBodyBytes = Annotated[Int, between(64, 1024 * 1024 * 1024, "bytes")]  # the server's limit, and the WAF's
+
+# --- functions and queues ----------------------------------------------------------------
+
+LambdaMemoryMib = Annotated[Int, between(128, 10240, "MiB")]
+LambdaEphemeralStorageMib = Annotated[Int, between(512, 10240, "MiB")]  # /tmp
+MaxReceiveCount = Annotated[Int, between(1, 1000)]  # SQS redrive: receives before the DLQ
+
+# --- props ---------------------------------------------------------------------------------
+
+
+_ADAPTERS: dict[type, dict[str, TypeAdapter[Any]]] = {}
+
+
+def _adapters(cls: type) -> dict[str, TypeAdapter[Any]]:
+    """A validator for each field of the dataclass ``cls`` whose type carries a rule (built once per class)."""
+    if cls not in _ADAPTERS:
+        hints = get_type_hints(cls, include_extras=True)
+        fields = dataclasses.fields(cls)
+        _ADAPTERS[cls] = {f.name: _adapter(hints[f.name]) for f in fields if _carries_rule(hints[f.name])}
+    return _ADAPTERS[cls]
+
+
+@cache
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def _carries_rule(hint: Any) -> bool:
+    return get_origin(hint) is Annotated or any(get_origin(arg) is Annotated for arg in get_args(hint))
+
+
+_TYPE_PHRASES = {"int_type": "an integer", "string_type": "a string", "tuple_type": "a tuple"}
+
+
+def _problem(adapter: TypeAdapter[Any], value: object) -> str | None:
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "value_error":
+            return str((error.get("ctx") or {})["error"])
+        return _TYPE_PHRASES.get(error["type"], error["msg"])
+    return None
+
+
+def problem(rule: Any, value: object) -> str | None:
+    """What ``rule`` (one of the types above) allows, when it refuses ``value``; else None."""
+    return _problem(_adapter(rule), value)
+
+
+def field_problems(props: object) -> list[str]:
+    """``<field>=<value>: must be <what is allowed>`` for each field of the dataclass
+    ``props`` whose value its annotated rule refuses (the same rule as the setting's)."""
+    found = ((name, getattr(props, name), _problem(adapter, getattr(props, name)))
+             for name, adapter in _adapters(type(props)).items())  # fmt: skip
+    return [f"{name}={value!r}: must be {allowed}" for name, value, allowed in found if allowed]
