@@ -7,6 +7,7 @@ through a role in a stack of its own."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -99,23 +100,30 @@ def test_a_role_and_its_policy_reach_terraform_as_written(doc: StackDoc) -> None
 # --- bad input ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="allow() accepts an empty action list and writes a statement IAM refuses only at apply "
-    "(MalformedPolicyDocument)",
-)
-def test_a_statement_without_actions_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="actions"):
-        allow("Nothing", [], "arn:q")
+@pytest.mark.parametrize("actions", [[], "", ["s3:GetObject", ""]])
+def test_a_statement_without_actions_is_refused_by_name(actions: str | list[str]) -> None:
+    """IAM refuses such a statement only at apply (MalformedPolicyDocument)."""
+    with pytest.raises(ValueError, match=r"^allow\('Nothing'\): actions=.*: must be one or more non-empty actions"):
+        allow("Nothing", actions, "arn:q")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="s3_object_read() grants what a wildcard or an empty key names: 's3://models/*' reads the "
-    "whole bucket, 's3://models' the object '' (a grant for no object); the ModelUri setting type "
-    "refuses the last two but accepts the wildcard",
+def test_a_statement_without_resources_is_refused_and_both_problems_are_named_at_once() -> None:
+    with pytest.raises(ValueError) as refused:
+        allow("Nothing", [], [])
+    assert "actions=[]: must be" in str(refused.value) and "resources=[]: must be" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://acme-models/*",  # a grant for the whole bucket
+        "s3://acme-models/wine/v?.json",  # for every key the wildcard matches
+        "s3://acme-models",  # for the object '' (none)
+        "s3://acme-models/wine/",  # a folder, not an object
+        "s3:///wine.json",  # no bucket
+        "s3://Acme_Models/wine.json",  # no bucket S3 allows
+    ],
 )
-@pytest.mark.parametrize("uri", ["s3://acme-models/*", "s3://acme-models", "s3:///wine.json"])
 def test_a_model_uri_that_names_no_single_object_is_refused_by_name(uri: str) -> None:
-    with pytest.raises(ValueError, match="uri"):
+    with pytest.raises(ValueError, match=rf"^s3_object_read: uri='{re.escape(uri)}': must be an s3://bucket/key URI"):
         s3_object_read(uri)

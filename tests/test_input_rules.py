@@ -153,6 +153,9 @@ RULES = [
     # model servers
     Rule("serving.container_port", "80", server_fleet, "port", 80),  # privileged
     Rule("serving.max_body_bytes", "63", web_acl, "max_body_bytes", 63),
+    # model URIs: one object, so the servers' read grant reads that object only
+    Rule("serving.model_uri", "s3://acme-models/*", server_fleet, "model_uri", "s3://acme-models/*"),
+    Rule("target_groups.canary_model_uri", "s3://acme-models", server_fleet, "model_uri", "s3://acme-models"),
     # functions and queues
     Rule("event_processing.function_memory_mib", "127", function, "memory_mib", 127),
     Rule("event_processing.ephemeral_storage_mib", "10241", function, "ephemeral_storage_mib", 10241),
@@ -257,6 +260,8 @@ def test_a_bad_retention_is_refused_before_anything_is_written(tmp_path: Path) -
         ("RAI_LOAD_BALANCER_SLOW_START_S", "30", lambda: target_group(slow_start_s=30)),
         ("RAI_VPC_CIDR", "10.1.0.0/24", lambda: network(cidr="10.1.0.0/24")),
         ("RAI_ZONE_IDS", "euw3-az1,euw3-az2", lambda: network(zone_ids=("euw3-az1", "euw3-az2"))),
+        ("RAI_SERVING_MODEL_URI", "s3://acme-models/wine/v2.json", lambda: server_fleet(model_uri="s3://a-b/w.json")),
+        ("RAI_SERVING_MODEL_URI", "/opt/models/wine.onnx", lambda: server_fleet(model_uri="/opt/models/wine.onnx")),
     ],
 )
 def test_the_edges_of_a_rule_pass_both(variable: str, value: str, props: Callable[[], object]) -> None:

@@ -17,7 +17,7 @@ from constructs import Construct
 from modules.blocks.fleet import Fleet, FleetProps
 from modules.blocks.iam import allow, s3_object_read
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
-from modules.core.input_rules import LogRetentionDays, RootVolumeGib, ServerPort, field_problems
+from modules.core.input_rules import KmsKeyArn, LogRetentionDays, ModelUri, RootVolumeGib, ServerPort, field_problems
 from modules.core.paths import PROJECT_ROOT
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
@@ -45,14 +45,14 @@ class ModelServerFleetProps:
     region: str
     artifact_bucket: str
     artifact_bucket_arn: str
-    kms_key_arn: str  # encrypts the artifact bucket and the log group
+    kms_key_arn: KmsKeyArn  # encrypts the artifact bucket and the log group
     security_group_ids: Sequence[str]
     fleet: FleetProps
     port: ServerPort = 8080
     root_volume_gib: RootVolumeGib = 20
     log_retention_days: LogRetentionDays = 365
     artifact_prefix: str = "artifacts"  # distinct per fleet sharing a bucket: each uploads its own object
-    model_uri: str = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
+    model_uri: ModelUri = ""  # an s3:// URI or a path on the instance; empty = the model built at boot
     model_sha256: str = ""  # the model's SHA-256: other bytes stop the server at start; empty = not checked
     environment: Mapping[str, str] = field(default_factory=dict)  # more server settings (body limit, JWT issuer)
 

@@ -32,6 +32,7 @@ from modules.core.input_rules import (
 )
 from modules.core.input_rules import BucketName as BucketName
 from modules.core.input_rules import Int as Int  # the sections' strict integer
+from modules.core.input_rules import ModelUri as ModelUri
 from modules.core.input_rules import between as between
 from modules.core.input_rules import check as check
 from modules.core.names import bucket_name_problem, email_problem
@@ -245,15 +246,6 @@ Sha256 = Annotated[
     _matches(r"[0-9a-f]{64}", "empty (not checked) or 64 lowercase hex digits", empty=True),
 ]
 
-ModelUri = Annotated[
-    str,
-    Strict(),
-    _matches(
-        r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+|/[^\s]+",
-        "empty (the model built into the image), an s3://bucket/key URI or an absolute path",
-        empty=True,
-    ),
-]
 FargateCpu = Annotated[
     int, Strict(), _where(FARGATE_CPU_MEMORY.__contains__, f"one of the Fargate CPU units {sorted(FARGATE_CPU_MEMORY)}")
 ]

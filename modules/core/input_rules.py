@@ -18,7 +18,7 @@ import dataclasses
 import ipaddress
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -201,6 +201,82 @@ MaxBodyBytes = Annotated[Int, between(64, 1024 * 1024 * 1024, "bytes")]  # the s
 LambdaMemoryMib = Annotated[Int, between(128, 10240, "MiB")]
 LambdaEphemeralStorageMib = Annotated[Int, between(512, 10240, "MiB")]  # /tmp
 MaxReceiveCount = Annotated[Int, between(1, 1000)]  # SQS redrive: receives before the DLQ
+
+# Keys Lambda sets itself and refuses in a function's configuration (its "reserved" list).
+LAMBDA_RESERVED_VARIABLES = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    "TZ",
+})  # fmt: skip
+_LAMBDA_VARIABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]+")  # Lambda's key pattern: at least 2 characters
+
+
+def _lambda_environment_problem(variables: Mapping[str, str]) -> str | None:
+    bad = [k for k in variables if not _LAMBDA_VARIABLE_RE.fullmatch(k) or k in LAMBDA_RESERVED_VARIABLES]
+    if not bad:
+        return None
+    return (
+        "variable names of 2 or more letters, digits and '_' that start with a letter and that Lambda does not "
+        f"reserve (AWS_REGION, AWS_ACCESS_KEY_ID, LAMBDA_TASK_ROOT, TZ, ...); refused: {', '.join(map(repr, bad))}"
+    )
+
+
+LambdaEnvironment = Annotated[Mapping[str, str], check(_lambda_environment_problem)]
+
+# --- keys and objects ----------------------------------------------------------------------
+
+_KMS_ALIAS_RE = re.compile(r"[A-Za-z0-9/_-]{1,250}")  # KMS: "alias/" and this, 256 characters at most
+KmsAliasName = Annotated[  # the name after "alias/"
+    str,
+    Strict(),
+    where(
+        lambda v: _KMS_ALIAS_RE.fullmatch(v) and not v.startswith(("aws/", "alias/")),
+        "1-250 letters, digits, '/', '_' or '-', not starting with aws/ (AWS's own keys) or alias/ (added for you)",
+    ),
+]
+_KMS_KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+")
+# A customer key by ARN. Empty would let S3 and Lambda fall back to an AWS-managed key; a
+# token (the stack's own key's arn, known at apply) is checked by AWS then.
+KmsKeyArn = Annotated[
+    str,
+    Strict(),
+    where(
+        lambda v: "${" in v or _KMS_KEY_ARN_RE.fullmatch(v),
+        "a KMS key or alias ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/<id>",
+    ),
+]
+
+
+S3_OBJECT_URI_ALLOWED = (
+    "an s3://bucket/key URI of one object: a valid bucket name and a key with no wildcard (* ?), not ending in /"
+)
+
+
+def s3_object_uri_problem(uri: str) -> str | None:
+    """What is wrong with ``uri`` as the s3:// URI of exactly one object, or None.
+
+    An IAM grant built from it must read that object only: a wildcard in the key would grant
+    every key it matches (``s3://models/*``: the whole bucket), an empty key no object at all.
+    """
+    bucket, slash, key = uri.removeprefix("s3://").partition("/")
+    names_one = bool(key) and not any(c in key for c in "*?") and not key.endswith("/")
+    if uri.startswith("s3://") and slash and not bucket_name_problem(bucket) and names_one:
+        return None
+    return S3_OBJECT_URI_ALLOWED
+
+
+S3ObjectUri = Annotated[str, Strict(), check(s3_object_uri_problem)]
+# Where a model server loads its model from; the s3:// form is the object its role may read.
+ModelUri = Annotated[
+    str,
+    Strict(),
+    where(
+        lambda v: v == "" or re.fullmatch(r"/\S+", v) or (v.startswith("s3://") and not s3_object_uri_problem(v)),
+        f"empty (the model built into the image), an absolute path, or {S3_OBJECT_URI_ALLOWED}",
+    ),
+]
 
 # --- props ---------------------------------------------------------------------------------
 
