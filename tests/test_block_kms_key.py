@@ -117,12 +117,20 @@ def test_the_bounds_of_the_deletion_window_are_accepted(days: int) -> None:
     assert KmsKeyProps(alias="k", description="d", deletion_window_days=days).deletion_window_days == days
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KmsKeyProps does not check the alias: KMS refuses one outside [A-Za-z0-9/_-] or under the "
-    "reserved aws/ prefix, but only at apply",
-)
-@pytest.mark.parametrize("alias", ["my key", "aws/ebs", ""])
+@pytest.mark.parametrize("alias", ["my key", "aws/ebs", "", "alias/twice", "a" * 251])
 def test_an_alias_kms_refuses_is_refused_by_name(alias: str) -> None:
-    with pytest.raises(ValueError, match="alias"):
+    """KMS refuses these only at apply: a space, the prefix reserved for AWS's own keys, an
+    empty name, and a name that with "alias/" exceeds 256 characters; "alias/" is added once."""
+    with pytest.raises(ValueError, match=rf"^KmsKeyProps: alias='{alias}': must be 1-250 letters, digits, '/', '_'"):
         KmsKeyProps(alias=alias, description="d")
+
+
+@pytest.mark.parametrize("alias", ["a", "prod/model-serving_1", "a" * 250])
+def test_an_alias_kms_accepts_is_accepted(alias: str) -> None:
+    assert KmsKeyProps(alias=alias, description="d").alias == alias
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(ValueError) as refused:
+        KmsKeyProps(alias="aws/ebs", description="d", deletion_window_days=6)
+    assert "alias='aws/ebs'" in str(refused.value) and "deletion_window_days=6" in str(refused.value)

@@ -15,11 +15,12 @@ from constructs import Construct
 
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow
+from modules.core.input_rules import KmsAliasName, field_problems
 
 
 @dataclass(frozen=True, kw_only=True)
 class KmsKeyProps:
-    alias: str  # without the "alias/" prefix
+    alias: KmsAliasName  # without the "alias/" prefix
     description: str
     deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
     prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
@@ -29,7 +30,7 @@ class KmsKeyProps:
     extra_policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = field_problems(self)
         if not 7 <= self.deletion_window_days <= 30:
             problems.append(f"deletion_window_days={self.deletion_window_days}: must be 7-30")
         if problems:
