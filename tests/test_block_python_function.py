@@ -44,9 +44,8 @@ def code(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def props(code_dir: Path, name: str, **overrides: Any) -> PythonFunctionProps:
-    return PythonFunctionProps(
-        name=name, code_dir=code_dir, kms_key_arn=KEY, account_id=ACCOUNT, region="us-east-1", **overrides
-    )
+    given: dict[str, Any] = {"kms_key_arn": KEY, "account_id": ACCOUNT, "region": "us-east-1"} | overrides
+    return PythonFunctionProps(name=name, code_dir=code_dir, **given)
 
 
 @pytest.fixture(scope="module")
@@ -230,12 +229,20 @@ def test_the_limits_themselves_are_accepted(code: dict[str, Path]) -> None:
     assert limits.log_group_name == "/aws/lambda/" + "x" * 64
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PythonFunctionProps accepts environment variables Lambda reserves (AWS_REGION, ...) or "
-    "cannot hold (a name with '-'): Lambda refuses them only at apply",
-)
-@pytest.mark.parametrize("variable", ["AWS_REGION", "QUEUE-URL"])
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_ACCESS_KEY_ID", "TZ", "QUEUE-URL", "Q", "1ST", "_HANDLER"])
 def test_an_environment_variable_lambda_refuses_is_refused_by_name(code: dict[str, Path], variable: str) -> None:
-    with pytest.raises(ValueError, match="environment"):
-        props(code["one"], "blocks-env", environment={variable: "x"})
+    """Lambda refuses the names it reserves and names outside [A-Za-z][A-Za-z0-9_]+ only at apply."""
+    with pytest.raises(ValueError, match=rf"environment=.*: must be variable names .*; refused: '{variable}'$"):
+        props(code["one"], "blocks-env", environment={"QUEUE_URL": "x", variable: "x"})
+
+
+@pytest.mark.parametrize("variable", ["QUEUE_URL", "AWS_LAMBDA_EXEC_WRAPPER", "PYTHONPATH", "ab"])
+def test_an_environment_variable_lambda_allows_is_accepted(code: dict[str, Path], variable: str) -> None:
+    assert variable in props(code["one"], "blocks-env", environment={variable: "x"}).environment
+
+
+@pytest.mark.parametrize("arn", ["", "alias/blocks"])
+def test_a_key_arn_that_names_no_kms_key_is_refused_by_name(code: dict[str, Path], arn: str) -> None:
+    """An empty key would leave the environment and the logs on AWS-managed keys."""
+    with pytest.raises(ValueError, match=rf"kms_key_arn='{arn}': must be a KMS key or alias ARN"):
+        props(code["one"], "blocks-key", kms_key_arn=arn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,14 @@ from cdktf_cdktf_provider_aws.lambda_function import (
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
-from modules.core.input_rules import LambdaEphemeralStorageMib, LambdaMemoryMib, LogRetentionDays, field_problems
+from modules.core.input_rules import (
+    KmsKeyArn,
+    LambdaEnvironment,
+    LambdaEphemeralStorageMib,
+    LambdaMemoryMib,
+    LogRetentionDays,
+    field_problems,
+)
 from modules.core.source_archive import source_archive
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).
@@ -32,7 +39,7 @@ RUNTIMES = ("python3.12", "python3.13")
 class PythonFunctionProps:
     name: str
     code_dir: Path  # packaged as-is: the handler and everything it imports besides boto3
-    kms_key_arn: str  # encrypts the environment and the log group
+    kms_key_arn: KmsKeyArn  # encrypts the environment and the log group
     account_id: str
     partition: str = "aws"
     region: str
@@ -44,7 +51,7 @@ class PythonFunctionProps:
     reserved_concurrency: int = 10  # caps cost and protects downstreams; never starves other functions
     publish: bool = False  # a numbered version per change (for an alias that a canary moves)
     log_retention_days: LogRetentionDays = 365
-    environment: Mapping[str, str] = field(default_factory=dict)
+    environment: LambdaEnvironment = field(default_factory=dict)
     # Least privilege: everything the code may do, besides writing its own logs and traces.
     policy_statements: Sequence[dict[str, Any]] = field(default_factory=tuple)
 

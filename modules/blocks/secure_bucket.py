@@ -35,14 +35,14 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.core.input_rules import BucketName, S3ExpiryDays, field_problems, problem
+from modules.core.input_rules import BucketName, KmsKeyArn, S3ExpiryDays, field_problems, problem
 
 
 @dataclass(frozen=True, kw_only=True)
 class SecureBucketProps:
     bucket_name: str
     # None = SSE-S3, only for writers that cannot use a customer key (S3 server access logs, ALB access logs).
-    kms_key_arn: str | None
+    kms_key_arn: KmsKeyArn | None
     noncurrent_version_expiry_days: S3ExpiryDays = 90
     noncurrent_versions_kept: int = 10  # newest noncurrent versions kept regardless of age
     abort_incomplete_multipart_days: int = 7
@@ -62,6 +62,9 @@ class SecureBucketProps:
             problems.append(f"noncurrent_versions_kept={self.noncurrent_versions_kept}: must be 0-100")
         if not 1 <= self.abort_incomplete_multipart_days <= 365:
             problems.append(f"abort_incomplete_multipart_days={self.abort_incomplete_multipart_days}: must be 1-365")
+        if self.access_log_bucket == self.bucket_name:
+            # Each log object written would itself be logged: the bucket would grow without bound.
+            problems.append(f"access_log_bucket={self.access_log_bucket!r}: must be another bucket than bucket_name")
         if problems:
             raise ValueError("SecureBucketProps: " + "; ".join(problems))
 
