@@ -235,12 +235,9 @@ def test_every_predefined_lambda_config_is_accepted(config: str) -> None:
     assert props.deployment_config_name == config
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LambdaCanary does not check that the function publishes versions (its docstring requires "
-    "publish = True): without, the alias points at $LATEST and every change reaches all traffic at once",
-)
-def test_a_function_that_publishes_no_versions_is_refused_by_name() -> None:
+@pytest.mark.parametrize("publish", [None, False])
+def test_a_function_that_publishes_no_versions_is_refused_by_name(publish: bool | None) -> None:
+    """Without versions the alias serves $LATEST: every change would reach all traffic at once."""
     import cdktf
     from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
 
@@ -249,8 +246,11 @@ def test_a_function_that_publishes_no_versions_is_refused_by_name() -> None:
     stack = cdktf.TerraformStack(cdktf.Testing.app(), "unpublished")
     function = LambdaFunction(
         stack, "function", function_name="f", role="arn:aws:iam::123456789012:role/f", filename="code.zip",
-        handler="handler.handler", runtime="python3.12",
+        handler="handler.handler", runtime="python3.12", publish=publish,  # None: unset
     )  # fmt: skip
     props = LambdaCanaryProps(name="blocks-canary", region="us-east-1", alarm_names=ALARMS)
-    with pytest.raises(ValueError, match="publish"):
+    with pytest.raises(
+        ValueError, match=rf"^LambdaCanary 'canary': function unpublished/function: publish={publish}: must be True"
+    ):
         LambdaCanary(stack, "canary", props, function=function)
+    assert not stack.node.try_find_child("canary"), "refused before anything is written"

@@ -100,6 +100,13 @@ class LambdaCanary(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, props: LambdaCanaryProps, *, function: LambdaFunction) -> None:
+        # Unset or false (not an expression known only at apply): the function has no versions
+        # and the alias would serve $LATEST, where every change reaches all traffic at once.
+        if function.publish_input in (None, False):
+            raise ValueError(
+                f"LambdaCanary {id!r}: function {function.node.path}: publish={function.publish_input}: must be True "
+                "(a version per change, for the canary to shift to)"
+            )
         super().__init__(scope, id)
         self.props = props
         self.alias = LambdaAlias(
