@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from modules.blocks.alarm_topic import AlarmTopicProps
 from modules.blocks.fleet import FleetProps
 from modules.blocks.load_balancer import LoadBalancerProps, TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleetProps
@@ -294,6 +295,42 @@ def test_load_balancer_and_target_group_names_are_at_most_32_characters() -> Non
 def test_a_data_bucket_name_leaves_room_for_its_log_bucket() -> None:
     with pytest.raises(SettingsError, match="at most 58 characters"):
         settings_from({"RAI_EVENT_PROCESSING_BUCKET": "b" * 59})
+
+
+# --- customer keys ---------------------------------------------------------------------------
+
+
+def alarm_topic(**kw: Any) -> AlarmTopicProps:
+    return AlarmTopicProps(**{"name": "t", "kms_key_arn": KEY, **kw})
+
+
+KEYED_PROPS = [
+    (network, "logs_kms_key_arn"),
+    (web_acl, "logs_kms_key_arn"),
+    (function, "kms_key_arn"),
+    (server_fleet, "kms_key_arn"),
+    (bucket, "kms_key_arn"),
+    (queue, "kms_key_arn"),
+    (alarm_topic, "kms_key_arn"),
+]
+
+
+@pytest.mark.parametrize(("props", "field"), KEYED_PROPS, ids=lambda x: getattr(x, "__name__", x))
+@pytest.mark.parametrize("value", ["", "k", "arn:aws:s3:::a-bucket"])
+def test_every_props_that_takes_a_customer_key_refuses_what_names_none(
+    props: Callable[..., object], field: str, value: str
+) -> None:
+    """An empty key id makes AWS fall back to its own managed key, silently: refused, by name."""
+    with pytest.raises(ValueError, match=rf"{field}='{re.escape(value)}': must be a KMS key or alias ARN"):
+        props(**{field: value})
+
+
+@pytest.mark.parametrize(("props", "field"), KEYED_PROPS, ids=lambda x: getattr(x, "__name__", x))
+@pytest.mark.parametrize("value", ["arn:aws:kms:eu-west-1:123456789012:alias/a", "${aws_kms_key.key.arn}"])
+def test_a_key_or_alias_arn_or_one_known_only_at_apply_passes(
+    props: Callable[..., object], field: str, value: str
+) -> None:
+    assert getattr(props(**{field: value}), field) == value
 
 
 # --- props name every problem at once --------------------------------------------------------

@@ -8,19 +8,22 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
+from modules.core.input_rules import KmsKeyArn, field_problems
 from modules.core.names import email_problem
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmTopicProps:
     name: str
-    kms_key_arn: str  # its key policy must let cloudwatch.amazonaws.com use it, or alarms cannot publish
+    kms_key_arn: KmsKeyArn  # its key policy must let cloudwatch.amazonaws.com use it, or alarms cannot publish
     email: str = ""  # empty: no subscription
 
     def __post_init__(self) -> None:
-        problem = email_problem(self.email)
-        if problem:
-            raise ValueError(f"AlarmTopicProps: email={self.email!r}: must be {problem}")
+        problems = field_problems(self)
+        if problem := email_problem(self.email):
+            problems.append(f"email={self.email!r}: must be {problem}")
+        if problems:
+            raise ValueError("AlarmTopicProps: " + "; ".join(problems))
 
 
 class AlarmTopic(Construct):

@@ -32,7 +32,14 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
-from modules.core.input_rules import LogRetentionDays, MultiAzZoneIds, ServiceNames, VpcCidr, field_problems
+from modules.core.input_rules import (
+    KmsKeyArn,
+    LogRetentionDays,
+    MultiAzZoneIds,
+    ServiceNames,
+    VpcCidr,
+    field_problems,
+)
 from modules.core.kinds import NatMode
 
 # The VPC is cut into 16 equal blocks: public subnets take blocks 0-5, private 8-13,
@@ -43,7 +50,7 @@ _PRIVATE_OFFSET = 8
 @dataclass(frozen=True, kw_only=True)
 class NetworkProps:
     name: str  # prefix of every Name tag and log group
-    logs_kms_key_arn: str  # encrypts the flow log group; its policy must admit logs.<region>.amazonaws.com
+    logs_kms_key_arn: KmsKeyArn  # encrypts the flow log group; its policy must admit logs.<region>.amazonaws.com
     # One subnet pair per zone, in this order. Zone ids (use1-az1) are the same physical zone
     # in every account, unlike names; no default: they belong to the provider's region.
     zone_ids: MultiAzZoneIds

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from modules.core.input_rules import MaxReceiveCount, field_problems
+from modules.core.input_rules import KmsKeyArn, MaxReceiveCount, field_problems
 
 MAX_RETENTION_S = 14 * 24 * 3600
 
@@ -16,7 +16,7 @@ MAX_RETENTION_S = 14 * 24 * 3600
 @dataclass(frozen=True, kw_only=True)
 class QueueProps:
     name: str
-    kms_key_arn: str
+    kms_key_arn: KmsKeyArn
     visibility_timeout_s: int = 60  # > the consumer's timeout, or a message is delivered twice at once
     retention_s: int = MAX_RETENTION_S  # the longest SQS allows: time to notice and redrive
     dead_letter_queue_arn: str | None = None  # None: this queue is itself a DLQ (or needs none)

@@ -27,7 +27,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 )
 from constructs import Construct
 
-from modules.core.input_rules import LogRetentionDays, MaxBodyBytes, WafRateLimit, field_problems
+from modules.core.input_rules import KmsKeyArn, LogRetentionDays, MaxBodyBytes, WafRateLimit, field_problems
 
 # AWS managed rule groups (free with the web ACL, charged per rule like ours).
 MANAGED_RULE_GROUPS = (
@@ -65,7 +65,7 @@ def greater_than_pattern(limit: int) -> str:
 class WebAclProps:
     name: str  # of the ACL, its metrics and (with the prefix) its log group
     resource_arn: str  # what the ACL protects (an ALB ARN)
-    logs_kms_key_arn: str  # its policy must admit logs.<region>.amazonaws.com
+    logs_kms_key_arn: KmsKeyArn  # its policy must admit logs.<region>.amazonaws.com
     rate_limit_per_5min: WafRateLimit = 1000  # per client IP
     max_body_bytes: MaxBodyBytes = 1024 * 1024  # the server's limit: larger bodies never reach it
     require_bearer_token: bool = True  # refuse requests without ``Authorization: Bearer`` before they reach a target

@@ -237,8 +237,8 @@ KmsAliasName = Annotated[  # the name after "alias/"
     ),
 ]
 _KMS_KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+")
-# A customer key by ARN. Empty would let S3 and Lambda fall back to an AWS-managed key; a
-# token (the stack's own key's arn, known at apply) is checked by AWS then.
+# A customer key by ARN. Empty would let the service (S3, Lambda, SNS, SQS, Logs) fall back to
+# its AWS-managed key, silently; a token (the stack's own key's arn, known at apply) is checked by AWS then.
 KmsKeyArn = Annotated[
     str,
     Strict(),
