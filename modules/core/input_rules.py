@@ -260,14 +260,13 @@ def s3_object_uri_problem(uri: str) -> str | None:
     An IAM grant built from it must read that object only: a wildcard in the key would grant
     every key it matches (``s3://models/*``: the whole bucket), an empty key no object at all.
     """
-    bucket, slash, key = uri.removeprefix("s3://").partition("/")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
     names_one = bool(key) and not any(c in key for c in "*?") and not key.endswith("/")
-    if uri.startswith("s3://") and slash and not bucket_name_problem(bucket) and names_one:
+    if uri.startswith("s3://") and not bucket_name_problem(bucket) and names_one:
         return None
     return S3_OBJECT_URI_ALLOWED
 
 
-S3ObjectUri = Annotated[str, Strict(), check(s3_object_uri_problem)]
 # Where a model server loads its model from; the s3:// form is the object its role may read.
 ModelUri = Annotated[
     str,
