@@ -17,6 +17,7 @@ import pytest
 
 from modules.config import env_var
 from tests.conftest import PROJECT_ROOT, StackDoc, load_stacks
+from tests.test_emulator_round_trip import event_processing_smoke, state_bucket_is_hardened
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform
 from tools.harness.moto_server import MotoServer
 
@@ -78,8 +79,9 @@ def first(lines: list[tuple[str, str]], stack: str, text: str) -> int:
 def test_cdktf_deploy_all_applies_state_first_and_destroy_all_destroys_it_last(tmp_path: Path) -> None:
     """The user's own commands, the pinned CLI, on a moto server with `make deploy-local`'s
     settings: `deploy state` (the bootstrap: cdktf inits every stack before it deploys any,
-    so the bucket must exist first), `deploy '*'` (state applied before the others start),
-    `diff` (no changes), `destroy '*'` (state destroyed after the others)."""
+    so the bucket must exist first), `deploy '*'` (state applied before the others start;
+    the deployed state bucket and event-processing's direct delivery checked), `diff` (no
+    changes), `destroy '*'` (state destroyed after the others)."""
     if not CDKTF.exists():
         pytest.fail("node_modules/.bin/cdktf missing: run `make setup`")
     local_state_before = set(PROJECT_ROOT.glob("terraform.*.tfstate*"))
@@ -122,6 +124,10 @@ def test_cdktf_deploy_all_applies_state_first_and_destroy_all_destroys_it_last(t
                 key = f"{emu.state.key_prefix}/{emu.environment}/{stack}.tfstate"
                 assert s3.get_object(Bucket=emu.state.bucket, Key=key)["ContentLength"] > 0, "state in the bucket"
             assert json.loads(outputs.read_text())["state"]["state_bucket_name"] == emu.state.bucket
+            # What the CLI deployed works: the hardened state bucket, and event-processing's
+            # direct delivery (S3 -> the function's live alias) on real objects.
+            state_bucket_is_hardened(emu)
+            event_processing_smoke(emu)
             diff = cdktf("diff", "diff", "event-processing", "--skip-synth")
             assert any(s == "event-processing" and "No changes." in t for s, t in diff), diff[-20:]
         finally:

@@ -44,8 +44,8 @@ def test_moto_server_listens_on_loopback_and_stops(tmp_path: Path) -> None:
 STATE_KEY = "resilient-ai/dev/{stack}.tfstate"
 
 
-def _state_bucket_is_hardened_and_holds_the_other_stack(settings: Settings) -> None:
-    """Run after the other stack's destroy: its state lived in the hardened bucket."""
+def state_bucket_is_hardened(settings: Settings) -> None:
+    """The state bucket as deployed: versioned, KMS-encrypted, private, TLS-only."""
     s3 = aws_client("s3", settings)
     bucket = settings.state.bucket
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
@@ -55,31 +55,56 @@ def _state_bucket_is_hardened_and_holds_the_other_stack(settings: Settings) -> N
     assert all(pab.values()) and len(pab) == 4
     sids = {st["Sid"] for st in json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]}
     assert {"DenyInsecureTransport", "DenyOutdatedTls"} <= sids, "the TLS-only policy is deployed"
-    key = STATE_KEY.format(stack="event-processing")
-    versions = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
-    assert len(versions) >= 2, "apply and destroy each wrote a state version"
-    state = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert state["resources"] == [], "the latest state is the destroyed stack's"
 
 
-def test_deploy_local_bootstraps_state_and_keeps_another_stack_state_in_it(tmp_path: Path) -> None:
-    """`make deploy-local` in the real order: ``state`` applied first, then a stack whose
-    backend is that TLS-only, KMS-encrypted bucket (event-processing, direct delivery, with
-    its smoke test on real objects), ``state`` re-planned and destroyed last."""
+def _state_bucket_held_the_destroyed_stacks(settings: Settings, stacks: tuple[str, ...]) -> None:
+    """Run after the other stacks' destroy: their state lived in the hardened bucket."""
+    state_bucket_is_hardened(settings)
+    s3 = aws_client("s3", settings)
+    for stack in stacks:
+        key = STATE_KEY.format(stack=stack)
+        versions = s3.list_object_versions(Bucket=settings.state.bucket, Prefix=key).get("Versions", [])
+        assert len(versions) >= 2, f"{stack}: apply and destroy each wrote a state version"
+        state = json.loads(s3.get_object(Bucket=settings.state.bucket, Key=key)["Body"].read())
+        assert state["resources"] == [], f"{stack}: the latest state is the destroyed stack's"
+
+
+SIDE_BY_SIDE = ("event-processing", "model-serving")
+
+
+def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by_side(tmp_path: Path) -> None:
+    """`make deploy-local` in the real order: ``state`` applied first, then two stacks whose
+    backend is that TLS-only, KMS-encrypted bucket, side by side, each checked on what it
+    deployed (event-processing's queue delivery with its smoke test on real objects;
+    model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out in
+    emulator mode only: modules/core/emulator.py); ``state`` re-planned and destroyed last."""
     from tools.deploy.round_trip import deploy_local
 
+    lines: list[str] = []
+
+    def after_the_others(settings: Settings) -> None:
+        _state_bucket_held_the_destroyed_stacks(settings, SIDE_BY_SIDE)
+        _model_serving_is_gone(settings)
+        buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
+        assert settings.event_processing.bucket not in buckets, "destroy removed the data bucket"
+
     results = deploy_local(
-        ["state", "event-processing"],
-        environ={"RAI_EVENT_PROCESSING_DELIVERY": "direct"},
+        ["state", *SIDE_BY_SIDE],
+        lines.append,
+        environ={"RAI_SERVING_IMAGE_URI": SERVING_IMAGE},
         checks={
-            "state": _state_bucket_is_hardened_and_holds_the_other_stack,
-            "event-processing": _event_processing_smoke,
+            "state": after_the_others,
+            "event-processing": event_processing_smoke,
+            "model-serving": _model_serving_is_fault_tolerant,
         },
         workdir=tmp_path,
     )
-    print(*results, sep="\n")
-    assert [r.stack for r in results] == ["state", "event-processing"]
+    print(*lines, sep="\n")
+    assert [r.stack for r in results][0] == "state" and {r.stack for r in results[1:]} == set(SIDE_BY_SIDE)
     assert all(set(r.seconds) == {"init", "apply", "plan", "destroy"} for r in results)
+    applied = [line.split(":")[0] for line in lines if ": applied in " in line]
+    assert applied[0] == "state" and sorted(applied[1:]) == sorted(SIDE_BY_SIDE), lines
+    assert "(total " in lines[-1] and lines[-1].startswith("state:"), "state is destroyed last"
 
 
 def _synth_probe(settings: Settings, outdir: Path) -> Path:
@@ -120,7 +145,7 @@ def test_stack_keeps_state_in_emulator_s3_with_a_lockfile(emu: Settings, tmp_pat
     assert not s3.list_objects_v2(Bucket=emu.state.bucket, Prefix=f"{key}.tflock").get("KeyCount")
 
 
-def _event_processing_smoke(settings: Settings) -> None:
+def event_processing_smoke(settings: Settings) -> None:
     """On the deployed stack: real uploads, the deployed function's own environment, the
     handler run as a process on the events the deployed delivery path carries."""
     ep = settings.event_processing
@@ -184,68 +209,37 @@ def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> No
     assert (reject["reason"], reject["source"]["version_id"]) == ("invalid-json", versions[bad])
 
 
-def test_event_processing_applies_processes_converges_and_destroys(tmp_path: Path) -> None:
-    """Queue delivery on its own server (direct delivery runs in the deploy-local test)."""
-    from modules.app import synth
-
-    delivery = "queue"
-
-    with MotoServer(tmp_path / "moto.log") as server:
-        settings = emulator_settings(server.endpoint, environ={"RAI_EVENT_PROCESSING_DELIVERY": delivery})
-        synth(settings, tmp_path / "out", only=["event-processing"])
-        stack_dir = tmp_path / "out" / "stacks" / "event-processing"
-        result = round_trip(
-            emulator_terraform(settings), settings, stack_dir, lambda: _event_processing_smoke(settings)
-        )
-        print(f"{delivery}: {result}")
-        buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
-        assert settings.event_processing.bucket not in buckets, "destroy removed the data bucket"
-
-
 SERVING_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"
 
 
-def test_model_serving_stack_applies_converges_and_destroys(moto: MotoServer, tmp_path: Path) -> None:
-    """The whole stack with ``serving.image_uri`` set (no docker build); autoscaling is
-    left out in emulator mode only (modules/core/emulator.py)."""
-    from modules.app import synth
+def _model_serving_is_fault_tolerant(settings: Settings) -> None:
+    ecs, elbv2, ecr, ec2 = (aws_client(s, settings) for s in ("ecs", "elbv2", "ecr", "ec2"))
+    (service,) = ecs.describe_services(cluster="resilient-ai-dev-serving", services=["model-server"])["services"]
+    assert service["desiredCount"] == 2
+    # moto returns no deploymentConfiguration: the circuit breaker is a synth matcher only.
+    vpc_config = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert vpc_config["assignPublicIp"] == "DISABLED" and len(vpc_config["subnets"]) == 3
+    (task_def,) = [ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]]
+    (container,) = task_def["containerDefinitions"]
+    assert container["image"] == SERVING_IMAGE and container["readonlyRootFilesystem"] is True
+    (lb,) = elbv2.describe_load_balancers(Names=["resilient-ai-dev-ms"])["LoadBalancers"]
+    assert len(lb["AvailabilityZones"]) == 3, "the ALB spans every AZ"
+    attrs = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+        LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}  # fmt: skip
+    assert attrs.get("routing.http.drop_invalid_header_fields.enabled") == "true", attrs
+    assert attrs.get("access_logs.s3.enabled") == "true", attrs
+    (tg,) = elbv2.describe_target_groups(Names=["resilient-ai-dev-ms"])["TargetGroups"]
+    assert tg.get("HealthCheckPath") == "/v2/health/ready" and tg.get("TargetType") == "ip", tg
+    (repo,) = ecr.describe_repositories(repositoryNames=["resilient-ai-dev/model-server"])["repositories"]
+    assert repo.get("imageTagMutability") == "IMMUTABLE", repo
+    assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo
+    nats = ec2.describe_nat_gateways()["NatGateways"]  # the only VPC of this run: event-processing has none
+    assert len(nats) == 3, "one NAT per AZ"
+    assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
 
-    emu = emulator_settings(moto.endpoint, environ={"RAI_SERVING_IMAGE_URI": SERVING_IMAGE})
-    synth(emu, tmp_path / "out", only=["model-serving"])
-    ecs, elbv2, ecr, ec2 = (aws_client(s, emu) for s in ("ecs", "elbv2", "ecr", "ec2"))
 
-    def deployed_service_is_fault_tolerant() -> None:
-        (service,) = ecs.describe_services(cluster="resilient-ai-dev-serving", services=["model-server"])["services"]
-        assert service["desiredCount"] == 2
-        # moto returns no deploymentConfiguration: the circuit breaker is a synth matcher only.
-        vpc_config = service["networkConfiguration"]["awsvpcConfiguration"]
-        assert vpc_config["assignPublicIp"] == "DISABLED" and len(vpc_config["subnets"]) == 3
-        (task_def,) = [ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]]
-        (container,) = task_def["containerDefinitions"]
-        assert container["image"] == SERVING_IMAGE and container["readonlyRootFilesystem"] is True
-        (lb,) = elbv2.describe_load_balancers(Names=["resilient-ai-dev-ms"])["LoadBalancers"]
-        assert len(lb["AvailabilityZones"]) == 3, "the ALB spans every AZ"
-        attrs = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
-            LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}  # fmt: skip
-        assert attrs.get("routing.http.drop_invalid_header_fields.enabled") == "true", attrs
-        assert attrs.get("access_logs.s3.enabled") == "true", attrs
-        (tg,) = elbv2.describe_target_groups(Names=["resilient-ai-dev-ms"])["TargetGroups"]
-        assert tg.get("HealthCheckPath") == "/v2/health/ready" and tg.get("TargetType") == "ip", tg
-        (repo,) = ecr.describe_repositories(repositoryNames=["resilient-ai-dev/model-server"])["repositories"]
-        assert repo.get("imageTagMutability") == "IMMUTABLE", repo
-        assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo
-        nats = ec2.describe_nat_gateways()["NatGateways"]
-        assert len(nats) == 3, "one NAT per AZ"
-        assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
-
-    result = round_trip(
-        emulator_terraform(emu),
-        emu,
-        tmp_path / "out" / "stacks" / "model-serving",
-        deployed_service_is_fault_tolerant,
-    )
-    print(result)
-    assert set(result.seconds) == {"init", "apply", "plan", "destroy"}
+def _model_serving_is_gone(settings: Settings) -> None:
+    ecs, elbv2 = aws_client("ecs", settings), aws_client("elbv2", settings)
     clusters = ecs.describe_clusters(clusters=["resilient-ai-dev-serving"])["clusters"]
     assert all(c["status"] == "INACTIVE" for c in clusters), "destroy deleted the cluster (AWS lists it INACTIVE)"
     assert not elbv2.describe_load_balancers()["LoadBalancers"], "destroy deleted the ALB"
