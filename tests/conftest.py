@@ -217,9 +217,48 @@ def pytest_runtest_makereport(
     """A failed emulator test shows the calls the emulator refused (a create answered
     Duplicate, a delete answered NotFound): CI output is all a failed run leaves behind."""
     report = yield
+    if call.when == "teardown" and CPU_START in item.stash:
+        report.user_properties.append(("cpu_s", cpu_seconds() - item.stash[CPU_START]))
     tmp = getattr(item, "funcargs", {}).get("tmp_path")
     if call.when == "call" and report.failed and item.get_closest_marker("emulator") and isinstance(tmp, Path):
         refused = refused_emulator_calls(tmp)
         if refused:
             report.sections.append(("emulator calls refused (latest first)", "\n".join(refused)))
     return report
+
+
+# Where the suite's CPU goes: on 2 cores `make test` is bound by CPU, not by waits, so the
+# tests that cost the most CPU (their own and their child processes': Terraform, the
+# emulator, synths) are what to trim. `make test` prints the top ones after --durations.
+CPU_START = pytest.StashKey[float]()
+CPU_REPORT_TOP = 8
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended, user and system."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[CPU_START] = cpu_seconds()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    costs: list[tuple[float, str]] = [
+        (float(value), report.nodeid)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "teardown"
+        for key, value in report.user_properties
+        if key == "cpu_s" and isinstance(value, int | float)
+    ]
+    if not costs:
+        return
+    total = sum(cost for cost, _ in costs)
+    terminalreporter.write_sep("=", f"most CPU (setup to teardown, with child processes; {total:.0f} s in all)")
+    for cost, nodeid in sorted(costs, reverse=True)[:CPU_REPORT_TOP]:
+        terminalreporter.write_line(f"{cost:8.1f}s cpu  {nodeid}")
