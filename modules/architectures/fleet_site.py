@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.architectures.exposure import Exposure, protect
+from modules.architectures.load_balancer_exposure import Exposure, protect
 from modules.architectures.network_props import network_props
 from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps

@@ -16,10 +16,10 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
-from modules.architectures.exposure import exposure
 from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.architectures.ha_failover.observability import observe, target_alarms
+from modules.architectures.load_balancer_exposure import exposure
 from modules.blocks.alarms import AlarmSpec
 from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet

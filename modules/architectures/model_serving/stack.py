@@ -38,7 +38,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from modules.architectures.exposure import exposure, protect
+from modules.architectures.load_balancer_exposure import exposure, protect
 from modules.architectures.model_serving.autoscaling import autoscaling
 from modules.architectures.model_serving.image_repository import image_repository
 from modules.architectures.model_serving.observability import observe

@@ -20,9 +20,9 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from modules.architectures.exposure import exposure
 from modules.architectures.fleet_metrics import target_metrics
 from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
+from modules.architectures.load_balancer_exposure import exposure
 from modules.architectures.target_groups.observability import group_alarms, observe
 from modules.blocks.alarms import rollout_guards
 from modules.blocks.caller_identity import caller_identity
