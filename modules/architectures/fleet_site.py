@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.architectures.load_balancer_exposure import Exposure, protect
+from modules.architectures.load_balancer_exposure import Exposure, web_acl_if_public
 from modules.architectures.network_props import network_props
 from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
@@ -184,7 +184,7 @@ class FleetSite(Construct):
                 target=target,
             ),
         )
-        self.waf = protect(
+        self.waf = web_acl_if_public(
             self, settings, stack, self.load_balancer, name=short_name(short), logs_kms_key_arn=self.key.arn
         )
         https_egress(
