@@ -21,8 +21,8 @@ from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
 from modules.architectures.fleet_metrics import target_metrics
-from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.architectures.load_balancer_exposure import exposure
+from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
 from modules.architectures.target_groups.observability import group_alarms, observe
 from modules.blocks.alarms import rollout_guards
 from modules.blocks.caller_identity import caller_identity
@@ -80,7 +80,7 @@ class TargetGroupsStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         tg = settings.target_groups
         prefix = f"{settings.name_prefix}-tg"
-        self.site = FleetSite(
+        self.site = ModelServerRegion(
             self,
             "site",
             settings,

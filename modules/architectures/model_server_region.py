@@ -3,7 +3,7 @@
 The architecture construct shared by the ``ha-failover`` and ``target-groups`` stacks: it
 maps the settings to the network, load-balancer, alarm-topic, bucket and fleet blocks, once
 for both stacks. Fleets (:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are
-added by the stack, one per target group, with :meth:`FleetSite.add_fleet`.
+added by the stack, one per target group, with :meth:`ModelServerRegion.add_fleet`.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def replacement_time_s(settings: Settings) -> int:
     return replacement_s(settings.fleet.health_check_grace_s, settings.fleet.launch_s)
 
 
-class FleetSite(Construct):
+class ModelServerRegion(Construct):
     """Everything one region needs before its fleets: the defaults of each block apply.
 
     Defaults that matter: one KMS key (artifacts, logs, alarm topic); the network over
