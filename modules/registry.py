@@ -1,0 +1,93 @@
+"""The registry of stacks: one line per stack, in deploy order.
+
+Everything that works on "every stack" reads this list and nothing else: the app (synth,
+``manifest.json`` and the deploy order, :mod:`modules.app`), the settings root (a stack's
+own ``[section]``, :mod:`modules.config.settings`), the import contracts (by wildcard), and
+the docs (scorecard, diagrams and settings tables are generated from the synth and the
+settings). Adding a stack is one :class:`Registered` line here; see README "Add a stack".
+
+Construct-free on purpose: the settings import it, and they load and fail without jsii.
+The stack and settings modules are named, not imported: :func:`stack_class` imports a
+stack only when the app builds it, :func:`settings_sections` imports only the settings
+modules (which import no construct: a contract in ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+_STACK_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_SECTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One stack: its name, and where its code is.
+
+    ``package`` holds ``stack.py`` with the class ``stack`` (built as ``stack(scope, name,
+    settings)``). ``settings``, when the stack has a section of its own, names the pydantic
+    model in ``<package>/settings.py``; the section is ``[<last part of package>]`` (and
+    ``RAI_<PACKAGE>_<KEY>``), read in the stack with ``settings.section(<model>)``.
+    """
+
+    name: str
+    stack: str
+    package: str = ""
+    settings: str = ""
+
+    def __post_init__(self) -> None:
+        if not _STACK_NAME.match(self.name):
+            raise ValueError(f"registry: stack name {self.name!r}: must be lower-case letters, digits and '-'")
+        if not self.package:
+            object.__setattr__(self, "package", f"modules.architectures.{self.name.replace('-', '_')}")
+        if not _SECTION_NAME.match(self.section):
+            raise ValueError(f"registry: {self.name}: package {self.package!r} ends in no valid section name")
+
+    @property
+    def section(self) -> str:
+        """The settings section of the stack (when it has ``settings``): its package's last name."""
+        return self.package.rsplit(".", 1)[-1]
+
+
+# Deploy order: `state` first (it holds everyone's state), then the others in this order.
+STACKS: tuple[Registered, ...] = (
+    Registered("state", "StateStack"),
+    Registered("stream-analytics", "StreamAnalyticsStack"),
+    Registered("model-serving", "ModelServingStack"),
+    Registered("ha-failover", "HaFailoverStack"),
+    Registered("target-groups", "TargetGroupsStack"),
+    Registered("event-processing", "EventProcessingStack"),
+)
+
+STATE_STACK = "state"
+
+
+def _attribute(module: str, name: str, entry: Registered) -> object:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"registry: stack {entry.name!r} names {module}.{name}, which does not exist: {exc}") from exc
+
+
+def stack_class(entry: Registered) -> object:
+    """The stack class of ``entry`` (imports its ``stack.py``, so cdktf)."""
+    return _attribute(f"{entry.package}.stack", entry.stack, entry)
+
+
+def settings_sections(stacks: tuple[Registered, ...] | None = None) -> dict[str, type[BaseModel]]:
+    """Section name -> settings model of every registered stack with a section of its own."""
+    out: dict[str, type[BaseModel]] = {}
+    for entry in STACKS if stacks is None else stacks:
+        if not entry.settings:
+            continue
+        model = _attribute(f"{entry.package}.settings", entry.settings, entry)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"registry: stack {entry.name!r}: {entry.package}.settings.{entry.settings} is no model")
+        if entry.section in out:
+            raise ValueError(f"registry: two stacks have the settings section [{entry.section}]")
+        out[entry.section] = model
+    return out
