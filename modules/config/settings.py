@@ -22,13 +22,24 @@ from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
+from modules.config.checks import (
+    DEFAULT_ZONE_IDS,
+    Email,
+    Endpoint,
+    Exposure,
+    Project,
+    Region,
+    Section,
+    Tags,
+    ZoneIds,
+    refuse,
+)
 from modules.config.event_processing import EventProcessingSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
@@ -50,9 +61,11 @@ from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
+from modules.registry import settings_sections
 
 Environment = Literal["dev", "staging", "prod"]
 EXPOSED_STACKS = ("model-serving", "ha-failover", "target-groups")  # the stacks with a load balancer
+SectionModel = TypeVar("SectionModel", bound=BaseModel)
 
 
 class SettingsError(ValueError):
@@ -149,6 +162,20 @@ class Settings(BaseSettings):
         }[stack]
         return override or self.load_balancer.exposure
 
+    def section(self, model: type[SectionModel]) -> SectionModel:
+        """The section whose model is ``model``: how a stack reads the section of its own,
+        registered with ``settings=`` in :mod:`modules.registry` (typed, unlike an attribute
+        that only exists once the registry has added it)."""
+        for name, info in type(self).model_fields.items():
+            if info.annotation is model:
+                value = getattr(self, name)
+                if isinstance(value, model):
+                    return value
+        raise LookupError(
+            f"{model.__module__}.{model.__qualname__}: no settings section has this model; "
+            "name it with settings= in the stack's line of modules/registry.py"
+        )
+
     @property
     def emulated(self) -> bool:
         return self.emulator_endpoint != ""
@@ -175,6 +202,24 @@ class Settings(BaseSettings):
             return (init_settings,)
         return init_settings, EnvSource(settings_cls, load), TomlFileSource(settings_cls, load)
 
+
+def _with_registered_sections(root: type[Settings]) -> type[Settings]:
+    """``root`` with one more section per registered stack that has settings of its own."""
+    registered = settings_sections()
+    clash = sorted(registered.keys() & root.model_fields.keys())
+    if clash:
+        raise ValueError(f"registry: settings section(s) {clash} already exist in modules/config/settings.py")
+    if not registered:
+        return root
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in registered.items()}
+    return create_model("Settings", __base__=root, __module__=__name__, __doc__=root.__doc__, **fields)
+
+
+# The type checker knows the root (the shared sections, and section() for a stack's own);
+# at run time the root also holds each registered stack's section, so the TOML file, the
+# RAI_ variables, the error messages and the docs' tables know them like any other.
+if not TYPE_CHECKING:
+    Settings = _with_registered_sections(Settings)
 
 SECTIONS = sections(Settings)
 
@@ -242,7 +287,8 @@ def load_settings(
 
 
 def _with_derived_names(settings: Settings) -> Settings:
-    """Bucket names not given are derived from project, environment and region."""
+    """Names not given are derived from project, environment and region (each section's own
+    ``with_derived_names``)."""
     parts = f"{settings.project}-{settings.environment}"
     update: dict[str, Any] = {}
     if "bucket" not in settings.state.model_fields_set:
@@ -251,9 +297,11 @@ def _with_derived_names(settings: Settings) -> Settings:
         if problem:  # cannot happen with valid parts, kept as a guard
             raise SettingsError([f"state.bucket (derived {derived!r}): must be {problem}"])
         update["state"] = settings.state.model_copy(update={"bucket": derived})
-    if "bucket" not in settings.event_processing.model_fields_set:
-        derived = f"{parts}-events-{settings.region}"
-        update["event_processing"] = settings.event_processing.model_copy(update={"bucket": derived})
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        derived = section.with_derived_names(parts, settings.region) if isinstance(section, Section) else section
+        if derived is not section:
+            update[name] = derived
     return settings.model_copy(update=update) if update else settings
 
 
