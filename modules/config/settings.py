@@ -299,9 +299,9 @@ def _with_derived_names(settings: Settings) -> Settings:
         update["state"] = settings.state.model_copy(update={"bucket": derived})
     for name in SECTIONS:
         section = getattr(settings, name)
-        derived = section.with_derived_names(parts, settings.region) if isinstance(section, Section) else section
-        if derived is not section:
-            update[name] = derived
+        own = section.with_derived_names(parts, settings.region) if isinstance(section, Section) else section
+        if own is not section:
+            update[name] = own
     return settings.model_copy(update=update) if update else settings
 
 
