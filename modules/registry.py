@@ -60,7 +60,7 @@ STACKS: tuple[Registered, ...] = (
     Registered("model-serving", "ModelServingStack"),
     Registered("ha-failover", "HaFailoverStack"),
     Registered("target-groups", "TargetGroupsStack"),
-    Registered("event-processing", "EventProcessingStack"),
+    Registered("event-processing", "EventProcessingStack", settings="EventProcessingSettings"),
 )
 
 STATE_STACK = "state"

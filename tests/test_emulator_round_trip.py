@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.config import Settings
 from modules.core import emulator
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
@@ -123,7 +124,7 @@ def test_stack_keeps_state_in_emulator_s3_with_a_lockfile(emu: Settings, tmp_pat
 def _event_processing_smoke(settings: Settings) -> None:
     """On the deployed stack: real uploads, the deployed function's own environment, the
     handler run as a process on the events the deployed delivery path carries."""
-    ep = settings.event_processing
+    ep = settings.section(EventProcessingSettings)
     s3, lam = aws_client("s3", settings), aws_client("lambda", settings)
     function = f"{settings.name_prefix}-events-processor"
     config = lam.get_function_configuration(FunctionName=function)
@@ -139,7 +140,7 @@ def _event_processing_smoke(settings: Settings) -> None:
 def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> None:
     from tools.harness.local_lambda import invoke, s3_event, sqs_event
 
-    ep = settings.event_processing
+    ep = settings.section(EventProcessingSettings)
     s3, lam, sqs = (aws_client(s, settings) for s in ("s3", "lambda", "sqs"))
     config = lam.get_function_configuration(FunctionName=function)
     good, bad = f"{ep.data_prefix}smoke test/é.json", f"{ep.data_prefix}smoke-bad.json"
@@ -199,7 +200,7 @@ def test_event_processing_applies_processes_converges_and_destroys(tmp_path: Pat
         )
         print(f"{delivery}: {result}")
         buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
-        assert settings.event_processing.bucket not in buckets, "destroy removed the data bucket"
+        assert settings.section(EventProcessingSettings).bucket not in buckets, "destroy removed the data bucket"
 
 
 SERVING_IMAGE = "public.ecr.aws/docker/library/python:3.11.14-slim-bookworm"

@@ -40,7 +40,6 @@ from modules.config.checks import (
     ZoneIds,
     refuse,
 )
-from modules.config.event_processing import EventProcessingSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
@@ -109,7 +108,6 @@ class Settings(BaseSettings):
     )
     state: StateSettings = Field(default_factory=StateSettings)
     tooling: ToolingSettings = Field(default_factory=ToolingSettings)
-    event_processing: EventProcessingSettings = Field(default_factory=EventProcessingSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
