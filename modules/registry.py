@@ -17,8 +17,11 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import BaseModel
+
+from modules.core.paths import PROJECT_ROOT
 
 _STACK_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _SECTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -46,6 +49,11 @@ class Registered:
             object.__setattr__(self, "package", f"modules.architectures.{self.name.replace('-', '_')}")
         if not _SECTION_NAME.match(self.section):
             raise ValueError(f"registry: {self.name}: package {self.package!r} ends in no valid section name")
+
+    @property
+    def folder(self) -> Path:
+        """The stack's folder: ``stack.py``, ``README.md`` (and ``observability.py``, ``settings.py``)."""
+        return PROJECT_ROOT.joinpath(*self.package.split("."))
 
     @property
     def section(self) -> str:

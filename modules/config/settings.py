@@ -28,18 +28,8 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from modules.config.checks import (
-    DEFAULT_ZONE_IDS,
-    Email,
-    Endpoint,
-    Exposure,
-    Project,
-    Region,
-    Section,
-    Tags,
-    ZoneIds,
-    refuse,
-)
+from modules.config import checks
+from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
@@ -297,7 +287,7 @@ def _with_derived_names(settings: Settings) -> Settings:
         update["state"] = settings.state.model_copy(update={"bucket": derived})
     for name in SECTIONS:
         section = getattr(settings, name)
-        own = section.with_derived_names(parts, settings.region) if isinstance(section, Section) else section
+        own = section.with_derived_names(parts, settings.region) if isinstance(section, checks.Section) else section
         if own is not section:
             update[name] = own
     return settings.model_copy(update=update) if update else settings
