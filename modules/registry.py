@@ -31,41 +31,43 @@ _SECTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 class Registered:
     """One stack: its name, and where its code is.
 
-    ``package`` holds ``stack.py`` with the class ``stack`` (built as ``stack(scope, name,
-    settings)``). ``settings``, when the stack has a section of its own, names the pydantic
-    model in ``<package>/settings.py``; the section is ``[<last part of package>]`` (and
-    ``RAI_<PACKAGE>_<KEY>``), read in the stack with ``settings.section(<model>)``.
+    ``package`` (default ``modules.architectures.<name with _>``) holds ``stack.py`` with the
+    class ``stack`` (built as ``stack(scope, name, settings)``). ``settings``, when the stack
+    has a section of its own, names the pydantic model in ``<package>/settings.py``, read in
+    the stack with ``settings.section(<model>)``. ``section`` is the stack's settings section
+    (``[<section>]``, ``RAI_<SECTION>_<KEY>``), by default the last part of ``package``; a
+    section with an ``exposure`` field makes the stack one with a load balancer.
     """
 
     name: str
     stack: str
     package: str = ""
     settings: str = ""
+    section: str = ""
 
     def __post_init__(self) -> None:
         if not _STACK_NAME.match(self.name):
             raise ValueError(f"registry: stack name {self.name!r}: must be lower-case letters, digits and '-'")
         if not self.package:
             object.__setattr__(self, "package", f"modules.architectures.{self.name.replace('-', '_')}")
+        if not self.section:
+            object.__setattr__(self, "section", self.package.rsplit(".", 1)[-1])
         if not _SECTION_NAME.match(self.section):
-            raise ValueError(f"registry: {self.name}: package {self.package!r} ends in no valid section name")
+            raise ValueError(
+                f"registry: {self.name}: section {self.section!r}: must be lower-case letters, digits, '_'"
+            )
 
     @property
     def folder(self) -> Path:
         """The stack's folder: ``stack.py``, ``README.md`` (and ``observability.py``, ``settings.py``)."""
         return PROJECT_ROOT.joinpath(*self.package.split("."))
 
-    @property
-    def section(self) -> str:
-        """The settings section of the stack (when it has ``settings``): its package's last name."""
-        return self.package.rsplit(".", 1)[-1]
-
 
 # Deploy order: `state` first (it holds everyone's state), then the others in this order.
 STACKS: tuple[Registered, ...] = (
     Registered("state", "StateStack"),
-    Registered("stream-analytics", "StreamAnalyticsStack"),
-    Registered("model-serving", "ModelServingStack"),
+    Registered("stream-analytics", "StreamAnalyticsStack", section="stream"),
+    Registered("model-serving", "ModelServingStack", section="serving"),
     Registered("ha-failover", "HaFailoverStack"),
     Registered("target-groups", "TargetGroupsStack"),
     Registered("event-processing", "EventProcessingStack", settings="EventProcessingSettings"),

@@ -22,12 +22,13 @@ from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from modules import registry
 from modules.config import checks
 from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
 from modules.config.fleet import FleetSettings
@@ -50,10 +51,8 @@ from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
-from modules.registry import settings_sections
 
 Environment = Literal["dev", "staging", "prod"]
-EXPOSED_STACKS = ("model-serving", "ha-failover", "target-groups")  # the stacks with a load balancer
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
 
 
@@ -142,12 +141,10 @@ class Settings(BaseSettings):
         raise ValueError(f"{region}: neither region nor ha_failover.secondary_region")
 
     def exposure_of(self, stack: str) -> Exposure:
-        """``internal`` or ``public`` for one of :data:`EXPOSED_STACKS`: its override, else the shared setting."""
-        override = {
-            "model-serving": self.serving.exposure,
-            "ha-failover": self.ha_failover.exposure,
-            "target-groups": self.target_groups.exposure,
-        }[stack]
+        """``internal`` or ``public`` for one of :data:`EXPOSED_STACKS`: its section's, else the shared one."""
+        if stack not in EXPOSED_STACKS:
+            raise KeyError(f"{stack}: no stack with a load balancer ({', '.join(EXPOSED_STACKS)})")
+        override = cast(checks.ExposureOverride, getattr(self, SECTION_OF[stack]).exposure)
         return override or self.load_balancer.exposure
 
     def section(self, model: type[SectionModel]) -> SectionModel:
@@ -193,23 +190,25 @@ class Settings(BaseSettings):
 
 def _with_registered_sections(root: type[Settings]) -> type[Settings]:
     """``root`` with one more section per registered stack that has settings of its own."""
-    registered = settings_sections()
+    registered = registry.settings_sections()
     clash = sorted(registered.keys() & root.model_fields.keys())
     if clash:
         raise ValueError(f"registry: settings section(s) {clash} already exist in modules/config/settings.py")
-    if not registered:
-        return root
     fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in registered.items()}
     return create_model("Settings", __base__=root, __module__=__name__, __doc__=root.__doc__, **fields)
 
 
-# The type checker knows the root (the shared sections, and section() for a stack's own);
-# at run time the root also holds each registered stack's section, so the TOML file, the
-# RAI_ variables, the error messages and the docs' tables know them like any other.
+# The type checker knows the root (shared sections; section() reads a stack's own). At run time it also
+# holds each registered stack's section: the file, RAI_ variables, errors and docs know it like any other.
 if not TYPE_CHECKING:
     Settings = _with_registered_sections(Settings)
 
 SECTIONS = sections(Settings)
+SECTION_OF = {entry.name: entry.section for entry in registry.STACKS}
+# The stacks with a load balancer: their section overrides load_balancer.exposure.
+EXPOSED_STACKS = tuple(
+    name for name, s in SECTION_OF.items() if s in SECTIONS and "exposure" in SECTIONS[s].model_fields
+)
 
 
 def public_requirement_problems(settings: Settings, invalid: Collection[str] = ()) -> list[str]:
