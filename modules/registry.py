@@ -69,7 +69,7 @@ STACKS: tuple[Registered, ...] = (
     Registered("stream-analytics", "StreamAnalyticsStack", section="stream"),
     Registered("model-serving", "ModelServingStack", section="serving"),
     Registered("ha-failover", "HaFailoverStack"),
-    Registered("target-groups", "TargetGroupsStack"),
+    Registered("target-groups", "TargetGroupsStack", settings="TargetGroupsSettings"),
     Registered("event-processing", "EventProcessingStack", settings="EventProcessingSettings"),
 )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.config import SettingsError, env_var, load_settings, settings_table
 from modules.config.settings import SECTIONS
 from modules.config.table import section_table
@@ -242,12 +243,12 @@ def test_list_and_table_defaults_are_typed() -> None:
         {"RAI_NETWORK_INTERFACE_ENDPOINTS": "ecr.api,logs", "RAI_TARGET_GROUPS_WEIGHTS": "stable=70,canary=30"}
     )
     assert s.network.interface_endpoints == ("ecr.api", "logs")
-    assert dict(s.target_groups.weights) == {"stable": 70, "canary": 30}
+    assert dict(s.section(TargetGroupsSettings).weights) == {"stable": 70, "canary": 30}
     d = settings_from()
     assert d.network.interface_endpoints == (), "empty means none"
-    assert dict(d.target_groups.weights) == {"stable": 90, "canary": 10}
+    assert dict(d.section(TargetGroupsSettings).weights) == {"stable": 90, "canary": 10}
     with pytest.raises(TypeError):
-        d.target_groups.weights["stable"] = 1  # type: ignore[index]
+        d.section(TargetGroupsSettings).weights["stable"] = 1  # type: ignore[index]
 
 
 def test_one_error_lists_bad_fields_from_every_source(tmp_path: Path) -> None:

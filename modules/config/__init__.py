@@ -17,7 +17,6 @@ from modules.config.serving import ServingSettings
 from modules.config.sources import env_var
 from modules.config.state import StateSettings
 from modules.config.stream import StreamSettings
-from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
 
 if TYPE_CHECKING:
@@ -48,7 +47,6 @@ __all__ = [
     "SettingsError",
     "StateSettings",
     "StreamSettings",
-    "TargetGroupsSettings",
     "ToolingSettings",
     "env_var",
     "load_settings",

@@ -47,7 +47,6 @@ from modules.config.sources import (
 )
 from modules.config.state import StateSettings
 from modules.config.stream import StreamSettings
-from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
@@ -103,7 +102,6 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
-    target_groups: TargetGroupsSettings = Field(default_factory=TargetGroupsSettings)
 
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
