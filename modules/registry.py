@@ -66,7 +66,7 @@ class Registered:
 # Deploy order: `state` first (it holds everyone's state), then the others in this order.
 STACKS: tuple[Registered, ...] = (
     Registered("state", "StateStack"),
-    Registered("stream-analytics", "StreamAnalyticsStack", section="stream"),
+    Registered("stream-analytics", "StreamAnalyticsStack", settings="StreamSettings", section="stream"),
     Registered("model-serving", "ModelServingStack", section="serving"),
     Registered("ha-failover", "HaFailoverStack"),
     Registered("target-groups", "TargetGroupsStack", settings="TargetGroupsSettings"),

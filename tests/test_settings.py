@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.config import SettingsError, env_var, load_settings, settings_table
 from modules.config.settings import SECTIONS
@@ -234,7 +235,7 @@ def test_a_close_unknown_key_gets_a_suggestion(tmp_path: Path) -> None:
 )
 def test_lists_are_parsed_once_into_tuples(tmp_path: Path, file_text: str, env: dict[str, str]) -> None:
     s = load_settings(environ=env, settings_file=write(tmp_path, file_text))
-    assert s.stream.instance_types == ("m5.large", "m6i.large")
+    assert s.section(StreamSettings).instance_types == ("m5.large", "m6i.large")
     assert s.load_balancer.allowed_cidrs == ("10.0.0.0/8",)
 
 

@@ -16,7 +16,6 @@ from modules.config.network import NetworkSettings
 from modules.config.serving import ServingSettings
 from modules.config.sources import env_var
 from modules.config.state import StateSettings
-from modules.config.stream import StreamSettings
 from modules.config.tooling import ToolingSettings
 
 if TYPE_CHECKING:
@@ -46,7 +45,6 @@ __all__ = [
     "Settings",
     "SettingsError",
     "StateSettings",
-    "StreamSettings",
     "ToolingSettings",
     "env_var",
     "load_settings",

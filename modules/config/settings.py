@@ -46,7 +46,6 @@ from modules.config.sources import (
     sections,
 )
 from modules.config.state import StateSettings
-from modules.config.stream import StreamSettings
 from modules.config.tooling import ToolingSettings
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
@@ -99,7 +98,6 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
-    stream: StreamSettings = Field(default_factory=StreamSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
 
