@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from modules.policy.document import load_outdir
-from modules.registry import Registered, settings_sections
+from modules.registry import STACKS, Registered, settings_sections
 from tests.conftest import PROJECT_ROOT
-from tools.docs import diagrams, scorecard
+from tools.docs import diagrams, pages, scorecard
 
 EXAMPLE = Registered(
     "example-queue", "ExampleQueueStack", package="tests.example_queue", settings="ExampleQueueSettings"
@@ -106,3 +106,17 @@ def test_the_registry_names_what_is_wrong_with_a_line() -> None:
     missing = Registered("example-queue", "ExampleQueueStack", package="tests.example_queue", settings="Nope")
     with pytest.raises(LookupError, match=r"'example-queue' names tests\.example_queue\.settings\.Nope"):
         settings_sections((missing,))
+
+
+def test_the_readme_stack_table_shows_it_from_its_package_docstring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "STACKS", (*STACKS, EXAMPLE))
+    row = pages.stack_table().splitlines()[-1]
+    assert row.startswith("| [`example-queue`](tests/example_queue/README.md) | a queue of jobs with its dead-letter")
+
+
+def test_the_stack_table_names_a_package_whose_docstring_does_not_say_what_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pages, "STACKS", (Registered("example-queue", "ExampleQueueStack", package="tests"),))
+    with pytest.raises(ValueError, match=r"tests: its docstring must start with 'The `example-queue` stack: '"):
+        pages.stack_table()
