@@ -3,12 +3,13 @@
 Everything that works on "every stack" reads this list and nothing else: the app (synth,
 ``manifest.json`` and the deploy order, :mod:`modules.app`), the settings root (a stack's
 own ``[section]``, :mod:`modules.config.settings`), the import contracts (by wildcard), and
-the docs (scorecard, diagrams and settings tables are generated from the synth and the
-settings). Adding a stack is one :class:`Registered` line here; see README "Add a stack".
+the docs (the README's stack table from here; scorecard, diagrams and settings tables from
+the synth and the settings). Adding a stack is one :class:`Registered` line here; see
+README "Add a stack".
 
 Construct-free on purpose: the settings import it, and they load and fail without jsii.
 The stack and settings modules are named, not imported: :func:`stack_class` imports a
-stack only when the app builds it, :func:`settings_sections` imports only the settings
+stack when the app asks for it, :func:`settings_sections` imports only the settings
 modules (which import no construct: a contract in ``pyproject.toml``).
 """
 
