@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Synthesize every stack: `python main.py` (or `cdktf synth`).
 
-Writes cdktf.out/stacks/<name>/cdk.tf.json for each stack in modules.app.STACKS (or
+Writes cdktf.out/stacks/<name>/cdk.tf.json for each stack in modules/registry.py (or
 those in ``tooling.stacks``), or nothing at all when the settings are invalid.
 """
 

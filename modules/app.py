@@ -1,7 +1,4 @@
-"""The app: one registry of stacks, and an all-or-nothing synth.
-
-Adding an architecture is one line in :data:`STACKS`.
-"""
+"""The app: the registered stacks (:mod:`modules.registry`), and an all-or-nothing synth."""
 
 from __future__ import annotations
 
@@ -14,29 +11,26 @@ from pathlib import Path
 from cdktf import App
 from constructs import Construct
 
-from modules.architectures.event_processing.stack import EventProcessingStack
-from modules.architectures.ha_failover.stack import HaFailoverStack
-from modules.architectures.model_serving.stack import ModelServingStack
-from modules.architectures.state.stack import StateStack
-from modules.architectures.stream_analytics.stack import StreamAnalyticsStack
-from modules.architectures.target_groups.stack import TargetGroupsStack
 from modules.config import Settings
 from modules.core.stack import BaseStack
 from modules.policy.check import Finding, raise_on_violations
+from modules.registry import STACKS as REGISTERED
+from modules.registry import STATE_STACK, Registered, stack_class
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 
-STATE_STACK = "state"
+__all__ = ["STACKS", "STATE_STACK", "build_app", "policy_findings", "synth"]
 
-# Stack name -> builder, in deploy order: `state` first, it holds everyone's state.
-STACKS: dict[str, StackBuilder] = {
-    STATE_STACK: StateStack,
-    "stream-analytics": StreamAnalyticsStack,
-    "model-serving": ModelServingStack,
-    "ha-failover": HaFailoverStack,
-    "target-groups": TargetGroupsStack,
-    "event-processing": EventProcessingStack,
-}
+
+def _builder(entry: Registered) -> StackBuilder:
+    cls = stack_class(entry)
+    if not (isinstance(cls, type) and issubclass(cls, BaseStack)):
+        raise TypeError(f"registry: stack {entry.name!r}: {entry.package}.stack.{entry.stack} is no BaseStack")
+    return cls
+
+
+# Stack name -> builder, in deploy order (the registry's): `state` first, it holds everyone's state.
+STACKS: dict[str, StackBuilder] = {entry.name: _builder(entry) for entry in REGISTERED}
 
 
 def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -> App:

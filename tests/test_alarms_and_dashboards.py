@@ -18,6 +18,7 @@ from modules.blocks.alarms import AlarmSpec, Metric, MetricMath
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard_body
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
+from modules.registry import STACKS as REGISTERED
 from tests.conftest import StackDoc, load_stacks, resources, settings_from
 
 ARCHITECTURES = PROJECT_ROOT / "modules" / "architectures"
@@ -25,7 +26,7 @@ ARCHITECTURES = PROJECT_ROOT / "modules" / "architectures"
 # Terraform runs, whose person sees a failure at once; no rollout, nothing to page anyone
 # about: no alarms, so no observability.py and no dashboard.
 WATCHED_STACKS = [name for name in STACKS if name != STATE_STACK]
-STACK_PACKAGES = {name: name.replace("-", "_") for name in STACKS}
+PACKAGES = {entry.name: entry for entry in REGISTERED}
 LINE_LIMIT = 400
 
 ERRORS = Metric(namespace="AWS/Lambda", name="Errors", dimensions={"FunctionName": "f"})
@@ -289,7 +290,7 @@ def imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("stack", WATCHED_STACKS)
 def test_architecture_folder_has_stack_and_observability(stack: str) -> None:
-    folder = ARCHITECTURES / STACK_PACKAGES[stack]
+    folder = PACKAGES[stack].folder
     assert (folder / "stack.py").is_file() and (folder / "observability.py").is_file()
 
 
@@ -302,9 +303,9 @@ def test_stack_py_builds_no_alarm_and_no_dashboard(stack: str) -> None:
         "modules.blocks.alarms.metric_alarms",
         "modules.blocks.dashboard.dashboard",
     }
-    used = imports(ARCHITECTURES / STACK_PACKAGES[stack] / "stack.py")
+    used = imports(PACKAGES[stack].folder / "stack.py")
     assert not used & forbidden, used & forbidden
-    assert f"modules.architectures.{STACK_PACKAGES[stack]}.observability" in used
+    assert f"{PACKAGES[stack].package}.observability" in used
 
 
 def test_no_module_imports_its_stack_py() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.app import STACKS
+from modules.registry import STACKS
 from tests.conftest import PROJECT_ROOT
 from tools.docs import links, pages
 
@@ -44,9 +44,8 @@ def test_generated_parts_are_what_the_code_gives_now() -> None:
 
 
 def test_every_stack_has_a_readme_with_its_settings_alarms_faults_and_diagram() -> None:
-    architectures = PROJECT_ROOT / "modules" / "architectures"
-    for stack in STACKS:
-        readme = architectures / stack.replace("-", "_") / "README.md"
+    for entry in STACKS:
+        stack, readme = entry.name, entry.folder / "README.md"
         assert readme.exists(), f"{stack}: no {readme.relative_to(PROJECT_ROOT)}"
         text = readme.read_text()
         for heading in ("## Settings", "## Alarms", "## Faults it survives", "## Diagram"):

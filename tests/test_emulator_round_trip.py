@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.config import Settings
 from modules.core import emulator
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
@@ -86,7 +87,7 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
         _state_bucket_held_the_destroyed_stacks(settings, SIDE_BY_SIDE)
         _model_serving_is_gone(settings)
         buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
-        assert settings.event_processing.bucket not in buckets, "destroy removed the data bucket"
+        assert settings.section(EventProcessingSettings).bucket not in buckets, "destroy removed the data bucket"
 
     results = deploy_local(
         ["state", *SIDE_BY_SIDE],
@@ -100,7 +101,7 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
         workdir=tmp_path,
     )
     print(*lines, sep="\n")
-    assert [r.stack for r in results][0] == "state" and {r.stack for r in results[1:]} == set(SIDE_BY_SIDE)
+    assert results[0].stack == "state" and {r.stack for r in results[1:]} == set(SIDE_BY_SIDE)
     assert all(set(r.seconds) == {"init", "apply", "plan", "destroy"} for r in results)
     applied = [line.split(":")[0] for line in lines if ": applied in " in line]
     assert applied[0] == "state" and sorted(applied[1:]) == sorted(SIDE_BY_SIDE), lines
@@ -148,7 +149,7 @@ def test_stack_keeps_state_in_emulator_s3_with_a_lockfile(emu: Settings, tmp_pat
 def event_processing_smoke(settings: Settings) -> None:
     """On the deployed stack: real uploads, the deployed function's own environment, the
     handler run as a process on the events the deployed delivery path carries."""
-    ep = settings.event_processing
+    ep = settings.section(EventProcessingSettings)
     s3, lam = aws_client("s3", settings), aws_client("lambda", settings)
     function = f"{settings.name_prefix}-events-processor"
     config = lam.get_function_configuration(FunctionName=function)
@@ -164,7 +165,7 @@ def event_processing_smoke(settings: Settings) -> None:
 def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> None:
     from tools.harness.local_lambda import invoke, s3_event, sqs_event
 
-    ep = settings.event_processing
+    ep = settings.section(EventProcessingSettings)
     s3, lam, sqs = (aws_client(s, settings) for s in ("s3", "lambda", "sqs"))
     config = lam.get_function_configuration(FunctionName=function)
     good, bad = f"{ep.data_prefix}smoke test/é.json", f"{ep.data_prefix}smoke-bad.json"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.config import SettingsError
 from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
 
@@ -467,6 +468,6 @@ def test_deployment_config_is_a_setting_and_an_unknown_one_names_the_field() -> 
     ep = settings_from(
         {"RAI_EVENT_PROCESSING_DEPLOYMENT_CONFIG": "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"}
     )
-    assert ep.event_processing.deployment_config.endswith("Linear10PercentEvery1Minute")
+    assert ep.section(EventProcessingSettings).deployment_config.endswith("Linear10PercentEvery1Minute")
     with pytest.raises(SettingsError, match=r"event_processing\.deployment_config"):
         settings_from({"RAI_EVENT_PROCESSING_DEPLOYMENT_CONFIG": "AllAtOnceYolo"})

@@ -219,7 +219,7 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
     import json
 
     from modules.policy.document import StackDocument
-    from modules.policy.exposure import PublicEndpointProtected
+    from modules.policy.internet_access_rules import PublicEndpointProtected
 
     rule = PublicEndpointProtected()
     doc = public_stacks["model-serving"]

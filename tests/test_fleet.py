@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from modules.architectures.fleet_site import short_name
+from modules.architectures.model_server_region import short_name
 from modules.architectures.server_environment import server_environment
 from modules.blocks.fleet import FleetProps
 from modules.blocks.instance_template import AL2023_X86_64, user_data
@@ -284,7 +284,7 @@ def _props() -> ModelServerFleetProps:
         fleet=FleetProps(
             name="demo", subnet_ids=["a", "b"], instance_types=["m5.large", "m6i.large"], target_group_arns=["arn:tg"]
         ),
-        environment=server_environment(settings_from(), "ha-failover"),  # what the fleet site passes by default
+        environment=server_environment(settings_from(), "ha-failover"),  # what ModelServerRegion passes by default
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.config import Settings
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
 from tools.deploy.terraform import Terraform
@@ -61,8 +62,9 @@ def smoke_ha(tf: Terraform, emu: Settings, stack_dir: Path) -> None:
 
 def smoke_tg(tf: Terraform, emu: Settings, stack_dir: Path) -> None:
     out = outputs(tf, stack_dir)
+    interval_s = emu.section(TargetGroupsSettings).health_check_interval_s
     for key in ("stable", "canary"):
-        check_target_group(emu, out[f"{key}_target_group_arn"], emu.target_groups.health_check_interval_s)
+        check_target_group(emu, out[f"{key}_target_group_arn"], interval_s)
         check_group(emu, out[f"{key}_asg_name"], out[f"{key}_target_group_arn"])
     elbv2 = aws_client("elbv2", emu)
     (lb,) = elbv2.describe_load_balancers()["LoadBalancers"]

@@ -281,8 +281,8 @@ def test_an_optional_expiry_may_be_left_out() -> None:
 
 
 def test_load_balancer_and_target_group_names_are_at_most_32_characters() -> None:
-    """AWS refuses ALB and target group names over 32 characters; the fleet site cuts longer ones to fit."""
-    from modules.architectures.fleet_site import short_name
+    """AWS refuses ALB and target group names over 32 characters; the model server region cuts longer ones to fit."""
+    from modules.architectures.model_server_region import short_name
 
     with pytest.raises(ValueError, match=r"LoadBalancerProps: name='x{33}': must be 1-32 characters"):
         load_balancer(name="x" * 33)

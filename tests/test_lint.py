@@ -45,6 +45,32 @@ def test_a_block_that_reads_settings_breaks_the_layer_contracts(tmp_path: Path) 
     assert "modules.blocks.queue -> modules.config" in proc.stdout, proc.stdout[-3000:]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("planted", "refused"),
+    [
+        # a new stack's folder, listed nowhere in pyproject.toml, is a member of the independence contract
+        ("stack.py", "modules.architectures.new_stack.stack -> modules.architectures.state.stack"),
+        # a new stack's settings import no construct (the settings root imports them)
+        ("settings.py", "modules.architectures.new_stack.settings -> modules.architectures.new_stack.stack"),
+    ],
+)
+def test_a_new_stack_folder_is_under_the_contracts_without_an_edit(tmp_path: Path, planted: str, refused: str) -> None:
+    for package in ("modules", "tools"):
+        shutil.copytree(PROJECT_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
+    folder = tmp_path / "modules" / "architectures" / "new_stack"
+    folder.mkdir()
+    (folder / "__init__.py").write_text('"""A stack planted by a test."""\n')
+    (folder / "stack.py").write_text("from modules.architectures.state.stack import StateStack  # noqa: F401\n")
+    if planted == "settings.py":
+        (folder / "stack.py").write_text("import cdktf  # noqa: F401\n")
+        (folder / "settings.py").write_text("from modules.architectures.new_stack import stack  # noqa: F401\n")
+    proc = subprocess.run([str(BIN / "lint-imports")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert refused in " ".join(proc.stdout.split()), proc.stdout[-3000:]
+
+
 MAX_MODULE_LINES = 450
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from modules.architectures.stream_analytics.settings import StreamSettings
+from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.config import SettingsError, env_var, load_settings, settings_table
 from modules.config.settings import SECTIONS
 from modules.config.table import section_table
@@ -233,7 +235,7 @@ def test_a_close_unknown_key_gets_a_suggestion(tmp_path: Path) -> None:
 )
 def test_lists_are_parsed_once_into_tuples(tmp_path: Path, file_text: str, env: dict[str, str]) -> None:
     s = load_settings(environ=env, settings_file=write(tmp_path, file_text))
-    assert s.stream.instance_types == ("m5.large", "m6i.large")
+    assert s.section(StreamSettings).instance_types == ("m5.large", "m6i.large")
     assert s.load_balancer.allowed_cidrs == ("10.0.0.0/8",)
 
 
@@ -242,12 +244,12 @@ def test_list_and_table_defaults_are_typed() -> None:
         {"RAI_NETWORK_INTERFACE_ENDPOINTS": "ecr.api,logs", "RAI_TARGET_GROUPS_WEIGHTS": "stable=70,canary=30"}
     )
     assert s.network.interface_endpoints == ("ecr.api", "logs")
-    assert dict(s.target_groups.weights) == {"stable": 70, "canary": 30}
+    assert dict(s.section(TargetGroupsSettings).weights) == {"stable": 70, "canary": 30}
     d = settings_from()
     assert d.network.interface_endpoints == (), "empty means none"
-    assert dict(d.target_groups.weights) == {"stable": 90, "canary": 10}
+    assert dict(d.section(TargetGroupsSettings).weights) == {"stable": 90, "canary": 10}
     with pytest.raises(TypeError):
-        d.target_groups.weights["stable"] = 1  # type: ignore[index]
+        d.section(TargetGroupsSettings).weights["stable"] = 1  # type: ignore[index]
 
 
 def test_one_error_lists_bad_fields_from_every_source(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s
 from modules.config import Settings, SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
@@ -45,7 +46,7 @@ def test_alb_security_group_admits_exactly_the_configured_cidrs(tg: StackDoc, va
 
 
 def test_empty_allowed_cidrs_mean_the_shared_setting_and_bad_ones_are_refused() -> None:
-    assert settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": " , "}).target_groups.allowed_cidrs == ()
+    assert settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": " , "}).section(TargetGroupsSettings).allowed_cidrs == ()
     with pytest.raises(SettingsError) as info:
         settings_from({"RAI_TARGET_GROUPS_ALLOWED_CIDRS": "10.0.0.1/8"})
     assert "target_groups.allowed_cidrs" in str(info.value)
@@ -221,9 +222,9 @@ def test_canary_steps_that_make_no_sense_are_a_settings_error_naming_the_field(s
 
 
 def test_canary_steps_and_bake_come_from_settings() -> None:
-    tg = settings_from(
-        {"RAI_TARGET_GROUPS_CANARY_STEPS": "5,100", "RAI_TARGET_GROUPS_CANARY_BAKE_S": "900"}
-    ).target_groups
+    tg = settings_from({"RAI_TARGET_GROUPS_CANARY_STEPS": "5,100", "RAI_TARGET_GROUPS_CANARY_BAKE_S": "900"}).section(
+        TargetGroupsSettings
+    )
     assert (tg.canary_steps, tg.canary_bake_s) == ((5, 100), 900)
 
 

@@ -3,7 +3,7 @@ EC2 fleets (ha-failover, target-groups): the same settings mean the same server.
 
 from __future__ import annotations
 
-from modules.architectures.exposure import server_auth_environment
+from modules.architectures.load_balancer_exposure import server_auth_environment
 from modules.config import Settings
 
 # The server keeps an idle connection this much longer than the ALB does: the ALB closes

@@ -35,6 +35,7 @@ from cdktf_cdktf_provider_aws.autoscaling_policy import (
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate
 from constructs import Construct
 
+from modules.core.choices import SpotAllocation
 from modules.core.input_rules import (
     CpuTargetPercent,
     DrainS,
@@ -48,7 +49,6 @@ from modules.core.input_rules import (
     WarmupS,
     field_problems,
 )
-from modules.core.kinds import SpotAllocation
 
 GROUP_METRICS = (
     "GroupDesiredCapacity",

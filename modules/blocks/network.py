@@ -32,6 +32,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
+from modules.core.choices import NatMode
 from modules.core.input_rules import (
     KmsKeyArn,
     LogRetentionDays,
@@ -40,7 +41,6 @@ from modules.core.input_rules import (
     VpcCidr,
     field_problems,
 )
-from modules.core.kinds import NatMode
 
 # The VPC is cut into 16 equal blocks: public subnets take blocks 0-5, private 8-13,
 # so adding an AZ later never renumbers an existing subnet.

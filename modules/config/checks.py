@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
 
@@ -300,6 +300,11 @@ class Section(BaseModel):
     """A settings section: frozen, and an unknown key is an error."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def with_derived_names(self, name_prefix: str, region: str) -> Self:
+        """This section with the names it derives from ``<project>-<environment>`` and the
+        region where none is given (a bucket name, say); none by default."""
+        return self
 
 
 def refuse(problems: list[str]) -> None:

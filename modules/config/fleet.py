@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from modules.config.checks import DEFAULT_INSTANCE_TYPES, Checkpoints, InstanceTypes, Int, Section, between
+from modules.core.choices import SpotAllocation
 from modules.core.input_rules import (
     CpuTargetPercent,
     DrainS,
@@ -19,7 +20,6 @@ from modules.core.input_rules import (
     RootVolumeGib,
     WarmupS,
 )
-from modules.core.kinds import SpotAllocation
 
 
 class FleetSettings(Section):

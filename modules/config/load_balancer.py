@@ -25,8 +25,8 @@ class LoadBalancerSettings(Section):
     exposure: Exposure = Field(
         default="internal",
         description="`internal`: ALB in private subnets, reachable from the VPC only; `public`: internet-facing, "
-        "and then a certificate, WAF and authentication are required (per-stack override: `exposure` in "
-        "[serving], [ha_failover], [target_groups])",
+        "and then a certificate, WAF and authentication are required (per-stack override: `exposure` in the "
+        "section of each stack with a load balancer: [serving], [ha_failover], [target_groups])",
     )
     allowed_cidrs: OptionalCidrList = Field(
         default=(),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from modules.config.checks import Section, ServiceNames
+from modules.core.choices import NatMode
 from modules.core.input_rules import LogRetentionDays
-from modules.core.kinds import NatMode
 
 
 class NetworkSettings(Section):

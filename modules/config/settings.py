@@ -22,14 +22,15 @@ from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_args, get_origin
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from modules import registry
+from modules.config import checks
 from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
-from modules.config.event_processing import EventProcessingSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
@@ -45,14 +46,12 @@ from modules.config.sources import (
     sections,
 )
 from modules.config.state import StateSettings
-from modules.config.stream import StreamSettings
-from modules.config.target_groups import TargetGroupsSettings
 from modules.config.tooling import ToolingSettings
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
 
 Environment = Literal["dev", "staging", "prod"]
-EXPOSED_STACKS = ("model-serving", "ha-failover", "target-groups")  # the stacks with a load balancer
+SectionModel = TypeVar("SectionModel", bound=BaseModel)
 
 
 class SettingsError(ValueError):
@@ -96,14 +95,11 @@ class Settings(BaseSettings):
     )
     state: StateSettings = Field(default_factory=StateSettings)
     tooling: ToolingSettings = Field(default_factory=ToolingSettings)
-    event_processing: EventProcessingSettings = Field(default_factory=EventProcessingSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
-    stream: StreamSettings = Field(default_factory=StreamSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
-    target_groups: TargetGroupsSettings = Field(default_factory=TargetGroupsSettings)
 
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
@@ -141,13 +137,25 @@ class Settings(BaseSettings):
         raise ValueError(f"{region}: neither region nor ha_failover.secondary_region")
 
     def exposure_of(self, stack: str) -> Exposure:
-        """``internal`` or ``public`` for one of :data:`EXPOSED_STACKS`: its override, else the shared setting."""
-        override = {
-            "model-serving": self.serving.exposure,
-            "ha-failover": self.ha_failover.exposure,
-            "target-groups": self.target_groups.exposure,
-        }[stack]
+        """``internal`` or ``public`` for one of :data:`EXPOSED_STACKS`: its section's, else the shared one."""
+        if stack not in EXPOSED_STACKS:
+            raise KeyError(f"{stack}: no stack with a load balancer ({', '.join(EXPOSED_STACKS)})")
+        override = cast(checks.ExposureOverride, getattr(self, SECTION_OF[stack]).exposure)
         return override or self.load_balancer.exposure
+
+    def section(self, model: type[SectionModel]) -> SectionModel:
+        """The section whose model is ``model``: how a stack reads the section of its own,
+        registered with ``settings=`` in :mod:`modules.registry` (typed, unlike an attribute
+        that only exists once the registry has added it)."""
+        for name, info in type(self).model_fields.items():
+            if info.annotation is model:
+                value = getattr(self, name)
+                if isinstance(value, model):
+                    return value
+        raise LookupError(
+            f"{model.__module__}.{model.__qualname__}: no settings section has this model; "
+            "name it with settings= in the stack's line of modules/registry.py"
+        )
 
     @property
     def emulated(self) -> bool:
@@ -176,7 +184,27 @@ class Settings(BaseSettings):
         return init_settings, EnvSource(settings_cls, load), TomlFileSource(settings_cls, load)
 
 
+def _with_registered_sections(root: type[Settings]) -> type[Settings]:
+    """``root`` with one more section per registered stack that has settings of its own."""
+    registered = registry.settings_sections()
+    clash = sorted(registered.keys() & root.model_fields.keys())
+    if clash:
+        raise ValueError(f"registry: settings section(s) {clash} already exist in modules/config/settings.py")
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model)) for name, model in registered.items()}
+    return create_model("Settings", __base__=root, __module__=__name__, __doc__=root.__doc__, **fields)
+
+
+# The type checker knows the root (shared sections; section() reads a stack's own). At run time it also
+# holds each registered stack's section: the file, RAI_ variables, errors and docs know it like any other.
+if not TYPE_CHECKING:
+    Settings = _with_registered_sections(Settings)
+
 SECTIONS = sections(Settings)
+SECTION_OF = {entry.name: entry.section for entry in registry.STACKS}
+# The stacks with a load balancer: their section overrides load_balancer.exposure.
+EXPOSED_STACKS = tuple(
+    name for name, s in SECTION_OF.items() if s in SECTIONS and "exposure" in SECTIONS[s].model_fields
+)
 
 
 def public_requirement_problems(settings: Settings, invalid: Collection[str] = ()) -> list[str]:
@@ -242,7 +270,8 @@ def load_settings(
 
 
 def _with_derived_names(settings: Settings) -> Settings:
-    """Bucket names not given are derived from project, environment and region."""
+    """Names not given are derived from project, environment and region (each section's own
+    ``with_derived_names``)."""
     parts = f"{settings.project}-{settings.environment}"
     update: dict[str, Any] = {}
     if "bucket" not in settings.state.model_fields_set:
@@ -251,9 +280,11 @@ def _with_derived_names(settings: Settings) -> Settings:
         if problem:  # cannot happen with valid parts, kept as a guard
             raise SettingsError([f"state.bucket (derived {derived!r}): must be {problem}"])
         update["state"] = settings.state.model_copy(update={"bucket": derived})
-    if "bucket" not in settings.event_processing.model_fields_set:
-        derived = f"{parts}-events-{settings.region}"
-        update["event_processing"] = settings.event_processing.model_copy(update={"bucket": derived})
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        own = section.with_derived_names(parts, settings.region) if isinstance(section, checks.Section) else section
+        if own is not section:
+            update[name] = own
     return settings.model_copy(update=update) if update else settings
 
 

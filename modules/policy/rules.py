@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from modules.policy.document import Resource, StackDocument, data_references, references
-from modules.policy.exposure import NoOpenIngress, PublicEndpointProtected
+from modules.policy.internet_access_rules import NoOpenIngress, PublicEndpointProtected
 from modules.policy.rule import Rule, blocks, is_true
 
 # Resources whose loss loses data: the prod rule and the plan review protect them.

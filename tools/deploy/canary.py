@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.config import Settings, SettingsError, load_settings
 from modules.core.emulator import CREDENTIALS
 from modules.core.names import canary_state_parameter
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
         print(exc, file=sys.stderr)
         return 2
     ssm, name = _ssm(settings), canary_state_parameter(settings.name_prefix)
-    tg = settings.target_groups
+    tg = settings.section(TargetGroupsSettings)
     if command in ("start", "abort"):
         current = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
         if command == "start":

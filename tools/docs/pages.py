@@ -10,6 +10,7 @@ generated files of their own (``tools/docs/scorecard.py``, ``tools/docs/diagrams
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from modules.config.settings import SECTIONS
 from modules.config.table import section_table
 from modules.core.emulator import adjustments_table
 from modules.core.paths import PROJECT_ROOT
+from modules.registry import STACKS
 
 _REGION = re.compile(
     r"(?P<begin><!-- BEGIN GENERATED (?P<name>[a-z-]+) \(make docs\) -->\n)"
@@ -37,13 +39,32 @@ def settings_tables() -> str:
     return "\n".join(parts)
 
 
+def stack_table() -> str:
+    """One row per registered stack, in deploy order: its README and what it is, from the first
+    sentence of its package's docstring (``The `<name>` stack: <what it is>.``)."""
+    rows = ["| stack | what it is |", "|---|---|"]
+    for entry in STACKS:
+        doc = " ".join((importlib.import_module(entry.package).__doc__ or "").split())
+        opening = f"The `{entry.name}` stack: "
+        if not doc.startswith(opening):
+            raise ValueError(
+                f"{entry.package}: its docstring must start with {opening!r} and say what the stack is "
+                f"(the README's stack table shows it); it starts {doc[:60]!r}"
+            )
+        readme = (entry.folder / "README.md").relative_to(PROJECT_ROOT).as_posix()
+        rows.append(f"| [`{entry.name}`]({readme}) | {doc.removeprefix(opening).removesuffix('.')} |")
+    return "\n".join(rows)
+
+
 GENERATORS: Mapping[str, Callable[[], str]] = {
+    "stack-table": stack_table,
     "settings-tables": settings_tables,
     "emulator-adjustments": adjustments_table,
 }
 
 # Each page and the generated parts it must hold: a part lost in an edit is an error.
 PAGES: Mapping[str, tuple[str, ...]] = {
+    "README.md": ("stack-table",),
     "docs/settings.md": ("settings-tables",),
     "docs/testing.md": ("emulator-adjustments",),
 }

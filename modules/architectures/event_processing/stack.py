@@ -33,6 +33,7 @@ from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.architectures.event_processing.observability import observe
+from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow, policy_document
@@ -58,7 +59,7 @@ class EventProcessingStack(BaseStack):
 
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
         super().__init__(scope, name, settings=settings)
-        ep = settings.event_processing
+        ep = settings.section(EventProcessingSettings)
         prefix = f"{settings.name_prefix}-events"
         account = caller_identity(self)
         partition = DataAwsPartition(self, "partition").partition
@@ -182,7 +183,7 @@ class EventProcessingStack(BaseStack):
         self._outputs()
 
     def _function_statements(self, bucket_arn: str) -> list[dict[str, Any]]:
-        ep = self.settings.event_processing
+        ep = self.settings.section(EventProcessingSettings)
         statements: list[dict[str, Any]] = [
             allow("ReadInput", "s3:GetObject", f"{bucket_arn}/{ep.data_prefix}*"),
             # Without ListBucket, S3 answers a deleted object with 403, not 404: the
@@ -228,7 +229,7 @@ class EventProcessingStack(BaseStack):
         return statements
 
     def _deliver(self, bucket_arn: str, account_id: str) -> None:
-        ep = self.settings.event_processing
+        ep = self.settings.section(EventProcessingSettings)
         events = ["s3:ObjectCreated:*"]
         bucket_id = self.data.bucket.id
         if self.queue is not None:

@@ -16,7 +16,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAla
 from constructs import Construct
 
 from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
-from modules.architectures.fleet_site import FleetSite
+from modules.architectures.model_server_region import ModelServerRegion
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.blocks.model_server_fleet import ModelServerFleet
@@ -71,7 +71,7 @@ def observe(
     settings: Settings,
     prefix: str,
     *,
-    sites: Mapping[str, FleetSite],
+    sites: Mapping[str, ModelServerRegion],
     fleets: Mapping[str, ModelServerFleet],
     targets: Mapping[str, TargetMetrics],
     target_specs: Mapping[str, Sequence[AlarmSpec]],

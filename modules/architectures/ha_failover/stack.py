@@ -16,10 +16,10 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
-from modules.architectures.exposure import exposure
 from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
-from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
 from modules.architectures.ha_failover.observability import observe, target_alarms
+from modules.architectures.load_balancer_exposure import exposure
+from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
 from modules.blocks.alarms import AlarmSpec
 from modules.blocks.fleet import detection_s
 from modules.blocks.model_server_fleet import ModelServerFleet
@@ -57,7 +57,7 @@ class HaFailoverStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         ha = settings.ha_failover
         prefix = f"{settings.name_prefix}-ha"
-        self.sites: dict[str, FleetSite] = {}
+        self.sites: dict[str, ModelServerRegion] = {}
         self.fleets: dict[str, ModelServerFleet] = {}
         targets: dict[str, TargetMetrics] = {}
         target_specs: dict[str, list[AlarmSpec]] = {}
@@ -66,7 +66,7 @@ class HaFailoverStack(BaseStack):
             regions["secondary"] = ha.secondary_region
         for role, region in regions.items():
             site_prefix = prefix if role == "primary" else f"{prefix}-2"
-            site = FleetSite(
+            site = ModelServerRegion(
                 self,
                 role,
                 settings,

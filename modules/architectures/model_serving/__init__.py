@@ -1,1 +1,1 @@
-"""The `model-serving` stack."""
+"""The `model-serving` stack: ECS Fargate model server behind an ALB."""

@@ -38,7 +38,7 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from modules.architectures.exposure import exposure, protect
+from modules.architectures.load_balancer_exposure import exposure, web_acl_if_public
 from modules.architectures.model_serving.autoscaling import autoscaling
 from modules.architectures.model_serving.image_repository import image_repository
 from modules.architectures.model_serving.observability import observe
@@ -125,7 +125,7 @@ class ModelServingStack(BaseStack):
                 ),
             ),
         )
-        self.waf = protect(
+        self.waf = web_acl_if_public(
             self, settings, "model-serving", self.load_balancer, name=short, logs_kms_key_arn=self.key.arn
         )
         tasks_sg = self.load_balancer.targets_security_group

@@ -1,1 +1,3 @@
-"""The `state` stack."""
+"""The `state` stack: the bootstrap, the S3 bucket every other stack keeps its Terraform state in
+(local state).
+"""

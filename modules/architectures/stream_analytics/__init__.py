@@ -1,1 +1,1 @@
-"""The `stream-analytics` stack."""
+"""The `stream-analytics` stack: Kinesis stream + EC2 Spot Fleet of stream workers."""

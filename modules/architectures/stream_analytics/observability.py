@@ -23,6 +23,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
+from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms, rollout_guards
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
@@ -71,7 +72,7 @@ def alerts(
 ) -> Alerts:
     """The alerts of the stack, created in ``scope`` (the stack: their ids are Terraform
     addresses); ``key_arn`` encrypts the topic and the event DLQ."""
-    cfg = settings.stream
+    cfg = settings.section(StreamSettings)
     topic = alarm_topic(
         scope,
         AlarmTopicProps(name=f"{prefix}-alerts", kms_key_arn=key_arn, email=settings.alarm_email),
@@ -220,7 +221,7 @@ def alarm_specs(settings: Settings, m: StreamMetrics) -> list[AlarmSpec]:
     """The stream's alarms; most need 3 of 5 one-minute periods. The worker fleet's instance
     refresh (``stream.fleet_kind = "asg"``) rolls back on the rollout guards: new workers that
     stop heartbeating or fall behind."""
-    cfg = settings.stream
+    cfg = settings.section(StreamSettings)
     specs = [
         # First: the rollout guards are named in this order in the worker group's refresh.
         AlarmSpec(

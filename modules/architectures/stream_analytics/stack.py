@@ -36,6 +36,7 @@ from constructs import Construct
 
 from modules.architectures.network_props import network_props
 from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
+from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
 from modules.blocks.iam import allow, assume_role_policy
@@ -84,7 +85,7 @@ class StreamAnalyticsStack(BaseStack):
 
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
         super().__init__(scope, name, settings=settings)
-        cfg = settings.stream
+        cfg = settings.section(StreamSettings)
         prefix = f"{settings.name_prefix}-stream"
         account = caller_identity(self)
         self.key = KmsKey(
@@ -208,7 +209,7 @@ class StreamAnalyticsStack(BaseStack):
     # --- workers --------------------------------------------------------------------------
 
     def _worker_environment(self, settings: Settings, prefix: str) -> dict[str, str]:
-        cfg = settings.stream
+        cfg = settings.section(StreamSettings)
         return {
             "STREAM_NAME": prefix,
             "LEASE_TABLE": f"{prefix}-leases",
@@ -261,7 +262,7 @@ class StreamAnalyticsStack(BaseStack):
         ]
 
     def _spot_fleet(self, settings: Settings, prefix: str) -> str:
-        cfg = settings.stream
+        cfg = settings.section(StreamSettings)
         self.fleet_role = IamRole(
             self,
             "fleet-role",
@@ -310,7 +311,7 @@ class StreamAnalyticsStack(BaseStack):
         return self.spot_fleet.id
 
     def _asg(self, prefix: str) -> str:
-        cfg = self.settings.stream
+        cfg = self.settings.section(StreamSettings)
         self.fleet = Fleet(
             self,
             "fleet",
@@ -370,7 +371,7 @@ class StreamAnalyticsStack(BaseStack):
                 self.event_dlq.url,
                 "SQS queue of spot events EventBridge could not deliver, with the reason",
             ),
-            "fleet_id": (self.fleet_id, f"{self.settings.stream.fleet_kind} running the workers"),
+            "fleet_id": (self.fleet_id, f"{self.settings.section(StreamSettings).fleet_kind} running the workers"),
             "alerts_topic_arn": (self.topic.arn, "SNS topic of alarms and spot interruption/rebalance events"),
             "launch_template_id": (self.template.launch_template.id, "launch template of the worker instances"),
         }
@@ -379,4 +380,4 @@ class StreamAnalyticsStack(BaseStack):
 
 
 def _instance_types(settings: Settings) -> list[str]:
-    return list(settings.stream.instance_types)
+    return list(settings.section(StreamSettings).instance_types)

@@ -15,7 +15,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAla
 from constructs import Construct
 
 from modules.architectures.fleet_metrics import TargetMetrics, fleet_graphs, group_metrics
-from modules.architectures.fleet_site import FleetSite
+from modules.architectures.model_server_region import ModelServerRegion
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, dashboard
 from modules.blocks.model_server_fleet import ModelServerFleet
@@ -42,7 +42,7 @@ def observe(
     scope: Construct,
     settings: Settings,
     prefix: str,
-    site: FleetSite,
+    site: ModelServerRegion,
     *,
     specs: Mapping[str, Sequence[AlarmSpec]],
     targets: Mapping[str, TargetMetrics],

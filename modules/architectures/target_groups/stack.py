@@ -20,10 +20,11 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from modules.architectures.exposure import exposure
 from modules.architectures.fleet_metrics import target_metrics
-from modules.architectures.fleet_site import FleetSite, replacement_time_s, server_target_group
+from modules.architectures.load_balancer_exposure import exposure
+from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
 from modules.architectures.target_groups.observability import group_alarms, observe
+from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.blocks.alarms import rollout_guards
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import detection_s
@@ -46,7 +47,7 @@ GROUPS = ("stable", "canary")
 
 
 def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
-    tg = settings.target_groups
+    tg = settings.section(TargetGroupsSettings)
     return server_target_group(
         settings,
         name,
@@ -60,7 +61,7 @@ def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
 
 def detection_and_replacement_s(settings: Settings) -> tuple[int, int]:
     """(s until the ALB takes a failed target out, s until a replacement can serve)."""
-    detection = detection_s(settings.target_groups.health_check_interval_s, UNHEALTHY_THRESHOLD)
+    detection = detection_s(settings.section(TargetGroupsSettings).health_check_interval_s, UNHEALTHY_THRESHOLD)
     return detection, replacement_time_s(settings)
 
 
@@ -78,9 +79,9 @@ class TargetGroupsStack(BaseStack):
 
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
         super().__init__(scope, name, settings=settings)
-        tg = settings.target_groups
+        tg = settings.section(TargetGroupsSettings)
         prefix = f"{settings.name_prefix}-tg"
-        self.site = FleetSite(
+        self.site = ModelServerRegion(
             self,
             "site",
             settings,
@@ -146,7 +147,7 @@ class TargetGroupsStack(BaseStack):
 
     def _canary_controller(self, settings: Settings, prefix: str) -> None:
         """The rollout state (SSM), the controller function and the schedule that runs it."""
-        tg, site = settings.target_groups, self.site
+        tg, site = settings.section(TargetGroupsSettings), self.site
         lb = site.load_balancer
         account_id = caller_identity(self).account_id
         # The controller owns the weights once the listener exists: a plan must not reset a

@@ -88,6 +88,11 @@ class EventProcessingSettings(Section):
         default="", description="KMS key of that stream, if it has a customer key; empty = none"
     )
 
+    def with_derived_names(self, name_prefix: str, region: str) -> EventProcessingSettings:
+        if "bucket" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"bucket": f"{name_prefix}-events-{region}"})
+
     @model_validator(mode="after")
     def _across_fields(self) -> EventProcessingSettings:
         out = []

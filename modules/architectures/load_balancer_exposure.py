@@ -63,7 +63,7 @@ def server_auth_environment(settings: Settings, stack: str) -> dict[str, str]:
     return {"JWT_ISSUER": lb.jwt_issuer, "JWT_AUDIENCE": lb.jwt_audience, "JWKS_URL": jwks}
 
 
-def protect(
+def web_acl_if_public(
     scope: Construct, settings: Settings, stack: str, lb: LoadBalancer, *, name: str, logs_kms_key_arn: str
 ) -> WebAcl | None:
     """A WAF web ACL (id ``waf``) on a public ``lb``; None for an internal one."""

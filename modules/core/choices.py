@@ -1,4 +1,4 @@
-"""Literal kinds shared by the settings and the blocks, defined once (no constructs here)."""
+"""The fixed choices (Literal types) a setting and the block props it maps to share, defined once."""
 
 from __future__ import annotations
 

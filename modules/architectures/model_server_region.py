@@ -3,7 +3,7 @@
 The architecture construct shared by the ``ha-failover`` and ``target-groups`` stacks: it
 maps the settings to the network, load-balancer, alarm-topic, bucket and fleet blocks, once
 for both stacks. Fleets (:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are
-added by the stack, one per target group, with :meth:`FleetSite.add_fleet`.
+added by the stack, one per target group, with :meth:`ModelServerRegion.add_fleet`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.architectures.exposure import Exposure, protect
+from modules.architectures.load_balancer_exposure import Exposure, web_acl_if_public
 from modules.architectures.network_props import network_props
 from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
@@ -113,7 +113,7 @@ def replacement_time_s(settings: Settings) -> int:
     return replacement_s(settings.fleet.health_check_grace_s, settings.fleet.launch_s)
 
 
-class FleetSite(Construct):
+class ModelServerRegion(Construct):
     """Everything one region needs before its fleets: the defaults of each block apply.
 
     Defaults that matter: one KMS key (artifacts, logs, alarm topic); the network over
@@ -184,7 +184,7 @@ class FleetSite(Construct):
                 target=target,
             ),
         )
-        self.waf = protect(
+        self.waf = web_acl_if_public(
             self, settings, stack, self.load_balancer, name=short_name(short), logs_kms_key_arn=self.key.arn
         )
         https_egress(

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from modules.config.checks import DEFAULT_INSTANCE_TYPES, InstanceTypes, Int, Section, between, refuse
+from modules.core.choices import SpotAllocation
 from modules.core.input_rules import LogRetentionDays, OnDemandBase
-from modules.core.kinds import SpotAllocation
 
 CapacityMode = Literal["on_demand", "provisioned"]
 FleetKind = Literal["spot_fleet", "asg"]

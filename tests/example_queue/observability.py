@@ -1,0 +1,31 @@
+"""What the example stack watches: jobs in its dead-letter queue, and a dashboard of it."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms
+from modules.blocks.dashboard import DashboardProps, alarm_graph, dashboard
+from modules.config import Settings
+
+
+def observe(scope: Construct, settings: Settings, prefix: str, *, topic_arn: str, dlq_name: str) -> list[AlarmSpec]:
+    specs = [
+        AlarmSpec(
+            key="dlq-depth",
+            metric=Metric(
+                namespace="AWS/SQS", name="ApproximateNumberOfMessagesVisible", dimensions={"QueueName": dlq_name}
+            ),
+            statistic="Maximum",
+            threshold=0,
+            description="jobs failed every delivery and wait in the DLQ: fix the cause, then redrive them",
+        )
+    ]
+    metric_alarms(scope, prefix, specs, [topic_arn])
+    dashboard(
+        scope,
+        DashboardProps(
+            name=prefix, region=settings.region, graphs=[alarm_graph(s) for s in specs], alarms=specs, layout="grid"
+        ),
+    )
+    return specs
