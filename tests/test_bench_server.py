@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from model_server import model as model_lib
 from model_server.protocol import parse
 
@@ -19,6 +20,7 @@ from tools.bench.server import (
     cpu_model,
     cpu_seconds,
     machine_limit,
+    main,
     parse_wrk,
     raw_rate,
     rss_mib,
@@ -121,3 +123,10 @@ def test_machine_limit_runs_every_core_on_large_batches(tmp_path: Path) -> None:
 def test_versions_name_the_server_and_onnxruntime() -> None:
     text = versions()
     assert re.search(r"model server \d+\.\d+", text) and re.search(r"onnxruntime \d+\.\d+", text), text
+
+
+def test_run_length_must_be_whole_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["server.py", "1.5"]) == 2
+    assert "whole seconds" in capsys.readouterr().err
+    assert main(["server.py", "2", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

@@ -11,7 +11,9 @@ it (one ``InferenceSession.run`` on the same 8 rows in-process, same session opt
 noisy neighbour slows both sides of a pair alike. Reported per point: the median and range
 of req/s, of the pairs' x raw ratios, of p50 and p99. The machine limit is the most rows
 per second onnxruntime reaches here with every core busy and 256-row calls; the server's
-rows/s is shown against it.
+rows/s is shown against it. ``CPU us/req`` is the server's CPU time per request: on a
+shared machine it moves far less than req/s, and beside the raw call's CPU time it is what
+the server costs on top of the model.
 
 Targets (docs/model-server-benchmark.md): one client, p50 <= the model's own time + 0.5 ms;
 16 clients without batching >= 0.9x raw; 64 clients with batching >= 1.6x raw and >= 0.7x
@@ -70,6 +72,7 @@ class Result:
     errors: int
     server_cores: float = 0.0  # the server's CPU seconds per second of load
     per_call: float = 0.0  # infer requests per onnxruntime call
+    cpu_us: float = 0.0  # the server's CPU time per request: unlike req/s, barely moved by neighbours
     raw: float = 0.0  # the paired raw run's calls/s
 
 
@@ -98,6 +101,7 @@ def summarize(runs: Sequence[Result]) -> dict[str, Spread]:
         "p99 ms": lambda r: r.p99_ms,
         "req/call": lambda r: r.per_call,
         "cores": lambda r: r.server_cores,
+        "CPU us/req": lambda r: r.cpu_us,
     }
     return {name: Spread([get(r) for r in runs]) for name, get in figures.items()}
 
@@ -114,7 +118,9 @@ def measure(server: ModelServerProcess, script: Path, connections: int, seconds:
     assert server.proc is not None
     cpu, (requests, calls), t = cpu_seconds(server.proc.pid), batch_counts(server), time.perf_counter()
     result = wrk(server.port, server.infer_path, script, connections, seconds)
-    result.server_cores = (cpu_seconds(server.proc.pid) - cpu) / (time.perf_counter() - t)
+    used = cpu_seconds(server.proc.pid) - cpu
+    result.server_cores = used / (time.perf_counter() - t)
+    result.cpu_us = used / max(1, result.requests) * 1e6
     requests_after, calls_after = batch_counts(server)
     result.per_call = (requests_after - requests) / max(1.0, calls_after - calls)
     return result
@@ -157,15 +163,21 @@ def session(model: Path, threads: int = 1) -> object:
 
 def raw_rate(sess: object, seconds: float, rows: int = ROWS_PER_CALL) -> float:
     """Calls per second of ``sess.run`` on ``rows`` copies of the benchmark's row."""
+    return raw_run(sess, seconds, rows)[0]
+
+
+def raw_run(sess: object, seconds: float, rows: int = ROWS_PER_CALL) -> tuple[float, float]:
+    """(calls per second, CPU microseconds per call) of ``sess.run`` on ``rows`` copies of
+    the benchmark's row; the CPU time is this thread's (the session runs on it)."""
     x = {"input": np.asarray([ROW] * rows, dtype=np.float32)}
     run = sess.run  # type: ignore[attr-defined]
     for _ in range(5):
         run(None, x)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.thread_time()
     while time.perf_counter() - t0 < seconds:
         run(None, x)
         n += 1
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.thread_time() - c0) / n * 1e6
 
 
 def machine_limit(model: Path, seconds: float, cores: int | None = None) -> float:
@@ -271,8 +283,15 @@ def targets(table: dict[tuple[str, int, str], dict[str, Spread]], raw: Spread, l
 
 
 def main(argv: Sequence[str]) -> int:
-    seconds = float(argv[1]) if len(argv) > 1 else 2.0  # per run
-    runs = int(argv[2]) if len(argv) > 2 else 5
+    try:  # wrk takes whole seconds
+        seconds = int(argv[1]) if len(argv) > 1 else 2  # per run
+        runs = int(argv[2]) if len(argv) > 2 else 5
+    except ValueError:
+        print(f"usage: {argv[0]} [SECONDS_PER_RUN (whole seconds)] [RUNS]; got {' '.join(argv[1:])!r}", file=sys.stderr)
+        return 2
+    if seconds < 1 or runs < 1:
+        print(f"SECONDS_PER_RUN and RUNS must be at least 1; got {seconds} and {runs}", file=sys.stderr)
+        return 2
     if shutil.which("wrk") is None:
         print("wrk is missing: `make wrk` (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -285,6 +304,7 @@ def main(argv: Sequence[str]) -> int:
         scripts["binary"].write_text(wrk_script(body, {"Content-Type": "application/octet-stream",
                                                        "Inference-Header-Content-Length": str(head)}))  # fmt: skip
         sess = session(model)
+        raw_cpu: list[float] = []
         cpu_before = CpuTimes.now()
         limits = [machine_limit(model, 1.0)]
         servers = {}
@@ -294,7 +314,8 @@ def main(argv: Sequence[str]) -> int:
             wrk(servers[name].port, servers[name].infer_path, scripts["json"], 4, 1)  # warm-up
         for _ in range(runs):
             for name, clients, kind in POINTS:
-                paired = raw_rate(sess, min(1.0, seconds))
+                paired, cpu_us = raw_run(sess, min(1.0, seconds))
+                raw_cpu.append(cpu_us)
                 result = measure(servers[name], scripts[kind], clients, seconds)
                 result.raw = paired
                 results[(name, clients, kind)].append(result)
@@ -311,18 +332,19 @@ def main(argv: Sequence[str]) -> int:
           f"{runs} runs of {seconds:g} s per point, each paired with a raw run")  # fmt: skip
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; {versions()}")
     print(f"raw onnxruntime in-process, same call, 1 thread: {raw.show()} calls/s "
-          f"({1000 / raw.median:.3f} ms per call; median (range) of {len(raw.values)} runs)")  # fmt: skip
+          f"({1000 / raw.median:.3f} ms per call; median (range) of {len(raw.values)} runs); "
+          f"CPU per call {Spread(raw_cpu).show()} us")  # fmt: skip
     print(f"machine limit: {limit:.0f} rows/s (onnxruntime alone, {os.cpu_count()} cores busy, {LIMIT_ROWS}-row calls; "
           f"runs: {', '.join(f'{x:.0f}' for x in limits)})")  # fmt: skip
     print("median (min-max) of the runs; x raw: each run against its own paired raw run")
     print(f"{'server':<12} {'conc':>4} {'body':<6} {'req/s':>17} {'x raw':>17} {'rows/s / limit':>14} "
-          f"{'p50 ms':>18} {'p99 ms':>18} {'req/call':>8} {'cores':>5} {'errors':>6}")  # fmt: skip
+          f"{'p50 ms':>18} {'p99 ms':>18} {'req/call':>8} {'cores':>5} {'CPU us/req':>10} {'errors':>6}")  # fmt: skip
     for (name, c, kind), s in table.items():
         errors = sum(r.errors for r in results[(name, c, kind)])
         share = s["req/s"].median * ROWS_PER_CALL / limit
         print(f"{name:<12} {c:>4} {kind:<6} {s['req/s'].show():>17} {s['x raw'].show('.2f'):>17} {share:>14.2f} "
               f"{s['p50 ms'].show('.2f'):>18} {s['p99 ms'].show('.2f'):>18} {s['req/call'].median:>8.1f} "
-              f"{s['cores'].median:>5.2f} {errors:>6}")  # fmt: skip
+              f"{s['cores'].median:>5.2f} {s['CPU us/req'].median:>10.0f} {errors:>6}")  # fmt: skip
     for name, (now, peak) in memory.items():
         print(f"memory {name:<12} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
