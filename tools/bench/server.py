@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.cpu_steal import CpuTimes, steal_report
+from tools.bench.cpu_steal import CpuTimes, others_share, steal_report
 from tools.harness.model_server_process import ModelServerProcess, infer_body, train_default_model
 from tools.harness.moto_server import HOST
 
@@ -61,6 +61,7 @@ UNBATCHED_TARGET = 0.9  # x raw, 16 clients, no batching
 BATCHED_TARGET = 1.6  # x raw, 64 clients, batching
 LIMIT_TARGET = 0.7  # x the machine limit in rows/s, 64 clients, batching
 RSS_TARGET_MIB = 131.0
+NOISY_OTHERS = 0.10  # other processes' share of the CPU above which the host was not quiet
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -125,6 +126,12 @@ def measure(server: ModelServerProcess, script: Path, connections: int, seconds:
     requests_after, calls_after = batch_counts(server)
     result.per_call = (requests_after - requests) / max(1.0, calls_after - calls)
     return result
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (wrk runs, the trainer)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def cpu_seconds(pid: int) -> float:
@@ -306,7 +313,7 @@ def main(argv: Sequence[str]) -> int:
                                                        "Inference-Header-Content-Length": str(head)}))  # fmt: skip
         sess = session(model)
         raw_cpu: list[float] = []
-        cpu_before = CpuTimes.now()
+        cpu_before, own_before = CpuTimes.now(), own_cpu_seconds()
         limits = [machine_limit(model, 1.0)]
         servers = {}
         for name, extra in SERVERS.items():
@@ -322,12 +329,14 @@ def main(argv: Sequence[str]) -> int:
                 result = measure(servers[name], scripts[kind], clients, seconds)
                 result.raw = paired
                 results[(name, clients, kind)].append(result)
-        memory = {}
+        memory, servers_cpu = {}, 0.0
+        limits.append(machine_limit(model, 1.0))
         for name, server in servers.items():
             assert server.proc is not None
             memory[name] = rss_mib(server.proc.pid)
-        limits.append(machine_limit(model, 1.0))
+            servers_cpu += cpu_seconds(server.proc.pid)
         cpu_after = CpuTimes.now()
+        others = others_share(cpu_before, cpu_after, own_cpu_seconds() - own_before + servers_cpu)
     table = {point: summarize(rs) for point, rs in results.items()}
     raw = Spread([r.raw for rs in results.values() for r in rs])
     limit = max(limits)  # noise only slows a run: the fastest is the machine's
@@ -352,6 +361,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"memory {name:<12} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(steal_report(cpu_before, cpu_after))
+    quiet = "quiet" if others <= NOISY_OTHERS else "NOT QUIET: the figures are lower bounds; repeat on a quiet machine"
+    print(f"CPU used by processes outside the benchmark: {others:.0%} of the machine ({quiet})")
     verdicts = targets(table, raw, limit, memory)
     for text, ok in verdicts:
         print(f"{'met  ' if ok else 'MISSED'} {text}")
