@@ -75,8 +75,8 @@ lint: $(VENV)/.synced ## ruff, mypy and the layer contracts (import-linter, in p
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench-server: $(VENV)/.synced wrk ## model server (ONNX MLP) throughput, p50/p99 under wrk vs raw onnxruntime, with and without batching (not a test)
-	$(PY) -m tools.bench.server $(or $(SECONDS_PER_POINT),8)
+bench-server: $(VENV)/.synced wrk ## model server (ONNX MLP) vs raw onnxruntime and the machine limit: req/s, p50/p99 under wrk, JSON and binary tensors, with and without batching, median of RUNS (5) paired runs (not a test)
+	$(PY) -m tools.bench.server $(or $(SECONDS_PER_RUN),2) $(or $(RUNS),5)
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m tools.bench.synth --runs $(or $(RUNS),5)

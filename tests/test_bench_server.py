@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import os
+import re
 import time
+from pathlib import Path
 
-from tools.bench.server import cpu_seconds, rss_mib
+import numpy as np
+import pytest
+from model_server import model as model_lib
+from model_server.protocol import parse
+
+from tools.bench.server import (
+    LIMIT_ROWS,
+    Result,
+    Spread,
+    binary_body,
+    cpu_model,
+    cpu_seconds,
+    machine_limit,
+    main,
+    parse_wrk,
+    raw_rate,
+    rss_mib,
+    session,
+    summarize,
+    targets,
+    versions,
+    wrk_script,
+)
+from tools.harness.model_server_process import train_default_model
 
 
 def test_cpu_seconds_counts_this_process_s_work_not_its_sleep() -> None:
@@ -22,3 +47,86 @@ def test_cpu_seconds_counts_this_process_s_work_not_its_sleep() -> None:
 def test_rss_reads_current_and_peak_memory() -> None:
     now, peak = rss_mib(os.getpid())
     assert 1 < now <= peak
+
+
+WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:8080/v2/models/mlp/infer
+  2 threads and 16 connections
+  Latency Distribution
+     50%  812.00us
+     75%    1.20ms
+     90%    2.31ms
+     99%   12.50ms
+  3001 requests in 2.00s, 1.01MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   1500.25
+"""
+
+
+def test_wrk_output_is_read_in_milliseconds_with_errors_counted() -> None:
+    r = parse_wrk(WRK_OUTPUT)
+    assert (r.rps, r.p50_ms, r.p99_ms, r.requests, r.errors) == (1500.25, 0.812, 12.5, 3001, 3)
+
+
+def test_spread_pairs_each_run_with_its_own_raw_run() -> None:
+    runs = [Result(900, 1.0, 2.0, 1, 0, raw=1000), Result(400, 3.0, 9.0, 1, 0, raw=500),
+            Result(1200, 0.9, 1.5, 1, 0, raw=1000)]  # fmt: skip
+    s = summarize(runs)
+    # the slow run came with a slow raw run: its ratio is not an outlier
+    assert s["x raw"].values == [0.9, 0.8, 1.2] and s["x raw"].median == 0.9
+    assert s["req/s"].show() == "900 (400-1200)"
+    assert Spread().show() == "-"
+
+
+def test_binary_body_is_what_the_server_parses_to_the_same_rows(tmp_path: Path) -> None:
+    rows = [[float(i + j) / 3 for j in range(13)] for i in range(8)]
+    body, head = binary_body(rows)
+    model = model_lib.load(str(train_default_model(tmp_path / "wine.onnx")), "wine")
+    request = parse(body, str(head), model, 100)
+    assert np.array_equal(request.inputs["input"], np.asarray(rows, np.float32))
+    assert request.binary_outputs == set(request.outputs) == {"label", "probabilities"}
+
+
+def test_wrk_script_carries_every_byte_of_a_binary_body() -> None:
+    body = bytes(range(256)) + b'\r\n"\\'
+    script = wrk_script(body, {"Inference-Header-Content-Length": "3"})
+    assert 'wrk.headers["Inference-Header-Content-Length"] = "3"' in script
+    literal = re.search(r'^wrk\.body = "(.*)"$', script, re.M)
+    assert literal is not None
+    decoded = bytes(int(n) for n in literal.group(1).split("\\")[1:])
+    assert decoded == body
+
+
+def test_cpu_model_names_the_cpu_and_its_vector_level(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7R13\nflags\t\t: fpu sse avx avx2 fma\n")
+    assert cpu_model(info) == "AMD EPYC 7R13, avx2"
+    assert cpu_model(tmp_path / "missing") == "unknown CPU"
+
+
+def test_targets_judge_the_medians() -> None:
+    def point(rps: float, ratio: float, p50: float) -> dict[str, Spread]:
+        return {"req/s": Spread([rps]), "x raw": Spread([ratio]), "p50 ms": Spread([p50])}
+
+    table = {("no batching", 1, "json"): point(800, 0.5, 1.2), ("no batching", 16, "json"): point(1800, 0.95, 9),
+             ("batching", 64, "json"): point(3300, 1.65, 19)}  # fmt: skip
+    verdicts = targets(table, Spread([2000]), 40000, {"a": (120.0, 121.0), "b": (135.0, 135.0)})
+    assert [ok for _, ok in verdicts] == [False, True, True, False, False], verdicts
+    assert "1.20 ms <= model 0.50 + 0.5 ms" in verdicts[0][0] and "135.0 MiB" in verdicts[4][0]
+
+
+def test_machine_limit_runs_every_core_on_large_batches(tmp_path: Path) -> None:
+    model = train_default_model(tmp_path / "wine.onnx")  # the small model: the test is about the sum
+    one = machine_limit(model, 0.3, cores=1)
+    assert one > 0 and raw_rate(session(model), 0.2, rows=LIMIT_ROWS) > 0
+
+
+def test_versions_name_the_server_and_onnxruntime() -> None:
+    text = versions()
+    assert re.search(r"model server \d+\.\d+", text) and re.search(r"onnxruntime \d+\.\d+", text), text
+
+
+def test_run_length_must_be_whole_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["server.py", "1.5"]) == 2
+    assert "whole seconds" in capsys.readouterr().err
+    assert main(["server.py", "2", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

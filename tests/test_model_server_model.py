@@ -167,3 +167,20 @@ def test_max_rows_bounds_a_stacked_call() -> None:
         return recorder.calls
 
     assert asyncio.run(go()) == [3, 3, 3, 3]
+
+
+def test_with_a_worker_per_core_every_request_is_answered_in_bursts_and_alone() -> None:
+    """Two workers: a burst is stacked and split back right, and requests that then come one
+    at a time each wake an idle worker (a lost wake-up would hang here)."""
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        batcher = Batcher(Recorder(), max_rows=64, max_delay_s=0, threads=2)  # type: ignore[arg-type]
+        batcher.start()
+        burst = await asyncio.wait_for(asyncio.gather(*(batcher.infer(request([[i, i]])) for i in range(10))), 5)
+        alone = [await asyncio.wait_for(batcher.infer(request([[i, -i]])), 5) for i in range(5)]
+        await batcher.stop()
+        return burst, alone
+
+    burst, alone = asyncio.run(go())
+    assert [r["y"].tolist() for r in burst] == [[[2 * i, 2 * i]] for i in range(10)]
+    assert [r["y"].tolist() for r in alone] == [[[2 * i, -2 * i]] for i in range(5)]

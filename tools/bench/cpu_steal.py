@@ -8,6 +8,7 @@ from a noisy neighbour.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ NOISY_STEAL = 0.05
 class CpuTimes:
     total: int
     steal: int
+    idle: int = 0  # idle + iowait
 
     @classmethod
     def now(cls, stat: Path = STAT) -> CpuTimes:
@@ -31,12 +33,23 @@ class CpuTimes:
         except OSError:
             return cls(0, 0)
         ticks = [int(v) for v in fields[1:9]]
-        return cls(sum(ticks), ticks[7])
+        return cls(sum(ticks), ticks[7], ticks[3] + ticks[4])
 
     def steal_share_since(self, before: CpuTimes) -> float:
         """Stolen share of all CPU time between ``before`` and this sample (0 if none passed)."""
         total = self.total - before.total
         return (self.steal - before.steal) / total if total > 0 else 0.0
+
+
+def others_share(before: CpuTimes, after: CpuTimes, own_seconds: float) -> float:
+    """Share of all CPU time between the samples that processes other than the benchmark's
+    used (``own_seconds``: the CPU time of the benchmark's own processes). Steal only counts
+    other guests; on a VM shared by several workers the contention is inside the VM."""
+    total = after.total - before.total
+    if total <= 0:
+        return 0.0
+    busy = total - (after.idle - before.idle) - (after.steal - before.steal)
+    return max(0.0, busy - own_seconds * os.sysconf("SC_CLK_TCK")) / total
 
 
 def steal_report(before: CpuTimes, after: CpuTimes) -> str:

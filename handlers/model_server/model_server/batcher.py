@@ -7,13 +7,19 @@ on its own: a bad request never fails the others of its batch.
 
 With ``max_rows == 0`` (or a model without a dynamic first dimension) every request is
 its own call. Either way the model runs on a worker thread (onnxruntime releases the
-GIL), so the event loop keeps answering health checks and reading requests meanwhile.
+GIL), so the event loop keeps answering health checks and reading requests meanwhile;
+except when this request is the only one in the batcher, nothing runs on the thread and
+the model's last call took at most ``INLINE_MAX_S``: then it runs on the loop itself. The
+thread hop (a futex wake of the worker, then of the loop, each a vCPU wake-up on a VM) cost
+more than the model at one client (docs/model-server-benchmark.md), and a probe arriving
+meanwhile waits at most about ``INLINE_MAX_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +30,9 @@ from model_server.protocol import InferRequest
 
 Results = dict[str, Array]
 Pending = tuple[InferRequest, "asyncio.Future[Results]"]
+
+# The longest model call run on the event loop: what a health probe may wait behind it.
+INLINE_MAX_S = 0.002
 
 
 class Batcher:
@@ -43,8 +52,12 @@ class Batcher:
         self.threads = threads
         self.observe_batch = observe_batch or (lambda requests, rows: None)
         self.queue: collections.deque[Pending] = collections.deque()
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event()  # a worker gathering a delayed batch waits on it for more
+        self.idle: collections.deque[asyncio.Future[None]] = collections.deque()  # workers with nothing to do
         self.workers: list[asyncio.Task[None]] = []
+        self.waiting = 0  # requests inside infer(), the caller's own included
+        self.running = 0  # model calls on the executor now
+        self.last_call_s = float("inf")  # unknown until a call is timed: the first one goes to the thread
 
     def start(self) -> None:
         if self.max_rows:
@@ -57,23 +70,50 @@ class Batcher:
         self.executor.shutdown(wait=True)
 
     async def infer(self, request: InferRequest) -> Results:
-        if not self.max_rows or request.rows >= self.max_rows:
-            self.observe_batch(1, request.rows)
-            return await self._run(request)
-        future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
-        self.queue.append((request, future))
-        self.wake.set()
-        return await future
+        self.waiting += 1
+        try:
+            if not self.max_rows or request.rows >= self.max_rows:
+                self.observe_batch(1, request.rows)
+                return await self._run(request)
+            future: asyncio.Future[Results] = asyncio.get_running_loop().create_future()
+            self.queue.append((request, future))
+            self._wake_one()
+            return await future
+        finally:
+            self.waiting -= 1
 
     async def _run(self, request: InferRequest) -> Results:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.model.run, request.inputs, request.outputs)
+        if self.waiting <= 1 and not self.running and self.last_call_s <= INLINE_MAX_S:
+            return self._timed(request)
+        self.running += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed, request)
+        finally:
+            self.running -= 1
+
+    def _timed(self, request: InferRequest) -> Results:
+        started = time.perf_counter()
+        try:
+            return self.model.run(request.inputs, request.outputs)
+        finally:
+            self.last_call_s = time.perf_counter() - started
+
+    def _wake_one(self) -> None:
+        """One idle worker, not all of them: with one per core, waking every worker for each
+        request cost a task switch per worker and 0.1-0.2 ms at one client."""
+        self.wake.set()
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _worker(self) -> None:
         while True:
             while not self.queue:
-                self.wake.clear()
-                await self.wake.wait()
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self.idle.append(waiter)
+                await waiter
             if self.max_delay_s > 0:
                 deadline = asyncio.get_running_loop().time() + self.max_delay_s
                 while sum(r.rows for r, _ in self.queue) < self.max_rows:
