@@ -99,10 +99,13 @@ class Adjustment:
 ADJUSTMENTS: tuple[Adjustment, ...] = (
     Adjustment(
         "provider",
-        (("max_retries", 2),),
+        (("max_retries", 5),),
         "moto lacks a few APIs the provider calls (e.g. ListTagsForResource for "
         "application autoscaling); with the default 25 retries such a gap hangs for "
-        "minutes instead of failing fast",
+        "minutes instead of failing fast. Five attempts, not two: werkzeug closes every "
+        "connection, and the SDK sometimes fails to read a response on one (seen: two "
+        "GetKeyPolicy attempts in a row, 'use of closed network connection'); a retry is "
+        "safe because the emulator replays a retried call's first response",
     ),
     Adjustment(
         "aws_s3_bucket",
