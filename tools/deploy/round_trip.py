@@ -84,9 +84,17 @@ def emulator_terraform(settings: Settings) -> Terraform:
     return Terraform(settings, extra_env={**emulator.CREDENTIALS, "AWS_REGION": settings.region})
 
 
-def apply(tf: Terraform, stack_dir: Path, result: RoundTrip) -> None:
+def apply(
+    tf: Terraform,
+    stack_dir: Path,
+    result: RoundTrip,
+    init_lock: contextlib.AbstractContextManager[Any] | None = None,
+) -> None:
+    """init then apply, each timed into ``result``; ``init_lock`` is held around init when
+    stacks are applied side by side (Terraform's plugin cache is not safe for concurrent installs)."""
     t = time.monotonic()
-    tf.run(stack_dir, "init", "-input=false")
+    with init_lock or contextlib.nullcontext():
+        tf.run(stack_dir, "init", "-input=false")
     result.seconds["init"] = time.monotonic() - t
     t = time.monotonic()
     tf.run(stack_dir, "apply", "-auto-approve", "-input=false")
@@ -257,14 +265,7 @@ def _deploy_local(
         applied: set[str] = set()
 
         def up(name: str) -> None:
-            stack_dir = outdir / "stacks" / name
-            t = time.monotonic()
-            with init_lock:
-                tf.run(stack_dir, "init", "-input=false")
-            results[name].seconds["init"] = time.monotonic() - t
-            t = time.monotonic()
-            tf.run(stack_dir, "apply", "-auto-approve", "-input=false")
-            results[name].seconds["apply"] = time.monotonic() - t
+            apply(tf, outdir / "stacks" / name, results[name], init_lock)
             applied.add(name)
             with log_lock:
                 log(f"{name}: applied in {results[name].seconds['apply']:.1f}s")

@@ -64,7 +64,6 @@ class RetryReplay:
         self.max_entries = max_entries
         self.max_body_bytes = max_body_bytes
         self.recorded: OrderedDict[str, Recorded] = OrderedDict()
-        self.replayed = 0
         self._lock = threading.Lock()
 
     def serve(self, app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -77,7 +76,6 @@ class RetryReplay:
                 hit = self.recorded.get(key)
                 if hit is not None:
                     self.recorded.move_to_end(key)
-                    self.replayed += 1
             if hit is not None:
                 environ[REPLAYED] = True  # for the call log
                 start_response(hit.status, [*hit.headers, ("x-emulator-replayed", "true")])
