@@ -72,7 +72,7 @@ bench-handler: $(VENV)/.synced ## event processor throughput vs bare S3 get+put,
 lint: $(VENV)/.synced ## ruff, mypy and the layer contracts (import-linter, in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	$(PY) -m tools.lint.mypy
 	$(VENV)/bin/lint-imports
 
 bench-server: $(VENV)/.synced wrk ## model server (ONNX MLP) vs raw onnxruntime and the machine limit: req/s, p50/p99 under wrk, JSON and binary tensors, with and without batching, median of RUNS (5) paired runs (not a test)

@@ -182,7 +182,7 @@ def fleet_variant(fleet_variant_dir: Path) -> dict[str, StackDoc]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test`), longest first: emulator round trips (minutes each,
     mostly waiting on the emulator) and tests marked ``minutes`` (minutes of CPU, such as
-    mypy on a fresh clone), then the other slow tests, then the fast ones, so the long ones
+    the stock-import synths), then the other slow tests, then the fast ones, so the long ones
     start at once on different workers instead of forming the tail."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return

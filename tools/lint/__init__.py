@@ -1,0 +1,1 @@
+"""Lint tooling: the type check run the way the suite and ``make lint`` run it."""
