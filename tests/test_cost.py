@@ -99,8 +99,11 @@ def test_each_nat_gateway_and_each_elastic_ip_is_counted_by_the_hour() -> None:
     assert cost.total == pytest.approx(3 * 0.045 * HOURS + 3 * 0.005 * HOURS)
 
 
-def test_a_resource_with_count_zero_does_not_exist_and_costs_nothing() -> None:
+def test_a_resources_count_multiplies_it_and_count_zero_costs_nothing() -> None:
     assert _cost({"aws_nat_gateway": {"off": {"count": 0}}}).total == 0
+    assert _quantities(_cost({"aws_nat_gateway": {"n": {"count": 2}}})) == {("NAT gateway", "nat_gateway"): 2}
+    with pytest.raises(ValueError, match="cannot count the copies"):
+        _cost({"aws_nat_gateway": {"n": {"for_each": "${toset(var.azs)}"}}})
 
 
 def test_an_internet_facing_load_balancer_holds_a_public_address_per_subnet() -> None:
@@ -109,6 +112,8 @@ def test_an_internet_facing_load_balancer_holds_a_public_address_per_subnet() ->
     internal = _quantities(_cost({"aws_lb": {"lb": {"internal": True, "subnets": subnets}}}))
     assert public == {("load balancer", "alb"): 1, ("public IPv4 address", "public_ipv4"): 3}
     assert internal == {("load balancer", "alb"): 1}
+    with pytest.raises(ValueError, match="cannot count the subnets"):  # not the length of the string
+        _cost({"aws_lb": {"lb": {"internal": False, "subnets": "${data.aws_subnets.public.ids}"}}})
 
 
 def test_an_interface_endpoint_is_counted_per_az_and_a_gateway_endpoint_is_free() -> None:

@@ -70,8 +70,11 @@ def stack_cost(doc: StackDocument, prices: PriceTable) -> StackCost:
         rule = KINDS[res.type].rule
         charges: list[Charge] = rule(doc, res, prices) if rule else []
         elsewhere += bool(charges and res.body.get("provider"))
+        copies = res.body.get("count", 1)
+        if charges and (not isinstance(copies, int) or "for_each" in res.body):
+            raise ValueError(f"{doc.name}: {res.address}: cannot count the copies of a `count`/`for_each` expression")
         for c in charges:
-            grouped[(c.kind, c.price, c.spot)] += c.quantity
+            grouped[(c.kind, c.price, c.spot)] += c.quantity * copies
     lines = tuple(
         Line(kind, price, qty, qty * unit_monthly(prices, price), spot)
         for (kind, price, spot), qty in grouped.items()

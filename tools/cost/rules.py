@@ -68,6 +68,11 @@ def load_balancer(doc: StackDocument, res: Resource, prices: PriceTable) -> list
         # (at least; it may add nodes under load). An Elastic IP mapped in is an aws_eip of its own.
         mappings = blocks(res.body.get("subnet_mapping"))
         subnets = res.body.get("subnets") or []
+        if not mappings and not isinstance(subnets, list):
+            raise ValueError(
+                f"{_where(doc, res)}: cannot count the subnets of an internet-facing load balancer "
+                f"from one expression ({subnets!r}): list them, or extend tools/cost/rules.py"
+            )
         count = len([m for m in mappings if not m.get("allocation_id")]) if mappings else len(subnets)
         charges.append(Charge("public IPv4 address", "public_ipv4", count))
     return charges
