@@ -87,7 +87,7 @@ bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs r
 scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
 	$(PY) -m tools.docs.scorecard
 
-cost: $(VENV)/.synced ## fixed monthly cost of cdktf.out (synthesized first if missing) per stack and kind, from tools/cost/prices.toml; with default settings also writes docs/cost.md
+cost: $(VENV)/.synced ## fixed monthly cost of cdktf.out (synthesized first if missing) per stack and kind, from tools/cost/prices.toml; docs/cost.md from the defaults
 	$(PY) -m tools.cost
 
 plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red

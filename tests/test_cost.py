@@ -34,7 +34,7 @@ def _quantities(cost: StackCost) -> dict[tuple[str, str], float]:
 def test_checked_in_cost_tables_are_what_the_default_synth_gives(stacks: dict[str, StackDoc]) -> None:
     """docs/cost.md shows the defaults: a stack or price change without `make docs` fails here."""
     fresh = fresh_doc([StackDocument(name, doc) for name, doc in stacks.items()])
-    assert DOC.read_text() == fresh, "docs/cost.md is stale: run `make docs` (or `make cost` with default settings)"
+    assert DOC.read_text() == fresh, "docs/cost.md is stale: run `make cost` or `make docs`"
 
 
 @pytest.fixture(scope="session")
