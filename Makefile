@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard graphviz wrk diagrams docs plan plan-local
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard cost graphviz wrk diagrams docs plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs r
 scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
 	$(PY) -m tools.docs.scorecard
 
+cost: $(VENV)/.synced ## fixed monthly cost of cdktf.out (synthesized first if missing) per stack and kind, from tools/cost/prices.toml; docs/cost.md from the defaults
+	$(PY) -m tools.cost
+
 plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red
 	$(PY) -m tools.deploy.plan_review $(STACKS)
 
@@ -121,7 +124,8 @@ diagrams: $(VENV)/.synced graphviz ## draw every stack from the default synth in
 settings-table: $(VENV)/.synced ## print the settings table (docs/settings.md has it by section; `make docs` writes it)
 	$(PY) -m modules.config --markdown
 
-docs: $(VENV)/.synced graphviz ## regenerate every generated page: docs/settings.md and docs/testing.md tables, docs/scorecard.md, docs/diagrams/
+docs: $(VENV)/.synced graphviz ## regenerate every generated page: docs/settings.md and docs/testing.md tables, docs/scorecard.md, docs/cost.md, docs/diagrams/
 	$(PY) -m tools.docs.pages
 	$(PY) -m tools.docs.scorecard
+	$(PY) -m tools.cost --defaults > /dev/null
 	$(PY) -m tools.docs.diagrams

@@ -140,3 +140,9 @@ def test_deploy_safety_marks_a_rollout_that_watches_nothing() -> None:
     row = scorecard.deploy_safety(doc)
     assert row.value == "**gap**"
     assert "deployments watch no alarms" in row.detail and "instance refresh does not roll back" in row.detail
+
+
+def test_the_overview_gives_each_stack_its_fixed_cost_a_month() -> None:
+    """The "fixed $/month" column is the cost tool's total: one NAT gateway, 730 h x $0.045."""
+    rows = scorecard.overview([_doc({"aws_nat_gateway": {"nat": {}}})])
+    assert rows[-1] == "| `probe` | n/a | none found | $32.85 |"

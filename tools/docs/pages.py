@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,13 +20,7 @@ from modules.config.table import section_table
 from modules.core.emulator import adjustments_table
 from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
-
-_REGION = re.compile(
-    r"(?P<begin><!-- BEGIN GENERATED (?P<name>[a-z-]+) \(make docs\) -->\n)"
-    r"(?P<body>.*?)"
-    r"(?P<end><!-- END GENERATED (?P=name) -->)",
-    re.DOTALL,
-)
+from tools.docs.parts import REGION as _REGION
 
 
 def settings_tables() -> str:

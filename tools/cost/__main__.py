@@ -1,0 +1,75 @@
+"""``python -m tools.cost [SOURCE | --defaults [--check]]`` (``make cost``).
+
+Prints the fixed monthly cost of ``cdktf.out`` (synthesized with the current settings first
+when it holds no stack) per stack and per resource kind, then rewrites the tables of
+``docs/cost.md`` from a synth of the embedded defaults (the page shows the defaults, never
+a developer's settings). With SOURCE, prints that synth output only. ``--defaults`` prints
+and writes the defaults (``make docs``); with ``--check`` it writes nothing and exits 1 when
+``docs/cost.md`` is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modules.core.paths import PROJECT_ROOT
+from modules.policy.document import StackDocument, load_outdir
+from tools.cost.prices import load_prices
+from tools.cost.report import UnclassifiedError, render, stack_cost, text_report
+from tools.docs.parts import replace_part
+
+DOC = PROJECT_ROOT / "docs" / "cost.md"
+PART = "cost-tables"
+
+
+def fresh_doc(docs: list[StackDocument], page: Path = DOC) -> str:
+    """``page`` with its cost tables made from ``docs``."""
+    return replace_part(page.read_text(), PART, render(docs, load_prices()), str(page.relative_to(PROJECT_ROOT)))
+
+
+def _current_stacks(source: Path) -> list[StackDocument]:
+    docs = load_outdir(str(source))
+    if not docs:
+        from modules.app import synth
+        from modules.config import load_settings
+
+        print(f"no stacks under {source}: synthesizing the current settings first", file=sys.stderr)
+        synth(load_settings(), source)
+        docs = load_outdir(str(source))
+    return docs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the fixed monthly cost of the synthesized stacks")
+    parser.add_argument("source", nargs="?", help="a synth output dir: print its cost only (default: cdktf.out)")
+    parser.add_argument("--defaults", action="store_true", help="synthesize the embedded defaults; write docs/cost.md")
+    parser.add_argument("--check", action="store_true", help="with --defaults: exit 1 if docs/cost.md is stale")
+    args = parser.parse_args(argv)
+    from tools.docs.default_synth import default_stacks
+
+    source = args.source or "cdktf.out"
+    prices = load_prices()
+    try:
+        docs = default_stacks() if args.defaults else _current_stacks(Path(source))
+        print(text_report([stack_cost(doc, prices) for doc in docs], prices,
+                          "the embedded defaults" if args.defaults else source))  # fmt: skip
+        if args.source:
+            return 0
+        text = fresh_doc(docs if args.defaults else default_stacks())
+    except (UnclassifiedError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if DOC.read_text() != text:
+            print(f"{DOC} is stale: run `make docs`", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(text)
+    print(f"wrote {DOC.relative_to(PROJECT_ROOT)} (the embedded defaults)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
