@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,38 @@ def test_with_a_worker_per_core_every_request_is_answered_in_bursts_and_alone() 
     burst, alone = asyncio.run(go())
     assert [r["y"].tolist() for r in burst] == [[[2 * i, 2 * i]] for i in range(10)]
     assert [r["y"].tolist() for r in alone] == [[[2 * i, -2 * i]] for i in range(5)]
+
+
+class ThreadRecorder(Recorder):
+    """Records which thread ran each model call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def run(self, inputs: dict[str, Any], outputs: Any = None) -> dict[str, Any]:
+        self.threads.append(threading.current_thread().name)
+        return super().run(inputs, outputs)
+
+
+def test_without_batching_a_lone_call_runs_on_the_loop_and_calls_read_together_run_on_the_threads() -> None:
+    """A call alone (one client) runs inline: no thread hop. Calls that arrive in the same turn
+    of the loop (many clients, read in one go) must not run inline one after another on the
+    loop's core: they go to the model threads, beside the loop (this ran them all inline and
+    held the server to one core at 16 clients)."""
+
+    async def go() -> list[str]:
+        recorder = ThreadRecorder()
+        batcher = Batcher(recorder, max_rows=0, max_delay_s=0, threads=2)  # type: ignore[arg-type]
+        batcher.start()
+        await batcher.infer(request([[1, 1]]))  # times the model: unknown until then, so on a thread
+        for _ in range(3):
+            await batcher.infer(request([[1, 1]]))
+        await asyncio.gather(*(batcher.infer(request([[i, i]])) for i in range(6)))
+        await batcher.stop()
+        return recorder.threads
+
+    threads = asyncio.run(go())
+    loop_thread = threading.main_thread().name
+    assert threads[0] != loop_thread and threads[1:4] == [loop_thread] * 3, threads
+    assert loop_thread not in threads[4:], threads

@@ -8,8 +8,9 @@ on its own: a bad request never fails the others of its batch.
 With ``max_rows == 0`` (or a model without a dynamic first dimension) every request is
 its own call. Either way the model runs on a worker thread (onnxruntime releases the
 GIL), so the event loop keeps answering health checks and reading requests meanwhile;
-except when this request is the only one in the batcher, nothing runs on the thread and
-the model's last call took at most ``INLINE_MAX_S``: then it runs on the loop itself. The
+except when this request is the only one in the batcher (still, after one turn of the loop
+lets requests read with it arrive), nothing runs on the thread and the model's last call
+took at most ``INLINE_MAX_S``: then it runs on the loop itself. The
 thread hop (a futex wake of the worker, then of the loop, each a vCPU wake-up on a VM) cost
 more than the model at one client (docs/model-server-benchmark.md), and a probe arriving
 meanwhile waits at most about ``INLINE_MAX_S``.
@@ -82,9 +83,17 @@ class Batcher:
         finally:
             self.waiting -= 1
 
+    def _alone(self) -> bool:
+        return self.waiting <= 1 and not self.running and self.last_call_s <= INLINE_MAX_S
+
     async def _run(self, request: InferRequest) -> Results:
-        if self.waiting <= 1 and not self.running and self.last_call_s <= INLINE_MAX_S:
-            return self._timed(request)
+        if self._alone():
+            # Requests read in the same loop iteration as this one have not reached the batcher
+            # yet: one yield lets them, so that under load the model runs on the threads, beside
+            # the loop, instead of inline one after another on one core.
+            await asyncio.sleep(0)
+            if self._alone():
+                return self._timed(request)
         self.running += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed, request)
