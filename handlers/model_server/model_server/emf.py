@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import operator
 import socket
 import sys
 import time
@@ -59,18 +60,17 @@ class Distribution:
     def encode(self, limit: int = MAX_VALUES) -> dict[str, list[float]] | None:
         """``{"Values", "Counts"}`` with at most ``limit`` values (neighbours merged,
         count-weighted); None when nothing was observed."""
-        items = sorted((self.value(k), c) for k, c in self.counts.items())
-        if not items:
+        if not self.counts:
             return None
-        size = math.ceil(len(items) / limit)
-        values: list[float] = []
-        counts: list[float] = []
-        for start in range(0, len(items), size):
-            group = items[start : start + size]
-            n = sum(c for _, c in group)
-            values.append(round(sum(v * c for v, c in group) / n, 4))
-            counts.append(n)
-        return {"Values": values, "Counts": counts}
+        keys = sorted(self.counts)  # a value grows with its key
+        counts: list[float] = [self.counts[k] for k in keys]
+        values = [self.value(k) for k in keys]
+        if len(keys) > limit:
+            size = math.ceil(len(keys) / limit)
+            groups = [(values[i : i + size], counts[i : i + size]) for i in range(0, len(keys), size)]
+            counts = [sum(c) for _, c in groups]
+            values = [sum(map(operator.mul, v, c)) / n for (v, c), n in zip(groups, counts, strict=True)]
+        return {"Values": [round(v, 4) for v in values], "Counts": counts}
 
 
 class Latencies(Distribution):
