@@ -13,12 +13,16 @@ from model_server import model as model_lib
 from model_server.protocol import parse
 
 from tools.bench.server import (
+    EMF,
     LIMIT_ROWS,
+    POINTS,
     Result,
     Spread,
     binary_body,
     cpu_model,
     cpu_seconds,
+    emf_comparison,
+    in_order,
     machine_limit,
     main,
     parse_wrk,
@@ -130,3 +134,22 @@ def test_run_length_must_be_whole_seconds(capsys: pytest.CaptureFixture[str]) ->
     assert "whole seconds" in capsys.readouterr().err
     assert main(["server.py", "2", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_emf_on_is_judged_run_by_run_against_the_emf_off_run_beside_it() -> None:
+    def runs(*rps_p99: tuple[float, float]) -> list[Result]:
+        return [Result(rps, 1.0, p99, 1, 0, cpu_us=1e6 / rps) for rps, p99 in rps_p99]
+
+    results = {("batching", 16, "json"): runs((1000, 10), (500, 20), (1000, 10)),
+               (EMF, 16, "json"): runs((990, 10), (480, 20), (1000, 11)),
+               ("batching", 64, "json"): runs((3000, 20), (3000, 20), (3000, 20)),
+               (EMF, 64, "json"): runs((2800, 20), (2850, 22), (2900, 23))}  # fmt: skip
+    verdicts = emf_comparison(results)
+    # 16 clients: the slow second run was slow on both sides (0.96), the median pair is 0.99
+    assert [ok for _, ok in verdicts] == [True, True, True, False, False, False], verdicts
+    assert "req/s 0.990 (0.960-1.000)" in verdicts[0][0]
+    even, odd = in_order(0), in_order(1)
+    assert even == POINTS and sorted(odd) == sorted(POINTS)
+    for clients in (16, 64):
+        on, off = (EMF, clients, "json"), ("batching", clients, "json")
+        assert even.index(on) == even.index(off) + 1 and odd.index(on) == odd.index(off) - 1, "a pair, either order"

@@ -16,9 +16,15 @@ rows/s is shown against it. ``CPU us/req`` is the server's CPU time per request:
 shared machine it moves far less than req/s, and beside the raw call's CPU time it is what
 the server costs on top of the model.
 
+A third server is the batching one with CloudWatch EMF on (``EMF_NAMESPACE``, a document every
+second to stdout, here a file); at 16 and 64 clients each of its runs is paired with the
+EMF-off server's run just before or after it (the order swaps every other run).
+
 Targets (docs/model-server-benchmark.md): one client, p50 <= the model's own time + 0.5 ms;
 16 clients without batching >= 0.9x raw; 64 clients with batching >= 1.6x raw and >= 0.7x
-the machine limit in rows/s; RSS of each server process <= 131 MiB.
+the machine limit in rows/s; RSS of each server process <= 131 MiB; EMF on over off, in
+req/s >= 0.97, in p99 <= 1.05 and in the server's CPU time per request <= 1/0.97, at 16
+and 64 clients.
 """
 
 from __future__ import annotations
@@ -48,14 +54,22 @@ from tools.harness.moto_server import HOST
 ROWS_PER_CALL = 8
 LIMIT_ROWS = 256  # rows per call for the machine limit: the server's default stacking cap
 ROW = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
+EMF = "batching+EMF"
 SERVERS = {
     "no batching": {"MAX_BATCH_SIZE": "0"},
     "batching": {},  # the server's defaults: up to 256 rows per call, no added delay
+    # The same with CloudWatch EMF on, to stdout (a file here), every second: 10x the default interval
+    EMF: {"EMF_NAMESPACE": "Bench/ModelServer", "EMF_INTERVAL_S": "1"},
 }
-# (server, clients, body): every server at every concurrency in JSON, the targets' points in binary too
-POINTS = [(s, c, "json") for s in SERVERS for c in (1, 16, 64)] + [
-    ("no batching", 1, "binary"), ("no batching", 16, "binary"), ("batching", 64, "binary"),
-]  # fmt: skip
+EMF_CLIENTS = (16, 64)
+# (server, clients, body): both servers at every concurrency in JSON, each EMF point right after
+# its EMF-off point (a pair; their order swaps every other run), the targets' points in binary too
+POINTS = [("no batching", c, "json") for c in (1, 16, 64)] + [("batching", 1, "json")] + [
+    p for c in EMF_CLIENTS for p in (("batching", c, "json"), (EMF, c, "json"))
+] + [("no batching", 1, "binary"), ("no batching", 16, "binary"), ("batching", 64, "binary")]  # fmt: skip
+EMF_THROUGHPUT_TARGET = 0.97  # EMF on / off, req/s
+EMF_P99_TARGET = 1.05  # EMF on / off, p99: no worse, within the noise of 2-s runs
+EMF_CPU_TARGET = 1 / EMF_THROUGHPUT_TARGET  # EMF on / off, the server's CPU time per request
 P50_OVER_MODEL_MS = 0.5  # 1 client: p50 <= the model's time + this
 UNBATCHED_TARGET = 0.9  # x raw, 16 clients, no batching
 BATCHED_TARGET = 1.6  # x raw, 64 clients, batching
@@ -290,6 +304,39 @@ def targets(table: dict[tuple[str, int, str], dict[str, Spread]], raw: Spread, l
     ]  # fmt: skip
 
 
+def in_order(run: int) -> list[tuple[str, int, str]]:
+    """POINTS, with each EMF pair swapped on odd runs: neither side always runs second."""
+    if run % 2 == 0:
+        return list(POINTS)
+    order = list(POINTS)
+    for i, point in enumerate(order):
+        if point[0] == EMF:
+            order[i - 1], order[i] = point, order[i - 1]
+    return order
+
+
+def emf_comparison(results: dict[tuple[str, int, str], list[Result]]) -> list[tuple[str, bool]]:
+    """Per EMF pair, run by run: req/s and p99 with EMF on over off; each in words, and
+    whether the median meets its target."""
+    verdicts = []
+    for clients in EMF_CLIENTS:
+        off, on = results[("batching", clients, "json")], results[(EMF, clients, "json")]
+        pairs = list(zip(off, on, strict=True))
+        rps = Spread([b.rps / a.rps for a, b in pairs if a.rps])
+        p99 = Spread([b.p99_ms / a.p99_ms for a, b in pairs if a.p99_ms])
+        cpu = Spread([b.cpu_us / a.cpu_us for a, b in pairs if a.cpu_us])
+        verdicts += [
+            (f"{clients} clients, batching, EMF on/off: req/s {rps.show('.3f')} >= {EMF_THROUGHPUT_TARGET}",
+             rps.median >= EMF_THROUGHPUT_TARGET),
+            (f"{clients} clients, batching, EMF on/off: p99 {p99.show('.3f')} <= {EMF_P99_TARGET}",
+             p99.median <= EMF_P99_TARGET),
+            # what req/s means on a busy host: the server's CPU time per request, which neighbours move least
+            (f"{clients} clients, batching, EMF on/off: CPU us/req {cpu.show('.3f')} <= {EMF_CPU_TARGET:.2f}",
+             cpu.median <= EMF_CPU_TARGET),
+        ]  # fmt: skip
+    return verdicts
+
+
 def main(argv: Sequence[str]) -> int:
     try:  # wrk takes whole seconds
         seconds = int(argv[1]) if len(argv) > 1 else 2  # per run
@@ -322,8 +369,8 @@ def main(argv: Sequence[str]) -> int:
             env = {"MAX_IN_FLIGHT": "256", "LOG_LEVEL": "WARNING", "INFER_THREADS": str(os.cpu_count() or 1), **extra}
             servers[name] = stack.enter_context(ModelServerProcess(str(model), env, Path(tmp) / f"{name}.log"))
             wrk(servers[name].port, servers[name].infer_path, scripts["json"], 4, 1)  # warm-up
-        for _ in range(runs):
-            for name, clients, kind in POINTS:
+        for run in range(runs):
+            for name, clients, kind in in_order(run):
                 paired, cpu_us = raw_run(sess, min(1.0, seconds))
                 raw_cpu.append(cpu_us)
                 result = measure(servers[name], scripts[kind], clients, seconds)
@@ -363,7 +410,7 @@ def main(argv: Sequence[str]) -> int:
     print(steal_report(cpu_before, cpu_after))
     quiet = "quiet" if others <= NOISY_OTHERS else "NOT QUIET: the figures are lower bounds; repeat on a quiet machine"
     print(f"CPU used by processes outside the benchmark: {others:.0%} of the machine ({quiet})")
-    verdicts = targets(table, raw, limit, memory)
+    verdicts = targets(table, raw, limit, memory) + emf_comparison(results)
     for text, ok in verdicts:
         print(f"{'met  ' if ok else 'MISSED'} {text}")
     errors = sum(r.errors for rs in results.values() for r in rs)

@@ -12,6 +12,7 @@ bearer token (model_server.auth); a refusal is 401 before admission and before t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from model_server import __version__
 from model_server.auth import AuthError, JwtVerifier
 from model_server.batcher import Batcher
 from model_server.config import Config
+from model_server.emf import EmfWriter
 from model_server.infer import INFER_PATH, JSON, Answer, InferCall, Message, Receive, Send, body_chunks, send_answer
 from model_server.infer import error as error_answer
 from model_server.metrics import CONTENT_TYPE, Metrics
@@ -98,11 +100,13 @@ class Admission:
                 status[0] = message["status"]
             await send(message)
 
+        metrics = state.metrics
         try:
             refusal = self._refusal(scope, path)
             length = _content_length(scope)
             if refusal is not None:
-                state.metrics.unauthorized.inc()
+                metrics.unauthorized.inc()
+                metrics.window.unauthorized += 1
                 await send_answer(counted, error_answer(401, refusal, UNAUTHORIZED))
             elif length is not None and length > state.config.max_body_bytes:
                 limit = state.config.max_body_bytes
@@ -110,21 +114,29 @@ class Admission:
             elif not infer:
                 await self.app(scope, receive, counted)
             elif state.in_flight >= state.config.max_in_flight:
-                state.metrics.rejected.inc()
+                metrics.rejected.inc()
+                metrics.window.rejected += 1
                 headers = {"retry-after": str(state.config.retry_after_s), **CLOSE}
                 await send_answer(counted, error_answer(503, "server busy, retry later", headers))
             else:
-                state.in_flight += 1
-                state.metrics.in_flight.set(state.in_flight)
                 started = time.perf_counter()
+                metrics.window.in_flight(state.in_flight, started)
+                state.in_flight += 1
+                metrics.in_flight.set(state.in_flight)
                 try:
                     await self._infer(scope, receive, counted)
                 finally:
+                    ended = time.perf_counter()
+                    window = metrics.window  # the one open now: an interval may have ended meanwhile
+                    window.in_flight(state.in_flight, ended)
                     state.in_flight -= 1
-                    state.metrics.in_flight.set(state.in_flight)
-                    state.metrics.duration.observe(time.perf_counter() - started)
+                    metrics.in_flight.set(state.in_flight)
+                    metrics.duration.observe(ended - started)
+                    window.latency.add(ended - started)
+                    window.server_errors += status[0] >= 500
         finally:
-            state.metrics.requests.labels(route, str(status[0])).inc()
+            metrics.requests.labels(route, str(status[0])).inc()
+            metrics.window.requests += infer
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = INFER_PATH.fullmatch(scope["path"])
@@ -267,10 +279,17 @@ def create_app(
     )
     state = State(config, model, metrics, batcher)
 
+    emf = EmfWriter.from_config(config, model.name, model.version, state) if config.emf_namespace else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
+        flusher = asyncio.create_task(emf.run()) if emf else None
         yield
+        if emf and flusher:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            emf.close()  # the last interval's document: the requests the drain finished included
         await batcher.stop()
 
     app = FastAPI(

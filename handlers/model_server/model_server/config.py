@@ -10,6 +10,12 @@ from typing import Any
 
 DEFAULT_MODEL_PATH = str(Path(__file__).resolve().parent / "wine.onnx")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # model name and version, the Service dimension
+# CloudWatch's namespace characters; AWS/ is reserved for AWS's own
+_NAMESPACE = re.compile(r"(?!AWS/)[A-Za-z0-9 _./#:-]{1,255}")
+# The CloudWatch agent's EMF listener (25888 when no port is given)
+EMF_SOCKET = re.compile(r"(tcp|udp)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?")
+EMF_AGENT_PORT = 25888
 
 
 class ConfigError(ValueError):
@@ -43,6 +49,11 @@ class Config:
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwks_url: str = ""
+    # CloudWatch Embedded Metric Format (model_server.emf): one document per interval.
+    emf_namespace: str = ""  # empty: no EMF (a local run prints nothing extra)
+    emf_interval_s: int = 10
+    emf_service: str = "model-server"  # the Service dimension, the one alarms use
+    emf_sink: str = "stdout"  # or tcp://host:port / udp://host:port (the CloudWatch agent)
 
     @property
     def auth_required(self) -> bool:
@@ -57,8 +68,8 @@ class Config:
             "HOST": ("host", str, bool),
             "PORT": ("port", int, lambda v: 1 <= v <= 65535),
             "MODEL_URI": ("model_uri", str, bool),
-            "MODEL_NAME": ("model_name", str, lambda v: bool(re.fullmatch(r"[A-Za-z0-9_.-]+", v))),
-            "MODEL_VERSION": ("model_version", str, lambda v: bool(re.fullmatch(r"[A-Za-z0-9_.-]+", v))),
+            "MODEL_NAME": ("model_name", str, lambda v: bool(_NAME.fullmatch(v))),
+            "MODEL_VERSION": ("model_version", str, lambda v: bool(_NAME.fullmatch(v))),
             "MODEL_SHA256": ("model_sha256", str, lambda v: bool(_SHA256.fullmatch(v))),
             "MAX_IN_FLIGHT": ("max_in_flight", int, lambda v: v >= 1),
             "MAX_BATCH_ROWS": ("max_batch_rows", int, lambda v: v >= 1),
@@ -72,18 +83,11 @@ class Config:
             "SOCKET_TIMEOUT_S": ("socket_timeout_s", float, lambda v: v > 0),
             "KEEP_ALIVE_S": ("keep_alive_s", int, lambda v: 1 <= v <= 4000),
         }
-        for var, (name, parse, ok) in fields.items():
-            raw = environ.get(var)
-            if raw is None or raw == "":
-                continue
-            try:
-                value = parse(raw)
-            except ValueError:
-                value = None
-            if value is None or not ok(value):
-                problems.append(f"{var}={raw!r}: expected {parse.__name__}, got an invalid value")
-                continue
-            kwargs[name] = value
+        typed = {
+            var: (name, parse, ok, f"{parse.__name__}, got an invalid value")
+            for var, (name, parse, ok) in fields.items()
+        }
+        problems += _read(environ, {**typed, **_EMF}, kwargs)
         problems += _jwt_settings(environ, kwargs)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
@@ -121,4 +125,50 @@ def _jwt_settings(environ: Mapping[str, str], kwargs: dict[str, Any]) -> list[st
             kwargs[name] = raw
         else:
             problems.append(f"{var}={raw!r}: expected {expected}")
+    return problems
+
+
+# Embedded Metric Format: variable -> (field, parse, check, what is expected)
+_EMF: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = {
+    "EMF_NAMESPACE": (
+        "emf_namespace", str, lambda v: bool(_NAMESPACE.fullmatch(v)),
+        "a CloudWatch namespace: 1-255 of A-Z a-z 0-9 space . _ - / # :, not starting with AWS/",
+    ),
+    "EMF_INTERVAL_S": ("emf_interval_s", int, lambda v: 1 <= v <= 3600, "whole seconds, 1-3600"),
+    "EMF_SERVICE": ("emf_service", str, lambda v: bool(_NAME.fullmatch(v)), "letters, digits, _ . - (as MODEL_NAME)"),
+    "EMF_SINK": (
+        "emf_sink", str, lambda v: v == "stdout" or emf_socket(v) is not None,
+        "stdout, tcp://127.0.0.1:<port> or udp://127.0.0.1:<port> (the CloudWatch agent's EMF listener)",
+    ),
+}  # fmt: skip
+
+
+def emf_socket(sink: str) -> tuple[str, str, int] | None:
+    """(protocol, host, port) of a tcp:// or udp:// EMF_SINK; None for anything else."""
+    match = EMF_SOCKET.fullmatch(sink)
+    if match is None:
+        return None
+    port = int(match.group(3) or EMF_AGENT_PORT)
+    return (match.group(1), match.group(2), port) if 1 <= port <= 65535 else None
+
+
+def _read(
+    environ: Mapping[str, str],
+    fields: Mapping[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]],
+    kwargs: dict[str, Any],
+) -> list[str]:
+    """Each variable set and valid into ``kwargs``; a problem naming each one that is not."""
+    problems = []
+    for var, (name, parse, ok, expected) in fields.items():
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = parse(raw)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            problems.append(f"{var}={raw!r}: expected {expected}")
+        else:
+            kwargs[name] = value
     return problems

@@ -103,6 +103,7 @@ class InferCall:
         except Exception as exc:  # onnxruntime refused values the metadata allows: name it, 400
             return error(400, f"the model could not run on this input: {str(exc).strip()[:300]}")
         self.metrics.rows.inc(parsed.rows)
+        self.metrics.window.rows += parsed.rows
         content, headers = encode(self.model, parsed, results)
         media = "application/octet-stream" if headers else JSON
         return Answer(200, content, {"content-type": media, **{k.lower(): v for k, v in headers.items()}})

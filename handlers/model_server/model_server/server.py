@@ -14,7 +14,10 @@ Behaviour that matters in production:
   while health, readiness and metrics stay answered (app.Admission);
 * bad input is a 4xx naming the problem, never a 500; bodies are bounded;
 * SIGTERM: ``/v2/health/ready`` turns 503 first, the listener closes after
-  ``DRAIN_DELAY_S``, in-flight requests finish (up to ``DRAIN_TIMEOUT_S``), exit 0.
+  ``DRAIN_DELAY_S``, in-flight requests finish (up to ``DRAIN_TIMEOUT_S``), exit 0;
+* with ``EMF_NAMESPACE``, the metrics leave the process as CloudWatch Embedded Metric Format,
+  one document per ``EMF_INTERVAL_S`` (model_server.emf; docs/model-server-metrics.md), the
+  last one after the drain.
 """
 
 from __future__ import annotations
