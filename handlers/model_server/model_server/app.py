@@ -53,6 +53,8 @@ class State:
         self.infer = InferCall(config, model, batcher, metrics)
         self.draining = False
         self.in_flight = 0
+        # Read when /metrics is scraped, not set twice per request.
+        metrics.in_flight.set_function(lambda: self.in_flight)
 
     def set_draining(self) -> None:
         self.draining = True
@@ -122,7 +124,6 @@ class Admission:
                 started = time.perf_counter()
                 metrics.window.in_flight(state.in_flight, started)
                 state.in_flight += 1
-                metrics.in_flight.set(state.in_flight)
                 try:
                     await self._infer(scope, receive, counted)
                 finally:
@@ -130,12 +131,11 @@ class Admission:
                     window = metrics.window  # the one open now: an interval may have ended meanwhile
                     window.in_flight(state.in_flight, ended)
                     state.in_flight -= 1
-                    metrics.in_flight.set(state.in_flight)
                     metrics.duration.observe(ended - started)
                     window.latency.add(ended - started)
                     window.server_errors += status[0] >= 500
         finally:
-            metrics.requests.labels(route, str(status[0])).inc()
+            metrics.answered(route, status[0]).inc()
             metrics.window.requests += infer
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -44,6 +44,15 @@ class Metrics:
         Gauge("model_start_time_seconds", "Process start, Unix time.", registry=r).set_to_current_time()
         # Counted whether EMF is on or not: a few additions per request, no branch to keep right.
         self.window = Window(time.perf_counter())
+        self._answered: dict[tuple[str, int], Counter] = {}
+
+    def answered(self, route: str, code: int) -> Counter:
+        """The request counter of ``route`` and ``code``, looked up once: ``labels()`` takes a
+        lock and builds its key on every call, per request."""
+        child = self._answered.get((route, code))
+        if child is None:
+            child = self._answered[(route, code)] = self.requests.labels(route, str(code))
+        return child
 
     def observe_batch(self, requests: int, rows: int) -> None:
         self.batch_requests.observe(requests)
