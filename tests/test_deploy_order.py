@@ -4,12 +4,20 @@ fails the run naming the stack, and nothing applied is left behind."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from tools.deploy.round_trip import DeployLocalError, run_in_dependency_order, stack_dependencies
+from tools.deploy.round_trip import (
+    DeployLocalError,
+    DriftError,
+    emulator_settings,
+    round_trip,
+    run_in_dependency_order,
+    stack_dependencies,
+)
 
 DEPS = {"state": set(), "a": {"state"}, "b": {"state"}, "c": {"state"}}
 
@@ -88,3 +96,32 @@ def test_the_synthesized_manifest_makes_every_stack_on_the_state_bucket_wait_for
     deps = stack_dependencies(synth_dir, [p.name for p in (synth_dir / "stacks").iterdir()])
     assert deps.pop("state") == set()
     assert deps and all(d == {"state"} for d in deps.values()), deps
+
+
+class FakeTerraform:
+    """Records the commands of a round trip; ``plan_exit`` is the drift plan's exit code."""
+
+    def __init__(self, plan_exit: int) -> None:
+        self.plan_exit = plan_exit
+        self.commands: list[tuple[str, ...]] = []
+
+    def run(self, stack_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        self.commands.append(args)
+        code = self.plan_exit if args[0] == "plan" else 0
+        return subprocess.CompletedProcess(["terraform", *args], code, "plan output", "")
+
+
+@pytest.mark.parametrize("plan_exit", [0, 2])
+def test_destroy_reads_resources_back_again_only_when_no_clean_plan_just_did(tmp_path: Path, plan_exit: int) -> None:
+    """After a plan with no changes, destroy skips its refresh (the plan just read every
+    resource); after a drifted (or failed) step it refreshes, since state may not be reality."""
+    (tmp_path / "cdk.tf.json").write_text('{"terraform": {}}')  # local state: no bucket to make
+    tf = FakeTerraform(plan_exit)
+    settings = emulator_settings("http://127.0.0.1:1")
+    if plan_exit:
+        with pytest.raises(DriftError):
+            round_trip(tf, settings, tmp_path)  # type: ignore[arg-type]
+    else:
+        round_trip(tf, settings, tmp_path)  # type: ignore[arg-type]
+    assert [c[0] for c in tf.commands] == ["init", "apply", "plan", "destroy"]
+    assert ("-refresh=false" in tf.commands[-1]) is (plan_exit == 0), tf.commands[-1]
