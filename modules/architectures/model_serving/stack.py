@@ -292,7 +292,7 @@ class ModelServingStack(BaseStack):
         serving = settings.serving
         environment = {
             "PORT": str(serving.container_port),
-            **server_environment(settings, "model-serving"),
+            **server_environment(settings, "model-serving", prefix),
             # ECS deregisters the task before SIGTERM; the server then finishes what it has
             # and exits before the stop timeout turns into SIGKILL.
             "DRAIN_DELAY_S": "2",
