@@ -116,7 +116,8 @@ def server_alarms(
     return [
         AlarmSpec(
             key=f"{key_prefix}model-p99-latency", metric=m.latency, statistic="p99",
-            threshold=cfg.p99_latency_alarm_ms, periods=5, datapoints=3, guards_rollout=True,
+            # 2 of 3 minutes, as the rates: a guard no slower than the ALB's 5xx alarms.
+            threshold=cfg.p99_latency_alarm_ms, periods=3, datapoints=2, guards_rollout=True,
             description=f"{servers}' own p99 time per infer call is above {cfg.p99_latency_alarm_ms} ms: a slow "
             "model or revision (a rollout rolls back), or saturated servers (see in-flight, scale out)",
         ),
