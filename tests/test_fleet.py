@@ -23,7 +23,7 @@ from modules.blocks.fleet import FleetProps
 from modules.blocks.instance_template import AL2023_X86_64, user_data
 from modules.blocks.model_server_fleet import SERVER_DIR, ModelServerFleetProps, template_props
 from tests.conftest import StackDoc, resources, settings_from
-from tools.harness.boot_script import run_boot_script, unit_settings
+from tools.harness.boot_script import BootRun, run_boot_script, unit_settings
 
 FLEET_STACKS = ("ha-failover", "target-groups")
 
@@ -101,19 +101,26 @@ def test_instance_refresh_replaces_a_fifth_bakes_then_the_rest(doc: StackDoc) ->
         assert prefs["skip_matching"] is True
 
 
+TARGET_GUARDS = ("unhealthy-hosts", "target-5xx")
+# The servers' own metrics: a refresh to a slow, failing or load-shedding model rolls back too.
+SERVER_GUARDS = ("model-p99-latency", "server-5xx-rate", "rejection-rate")
+
+
 def test_instance_refresh_rolls_itself_back_when_the_fleets_own_alarms_fire(stacks: dict[str, StackDoc]) -> None:
+    """The group's ALB alarms and its servers' own (latency, 5xx rate, rejection rate) guard
+    its refresh; "metrics missing" does not (a rollback cannot fix a broken log pipeline)."""
     ha, tg = stacks["ha-failover"], stacks["target-groups"]
     names = alarm_names_by_path(ha)
     prefs = refresh_of(ha, "primary/servers/fleet/asg")
     assert prefs["auto_rollback"] is True
     assert prefs["alarm_specification"]["alarms"] == [
-        names["primary/alarm-unhealthy-hosts"], names["primary/alarm-target-5xx"]]  # fmt: skip
+        names[f"primary/alarm-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)]  # fmt: skip
     names = alarm_names_by_path(tg)
     for key in ("stable", "canary"):
         prefs = refresh_of(tg, f"site/{key}/fleet/asg")
         assert prefs["auto_rollback"] is True
         assert prefs["alarm_specification"]["alarms"] == [
-            names[f"site/alarm-{key}-unhealthy-hosts"], names[f"site/alarm-{key}-target-5xx"]]  # fmt: skip
+            names[f"site/alarm-{key}-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)]  # fmt: skip
 
 
 def test_refresh_checkpoints_and_bake_come_from_settings_and_bad_plans_name_the_field() -> None:
@@ -148,7 +155,8 @@ def test_every_group_has_a_termination_hook_so_instances_drain(doc: StackDoc) ->
 
 
 def test_groups_track_cpu_and_requests_per_target_of_their_own_target_group(doc: StackDoc) -> None:
-    policies = resources(doc, "aws_autoscaling_policy")
+    policies = [p for p in resources(doc, "aws_autoscaling_policy")
+                if "predefined_metric_specification" in p["target_tracking_configuration"]]  # fmt: skip
     assert len(policies) == 2 * len(groups(doc))
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for p in policies:
@@ -273,7 +281,7 @@ def test_long_names_are_cut_to_aws_limit_with_a_stable_suffix() -> None:
 # --- the boot script, for real ------------------------------------------------------------
 
 
-def _props() -> ModelServerFleetProps:
+def _props(service: str = "demo") -> ModelServerFleetProps:
     return ModelServerFleetProps(
         name="demo",
         region="us-east-1",
@@ -284,7 +292,8 @@ def _props() -> ModelServerFleetProps:
         fleet=FleetProps(
             name="demo", subnet_ids=["a", "b"], instance_types=["m5.large", "m6i.large"], target_group_arns=["arn:tg"]
         ),
-        environment=server_environment(settings_from(), "ha-failover"),  # what ModelServerRegion passes by default
+        # what ModelServerRegion passes by default
+        environment=server_environment(settings_from(), "ha-failover", service),
     )
 
 
@@ -301,8 +310,8 @@ def deployed_script(doc: StackDoc) -> str:
     return re.sub(r"\$\{(\w+)\.[\w-]+\.\w+\}", lambda m: TOKENS[m.group(1)], script)
 
 
-def render(tmp: Path, root: str = "") -> str:
-    props = _props()
+def render(tmp: Path, root: str = "", service: str = "demo") -> str:
+    props = _props(service)
     return user_data(template_props(props, "/ec2/demo", "arn:log"), f"s3://demo-bucket/{ARTIFACT_KEY}", "us-east-1",
                      root)  # fmt: skip
 
@@ -310,13 +319,15 @@ def render(tmp: Path, root: str = "") -> str:
 def test_the_rendered_script_is_the_deployed_one_and_differs_under_a_root_only_by_it(
     doc: StackDoc, tmp_path: Path
 ) -> None:
-    assert render(tmp_path) == deployed_script(doc)
+    # Each fleet publishes its metrics as a service of its own: the template's Name.
+    service = resources(doc, "aws_launch_template")[0]["tags"]["Name"]
+    assert render(tmp_path, service=service) == deployed_script(doc)
     root = str(tmp_path / "root")
     assert render(tmp_path, root).replace(root, "") == render(tmp_path)
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_unit(tmp_path: Path) -> None:
+def boot(tmp_path: Path) -> tuple[Path, BootRun]:
+    """The boot script run under a temporary root against the stack's artifact: (root, run)."""
     from modules.core.source_archive import write_archive
 
     root, s3, work = tmp_path / "root", tmp_path / "s3", tmp_path / "work"
@@ -327,8 +338,12 @@ def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_uni
     artifact = s3 / "demo-bucket" / ARTIFACT_KEY
     artifact.parent.mkdir(parents=True)
     write_archive(SERVER_DIR, artifact)
+    return root, run_boot_script(script, root, s3, work)
 
-    run = run_boot_script(script, root, s3, work)
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_unit(tmp_path: Path) -> None:
+    root, run = boot(tmp_path)
 
     assert run.returncode == 0, run.stderr
     home = root / "opt/model-server"
@@ -363,3 +378,27 @@ def test_boot_script_parses_and_fetches_the_artifact_and_writes_a_restarting_uni
     agent = json.loads((root / "opt/aws/amazon-cloudwatch-agent/etc/model-server.json").read_text())
     collect = agent["logs"]["logs_collected"]["files"]["collect_list"][0]
     assert collect["log_group_name"] == "/ec2/demo" and collect["file_path"] == "/var/log/model-server/model-server.log"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_boot_script_ships_the_servers_metric_documents_through_the_agent_tailing_its_log(tmp_path: Path) -> None:
+    """The server writes its EMF documents to stdout, systemd appends stdout to the log file,
+    and the CloudWatch agent tails exactly that file into the fleet's own KMS log group, where
+    CloudWatch Logs extracts the metrics (the agent flags the destination as EMF when a line
+    holds ``CloudWatchMetrics``). No EMF listener: its documents would land in a log group the
+    stack does not own (docs/metrics.md)."""
+    root, run = boot(tmp_path)
+    assert run.returncode == 0, run.stderr
+
+    env = dict(line.split("=", 1) for line in (root / "etc/model-server.env").read_text().splitlines() if line)
+    emf = {k: v.strip("'") for k, v in env.items() if k.startswith("EMF_")}
+    assert emf == {"EMF_NAMESPACE": "ResilientAI/ModelServer", "EMF_INTERVAL_S": "10", "EMF_SERVICE": "demo",
+                   "EMF_SINK": "stdout"}  # fmt: skip
+    unit = unit_settings((root / "etc/systemd/system/model-server.service").read_text())
+    log_file = unit["StandardOutput"].removeprefix("append:")
+    assert unit["StandardOutput"] == f"append:{log_file}" and log_file.startswith("/var/log/model-server/")
+    agent = json.loads((root / "opt/aws/amazon-cloudwatch-agent/etc/model-server.json").read_text())
+    assert agent["logs"]["logs_collected"]["files"]["collect_list"] == [
+        {"file_path": log_file, "log_group_name": "/ec2/demo", "log_stream_name": "{instance_id}"}
+    ]
+    assert "metrics_collected" not in agent["logs"], "no EMF listener: the documents travel in the log file"

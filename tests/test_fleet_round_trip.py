@@ -42,9 +42,16 @@ def check_group(emu: Settings, name: str, target_group_arn: str) -> None:
     hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"]
     assert [h["LifecycleTransition"] for h in hooks] == ["autoscaling:EC2_INSTANCE_TERMINATING"]
     policies = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
-    metrics = {p["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]
-               for p in policies}  # fmt: skip
+    configs = [p["TargetTrackingConfiguration"] for p in policies]
+    metrics = {c["PredefinedMetricSpecification"]["PredefinedMetricType"] for c in configs
+               if "PredefinedMetricSpecification" in c}  # fmt: skip
     assert metrics == {"ASGAverageCPUUtilization", "ALBRequestCountPerTarget"}
+    # And its servers' own in-flight calls, published as the group's name (its prefix).
+    (own,) = [c["CustomizedMetricSpecification"] for c in configs if "CustomizedMetricSpecification" in c]
+    (dimension,) = own["Dimensions"]
+    assert (own["MetricName"], own["Namespace"], own["Statistic"]) == (
+        "InFlight", emu.server_metrics.namespace, "Average")  # fmt: skip
+    assert dimension["Name"] == "Service" and name.startswith(f"{dimension['Value']}-")
 
 
 def check_target_group(emu: Settings, arn: str, interval_s: int) -> None:

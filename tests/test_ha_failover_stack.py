@@ -73,7 +73,9 @@ def test_failure_detection_is_at_most_20_s_and_replacement_is_grace_plus_launch(
 
 def test_alarms_watch_unhealthy_hosts_5xx_and_in_service_below_min_to_the_encrypted_topic(ha: StackDoc) -> None:
     found = alarms(ha)
-    assert set(found) == {"unhealthy-hosts", "no-healthy-hosts", "alb-5xx", "target-5xx", "in-service-below-min"}
+    server = {"model-p99-latency", "server-5xx-rate", "rejection-rate", "server-metrics-missing"}
+    site = {"unhealthy-hosts", "no-healthy-hosts", "alb-5xx", "target-5xx", "in-service-below-min"}
+    assert set(found) == site | server
     unhealthy = found["unhealthy-hosts"]
     assert (unhealthy["metric_name"], unhealthy["threshold"], unhealthy["comparison_operator"]) == (
         "UnHealthyHostCount", 0, "GreaterThanThreshold")  # fmt: skip
@@ -120,7 +122,7 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(two: Stack
     for rtype in ("aws_vpc", "aws_lb", "aws_autoscaling_group", "aws_launch_template", "aws_kms_key", "aws_sns_topic",
                   "aws_s3_object", "aws_autoscaling_lifecycle_hook"):  # fmt: skip
         assert per_provider[(rtype, "default")] == per_provider[(rtype, "aws.secondary")] == 1, rtype
-    assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 5, "alarms in the region of their metrics"
+    assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 9, "alarms in the region of their metrics"
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
     assert ssm == {"default", "aws.secondary"}, "each region reads its own AMI"
     zones = {(s.get("provider", "default"), s["availability_zone_id"]) for s in two["resource"]["aws_subnet"].values()}

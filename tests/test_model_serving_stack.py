@@ -179,7 +179,8 @@ def test_deployments_keep_capacity_and_roll_back_on_failure(ms: StackDoc) -> Non
 
 def test_deployment_rolls_back_when_errors_latency_or_missing_tasks_alarm(ms: StackDoc) -> None:
     """GIVEN the service WHEN a new revision deploys THEN it watches the stack's own target 5xx,
-    p99 latency and running < desired alarms (by name) and rolls back when one fires."""
+    p99 latency and running < desired alarms, and the servers' own model latency, 5xx rate and
+    rejection rate (by name), and rolls back when one fires."""
     service = one(ms, "aws_ecs_service")
     assert (service["alarms"]["enable"], service["alarms"]["rollback"]) == (True, True)
     by_path = {
@@ -187,7 +188,8 @@ def test_deployment_rolls_back_when_errors_latency_or_missing_tasks_alarm(ms: St
         for a in resources(ms, "aws_cloudwatch_metric_alarm")
     }
     assert service["alarms"]["alarm_names"] == [
-        by_path["alarm-target-5xx"], by_path["alarm-p99-latency"], by_path["alarm-running-tasks"]]  # fmt: skip
+        by_path[f"alarm-{k}"] for k in ("target-5xx", "p99-latency", "running-tasks", "model-p99-latency",
+                                        "server-5xx-rate", "rejection-rate")]  # fmt: skip
 
 
 def test_service_is_behind_the_load_balancer_and_autoscaling_owns_the_count(ms: StackDoc) -> None:
@@ -213,6 +215,7 @@ def test_autoscaling_tracks_cpu_and_requests_per_target(ms: StackDoc) -> None:
             "predefined_metric_type"
         ]: p
         for p in resources(ms, "aws_appautoscaling_policy")
+        if "predefined_metric_specification" in p["target_tracking_scaling_policy_configuration"]
     }
     assert set(policies) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
     cpu = policies["ECSServiceAverageCPUUtilization"]["target_tracking_scaling_policy_configuration"]
@@ -227,6 +230,10 @@ def test_autoscaling_tracks_cpu_and_requests_per_target(ms: StackDoc) -> None:
 # --- alarms, dashboard, outputs ------------------------------------------------------------
 
 
+# On the servers' own metrics (modules/architectures/server_metrics.py; tests/test_server_metrics.py).
+SERVER_ALARMS = ("model-p99-latency", "server-5xx-rate", "rejection-rate", "server-metrics-missing")
+
+
 def test_alarms_cover_errors_health_latency_capacity_and_cpu(ms: StackDoc) -> None:
     alarms = {
         a["alarm_name"].removeprefix("resilient-ai-dev-serving-"): a
@@ -239,6 +246,7 @@ def test_alarms_cover_errors_health_latency_capacity_and_cpu(ms: StackDoc) -> No
         "cpu-high",
         "p99-latency",
         "running-below-desired",
+        *SERVER_ALARMS,
     }
     assert alarms["alb-5xx"]["metric_name"] == "HTTPCode_ELB_5XX_Count"
     assert alarms["target-5xx"]["metric_name"] == "HTTPCode_Target_5XX_Count"

@@ -102,7 +102,9 @@ def test_each_target_group_is_backed_by_its_own_group(tg: StackDoc) -> None:
 
 def test_alarms_watch_each_group_for_unhealthy_hosts_and_5xx(tg: StackDoc) -> None:
     names = {a["alarm_name"].split("-tg-", 1)[1] for a in resources(tg, "aws_cloudwatch_metric_alarm")}
-    assert names == {"stable-unhealthy-hosts", "stable-target-5xx", "canary-unhealthy-hosts", "canary-target-5xx"}
+    own = ("unhealthy-hosts", "target-5xx", "model-p99-latency", "server-5xx-rate", "rejection-rate",
+           "server-metrics-missing")  # fmt: skip
+    assert names == {f"{group}-{alarm}" for group in ("stable", "canary") for alarm in own}
 
 
 def test_outputs_url_and_both_target_group_arns(tg: StackDoc) -> None:
@@ -182,14 +184,11 @@ def test_controller_moves_through_the_steps_of_the_settings_after_each_bake(tg: 
 
 
 def test_controller_watches_the_canarys_own_alarms(tg: StackDoc) -> None:
-    names = [
-        ref(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}", "alarm_name")
-        for k in ("unhealthy-hosts", "target-5xx")
-    ]
-    resolved = [
-        by_path(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}")["alarm_name"]
-        for k in ("unhealthy-hosts", "target-5xx")
-    ]
+    """Its targets' and its servers' own (latency, 5xx rate, rejection rate): a canary model that
+    is slow or fails is sent back to weight 0, whatever the stable servers do."""
+    guards = ("unhealthy-hosts", "target-5xx", "model-p99-latency", "server-5xx-rate", "rejection-rate")
+    names = [ref(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}", "alarm_name") for k in guards]
+    resolved = [by_path(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}")["alarm_name"] for k in guards]
     assert controller_env(tg)["CANARY_ALARMS"].split(",") == resolved, names
 
 

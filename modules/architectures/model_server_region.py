@@ -17,10 +17,11 @@ from constructs import Construct
 from modules.architectures.load_balancer_exposure import Exposure, web_acl_if_public
 from modules.architectures.network_props import network_props
 from modules.architectures.server_environment import server_environment
+from modules.architectures.server_metrics import configured_server_metrics, in_flight_target
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.alarms import AlarmSpec, rollout_guards
 from modules.blocks.caller_identity import caller_identity
-from modules.blocks.fleet import FleetProps, replacement_s
+from modules.blocks.fleet import FleetProps, MetricTarget, replacement_s
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps
@@ -82,6 +83,7 @@ def fleet_props(
     max_size: int,
     desired_capacity: int | None = None,
     rollback_alarm_names: Sequence[str] = (),
+    metric_targets: Sequence[MetricTarget] = (),
 ) -> FleetProps:
     """The fleet block's props from the shared ``fleet`` settings."""
     return FleetProps(
@@ -105,6 +107,7 @@ def fleet_props(
         cpu_target_percent=cfg.cpu_target_percent,
         requests_per_target=cfg.requests_per_target,
         request_count_label=request_count_label,
+        metric_targets=metric_targets,
     )
 
 
@@ -211,8 +214,9 @@ class ModelServerRegion(Construct):
         model_uri: str | None = None,
         rollback_alarms: Sequence[AlarmSpec] = (),
     ) -> ModelServerFleet:
-        """Model servers behind ``group``, scaled on CPU and on requests per target; they load
-        ``model_uri`` (default: ``serving.model_uri``, the same setting as the container's).
+        """Model servers behind ``group``, scaled on CPU, on requests per target and on their own
+        in-flight calls; they load ``model_uri`` (default: ``serving.model_uri``, the same
+        setting as the container's) and publish their metrics as service ``name``.
         An instance refresh rolls back when one of the rollout guards among ``rollback_alarms``
         (the site's alarms, named with its prefix) fires."""
         cfg = self.settings.fleet
@@ -232,7 +236,7 @@ class ModelServerRegion(Construct):
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
                 model_uri=self.settings.serving.model_uri if model_uri is None else model_uri,
-                environment=server_environment(self.settings, self.stack),
+                environment=server_environment(self.settings, self.stack, name),
                 # the checksum is of serving.model_uri's bytes: another model (a canary) is not checked
                 model_sha256=self.settings.serving.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(
@@ -245,6 +249,7 @@ class ModelServerRegion(Construct):
                     max_size=max_size,
                     desired_capacity=desired,
                     rollback_alarm_names=rollout_guards(self.prefix, rollback_alarms),
+                    metric_targets=(in_flight_target(self.settings, configured_server_metrics(self.settings, name)),),
                 ),
             ),
         )

@@ -4,6 +4,7 @@ EC2 fleets (ha-failover, target-groups): the same settings mean the same server.
 from __future__ import annotations
 
 from modules.architectures.load_balancer_exposure import server_auth_environment
+from modules.architectures.server_metrics import emf_environment
 from modules.config import Settings
 
 # The server keeps an idle connection this much longer than the ALB does: the ALB closes
@@ -11,9 +12,10 @@ from modules.config import Settings
 KEEP_ALIVE_MARGIN_S = 15
 
 
-def server_environment(settings: Settings, stack: str) -> dict[str, str]:
+def server_environment(settings: Settings, stack: str, service: str) -> dict[str, str]:
     """Limits, dynamic batching and keep-alive from ``[serving]`` and ``[load_balancer]``;
-    the JWT settings when ``stack`` is public."""
+    the metrics of ``[server_metrics]``, published as ``service`` (the ``Service`` dimension
+    its stack's alarms and scaling read); the JWT settings when ``stack`` is public."""
     serving = settings.serving
     return {
         "MAX_BODY_BYTES": str(serving.max_body_bytes),
@@ -23,5 +25,6 @@ def server_environment(settings: Settings, stack: str) -> dict[str, str]:
         "MAX_BATCH_DELAY_MS": str(serving.max_batch_delay_ms),
         "INFER_THREADS": str(serving.infer_threads),
         "KEEP_ALIVE_S": str(settings.load_balancer.idle_timeout_s + KEEP_ALIVE_MARGIN_S),
+        **emf_environment(settings, service),
         **server_auth_environment(settings, stack),
     }

@@ -30,11 +30,14 @@ from cdktf_cdktf_provider_aws.autoscaling_lifecycle_hook import AutoscalingLifec
 from cdktf_cdktf_provider_aws.autoscaling_policy import (
     AutoscalingPolicy,
     AutoscalingPolicyTargetTrackingConfiguration,
+    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification,
+    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension,
     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification,
 )
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate
 from constructs import Construct
 
+from modules.blocks.alarms import Metric, statistic_problem
 from modules.core.choices import SpotAllocation
 from modules.core.input_rules import (
     CpuTargetPercent,
@@ -57,6 +60,28 @@ GROUP_METRICS = (
     "GroupTerminatingInstances",
     "GroupTotalInstances",
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricTarget:
+    """Target tracking on a metric of the service's own (e.g. its in-flight calls): the group
+    keeps ``statistic`` of ``metric`` near ``target``. ``key`` names the policy (``scale-<key>``)."""
+
+    key: str
+    metric: Metric
+    target: float
+    statistic: str = "Average"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.key:
+            problems.append("key: must not be empty")
+        if isinstance(self.target, bool) or not isinstance(self.target, int | float) or self.target <= 0:
+            problems.append(f"target={self.target!r}: must be a number above 0")
+        if (problem := statistic_problem(self.statistic)) or self.statistic.startswith("p"):
+            problems.append(f"statistic={self.statistic!r}: {problem or 'target tracking takes no percentile'}")
+        if problems:
+            raise ValueError(f"MetricTarget {self.key!r}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +110,7 @@ class FleetProps:
     cpu_target_percent: CpuTargetPercent | None = 60  # None: no CPU target tracking
     requests_per_target: RequestsPerTarget | None = None  # ALBRequestCountPerTarget target; needs request_count_label
     request_count_label: str = ""  # "<alb arn_suffix>/<target group arn_suffix>"
+    metric_targets: Sequence[MetricTarget] = ()  # more target tracking, on the service's own metrics
 
     def __post_init__(self) -> None:
         problems = field_problems(self)
@@ -100,6 +126,9 @@ class FleetProps:
             problems.append("target_group_arns: ELB health checks need at least one target group")
         if self.requests_per_target is not None and not self.request_count_label:
             problems.append("requests_per_target: comes with request_count_label")
+        keys = [t.key for t in self.metric_targets]
+        if clash := sorted({k for k in keys if keys.count(k) > 1 or k in ("cpu", "requests")}):
+            problems.append(f"metric_targets: keys {clash} used twice (cpu and requests are taken)")
         if problems:
             raise ValueError("FleetProps: " + "; ".join(problems))
 
@@ -117,7 +146,8 @@ class Fleet(Construct):
     on-demand instance as a base, spot beyond it, capacity-optimized over several
     instance types; a termination lifecycle hook that holds an instance 120 s (deregistered
     from its target groups, draining) before it goes; target tracking on CPU and, with a
-    target group label, on ALB requests per target; group metrics enabled.
+    target group label, on ALB requests per target, and on each of ``metric_targets`` (the
+    group scales out when any policy asks, in only when all do); group metrics enabled.
     """
 
     def __init__(self, scope: Construct, id: str, props: FleetProps, *, launch_template: LaunchTemplate) -> None:
@@ -202,6 +232,8 @@ class Fleet(Construct):
             self._target_tracking(
                 "requests", "ALBRequestCountPerTarget", props.requests_per_target, props.request_count_label
             )
+        for tracked in props.metric_targets:
+            self._metric_tracking(tracked)
 
     @property
     def name(self) -> str:
@@ -220,6 +252,32 @@ class Fleet(Construct):
                 predefined_metric_specification=(
                     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification(
                         predefined_metric_type=metric, resource_label=label
+                    )
+                ),
+            ),
+        )
+
+    def _metric_tracking(self, tracked: MetricTarget) -> None:
+        metric = tracked.metric
+        self.policies[tracked.key] = AutoscalingPolicy(
+            self,
+            f"scale-{tracked.key}",
+            name=f"{self.props.name}-{tracked.key}-target",
+            autoscaling_group_name=self.group.name,
+            policy_type="TargetTrackingScaling",
+            target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(
+                target_value=tracked.target,
+                customized_metric_specification=(
+                    AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification(
+                        namespace=metric.namespace,
+                        metric_name=metric.name,
+                        statistic=tracked.statistic,
+                        metric_dimension=[
+                            AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricDimension(
+                                name=name, value=value
+                            )
+                            for name, value in metric.dimensions.items()
+                        ],
                     )
                 ),
             ),

@@ -13,6 +13,7 @@ from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
 from modules.config.network import NetworkSettings
+from modules.config.server_metrics import ServerMetricsSettings
 from modules.config.serving import ServingSettings
 from modules.config.sources import env_var
 from modules.config.state import StateSettings
@@ -41,6 +42,7 @@ __all__ = [
     "HaFailoverSettings",
     "LoadBalancerSettings",
     "NetworkSettings",
+    "ServerMetricsSettings",
     "ServingSettings",
     "Settings",
     "SettingsError",

@@ -35,6 +35,7 @@ from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
 from modules.config.network import NetworkSettings
+from modules.config.server_metrics import ServerMetricsSettings, server_metrics_problems
 from modules.config.serving import ServingSettings
 from modules.config.sources import (
     DEFAULT_SETTINGS_FILE,
@@ -98,13 +99,15 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    server_metrics: ServerMetricsSettings = Field(default_factory=ServerMetricsSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
 
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
         """One validator, so that every rule's problems are reported together."""
-        refuse(public_requirement_problems(self) + self._zone_problems())
+        refuse(public_requirement_problems(self) + self._zone_problems()
+               + server_metrics_problems(self.server_metrics, self.serving))  # fmt: skip
         return self
 
     def _zone_problems(self) -> list[str]:
@@ -348,8 +351,8 @@ def _rules_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
 
 
 def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
-    """The public-exposure rule (it spans sections) on the valid values, defaults for the bad
-    ones: pydantic runs it only when every field is valid, so a bad ``idle_timeout_s`` would
+    """The rules across sections (public exposure, in-flight target) on the valid values, defaults
+    for the bad ones: pydantic runs them only when every field is valid, so a bad ``idle_timeout_s`` would
     hide that ``exposure = 'public'`` also lacks its certificate until the next run."""
     if any(not e["loc"] for e in exc.errors()):
         return []  # every field was valid: the rule ran, and its problem is already reported
@@ -362,7 +365,10 @@ def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> 
             values[key] = model.model_validate(valid)
         except ValidationError:  # the section's own rule, reported already; its fields are valid
             values[key] = model.model_construct(**valid)
-    return public_requirement_problems(Settings.model_construct(**values), invalid=bad)
+    built = Settings.model_construct(**values)
+    scaling = {"server_metrics.in_flight_target", "serving.max_in_flight"}  # judged only when both are valid
+    found = [] if scaling & bad else server_metrics_problems(built.server_metrics, built.serving)
+    return public_requirement_problems(built, invalid=bad) + found
 
 
 def _problem(error: ErrorDetails, load: Load) -> list[str]:

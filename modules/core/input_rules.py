@@ -196,6 +196,20 @@ RootVolumeGib = Annotated[Int, between(8, 16384, "GiB")]  # gp3: the AMI's 8 GiB
 ServerPort = Annotated[Int, between(1024, 65535)]  # the server runs unprivileged
 MaxBodyBytes = Annotated[Int, between(64, 1024 * 1024 * 1024, "bytes")]  # the server's limit, and the WAF's
 
+# --- metrics -------------------------------------------------------------------------------
+
+# CloudWatch's namespace characters; "AWS/" is reserved for AWS's own metrics.
+_NAMESPACE_RE = re.compile(r"[A-Za-z0-9 .\-_/#:]{1,255}")
+CloudWatchNamespace = Annotated[
+    str,
+    Strict(),
+    where(
+        lambda v: bool(_NAMESPACE_RE.fullmatch(v)) and bool(v.strip()) and not v.startswith("AWS/"),
+        "a CloudWatch namespace: 1-255 letters, digits, spaces and . - _ / # :, not starting with AWS/ "
+        "(reserved), e.g. ResilientAI/ModelServer",
+    ),
+]
+
 # --- functions and queues ----------------------------------------------------------------
 
 LambdaMemoryMib = Annotated[Int, between(128, 10240, "MiB")]

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from modules.config.settings import SECTIONS
+from modules.architectures.server_metrics import metric_reference, metric_uses
+from modules.config.settings import SECTIONS, Settings
 from modules.config.table import section_table
 from modules.core.emulator import adjustments_table
 from modules.core.paths import PROJECT_ROOT
@@ -49,10 +50,17 @@ def stack_table() -> str:
     return "\n".join(rows)
 
 
+def server_metrics_reference() -> str:
+    """Every server metric and what reads it, from the alarm specs and the scaling target the
+    serving stacks build with the embedded default settings."""
+    return metric_reference(metric_uses(Settings()))
+
+
 GENERATORS: Mapping[str, Callable[[], str]] = {
     "stack-table": stack_table,
     "settings-tables": settings_tables,
     "emulator-adjustments": adjustments_table,
+    "server-metrics": server_metrics_reference,
 }
 
 # Each page and the generated parts it must hold: a part lost in an edit is an error.
@@ -60,6 +68,7 @@ PAGES: Mapping[str, tuple[str, ...]] = {
     "README.md": ("stack-table",),
     "docs/settings.md": ("settings-tables",),
     "docs/testing.md": ("emulator-adjustments",),
+    "docs/metrics.md": ("server-metrics",),
 }
 
 

@@ -1,9 +1,9 @@
 """What the ``ha-failover`` stack watches, per site (region): unhealthy and no healthy
-targets, ALB and target 5xx, instances in service below the minimum; and one dashboard over
-both sites.
+targets, ALB and target 5xx, instances in service below the minimum, the servers' own
+latency, 5xx rate, rejection rate and metrics; and one dashboard over both sites.
 
 The rollout guards are what an instance refresh of the site's group watches: a refresh
-whose new instances fail their checks or answer 5xx undoes itself. "No healthy hosts" is
+whose new instances fail their checks, answer 5xx, get slow or shed load undoes itself. "No healthy hosts" is
 what Route 53 failover keys on.
 """
 
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
 from modules.architectures.model_server_region import ModelServerRegion
+from modules.architectures.server_metrics import configured_server_metrics, server_alarms, server_graphs
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.blocks.model_server_fleet import ModelServerFleet
@@ -47,6 +48,12 @@ def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:
             guards_rollout=True, description="model servers answer 5xx",
         ),
     ]  # fmt: skip
+
+
+def site_alarms(settings: Settings, t: TargetMetrics, service: str) -> list[AlarmSpec]:
+    """The alarms known before the site's group exists (its refresh watches their guards): the
+    load balancer's, and those on the own metrics of the servers that publish as ``service``."""
+    return [*target_alarms(t), *server_alarms(settings.server_metrics, configured_server_metrics(settings, service))]
 
 
 def group_alarms(g: GroupMetrics, min_size: int) -> list[AlarmSpec]:
@@ -80,7 +87,7 @@ def observe(
     topic), their specs (by the site's prefix, which names them) and one dashboard over every
     site (in ``scope``, each graph in its site's region).
 
-    ``target_specs`` are the sites' :func:`target_alarms`, made before their groups, whose
+    ``target_specs`` are the sites' :func:`site_alarms`, made before their groups, whose
     refreshes watch them; the groups' alarms are added here."""
     alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
     by_prefix: dict[str, list[AlarmSpec]] = {}
@@ -91,6 +98,7 @@ def observe(
         specs = [*target_specs[role], *group_alarms(group, settings.ha_failover.min_size)]
         alarms[role] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
         graphs += fleet_graphs(role, site.region, targets[role], group)
+        graphs += server_graphs(role, configured_server_metrics(settings, fleets[role].fleet.props.name), site.region)
         every += specs
         by_prefix[site.prefix] = specs
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))

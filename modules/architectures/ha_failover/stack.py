@@ -17,7 +17,7 @@ from cdktf_cdktf_provider_aws.route53_record import (
 from constructs import Construct
 
 from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
-from modules.architectures.ha_failover.observability import observe, target_alarms
+from modules.architectures.ha_failover.observability import observe, site_alarms
 from modules.architectures.load_balancer_exposure import exposure
 from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
 from modules.blocks.alarms import AlarmSpec
@@ -47,8 +47,9 @@ class HaFailoverStack(BaseStack):
     ``/v2/health/ready`` every 10 s and takes a target out after 2 failures (20 s); the group
     replaces instances the ALB finds unhealthy (ELB health checks), refreshes instances
     rolling at 100 % healthy, rebalances spot capacity, drains on termination and tracks
-    CPU and requests per target; alarms on unhealthy hosts, ALB and target 5xx and
-    in-service instances below the minimum; optional second region with DNS failover.
+    CPU, requests per target and in-flight calls per instance; alarms on unhealthy hosts, ALB
+    and target 5xx, in-service instances below the minimum and the servers' own p99 latency,
+    5xx and rejection rates; optional second region with DNS failover.
     Security: instances in private subnets reachable only from the ALB, IMDSv2, Session
     Manager instead of SSH, KMS for artifacts, logs and alarms.
     """
@@ -85,11 +86,12 @@ class HaFailoverStack(BaseStack):
             )
             self.sites[role] = site
             targets[role] = target_metrics(site.load_balancer, site.load_balancer.target_group)
-            target_specs[role] = target_alarms(targets[role])
+            servers = f"{site_prefix}-servers"  # the group's name prefix, and its servers' metrics' Service
+            target_specs[role] = site_alarms(settings, targets[role], servers)
             self.fleets[role] = site.add_fleet(
                 "servers",
                 site.load_balancer.target_group,
-                name=f"{site_prefix}-servers",
+                name=servers,
                 min_size=ha.min_size,
                 max_size=ha.max_size,
                 desired=ha.desired_capacity,

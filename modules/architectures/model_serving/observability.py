@@ -1,10 +1,11 @@
 """What the ``model-serving`` stack watches: alarms on the ALB, the target group and the
-service (5xx, unhealthy hosts, p99 latency, CPU, running < desired), and its dashboard.
+service (5xx, unhealthy hosts, p99 latency, CPU, running < desired), on the servers' own
+metrics (model p99 latency, 5xx rate, rejection rate, metrics missing), and its dashboard.
 
 The deployment guards (``guards_rollout``) are what an ECS deployment watches on its new
-revision, with rollback: errors, latency and missing tasks. The others (ALB 5xx, unhealthy
-hosts, CPU) also fire for reasons a rollback cannot fix (no capacity, a noisy client), so
-they page instead.
+revision, with rollback: errors, latency (the ALB's and the model's), rejections and missing
+tasks. The others (ALB 5xx, unhealthy hosts, CPU, metrics missing) also fire for reasons a
+rollback cannot fix (no capacity, a noisy client, a broken log pipeline), so they page instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from cdktf_cdktf_provider_aws.lb import Lb
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
+from modules.architectures.server_metrics import (
+    ServerMetrics,
+    configured_server_metrics,
+    server_alarms,
+    server_graphs,
+)
 from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms, rollout_guards
 from modules.blocks.dashboard import DashboardProps, Graph, Line, dashboard
 from modules.config import Settings
@@ -60,8 +67,12 @@ def service_metrics(lb: Lb, tg: LbTargetGroup, cluster: EcsCluster, service: Ecs
     )
 
 
-def alarm_specs(settings: Settings, m: ServiceMetrics) -> list[AlarmSpec]:
+def alarm_specs(settings: Settings, m: ServiceMetrics, server: ServerMetrics) -> list[AlarmSpec]:
     p99_ms = settings.serving.p99_latency_alarm_ms
+    return [*_service_alarms(m, p99_ms), *server_alarms(settings.server_metrics, server)]
+
+
+def _service_alarms(m: ServiceMetrics, p99_ms: int) -> list[AlarmSpec]:
     return [
         AlarmSpec(
             key="alb-5xx", metric=m.alb_5xx, statistic="Sum", threshold=5, periods=3, datapoints=2,
@@ -105,8 +116,9 @@ def alarm_specs(settings: Settings, m: ServiceMetrics) -> list[AlarmSpec]:
     ]  # fmt: skip
 
 
-def graphs(m: ServiceMetrics) -> list[Graph]:
-    """Requests, 5xx, latency, targets, CPU and memory, tasks."""
+def graphs(m: ServiceMetrics, server: ServerMetrics) -> list[Graph]:
+    """Requests, 5xx, latency, targets, CPU and memory, tasks; then the servers' own latency,
+    calls by outcome, in-flight calls and batch sizes."""
     return [
         Graph(title="Requests", lines=[m.requests]),
         Graph(title="5xx", lines=[m.alb_5xx, m.target_5xx]),
@@ -118,6 +130,7 @@ def graphs(m: ServiceMetrics) -> list[Graph]:
         Graph(title="Healthy / unhealthy targets", lines=[m.healthy_hosts, m.unhealthy_hosts], stat="Maximum"),
         Graph(title="CPU / memory (%)", lines=[m.cpu, m.memory], stat="Average"),
         Graph(title="Tasks running / desired", lines=[m.running_tasks, m.desired_tasks], stat="Average"),
+        *server_graphs("", server),
     ]
 
 
@@ -147,14 +160,15 @@ def observe(
     """The alarms of the service, its ALB and its target group (to ``topic_arn``), and its
     dashboard, created in ``scope`` (the stack: their ids are Terraform addresses)."""
     metrics = service_metrics(lb, tg, cluster, service)
-    specs = alarm_specs(settings, metrics)
+    server = configured_server_metrics(settings, prefix)  # the task publishes as service ``prefix``
+    specs = alarm_specs(settings, metrics, server)
     alarms = metric_alarms(scope, prefix, specs, [topic_arn])
     board = dashboard(
         scope,
         DashboardProps(
             name=prefix,
             region=settings.region,
-            graphs=graphs(metrics),
+            graphs=graphs(metrics, server),
             alarms=specs,
             view="timeSeries",
             line_options=True,

@@ -70,10 +70,11 @@ class ModelServingStack(BaseStack):
 
     Fault tolerance: >= 2 tasks in private subnets of every AZ, AZ rebalancing; on-demand
     base plus spot by weight; deployment circuit breaker with rollback, deployment alarms
-    (target 5xx, p99 latency, running < desired) with rollback, 100 %/200 %
-    (capacity never drops during a deploy); container and ALB health checks; a drain on
-    SIGTERM within the stop timeout; target tracking on CPU and requests per target;
-    alarms (ALB/target 5xx, unhealthy hosts, p99 latency, running < desired, CPU) to SNS.
+    (target 5xx, p99 latency, running < desired, the servers' own latency, 5xx and rejection
+    rates) with rollback, 100 %/200 % (capacity never drops during a deploy); container and
+    ALB health checks; a drain on SIGTERM within the stop timeout; target tracking on CPU,
+    requests per target and in-flight calls per task; alarms (ALB/target 5xx, unhealthy
+    hosts, p99 latency, running < desired, CPU, the servers' own metrics) to SNS.
     Security: no public IPs, tasks reachable only from the ALB, read-only root filesystem,
     non-root user, KMS for ECR, logs and alarms, scan on push, immutable tags.
     """
@@ -292,7 +293,7 @@ class ModelServingStack(BaseStack):
         serving = settings.serving
         environment = {
             "PORT": str(serving.container_port),
-            **server_environment(settings, "model-serving"),
+            **server_environment(settings, "model-serving", prefix),
             # ECS deregisters the task before SIGTERM; the server then finishes what it has
             # and exits before the stop timeout turns into SIGKILL.
             "DRAIN_DELAY_S": "2",

@@ -1,9 +1,11 @@
 """What the ``target-groups`` stack watches, per target group (stable, canary): unhealthy
-targets and target 5xx; and one dashboard over both groups and their fleets.
+targets and target 5xx, and the own metrics of the group's servers (p99 latency, 5xx rate,
+rejection rate, metrics missing); and one dashboard over both groups and their fleets.
 
-Every alarm here guards a rollout: a group's instance refresh undoes itself when its own
-targets go bad, and the canary controller sets the canary's weight to 0 when one of the
-canary's fires.
+Each group's servers publish as a service of their own (the fleet's name), so the canary's
+alarms see the canary alone. Every alarm here but "metrics missing" guards a rollout: a
+group's instance refresh undoes itself when its own servers go bad, and the canary
+controller sets the canary's weight to 0 when one of the canary's fires.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from constructs import Construct
 
 from modules.architectures.fleet_metrics import TargetMetrics, fleet_graphs, group_metrics
 from modules.architectures.model_server_region import ModelServerRegion
+from modules.architectures.server_metrics import configured_server_metrics, server_alarms, server_graphs
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, dashboard
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 
 
-def group_alarms(key: str, t: TargetMetrics) -> list[AlarmSpec]:
-    """The alarms of target group ``key`` (its keys start with ``<key>-``)."""
+def group_alarms(settings: Settings, key: str, t: TargetMetrics, service: str) -> list[AlarmSpec]:
+    """The alarms of target group ``key`` (its keys start with ``<key>-``), whose servers
+    publish their metrics as ``service``."""
+    server = configured_server_metrics(settings, service)
     return [
         AlarmSpec(
             key=f"{key}-unhealthy-hosts", metric=t.unhealthy_hosts, statistic="Maximum", threshold=0, periods=1,
@@ -35,6 +40,7 @@ def group_alarms(key: str, t: TargetMetrics) -> list[AlarmSpec]:
             guards_rollout=True,
             description=f"{key} model servers answer 5xx" + (": consider its weight 0" if key == "canary" else ""),
         ),
+        *server_alarms(settings.server_metrics, server, key_prefix=f"{key}-", who=key),
     ]  # fmt: skip
 
 
@@ -52,8 +58,11 @@ def observe(
     its topic) and the stack's dashboard (in ``scope``), one row of graphs per group."""
     every = [spec for group_specs in specs.values() for spec in group_specs]
     alarms = metric_alarms(site, site.prefix, every, [site.topic.arn])
-    graphs = [
-        graph for key in specs for graph in fleet_graphs(key, site.region, targets[key], group_metrics(fleets[key]))
-    ]
+    graphs = []
+    for key in specs:
+        graphs += fleet_graphs(key, site.region, targets[key], group_metrics(fleets[key]))
+    for key in specs:
+        server = configured_server_metrics(settings, fleets[key].fleet.props.name)
+        graphs += server_graphs(key, server, site.region)
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
     return alarms, board

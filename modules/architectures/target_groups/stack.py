@@ -73,8 +73,10 @@ class TargetGroupsStack(BaseStack):
     Auto Scaling group (ELB health checks, on-demand base + spot, capacity rebalance,
     instance refresh, drain hook, target tracking) over every AZ; a bad canary hurts only
     its weight's share and is rolled back by setting its weight to 0. Alarms on unhealthy
-    hosts and 5xx per group. Security: the ALB is internal and accepts only the VPC CIDR
-    (or the configured CIDRs) unless exposed on purpose; instances accept only the ALB.
+    hosts and 5xx per group, and on each group's servers' own p99 latency, 5xx and rejection
+    rates (the canary's roll it back); in-flight target tracking per group. Security: the
+    ALB is internal and accepts only the VPC CIDR (or the configured CIDRs) unless exposed on
+    purpose; instances accept only the ALB.
     """
 
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
@@ -100,7 +102,8 @@ class TargetGroupsStack(BaseStack):
         lb.forward({"default": weights["stable"], "canary": weights["canary"]}, stickiness_s=tg.stickiness_s)
         self.target_groups = groups
         targets = {key: target_metrics(lb, group) for key, group in groups.items()}
-        self.group_alarm_specs = {key: group_alarms(key, targets[key]) for key in groups}
+        # Each group's servers publish their metrics as the group's fleet (its name): their own alarms.
+        self.group_alarm_specs = {key: group_alarms(settings, key, targets[key], f"{prefix}-{key}") for key in groups}
         models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
