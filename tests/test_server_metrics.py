@@ -14,9 +14,11 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
+from model_server import emf
 
 from modules.architectures.server_metrics import (
     CATALOG,
+    DIMENSION_SETS,
     ServerMetrics,
     metric_reference,
     metric_uses,
@@ -61,14 +63,19 @@ def template_env(doc: StackDoc, path_start: str) -> dict[str, str]:
 # --- one catalogue ------------------------------------------------------------------------------
 
 
-def test_the_catalogue_is_the_servers_contract_and_orders_the_fields() -> None:
-    """Names and units are what the server writes: a typo here is an alarm on a metric that
-    never exists (CloudWatch accepts it silently)."""
-    assert [(m.name, m.unit) for m in CATALOG] == [
-        ("Requests", "Count"), ("ServerErrors", "Count"), ("Rejected", "Count"), ("Unauthorized", "Count"),
-        ("InferredRows", "Count"), ("Latency", "Milliseconds"), ("InFlight", "Count"), ("BatchRequests", "Count"),
-        ("BatchRows", "Count"), ("Draining", "None"),
-    ]  # fmt: skip
+def test_the_catalogue_is_what_the_server_writes_and_orders_the_fields() -> None:
+    """Names, units and dimension sets are what the server's own EMF document declares (the
+    server's writer, handlers/model_server, builds it here): a typo on either side is an alarm
+    on a metric that never exists, which CloudWatch accepts silently."""
+    window = emf.Window(0.0)
+    window.latency.add(0.004)
+    window.observe_batch(2, 16)
+    identity = emf.Identity(namespace="N", service="svc", model="m", version="1")
+    doc = emf.document(identity, window, 1.0, in_flight=0, draining=False)
+    declared = doc["_aws"]["CloudWatchMetrics"][0]
+    assert len(declared["Metrics"]) == len(CATALOG)
+    assert {(m["Name"], m["Unit"]) for m in declared["Metrics"]} == {(c.name, c.unit) for c in CATALOG}
+    assert [tuple(d) for d in declared["Dimensions"]] == list(DIMENSION_SETS)
     m = server_metrics("N", "svc")
     assert [getattr(m, f.name).name for f in fields(ServerMetrics)] == [c.name for c in CATALOG]
     assert m.latency == Metric(namespace="N", name="Latency", dimensions={"Service": "svc"})
