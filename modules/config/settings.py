@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
         """One validator, so that every rule's problems are reported together."""
-        refuse(public_requirement_problems(self) + self._zone_problems())
+        public = [stack for stack in EXPOSED_STACKS if self.exposure_of(stack) == "public"]
+        network = self.network.problems_with(
+            az_count=self.az_count, secondary_region=self.ha_failover.secondary_region, public=public
+        )
+        refuse(public_requirement_problems(self) + self._zone_problems() + network)
         return self
 
     def _zone_problems(self) -> list[str]:
