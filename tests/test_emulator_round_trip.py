@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,23 +75,29 @@ SIDE_BY_SIDE = ("event-processing", "model-serving")
 
 
 def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by_side(tmp_path: Path) -> None:
-    """`make deploy-local` in the real order: ``state`` applied first, then two stacks whose
-    backend is that TLS-only, KMS-encrypted bucket, side by side, each checked on what it
-    deployed (event-processing's queue delivery with its smoke test on real objects;
-    model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out in
-    emulator mode only: modules/core/emulator.py); ``state`` re-planned and destroyed last."""
+    """`make deploy-local` in the real order: ``state`` applied first, then the shared
+    ``network`` and event-processing side by side, model-serving once ``network`` is up (it
+    reads the shared VPC at plan time); each on the TLS-only, KMS-encrypted state bucket and
+    checked on what it deployed (event-processing's queue delivery with its smoke test on real
+    objects; model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out
+    in emulator mode only: modules/core/emulator.py, in the network stack's subnets); ``network``
+    destroyed after model-serving, ``state`` re-planned and destroyed last."""
     from tools.deploy.round_trip import deploy_local
 
     lines: list[str] = []
+    deployed = ("network", *SIDE_BY_SIDE)
 
     def after_the_others(settings: Settings) -> None:
-        _state_bucket_held_the_destroyed_stacks(settings, SIDE_BY_SIDE)
+        _state_bucket_held_the_destroyed_stacks(settings, deployed)
         _model_serving_is_gone(settings)
         buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
         assert settings.section(EventProcessingSettings).bucket not in buckets, "destroy removed the data bucket"
+        assert not aws_client("ec2", settings).describe_nat_gateways(
+            Filters=[{"Name": "state", "Values": ["available", "pending"]}]
+        )["NatGateways"], "destroy removed the shared network's NAT gateways"
 
     results = deploy_local(
-        ["state", *SIDE_BY_SIDE],
+        ["state", *deployed],
         lines.append,
         environ={"RAI_SERVING_IMAGE_URI": SERVING_IMAGE},
         checks={
@@ -101,10 +108,13 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
         workdir=tmp_path,
     )
     print(*lines, sep="\n")
-    assert results[0].stack == "state" and {r.stack for r in results[1:]} == set(SIDE_BY_SIDE)
+    assert results[0].stack == "state" and {r.stack for r in results[1:]} == set(deployed)
     assert all(set(r.seconds) == {"init", "apply", "plan", "destroy"} for r in results)
     applied = [line.split(":")[0] for line in lines if ": applied in " in line]
-    assert applied[0] == "state" and sorted(applied[1:]) == sorted(SIDE_BY_SIDE), lines
+    assert applied[0] == "state" and sorted(applied[1:]) == sorted(deployed), lines
+    assert applied.index("network") < applied.index("model-serving"), "the network is up before its user"
+    finished = [line.split(":")[0] for line in lines if "(total " in line]
+    assert finished.index("model-serving") < finished.index("network"), "the network outlives its user"
     assert "(total " in lines[-1] and lines[-1].startswith("state:"), "state is destroyed last"
 
 
@@ -234,9 +244,13 @@ def _model_serving_is_fault_tolerant(settings: Settings) -> None:
     (repo,) = ecr.describe_repositories(repositoryNames=["resilient-ai-dev/model-server"])["repositories"]
     assert repo.get("imageTagMutability") == "IMMUTABLE", repo
     assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo
-    nats = ec2.describe_nat_gateways()["NatGateways"]  # the only VPC of this run: event-processing has none
+    nats = ec2.describe_nat_gateways()["NatGateways"]  # the only VPC of this run: the network stack's
     assert len(nats) == 3, "one NAT per AZ"
     assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["resilient-ai-dev-network"]}])["Vpcs"]
+    subnets = ec2.describe_subnets(SubnetIds=vpc_config["subnets"])["Subnets"]
+    assert {s["VpcId"] for s in subnets} == {vpc["VpcId"]}, "the tasks run in the shared VPC"
+    assert len({s["AvailabilityZoneId"] for s in subnets}) == 3
 
 
 def _model_serving_is_gone(settings: Settings) -> None:
@@ -244,3 +258,71 @@ def _model_serving_is_gone(settings: Settings) -> None:
     clusters = ecs.describe_clusters(clusters=["resilient-ai-dev-serving"])["clusters"]
     assert all(c["status"] == "INACTIVE" for c in clusters), "destroy deleted the cluster (AWS lists it INACTIVE)"
     assert not elbv2.describe_load_balancers()["LoadBalancers"], "destroy deleted the ALB"
+
+
+def _users_network(ec2: Any, vpc_id: str) -> dict[str, Any]:
+    """What destroy must leave as it was: the VPC, its subnets, route tables and gateways.
+    (Free IP counts are left out: they only say an ENI is in use.)"""
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    (vpc,) = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    subnets = ec2.describe_subnets(Filters=by_vpc)["Subnets"]
+    tables = ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]
+    return {
+        "vpc": {k: vpc.get(k) for k in ("VpcId", "CidrBlock", "State", "DhcpOptionsId", "Tags")},
+        "subnets": sorted(
+            (s["SubnetId"], s["CidrBlock"], s["AvailabilityZone"], s["State"], str(s.get("Tags"))) for s in subnets
+        ),
+        "route_tables": sorted((t["RouteTableId"], str(t["Routes"]), len(t["Associations"])) for t in tables),
+        "internet_gateways": ec2.describe_internet_gateways()["InternetGateways"],
+    }
+
+
+def test_existing_vpc_round_trip_creates_none_of_the_network_and_destroy_leaves_it(
+    moto: MotoServer, tmp_path: Path
+) -> None:
+    """`network.mode = existing`: a VPC and 3 private subnets made with boto3 first, as a
+    platform team's would be; model-serving deployed into them, re-planned empty, destroyed.
+    It created no VPC, subnet, route table, gateway, NAT, flow log or endpoint, its tasks ran in
+    the given subnets, and the user's network is there, unchanged, after the destroy."""
+    from modules.app import synth
+
+    base = emulator_settings(moto.endpoint, environ={})
+    ec2 = aws_client("ec2", base)
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": "platform-team"}])
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"][:3]]
+    subnet_ids = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+    before = _users_network(ec2, vpc_id)
+    settings = emulator_settings(
+        moto.endpoint,
+        environ={
+            "RAI_NETWORK_MODE": "existing",
+            "RAI_NETWORK_VPC_ID": vpc_id,
+            "RAI_NETWORK_PRIVATE_SUBNET_IDS": ",".join(subnet_ids),
+            "RAI_SERVING_IMAGE_URI": SERVING_IMAGE,
+        },
+    )
+    synth(settings, tmp_path / "out", only=["model-serving"])
+    stack_dir = tmp_path / "out" / "stacks" / "model-serving"
+
+    def nothing_of_the_network_was_created() -> None:
+        assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == [vpc_id]
+        assert {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+            "Subnets"]} == set(subnet_ids)  # fmt: skip
+        assert _users_network(ec2, vpc_id)["route_tables"] == before["route_tables"]
+        assert not ec2.describe_nat_gateways()["NatGateways"] and not ec2.describe_flow_logs()["FlowLogs"]
+        assert not ec2.describe_vpc_endpoints()["VpcEndpoints"]
+        assert _users_network(ec2, vpc_id)["internet_gateways"] == before["internet_gateways"]
+        ecs = aws_client("ecs", settings)
+        (service,) = ecs.describe_services(cluster="resilient-ai-dev-serving", services=["model-server"])["services"]
+        assert sorted(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]) == sorted(subnet_ids)
+        groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+        assert len([g for g in groups if g["GroupName"] != "default"]) >= 2, "the stack's own security groups"
+
+    print(round_trip(emulator_terraform(settings), settings, stack_dir, nothing_of_the_network_was_created))
+    assert _users_network(ec2, vpc_id) == before, "destroy left the user's network as it was"
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    assert [g["GroupName"] for g in groups] == ["default"], "the stack's own security groups are gone"

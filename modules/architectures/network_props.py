@@ -55,12 +55,13 @@ def stack_network(
             vpc_id=getattr(net, f"{prefix}vpc_id"),
             private_subnet_ids=getattr(net, f"{prefix}private_subnet_ids"),
             public_subnet_ids=getattr(net, f"{prefix}public_subnet_ids"),
+            public=public,
             setting_prefix=f"network.{prefix}",
         )
     else:
         props = NetworkLookupProps(
             az_count=settings.az_count, name=shared_network_name(settings, region), public=public,
-            setting_prefix=f"network.{prefix}",
+            cidr=settings.vpc_cidr, setting_prefix=f"network.{prefix}",
         )  # fmt: skip
         stack = TerraformStack.of(scope)
         if isinstance(stack, BaseStack):

@@ -28,7 +28,8 @@ class NetworkLookupProps:
     private_subnet_ids: SubnetIds = ()
     public_subnet_ids: SubnetIds = ()
     name: str = ""
-    public: bool = False  # by name: also look up the public subnets (a public load balancer)
+    public: bool = False  # also look up the public subnets (a public load balancer)
+    cidr: str = ""  # the VPC's range when known at synth (the `network` stack's); empty: read at plan time
     # How the plan-time messages name what to fix (the settings, e.g. "network." or "network.secondary_").
     setting_prefix: str = "network."
 
@@ -36,10 +37,9 @@ class NetworkLookupProps:
         problems = field_problems(self)
         if bool(self.name) == bool(self.vpc_id):
             problems.append("name, vpc_id: exactly one of them (a network by its Name tag, or by ids)")
-        if self.vpc_id and len(self.private_subnet_ids) < self.az_count:
-            problems.append(
-                f"private_subnet_ids: {len(self.private_subnet_ids)} given, az_count = {self.az_count} needs as many"
-            )
+        for tier, ids in (("private", self.private_subnet_ids), ("public", self.public_subnet_ids)):
+            if self.vpc_id and (tier == "private" or self.public) and len(ids) < self.az_count:
+                problems.append(f"{tier}_subnet_ids: {len(ids)} given, az_count = {self.az_count} needs as many")
         if self.name and (self.private_subnet_ids or self.public_subnet_ids):
             problems.append("private_subnet_ids, public_subnet_ids: only with vpc_id")
         if problems:
@@ -51,8 +51,9 @@ class NetworkLookup(Construct):
 
     Checked before anything is created (lifecycle postconditions, so ``terraform plan``
     fails with a plain message): the VPC resolves DNS (interface endpoints' private names
-    need it), every subnet exists and is in that VPC, and the private subnets span
-    ``az_count`` distinct AZs (fewer would make the stack's fault tolerance a claim only).
+    need it), every subnet exists and is in that VPC, and the private subnets (and the public
+    ones, when looked up) span ``az_count`` distinct AZs (fewer would make the stack's fault
+    tolerance a claim only). Of more subnets than ``az_count``, the first ``az_count`` are used.
     """
 
     def __init__(self, scope: Construct, id: str, props: NetworkLookupProps) -> None:
@@ -69,15 +70,14 @@ class NetworkLookup(Construct):
                 f"turn it on, or set {p}vpc_id to a VPC that does.",
             ),
         )
-        self.private_subnets = self._subnets("private", props.private_subnet_ids, props.az_count)
-        if props.vpc_id:
-            self.public_subnets = self._subnets("public", props.public_subnet_ids, len(props.public_subnet_ids))
-        else:
-            self.public_subnets = self._subnets("public", (), props.az_count if props.public else 0)
+        self.private_subnets = self._subnets("private", props.private_subnet_ids)
+        self.public_subnets = self._subnets("public", props.public_subnet_ids) if props.public else []
 
-    def _subnets(self, tier: str, ids: tuple[str, ...], count: int) -> list[DataAwsSubnet]:
+    def _subnets(self, tier: str, ids: tuple[str, ...]) -> list[DataAwsSubnet]:
+        """The first ``az_count`` subnets of ``tier`` (by id, else by Name tag)."""
         p, props = self.props.setting_prefix, self.props
         out: list[DataAwsSubnet] = []
+        count = props.az_count
         for i in range(count):
             what = ids[i] if ids else f"{props.name}-{tier}-{i}"
             conditions = [
@@ -87,13 +87,13 @@ class NetworkLookup(Construct):
                     f"set {p}{tier}_subnet_ids to subnets of {p}vpc_id.",
                 )
             ]
-            if tier == "private" and i == count - 1:
+            if i == count - 1:
                 zones = ", ".join([*(f"{s.fqn}.availability_zone_id" for s in out), "self.availability_zone_id"])
                 conditions.append(
                     Postcondition(
                         condition=f"${{length(distinct([{zones}])) >= {props.az_count}}}",
-                        error_message=f"The private subnets are in fewer than az_count = {props.az_count} distinct "
-                        f"availability zones: set {p}private_subnet_ids to one subnet in each of "
+                        error_message=f"The {tier} subnets are in fewer than az_count = {props.az_count} distinct "
+                        f"availability zones: set {p}{tier}_subnet_ids to one subnet in each of "
                         f"{props.az_count} zones.",
                     )
                 )
@@ -109,7 +109,7 @@ class NetworkLookup(Construct):
     def handles(self) -> NetworkHandles:
         return NetworkHandles(
             vpc_id=self.vpc.id,
-            cidr=self.vpc.cidr_block,
+            cidr=self.props.cidr or self.vpc.cidr_block,
             private_subnet_ids=[s.id for s in self.private_subnets],
             public_subnet_ids=[s.id for s in self.public_subnets],
         )

@@ -20,7 +20,7 @@ class NetworkSettings(Section):
     """Where the VPC of every multi-AZ stack comes from, and how it is built (AZs and CIDR are top-level)."""
 
     mode: NetworkMode = Field(
-        default="per_stack",
+        default="shared",
         description="`shared`: the `network` stack builds one VPC every stack uses; `per_stack`: each stack "
         "builds its own; `existing`: the user's VPC, named by vpc_id and the subnet ids (nothing of it is created)",
     )
