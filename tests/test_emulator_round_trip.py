@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -258,71 +257,3 @@ def _model_serving_is_gone(settings: Settings) -> None:
     clusters = ecs.describe_clusters(clusters=["resilient-ai-dev-serving"])["clusters"]
     assert all(c["status"] == "INACTIVE" for c in clusters), "destroy deleted the cluster (AWS lists it INACTIVE)"
     assert not elbv2.describe_load_balancers()["LoadBalancers"], "destroy deleted the ALB"
-
-
-def _users_network(ec2: Any, vpc_id: str) -> dict[str, Any]:
-    """What destroy must leave as it was: the VPC, its subnets, route tables and gateways.
-    (Free IP counts are left out: they only say an ENI is in use.)"""
-    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
-    (vpc,) = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-    subnets = ec2.describe_subnets(Filters=by_vpc)["Subnets"]
-    tables = ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]
-    return {
-        "vpc": {k: vpc.get(k) for k in ("VpcId", "CidrBlock", "State", "DhcpOptionsId", "Tags")},
-        "subnets": sorted(
-            (s["SubnetId"], s["CidrBlock"], s["AvailabilityZone"], s["State"], str(s.get("Tags"))) for s in subnets
-        ),
-        "route_tables": sorted((t["RouteTableId"], str(t["Routes"]), len(t["Associations"])) for t in tables),
-        "internet_gateways": ec2.describe_internet_gateways()["InternetGateways"],
-    }
-
-
-def test_existing_vpc_round_trip_creates_none_of_the_network_and_destroy_leaves_it(
-    moto: MotoServer, tmp_path: Path
-) -> None:
-    """`network.mode = existing`: a VPC and 3 private subnets made with boto3 first, as a
-    platform team's would be; model-serving deployed into them, re-planned empty, destroyed.
-    It created no VPC, subnet, route table, gateway, NAT, flow log or endpoint, its tasks ran in
-    the given subnets, and the user's network is there, unchanged, after the destroy."""
-    from modules.app import synth
-
-    base = emulator_settings(moto.endpoint, environ={})
-    ec2 = aws_client("ec2", base)
-    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": "platform-team"}])
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"][:3]]
-    subnet_ids = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for i, zone in enumerate(zones)
-    ]
-    before = _users_network(ec2, vpc_id)
-    settings = emulator_settings(
-        moto.endpoint,
-        environ={
-            "RAI_NETWORK_MODE": "existing",
-            "RAI_NETWORK_VPC_ID": vpc_id,
-            "RAI_NETWORK_PRIVATE_SUBNET_IDS": ",".join(subnet_ids),
-            "RAI_SERVING_IMAGE_URI": SERVING_IMAGE,
-        },
-    )
-    synth(settings, tmp_path / "out", only=["model-serving"])
-    stack_dir = tmp_path / "out" / "stacks" / "model-serving"
-
-    def nothing_of_the_network_was_created() -> None:
-        assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == [vpc_id]
-        assert {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
-            "Subnets"]} == set(subnet_ids)  # fmt: skip
-        assert _users_network(ec2, vpc_id)["route_tables"] == before["route_tables"]
-        assert not ec2.describe_nat_gateways()["NatGateways"] and not ec2.describe_flow_logs()["FlowLogs"]
-        assert not ec2.describe_vpc_endpoints()["VpcEndpoints"]
-        assert _users_network(ec2, vpc_id)["internet_gateways"] == before["internet_gateways"]
-        ecs = aws_client("ecs", settings)
-        (service,) = ecs.describe_services(cluster="resilient-ai-dev-serving", services=["model-server"])["services"]
-        assert sorted(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]) == sorted(subnet_ids)
-        groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
-        assert len([g for g in groups if g["GroupName"] != "default"]) >= 2, "the stack's own security groups"
-
-    print(round_trip(emulator_terraform(settings), settings, stack_dir, nothing_of_the_network_was_created))
-    assert _users_network(ec2, vpc_id) == before, "destroy left the user's network as it was"
-    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
-    assert [g["GroupName"] for g in groups] == ["default"], "the stack's own security groups are gone"
