@@ -238,3 +238,26 @@ def test_lookup_props_refuse_a_half_named_network() -> None:
         NetworkLookupProps(az_count=3, vpc_id="vpc-0a1b2c3d", name="x", private_subnet_ids=("subnet-0a1b2c3d",))
     for fragment in ("name, vpc_id: exactly one", "private_subnet_ids: 1 given", "only with vpc_id"):
         assert fragment in str(info.value)
+
+
+def test_existing_in_two_regions_reads_each_regions_own_vpc_through_its_provider(tmp_path: Path) -> None:
+    """With ha_failover.secondary_region, the secondary site reads network.secondary_* in its
+    own region, and the plan-time messages name those settings."""
+    from modules.app import synth
+
+    env = {
+        **EXISTING_NETWORK_ENV,
+        "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+        "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3",
+        "RAI_NETWORK_SECONDARY_VPC_ID": "vpc-0f0f0f0f",
+        "RAI_NETWORK_SECONDARY_PRIVATE_SUBNET_IDS": "subnet-0f0f0f01,subnet-0f0f0f02,subnet-0f0f0f03",
+    }
+    synth(settings_from(env), tmp_path / "out", only=["ha-failover"])
+    doc = load_stacks(tmp_path / "out")["ha-failover"]
+    vpc = data_by_path(doc, "aws_vpc", "secondary/network/vpc")
+    assert (vpc["id"], vpc["provider"]) == ("vpc-0f0f0f0f", "aws.secondary")
+    subnet = data_by_path(doc, "aws_subnet", "secondary/network/private-0")
+    assert (subnet["id"], subnet["provider"]) == ("subnet-0f0f0f01", "aws.secondary")
+    assert "network.secondary_private_subnet_ids" in subnet["lifecycle"]["postcondition"][0]["error_message"]
+    assert data_by_path(doc, "aws_vpc", "primary/network/vpc")["id"] == EXISTING_NETWORK_ENV["RAI_NETWORK_VPC_ID"]
+    assert created(doc) == {}
