@@ -39,7 +39,8 @@ def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -
     Every stack that keeps its state in the ``state`` stack's bucket depends on ``state``
     (when it is built too): ``cdktf deploy '*'`` applies ``state`` first and the others
     after it, ``cdktf destroy '*'`` destroys ``state`` last. The dependency is recorded in
-    cdktf's ``manifest.json`` only; no stack's ``cdk.tf.json`` changes.
+    cdktf's ``manifest.json`` only; no stack's ``cdk.tf.json`` changes. So is a stack's
+    dependency on the stacks it reads (``uses_stacks``: the `network` stack's VPC).
     """
     unknown = sorted(set(only or ()) - STACKS.keys())
     if unknown:
@@ -51,10 +52,11 @@ def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -
             built[name] = builder(app, name, settings)
             built[name].finalize()
     state = built.get(STATE_STACK)
-    if state is not None:
-        for stack in built.values():
-            if stack is not state and stack.backend == "s3":
-                stack.add_dependency(state)
+    for stack in built.values():
+        if state is not None and stack is not state and stack.backend == "s3":
+            stack.add_dependency(state)
+        for used in sorted(stack.uses_stacks & built.keys()):
+            stack.add_dependency(built[used])
     return app
 
 

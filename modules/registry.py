@@ -64,9 +64,11 @@ class Registered:
         return PROJECT_ROOT.joinpath(*self.package.split("."))
 
 
-# Deploy order: `state` first (it holds everyone's state), then the others in this order.
+# Deploy order: `state` first (it holds everyone's state), `network` next (the VPC the others
+# use with network.mode = "shared"), then the others in this order.
 STACKS: tuple[Registered, ...] = (
     Registered("state", "StateStack"),
+    Registered("network", "NetworkStack"),
     Registered("stream-analytics", "StreamAnalyticsStack", settings="StreamSettings", section="stream"),
     Registered("model-serving", "ModelServingStack", section="serving"),
     Registered("ha-failover", "HaFailoverStack"),

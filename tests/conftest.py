@@ -61,6 +61,12 @@ def by_path(doc: StackDoc, rtype: str, path: str) -> dict[str, Any]:
     return found[0]
 
 
+def private_subnet_refs(doc: StackDoc) -> set[str]:
+    """How ``doc`` names its private subnets: its own (``per_stack``) or looked up (``shared``, ``existing``)."""
+    own = {f"${{aws_subnet.{n}.id}}" for n in doc.get("resource", {}).get("aws_subnet", {}) if "private" in n}
+    return own | {f"${{data.aws_subnet.{n}.id}}" for n in doc.get("data", {}).get("aws_subnet", {}) if "private" in n}
+
+
 def ref(resource: dict[str, Any], rtype: str, attribute: str) -> str:
     """The Terraform expression another element uses for ``resource``'s ``attribute``."""
     return "${" + f"{rtype}.{resource['//']['metadata']['uniqueId']}.{attribute}" + "}"
@@ -171,12 +177,35 @@ FLEET_VARIANT_ENV = {
 @pytest.fixture(scope="session")
 def fleet_variant_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ha-failover and target-groups with every optional feature on (one synth for both test files)."""
-    return shared_synth(tmp_path_factory, "fleet-variant", FLEET_VARIANT_ENV, only=["ha-failover", "target-groups"])
+    return shared_synth(
+        tmp_path_factory, "fleet-variant", FLEET_VARIANT_ENV, only=["network", "ha-failover", "target-groups"]
+    )
 
 
 @pytest.fixture(scope="session")
 def fleet_variant(fleet_variant_dir: Path) -> dict[str, StackDoc]:
     return load_stacks(fleet_variant_dir)
+
+
+# The stacks that use the network, in the two modes besides the default (`shared`).
+NETWORK_USERS = ["model-serving", "ha-failover", "target-groups", "stream-analytics"]
+EXISTING_NETWORK_ENV = {
+    "RAI_NETWORK_MODE": "existing",
+    "RAI_NETWORK_VPC_ID": "vpc-0a1b2c3d4e5f67890",
+    "RAI_NETWORK_PRIVATE_SUBNET_IDS": "subnet-0000000000000000a,subnet-0000000000000000b,subnet-0000000000000000c",
+}
+
+
+@pytest.fixture(scope="session")
+def per_stack_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The network users with `network.mode = per_stack`: each builds its own VPC (main's form)."""
+    return shared_synth(tmp_path_factory, "per-stack", {"RAI_NETWORK_MODE": "per_stack"}, only=NETWORK_USERS)
+
+
+@pytest.fixture(scope="session")
+def existing_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The network users in the user's VPC (`network.mode = existing`), and the then empty `network` stack."""
+    return shared_synth(tmp_path_factory, "existing", EXISTING_NETWORK_ENV, only=["network", *NETWORK_USERS])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

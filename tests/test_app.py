@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modules import app as app_module
-from modules.app import STACKS, synth
+from modules.app import STACKS, build_app, synth
 from modules.core.stack import BaseStack
 from tests.conftest import StackDoc, settings_from
 
@@ -57,8 +57,27 @@ def test_every_stack_with_state_in_the_bucket_depends_on_state(stacks: dict[str,
     remote = {name for name, doc in stacks.items() if "s3" in doc["terraform"]["backend"]}
     assert remote == set(STACKS) - {"state"}
     dependencies = _manifest_dependencies(synth_dir)
-    assert dependencies == {"state": set(), **{name: {"state"} for name in remote}}
+    assert {name: deps & {"state"} for name, deps in dependencies.items()} == {
+        "state": set(),
+        **{name: {"state"} for name in remote},
+    }
     assert "dependencies" not in json.dumps(stacks), "the dependency is in the manifest only"
+
+
+def test_every_stack_that_reads_the_shared_network_depends_on_the_network_stack(synth_dir: Path) -> None:
+    """`cdktf deploy '*'` applies `network` before the stacks that look its VPC up at plan time
+    (their plan fails without it), `cdktf destroy '*'` destroys it after them."""
+    dependencies = _manifest_dependencies(synth_dir)
+    users = {name for name, deps in dependencies.items() if "network" in deps}
+    assert users == {"model-serving", "ha-failover", "target-groups", "stream-analytics"}
+    assert dependencies["network"] == {"state"} and "network" not in dependencies["event-processing"]
+
+
+def test_no_stack_depends_on_the_network_stack_unless_the_network_is_shared(tmp_path: Path) -> None:
+    """With `per_stack` (each its own VPC) the `network` stack is empty and nothing waits for it."""
+    app = build_app(settings_from({"RAI_NETWORK_MODE": "per_stack"}), tmp_path, only=["network", "model-serving"])
+    stacks = {s.node.id: s for s in app.node.children if isinstance(s, BaseStack)}
+    assert stacks["model-serving"].dependencies == [] and stacks["model-serving"].uses_stacks == set()
 
 
 def test_no_dependency_on_state_without_it_or_on_itself() -> None:

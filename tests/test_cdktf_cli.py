@@ -24,9 +24,12 @@ CDKTF = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
 
 # A subset that proves the order (`state`, then two stacks on its bucket) and fits the
 # test budget; `tooling.stacks` makes the app build only these, so `'*'` means them.
+# ha-failover builds its own VPC here (`per_stack`): the shared network's order is proven by
+# `make deploy-local` (tests/test_emulator_round_trip.py), the user's VPC there too.
 DEPLOYED = ("state", "event-processing", "ha-failover")
 CLI_SETTINGS = {
     "RAI_TOOLING_STACKS": ",".join(DEPLOYED),
+    "RAI_NETWORK_MODE": "per_stack",
     "RAI_AZ_COUNT": "2",
     "RAI_EVENT_PROCESSING_DELIVERY": "direct",
 }

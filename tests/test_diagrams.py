@@ -28,16 +28,21 @@ def test_every_stack_has_a_rendered_picture_in_docs() -> None:
             assert dot.with_suffix(f".{fmt}").stat().st_size > 1000, f"{dot.stem}.{fmt} missing: run `make diagrams`"
 
 
-def test_model_serving_shows_alb_to_targets_across_three_azs(stacks: dict[str, StackDoc]) -> None:
+def test_model_serving_shows_alb_to_targets(stacks: dict[str, StackDoc]) -> None:
     g = build(StackDocument("model-serving", stacks["model-serving"]))
     lb = next(n for n in g.nodes if n.startswith("aws_lb."))
     tg = next(n for n in g.nodes if n.startswith("aws_lb_target_group."))
     assert any(a == lb and b == tg for a, b, _ in g.edges), "ALB -> target group"
     assert any(a == tg and b == "aws_ecs_service.service" for a, b, _ in g.edges), "target group -> service"
+
+
+def test_network_shows_subnets_and_a_nat_in_each_of_three_azs(stacks: dict[str, StackDoc]) -> None:
+    """The AZs are drawn where the subnets are: the `network` stack (network.mode = "shared")."""
+    g = build(StackDocument("network", stacks["network"]))
     azs = {grp for grp, _ in g.nodes.values() if grp.startswith("az:")}
     assert azs == {"az:use1-az1", "az:use1-az2", "az:use1-az4"}, "AZs by zone id"
-    service_subnets = {b for a, b, _ in g.edges if a == "aws_ecs_service.service" and b.startswith("aws_subnet.")}
-    assert {g.nodes[s][0] for s in service_subnets} == azs, "the service reaches a subnet in every AZ"
+    nats = [n for n in g.nodes if n.startswith("aws_nat_gateway.")]
+    assert {g.nodes[n][0] for n in nats} == azs, "a NAT in every AZ"
 
 
 def test_stream_analytics_shows_stream_to_workers_to_sinks(stacks: dict[str, StackDoc]) -> None:

@@ -74,23 +74,29 @@ SIDE_BY_SIDE = ("event-processing", "model-serving")
 
 
 def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by_side(tmp_path: Path) -> None:
-    """`make deploy-local` in the real order: ``state`` applied first, then two stacks whose
-    backend is that TLS-only, KMS-encrypted bucket, side by side, each checked on what it
-    deployed (event-processing's queue delivery with its smoke test on real objects;
-    model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out in
-    emulator mode only: modules/core/emulator.py); ``state`` re-planned and destroyed last."""
+    """`make deploy-local` in the real order: ``state`` applied first, then the shared
+    ``network`` and event-processing side by side, model-serving once ``network`` is up (it
+    reads the shared VPC at plan time); each on the TLS-only, KMS-encrypted state bucket and
+    checked on what it deployed (event-processing's queue delivery with its smoke test on real
+    objects; model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out
+    in emulator mode only: modules/core/emulator.py, in the network stack's subnets); ``network``
+    destroyed after model-serving, ``state`` re-planned and destroyed last."""
     from tools.deploy.round_trip import deploy_local
 
     lines: list[str] = []
+    deployed = ("network", *SIDE_BY_SIDE)
 
     def after_the_others(settings: Settings) -> None:
-        _state_bucket_held_the_destroyed_stacks(settings, SIDE_BY_SIDE)
+        _state_bucket_held_the_destroyed_stacks(settings, deployed)
         _model_serving_is_gone(settings)
         buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
         assert settings.section(EventProcessingSettings).bucket not in buckets, "destroy removed the data bucket"
+        assert not aws_client("ec2", settings).describe_nat_gateways(
+            Filters=[{"Name": "state", "Values": ["available", "pending"]}]
+        )["NatGateways"], "destroy removed the shared network's NAT gateways"
 
     results = deploy_local(
-        ["state", *SIDE_BY_SIDE],
+        ["state", *deployed],
         lines.append,
         environ={"RAI_SERVING_IMAGE_URI": SERVING_IMAGE},
         checks={
@@ -101,10 +107,13 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
         workdir=tmp_path,
     )
     print(*lines, sep="\n")
-    assert results[0].stack == "state" and {r.stack for r in results[1:]} == set(SIDE_BY_SIDE)
+    assert results[0].stack == "state" and {r.stack for r in results[1:]} == set(deployed)
     assert all(set(r.seconds) == {"init", "apply", "plan", "destroy"} for r in results)
     applied = [line.split(":")[0] for line in lines if ": applied in " in line]
-    assert applied[0] == "state" and sorted(applied[1:]) == sorted(SIDE_BY_SIDE), lines
+    assert applied[0] == "state" and sorted(applied[1:]) == sorted(deployed), lines
+    assert applied.index("network") < applied.index("model-serving"), "the network is up before its user"
+    finished = [line.split(":")[0] for line in lines if "(total " in line]
+    assert finished.index("model-serving") < finished.index("network"), "the network outlives its user"
     assert "(total " in lines[-1] and lines[-1].startswith("state:"), "state is destroyed last"
 
 
@@ -234,9 +243,13 @@ def _model_serving_is_fault_tolerant(settings: Settings) -> None:
     (repo,) = ecr.describe_repositories(repositoryNames=["resilient-ai-dev/model-server"])["repositories"]
     assert repo.get("imageTagMutability") == "IMMUTABLE", repo
     assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo
-    nats = ec2.describe_nat_gateways()["NatGateways"]  # the only VPC of this run: event-processing has none
+    nats = ec2.describe_nat_gateways()["NatGateways"]  # the only VPC of this run: the network stack's
     assert len(nats) == 3, "one NAT per AZ"
     assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["resilient-ai-dev-network"]}])["Vpcs"]
+    subnets = ec2.describe_subnets(SubnetIds=vpc_config["subnets"])["Subnets"]
+    assert {s["VpcId"] for s in subnets} == {vpc["VpcId"]}, "the tasks run in the shared VPC"
+    assert len({s["AvailabilityZoneId"] for s in subnets}) == 3
 
 
 def _model_serving_is_gone(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from modules.architectures.server_environment import server_environment
 from modules.blocks.fleet import FleetProps
 from modules.blocks.instance_template import AL2023_X86_64, user_data
 from modules.blocks.model_server_fleet import SERVER_DIR, ModelServerFleetProps, template_props
-from tests.conftest import StackDoc, resources, settings_from
+from tests.conftest import StackDoc, private_subnet_refs, resources, settings_from
 from tools.harness.boot_script import BootRun, run_boot_script, unit_settings
 
 FLEET_STACKS = ("ha-failover", "target-groups")
@@ -58,7 +58,7 @@ def test_groups_run_the_latest_launch_template_version_through_the_mixed_instanc
 
 
 def test_groups_span_the_private_subnets_of_every_az(doc: StackDoc) -> None:
-    private = {f"${{aws_subnet.{n}.id}}" for n in doc["resource"]["aws_subnet"] if "private" in n}
+    private = private_subnet_refs(doc)
     for group in groups(doc).values():
         assert set(group["vpc_zone_identifier"]) == private and len(private) >= 2
 

@@ -91,7 +91,8 @@ def test_fleet_stacks_apply_heal_themselves_converge_and_destroy(tmp_path: Path)
         runs = []
         for name in SMOKES:  # synth (jsii) in this thread only: it is not thread-safe
             moto = stack.enter_context(MotoServer(tmp_path / f"moto-{name}.log"))
-            emu = emulator_settings(moto.endpoint, environ={"RAI_AZ_COUNT": "2"})
+            # Each its own VPC (per_stack): the stacks alone, each on its own emulator.
+            emu = emulator_settings(moto.endpoint, environ={"RAI_AZ_COUNT": "2", "RAI_NETWORK_MODE": "per_stack"})
             synth(emu, tmp_path / name, only=[name])
             runs.append((name, emu, tmp_path / name / "stacks" / name))
             aws_client("s3", emu)  # boto3's default session set up before the threads share it

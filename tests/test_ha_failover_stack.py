@@ -29,17 +29,21 @@ def alarms(doc: StackDoc) -> dict[str, dict[str, Any]]:
     return {a["alarm_name"].rsplit("-ha-", 1)[1]: a for a in resources(doc, "aws_cloudwatch_metric_alarm")}
 
 
-def test_network_spans_three_azs_by_default_with_a_nat_per_az(ha: StackDoc) -> None:
-    subnets = resources(ha, "aws_subnet")
+def test_network_spans_three_azs_by_default_with_a_nat_per_az(ha: StackDoc, stacks: dict[str, StackDoc]) -> None:
+    """The default network is the `network` stack's: ha-failover reads 3 private subnets, builds none."""
+    assert not resources(ha, "aws_subnet") and not resources(ha, "aws_nat_gateway")
+    assert len(ha["data"]["aws_subnet"]) == 3
+    subnets = resources(stacks["network"], "aws_subnet")
     assert Counter(s["tags"]["tier"] for s in subnets) == {"public": 3, "private": 3}
-    assert len(resources(ha, "aws_nat_gateway")) == 3
+    assert len(resources(stacks["network"], "aws_nat_gateway")) == 3
 
 
 def test_alb_is_internal_in_the_private_subnets_of_every_az_and_forwards_to_the_target_group(ha: StackDoc) -> None:
     lb = one(ha, "aws_lb")
     private = {
-        f"${{aws_subnet.{n}.id}}" for n, s in ha["resource"]["aws_subnet"].items() if s["tags"]["tier"] == "private"
+        f"${{data.aws_subnet.{n}.id}}" for n, s in ha["data"]["aws_subnet"].items() if "-private-" in s["tags"]["Name"]
     }
+    assert len(private) == 3
     assert lb["internal"] is True and set(lb["subnets"]) == private and lb["security_groups"]
     listener = one(ha, "aws_lb_listener")
     (name,) = ha["resource"]["aws_lb_target_group"]
@@ -112,20 +116,25 @@ def test_single_region_by_default_without_dns(ha: StackDoc) -> None:
 # --- second region and DNS failover ----------------------------------------------------------
 
 
-def test_secondary_region_runs_the_same_site_through_its_own_provider(two: StackDoc) -> None:
+def test_secondary_region_runs_the_same_site_through_its_own_provider(
+    two: StackDoc, fleet_variant: dict[str, StackDoc]
+) -> None:
     providers = {p.get("alias", "default"): p["region"] for p in two["provider"]["aws"]}
     assert providers == {"default": "us-east-1", "secondary": "us-west-2"}
     per_provider: Counter[tuple[str, str]] = Counter()
     for rtype, items in two["resource"].items():
         for item in items.values():
             per_provider[(rtype, item.get("provider", "default"))] += 1
-    for rtype in ("aws_vpc", "aws_lb", "aws_autoscaling_group", "aws_launch_template", "aws_kms_key", "aws_sns_topic",
+    for rtype in ("aws_lb", "aws_autoscaling_group", "aws_launch_template", "aws_kms_key", "aws_sns_topic",
                   "aws_s3_object", "aws_autoscaling_lifecycle_hook"):  # fmt: skip
         assert per_provider[(rtype, "default")] == per_provider[(rtype, "aws.secondary")] == 1, rtype
     assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 9, "alarms in the region of their metrics"
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
     assert ssm == {"default", "aws.secondary"}, "each region reads its own AMI"
-    zones = {(s.get("provider", "default"), s["availability_zone_id"]) for s in two["resource"]["aws_subnet"].values()}
+    vpcs = {(d.get("provider", "default"), d["tags"]["Name"]) for d in two["data"]["aws_vpc"].values()}
+    assert vpcs == {("default", "resilient-ai-prod-network"), ("aws.secondary", "resilient-ai-prod-network-2")}
+    net = fleet_variant["network"]
+    zones = {(s.get("provider", "default"), s["availability_zone_id"]) for s in net["resource"]["aws_subnet"].values()}
     primary = {("default", z) for z in ("use1-az1", "use1-az2", "use1-az4")}
     secondary = {("aws.secondary", z) for z in ("usw2-az1", "usw2-az2", "usw2-az3")}
     assert zones == primary | secondary, "each region's subnets in its own zone ids"
@@ -177,12 +186,13 @@ def test_bad_ha_settings_are_reported_together() -> None:
 
 @pytest.mark.slow
 def test_the_two_region_variants_validate_offline_and_pass_checkov(fleet_variant_dir: Path) -> None:
-    """The default synth is covered by the every-stack validate and scan tests."""
+    """The default synth is covered by the every-stack validate and scan tests; here the
+    second region of the shared network too."""
     from tools.deploy.checkov_scan import load_waivers, scan
     from tools.deploy.terraform import Terraform, stack_dirs, validate_all
 
     results = validate_all(Terraform(settings_from()), stack_dirs(fleet_variant_dir))
     errors = [str(d) for diags in results.values() for d in diags if d.severity == "error"]
-    assert set(results) == {"ha-failover", "target-groups"} and not errors, "\n".join(errors)
+    assert set(results) == {"network", "ha-failover", "target-groups"} and not errors, "\n".join(errors)
     result = scan(fleet_variant_dir, load_waivers())
     assert result.passed > 0 and not result.failures, "\n".join(map(str, result.failures))

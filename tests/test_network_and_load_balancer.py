@@ -1,5 +1,5 @@
-"""The shared network and load-balancer blocks: their defaults (as the model-serving stack
-uses them) and their variants (shared NAT, interface endpoints, internal ALB with TLS,
+"""The shared network and load-balancer blocks: their defaults (as the network and
+model-serving stacks use them) and their variants (shared NAT, interface endpoints, internal ALB with TLS,
 weighted target groups), built once in a stack of their own."""
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ def by_id(doc: StackDoc, rtype: str, fragment: str) -> dict[str, Any]:
     return dict(found)
 
 
-# --- defaults, as the model-serving stack builds them ------------------------------------
+# --- defaults, as the network stack builds them (network.mode = "shared") -----------------
 
 
 def test_subnets_span_every_az_and_assign_no_public_ip(stacks: dict[str, StackDoc]) -> None:
-    subnets = resources(stacks["model-serving"], "aws_subnet")
+    subnets = resources(stacks["network"], "aws_subnet")
     assert len(subnets) == 6, "a public and a private subnet in each of the 3 default AZs"
     azs = sorted(s["availability_zone_id"] for s in subnets)
     assert azs == sorted(["use1-az1", "use1-az2", "use1-az4"] * 2), "pinned by zone id, use1-az3 left out"
@@ -78,7 +78,7 @@ def test_subnets_span_every_az_and_assign_no_public_ip(stacks: dict[str, StackDo
 
 
 def test_the_plan_fails_unless_every_zone_id_is_a_regular_zone_of_the_region(stacks: dict[str, StackDoc]) -> None:
-    zones = one({"resource": stacks["model-serving"]["data"]}, "aws_availability_zones")
+    zones = one({"resource": stacks["network"]["data"]}, "aws_availability_zones")
     assert zones["filter"] == [
         {"name": "zone-id", "values": ["use1-az1", "use1-az2", "use1-az4"]},
         {"name": "opt-in-status", "values": ["opt-in-not-required"]},
@@ -89,7 +89,7 @@ def test_the_plan_fails_unless_every_zone_id_is_a_regular_zone_of_the_region(sta
 
 
 def test_one_nat_per_az_so_an_az_outage_cuts_off_no_other_az(stacks: dict[str, StackDoc]) -> None:
-    doc = stacks["model-serving"]
+    doc = stacks["network"]
     nats = doc["resource"]["aws_nat_gateway"]
     assert len(nats) == 3
     routes = [r for r in resources(doc, "aws_route") if "nat_gateway_id" in r]
@@ -100,7 +100,7 @@ def test_one_nat_per_az_so_an_az_outage_cuts_off_no_other_az(stacks: dict[str, S
 
 
 def test_flow_logs_capture_all_traffic_into_an_encrypted_retained_group(stacks: dict[str, StackDoc]) -> None:
-    doc = stacks["model-serving"]
+    doc = stacks["network"]
     flow = one(doc, "aws_flow_log")
     assert flow["traffic_type"] == "ALL" and flow["max_aggregation_interval"] == 60
     group = by_id(doc, "aws_cloudwatch_log_group", "flow-logs")
@@ -111,12 +111,12 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_retained_group(stacks: 
 
 
 def test_default_security_group_has_no_rules(stacks: dict[str, StackDoc]) -> None:
-    sg = one(stacks["model-serving"], "aws_default_security_group")
+    sg = one(stacks["network"], "aws_default_security_group")
     assert "ingress" not in sg and "egress" not in sg, "declaring it without rules strips AWS's allow-all"
 
 
 def test_s3_gateway_endpoint_serves_every_route_table(stacks: dict[str, StackDoc]) -> None:
-    endpoint = one(stacks["model-serving"], "aws_vpc_endpoint")
+    endpoint = one(stacks["network"], "aws_vpc_endpoint")
     assert endpoint["vpc_endpoint_type"] == "Gateway" and endpoint["service_name"].endswith(".s3")
     assert len(endpoint["route_table_ids"]) == 4, "public + 3 private"
 

@@ -1,15 +1,22 @@
-"""The public variant of model-serving on the emulator: apply, re-plan with no changes, destroy.
+"""The public variant of model-serving on the emulator, in the user's own VPC: apply, re-plan
+with no changes, destroy.
 
 GIVEN ``exposure = public`` (the settings of tests/test_exposure.py) and a certificate that
 exists in the emulator's ACM, the deployed ALB is internet-facing, answers HTTPS with the
 TLS 1.3/1.2 policy and redirects HTTP; a WAF web ACL with its rules in order is associated
 with it and logs to its ``aws-waf-logs-`` group with the bearer token redacted.
+
+GIVEN ``network.mode = existing`` and a VPC with private and public subnets made with boto3
+first, as a platform team's would be, the stack creates none of the network, runs in the
+given subnets, and its destroy leaves the VPC, subnets and routes as they were. (One deploy
+for both: the suite's wall time.)
 """
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,23 +121,87 @@ def _public_alb_is_https_only_behind_the_waf(settings: Settings, certificate_arn
     assert (env["JWT_ISSUER"], env["JWT_AUDIENCE"]) == (lb_settings.jwt_issuer, lb_settings.jwt_audience)
 
 
+def _users_network(ec2: Any, vpc_id: str) -> dict[str, Any]:
+    """What destroy must leave as it was: the VPC, its subnets, route tables and gateways.
+    (Free IP counts are left out: they only say an ENI is in use.)"""
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    (vpc,) = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    subnets = ec2.describe_subnets(Filters=by_vpc)["Subnets"]
+    tables = ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]
+    return {
+        "vpc": {k: vpc.get(k) for k in ("VpcId", "CidrBlock", "State", "DhcpOptionsId", "Tags")},
+        "subnets": sorted(
+            (s["SubnetId"], s["CidrBlock"], s["AvailabilityZone"], s["State"], str(s.get("Tags"))) for s in subnets
+        ),
+        "route_tables": sorted((t["RouteTableId"], str(t["Routes"]), len(t["Associations"])) for t in tables),
+        "internet_gateways": ec2.describe_internet_gateways()["InternetGateways"],
+    }
+
+
+def users_vpc(ec2: Any) -> tuple[str, list[str], list[str]]:
+    """(VPC id, private subnet ids, public subnet ids): 3 AZs, the public ones routed to an
+    internet gateway."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": "platform-team"}])
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    public_table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"][:3]]
+    private: list[str] = []
+    public: list[str] = []
+    for i, zone in enumerate(zones):
+        for tier, ids, offset in (("private", private, 0), ("public", public, 100)):
+            subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{offset + i}.0/24", AvailabilityZone=zone)
+            ids.append(subnet["Subnet"]["SubnetId"])
+            ec2.create_tags(Resources=[ids[-1]], Tags=[{"Key": "Name", "Value": f"platform-team-{tier}-{i}"}])
+        ec2.associate_route_table(RouteTableId=public_table, SubnetId=public[-1])
+    return vpc_id, private, public
+
+
+def _none_of_the_network_was_created(
+    settings: Settings, vpc_id: str, private: list[str], public: list[str], before: dict[str, Any]
+) -> None:
+    ec2, ecs, elbv2 = (aws_client(s, settings) for s in ("ec2", "ecs", "elbv2"))
+    assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == [vpc_id]
+    now = _users_network(ec2, vpc_id)
+    assert (now["subnets"], now["route_tables"]) == (before["subnets"], before["route_tables"])
+    assert now["internet_gateways"] == before["internet_gateways"]
+    assert not ec2.describe_nat_gateways()["NatGateways"] and not ec2.describe_flow_logs()["FlowLogs"]
+    assert not ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    (service,) = ecs.describe_services(cluster=f"{settings.name_prefix}-serving", services=["model-server"])["services"]
+    assert sorted(service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]) == sorted(private)
+    (lb,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert sorted(z["SubnetId"] for z in lb["AvailabilityZones"]) == sorted(public), "the ALB in the public subnets"
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    assert len([g for g in groups if g["GroupName"] != "default"]) >= 2, "the stack's own security groups"
+
+
 def test_public_model_serving_applies_converges_and_destroys(tmp_path: Path) -> None:
-    """The certificate is imported into the emulator's ACM first, as a user's would exist."""
+    """The certificate is imported into the emulator's ACM first, and the VPC made, as a user's
+    would exist."""
     from modules.app import synth
 
     with MotoServer(tmp_path / "moto.log") as moto:
-        acm = aws_client("acm", emulator_settings(moto.endpoint, environ={}))
+        base = emulator_settings(moto.endpoint, environ={})
+        acm, ec2 = aws_client("acm", base), aws_client("ec2", base)
         certificate, private_key = self_signed_certificate(DOMAIN)
         certificate_arn = acm.import_certificate(Certificate=certificate, PrivateKey=private_key)["CertificateArn"]
+        vpc_id, private, public = users_vpc(ec2)
+        before = _users_network(ec2, vpc_id)
         environ = {**PUBLIC_ENV, "RAI_LOAD_BALANCER_CERTIFICATE_ARN": certificate_arn,
-                   "RAI_SERVING_IMAGE_URI": SERVING_IMAGE}  # fmt: skip
+                   "RAI_SERVING_IMAGE_URI": SERVING_IMAGE, "RAI_NETWORK_MODE": "existing", "RAI_NETWORK_VPC_ID": vpc_id,
+                   "RAI_NETWORK_PRIVATE_SUBNET_IDS": ",".join(private),
+                   "RAI_NETWORK_PUBLIC_SUBNET_IDS": ",".join(public)}  # fmt: skip
         settings = emulator_settings(moto.endpoint, environ=environ)
         synth(settings, tmp_path / "out", only=["model-serving"])
+
+        def deployed() -> None:
+            _public_alb_is_https_only_behind_the_waf(settings, certificate_arn)
+            _none_of_the_network_was_created(settings, vpc_id, private, public, before)
+
         result = round_trip(
-            emulator_terraform(settings),
-            settings,
-            tmp_path / "out" / "stacks" / "model-serving",
-            lambda: _public_alb_is_https_only_behind_the_waf(settings, certificate_arn),
+            emulator_terraform(settings), settings, tmp_path / "out" / "stacks" / "model-serving", deployed
         )
         print(result)
         assert set(result.seconds) == {"init", "apply", "plan", "destroy"}
@@ -138,3 +209,6 @@ def test_public_model_serving_applies_converges_and_destroys(tmp_path: Path) -> 
         assert not elbv2.describe_load_balancers()["LoadBalancers"], "destroy deleted the ALB"
         assert not wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"], "destroy deleted the web ACL"
         assert not wafv2.list_logging_configurations(Scope="REGIONAL")["LoggingConfigurations"]
+        assert _users_network(ec2, vpc_id) == before, "destroy left the user's network as it was"
+        groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+        assert [g["GroupName"] for g in groups] == ["default"], "the stack's own security groups are gone"

@@ -31,6 +31,16 @@ def test_checkov_finds_no_unwaived_failure_and_no_stale_waiver(synth_dir: Path) 
     assert not result.stale_waivers, result.stale_waivers
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["per_stack_synth_dir", "existing_synth_dir"], ids=["per-stack", "existing"])
+def test_the_network_modes_have_no_unwaived_failure(variant: str, request: pytest.FixtureRequest) -> None:
+    """Each stack's own VPC (per_stack) and the user's VPC (existing) pass the same checks.
+    Stale waivers are the default scan's to report: these synths hold a subset of the stacks."""
+    result = scan(request.getfixturevalue(variant), load_waivers())
+    assert result.passed > 0, "checkov ran no checks: the scan is not looking at the stacks"
+    assert not result.failures, "\n".join(map(str, result.failures))
+
+
 # Waived only because the default ALB is internal without a certificate: plain HTTP.
 INTERNAL_HTTP_CHECKS = {"CKV_AWS_2", "CKV_AWS_103", "CKV2_AWS_20", "CKV_AWS_378"}
 

@@ -64,6 +64,9 @@ def smoke(tf: Terraform, emu: Settings, stack_dir: Path, tmp_path: Path, fleet_k
 
 
 FLEET_KINDS = ("spot_fleet", "asg")
+# The stack alone, with its own VPC: the shared network's round trip is make deploy-local's
+# (tests/test_emulator_round_trip.py), and a stack's own VPC is covered here.
+PER_STACK = {"RAI_NETWORK_MODE": "per_stack"}
 
 
 def test_stream_analytics_applies_processes_converges_and_destroys_with_both_fleet_kinds(tmp_path: Path) -> None:
@@ -74,7 +77,9 @@ def test_stream_analytics_applies_processes_converges_and_destroys_with_both_fle
         runs = []
         for kind in FLEET_KINDS:  # synth (jsii) in this thread only: it is not thread-safe
             moto = stack.enter_context(MotoServer(tmp_path / f"moto-{kind}.log"))
-            emu = emulator_settings(moto.endpoint, environ={"RAI_STREAM_FLEET_KIND": kind, "RAI_AZ_COUNT": "2"})
+            emu = emulator_settings(
+                moto.endpoint, environ={"RAI_STREAM_FLEET_KIND": kind, "RAI_AZ_COUNT": "2", **PER_STACK}
+            )
             synth(emu, tmp_path / kind, only=["stream-analytics"])
             runs.append((kind, emu, tmp_path / kind / "stacks" / "stream-analytics"))
             aws_client("s3", emu)  # boto3's default session set up before the threads share it

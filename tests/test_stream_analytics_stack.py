@@ -16,7 +16,7 @@ from modules.architectures.stream_analytics.observability import LEASE_OPERATION
 from modules.architectures.stream_analytics.stack import WORKER_DIR
 from modules.blocks.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
 from modules.config import SettingsError
-from tests.conftest import StackDoc, load_stacks, one, resources, settings_from
+from tests.conftest import StackDoc, load_stacks, one, private_subnet_refs, resources, settings_from
 
 ALT_ENV = {
     "RAI_STREAM_FLEET_KIND": "asg",
@@ -209,7 +209,7 @@ def test_spot_fleet_spreads_over_several_instance_types_in_private_subnets_of_ev
     assert config["launch_template_specification"]["id"] == ref(sa, "aws_launch_template", "id")
     subnets = {o["subnet_id"] for o in config["overrides"]}
     types = {o["instance_type"] for o in config["overrides"]}
-    private = {f"${{aws_subnet.{n}.id}}" for n in by_name(sa, "aws_subnet") if "private" in n}
+    private = private_subnet_refs(sa)
     assert subnets == private and len(private) == 3
     assert len(types) >= 2 and len(config["overrides"]) == len(subnets) * len(types)
 
@@ -232,7 +232,7 @@ def test_asg_alternative_mixes_instance_types_and_rebalances_capacity(alt: Stack
     assert distribution["spot_allocation_strategy"] == "price-capacity-optimized"
     assert (distribution["on_demand_base_capacity"], distribution["on_demand_percentage_above_base_capacity"]) == (1, 0)
     assert len(asg["mixed_instances_policy"]["launch_template"]["override"]) >= 2
-    private = {f"${{aws_subnet.{n}.id}}" for n in by_name(alt, "aws_subnet") if "private" in n}
+    private = private_subnet_refs(alt)
     assert set(asg["vpc_zone_identifier"]) == private and len(private) == 2
 
 

@@ -47,9 +47,15 @@ def test_configured_mirror_wins_over_search(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["synth_dir", "public_synth_dir"], ids=["default", "public"])
+@pytest.mark.parametrize(
+    "variant",
+    ["synth_dir", "public_synth_dir", "per_stack_synth_dir", "existing_synth_dir"],
+    ids=["default", "public", "network-per-stack", "network-existing"],
+)
 def test_every_stack_validates_offline(variant: str, request: pytest.FixtureRequest) -> None:
-    """The default synth of every stack, and the public variant of the stacks with a load balancer."""
+    """The default synth of every stack (network shared), the public variant of the stacks with a
+    load balancer, and the network users in the other two network modes (data-source lookups and
+    their postconditions are checked by `validate` too)."""
     synth_dir: Path = request.getfixturevalue(variant)
     tf = Terraform(settings_from())
     results = validate_all(tf, stack_dirs(synth_dir))

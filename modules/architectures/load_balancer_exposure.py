@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from modules.blocks.load_balancer import LoadBalancer
-from modules.blocks.network import Network
+from modules.blocks.network import NetworkHandles
 from modules.blocks.web_acl import WebAcl, WebAclProps
 from modules.config import Settings
 from modules.policy.check import waive
@@ -27,11 +27,16 @@ class Exposure:
     """How one stack's load balancer is reached."""
 
     public: bool
-    allowed_cidrs: tuple[str, ...]
+    allowed_cidrs: tuple[str, ...]  # empty: the VPC's own range (internal)
     certificate_arn: str | None
 
-    def subnet_ids(self, network: Network) -> list[str]:
+    def subnet_ids(self, network: NetworkHandles) -> list[str]:
         return network.public_subnet_ids if self.public else network.private_subnet_ids
+
+    def cidrs(self, network: NetworkHandles) -> tuple[str, ...]:
+        """Who may reach the load balancer in ``network`` (whose range is known at plan time
+        only when the VPC is the user's)."""
+        return self.allowed_cidrs or (network.cidr,)
 
 
 def exposure(
@@ -40,7 +45,7 @@ def exposure(
     """``stack``'s exposure; ``allowed_cidrs`` (a stack's own setting) before ``load_balancer.allowed_cidrs``.
     ACM certificates are regional: a site in the secondary region uses ``ha_failover.secondary_certificate_arn``."""
     public = settings.exposure_of(stack) == "public"
-    cidrs = allowed_cidrs or settings.load_balancer.allowed_cidrs or ((ANYWHERE,) if public else (settings.vpc_cidr,))
+    cidrs = allowed_cidrs or settings.load_balancer.allowed_cidrs or ((ANYWHERE,) if public else ())
     return Exposure(
         public=public,
         allowed_cidrs=cidrs,

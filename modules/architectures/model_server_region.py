@@ -15,7 +15,7 @@ from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
 from modules.architectures.load_balancer_exposure import Exposure, web_acl_if_public
-from modules.architectures.network_props import network_props
+from modules.architectures.network_props import stack_network
 from modules.architectures.server_environment import server_environment
 from modules.architectures.server_metrics import configured_server_metrics, in_flight_target
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
@@ -25,7 +25,7 @@ from modules.blocks.fleet import FleetProps, MetricTarget, replacement_s
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps
-from modules.blocks.network import Network, https_egress
+from modules.blocks.network import https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import FleetSettings, Settings
 from modules.core.input_rules import LB_NAME_MAX
@@ -156,7 +156,9 @@ class ModelServerRegion(Construct):
                 ),
             ),
         )
-        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn, region))
+        self.network = stack_network(
+            self, settings, name=prefix, logs_kms_key_arn=self.key.arn, region=region, public=exposure.public
+        )
         self.artifacts = SecureBucket(
             self,
             "artifacts",
@@ -176,10 +178,10 @@ class ModelServerRegion(Construct):
             "alb",
             LoadBalancerProps(
                 name=short_name(short),
-                vpc_id=self.network.vpc.id,
+                vpc_id=self.network.vpc_id,
                 subnet_ids=exposure.subnet_ids(self.network),
                 internal=not exposure.public,
-                allowed_cidrs=exposure.allowed_cidrs,
+                allowed_cidrs=exposure.cidrs(self.network),
                 certificate_arn=exposure.certificate_arn,
                 redirect_http=lb.http_redirect,
                 idle_timeout_s=lb.idle_timeout_s,

@@ -1,9 +1,17 @@
-"""The settings -> network props mapping every multi-AZ architecture shares, in one place."""
+"""The settings -> network mapping every multi-AZ architecture shares, in one place: how a
+stack gets its network (:func:`stack_network`), whatever ``network.mode`` says."""
 
 from __future__ import annotations
 
-from modules.blocks.network import NetworkProps
+from cdktf import TerraformStack
+from constructs import Construct
+
+from modules.blocks.network import Network, NetworkHandles, NetworkProps
+from modules.blocks.network_lookup import NetworkLookup, NetworkLookupProps
 from modules.config import Settings
+from modules.core.stack import BaseStack
+
+NETWORK_STACK = "network"  # the stack that builds the shared VPC (network.mode = "shared")
 
 
 def network_props(settings: Settings, name: str, logs_kms_key_arn: str, region: str = "") -> NetworkProps:
@@ -18,3 +26,44 @@ def network_props(settings: Settings, name: str, logs_kms_key_arn: str, region: 
         flow_log_retention_days=settings.network.flow_log_retention_days,
         interface_endpoints=settings.network.interface_endpoints,
     )
+
+
+def shared_network_name(settings: Settings, region: str) -> str:
+    """The Name tag of the `network` stack's VPC in ``region`` (its subnets: ``<name>-private-<i>``)."""
+    suffix = "" if region == settings.region else "-2"
+    return f"{settings.name_prefix}-network{suffix}"
+
+
+def stack_network(
+    scope: Construct, settings: Settings, *, name: str, logs_kms_key_arn: str, region: str = "", public: bool = False
+) -> NetworkHandles:
+    """The network of a stack (construct id ``network`` under ``scope``), in ``region`` (the
+    settings' own when empty); ``public``: the stack puts a load balancer in public subnets.
+
+    ``per_stack``: the stack builds its own VPC (``name`` prefixes it; ``logs_kms_key_arn``
+    encrypts its flow logs). ``shared``: the `network` stack's VPC, read by its Name tags, and
+    the stack depends on `network`. ``existing``: the user's VPC, read by the ids in the settings.
+    """
+    region = region or settings.region
+    net = settings.network
+    if net.mode == "per_stack":
+        return Network(scope, "network", network_props(settings, name, logs_kms_key_arn, region)).handles
+    prefix = "" if region == settings.region else "secondary_"
+    if net.mode == "existing":
+        props = NetworkLookupProps(
+            az_count=settings.az_count,
+            vpc_id=getattr(net, f"{prefix}vpc_id"),
+            private_subnet_ids=getattr(net, f"{prefix}private_subnet_ids"),
+            public_subnet_ids=getattr(net, f"{prefix}public_subnet_ids"),
+            public=public,
+            setting_prefix=f"network.{prefix}",
+        )
+    else:
+        props = NetworkLookupProps(
+            az_count=settings.az_count, name=shared_network_name(settings, region), public=public,
+            cidr=settings.vpc_cidr, setting_prefix=f"network.{prefix}",
+        )  # fmt: skip
+        stack = TerraformStack.of(scope)
+        if isinstance(stack, BaseStack):
+            stack.uses_stacks.add(NETWORK_STACK)
+    return NetworkLookup(scope, "network", props).handles

@@ -27,7 +27,7 @@ from constructs import Construct
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.core.input_rules import (
-    Cidrs,
+    CidrsOrReferences,
     DeregistrationDelayS,
     HealthCheckIntervalS,
     HealthThreshold,
@@ -80,7 +80,7 @@ class LoadBalancerProps:
     vpc_id: str
     subnet_ids: Sequence[str]  # public subnets when internet-facing, private when internal; >= 2 AZs
     target: TargetGroupProps  # the default target group (``"default"`` in ``target_groups``)
-    allowed_cidrs: Cidrs = field(default_factory=tuple)  # nobody by default: say who
+    allowed_cidrs: CidrsOrReferences = field(default_factory=tuple)  # nobody by default: say who
     internal: bool = False
     certificate_arn: str | None = None  # HTTPS listener when set (+ the HTTP redirect below)
     # With a certificate, also listen on 80 and answer 301 to HTTPS. Off: nothing on port 80,

@@ -48,6 +48,17 @@ _PRIVATE_OFFSET = 8
 
 
 @dataclass(frozen=True, kw_only=True)
+class NetworkHandles:
+    """What a stack uses of a network, wherever the network comes from (its own, the
+    `network` stack's, or the user's): Terraform references, one subnet per AZ."""
+
+    vpc_id: str
+    cidr: str  # the VPC's range: a literal, or a reference read at plan time (an existing VPC)
+    private_subnet_ids: list[str]
+    public_subnet_ids: list[str]  # empty when nothing of the stack is public (existing mode)
+
+
+@dataclass(frozen=True, kw_only=True)
 class NetworkProps:
     name: str  # prefix of every Name tag and log group
     logs_kms_key_arn: KmsKeyArn  # encrypts the flow log group; its policy must admit logs.<region>.amazonaws.com
@@ -237,6 +248,15 @@ class Network(Construct):
                     security_group_ids=[endpoint_sg.id],
                     tags={"Name": f"{props.name}-{service}"},
                 )
+
+    @property
+    def handles(self) -> NetworkHandles:
+        return NetworkHandles(
+            vpc_id=self.vpc.id,
+            cidr=self.props.cidr,
+            private_subnet_ids=self.private_subnet_ids,
+            public_subnet_ids=self.public_subnet_ids,
+        )
 
     @property
     def public_subnet_ids(self) -> list[str]:

@@ -26,6 +26,7 @@ from modules.core.input_rules import (
     INSTANCE_TYPES_RULE,
     OPTIONAL_ZONE_IDS_RULE,
     SERVICE_NAMES_RULE,
+    SUBNET_IDS_RULE,
     ZONE_IDS_RULE,
     percent_steps,
     where,
@@ -272,6 +273,7 @@ HttpsUrl = Annotated[
     _matches(r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?", "empty or an https:// URL", empty=True),
 ]
 ServiceNames = Annotated[_STR_TUPLE, BeforeValidator(_split), SERVICE_NAMES_RULE]
+SubnetIdList = Annotated[_STR_TUPLE, BeforeValidator(_split), SUBNET_IDS_RULE]
 StackNames = Annotated[
     _STR_TUPLE,
     BeforeValidator(_split),

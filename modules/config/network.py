@@ -1,17 +1,47 @@
-"""``[network]``: the VPC every multi-AZ stack builds with the network block (AZs and CIDR are top-level)."""
+"""``[network]``: where the multi-AZ stacks' VPC comes from, and how the `network` stack (or each
+stack, ``per_stack``) builds one (AZs and CIDR are top-level)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from collections.abc import Collection
 
-from modules.config.checks import Section, ServiceNames
-from modules.core.choices import NatMode
-from modules.core.input_rules import LogRetentionDays
+from pydantic import Field, model_validator
+
+from modules.config.checks import Section, ServiceNames, SubnetIdList, refuse
+from modules.core.choices import NatMode, NetworkMode
+from modules.core.input_rules import LogRetentionDays, OptionalVpcId
+
+# The fields that name the user's network: set only with mode = "existing".
+_PRIMARY_IDS = ("vpc_id", "private_subnet_ids", "public_subnet_ids")
+_SECONDARY_IDS = tuple(f"secondary_{name}" for name in _PRIMARY_IDS)
 
 
 class NetworkSettings(Section):
-    """The VPC every multi-AZ stack builds with the network block (AZs and CIDR are top-level)."""
+    """Where the VPC of every multi-AZ stack comes from, and how it is built (AZs and CIDR are top-level)."""
 
+    mode: NetworkMode = Field(
+        default="shared",
+        description="`shared`: the `network` stack builds one VPC every stack uses; `per_stack`: each stack "
+        "builds its own; `existing`: the user's VPC, named by vpc_id and the subnet ids (nothing of it is created)",
+    )
+    vpc_id: OptionalVpcId = Field(default="", description="mode `existing`: the VPC every stack deploys into")
+    private_subnet_ids: SubnetIdList = Field(
+        default=(), description="mode `existing`: private subnets of vpc_id, one in each of az_count AZs at least"
+    )
+    public_subnet_ids: SubnetIdList = Field(
+        default=(),
+        description="mode `existing`: public subnets of vpc_id (routed to an internet gateway), one per AZ; "
+        "needed only where a load balancer is public",
+    )
+    secondary_vpc_id: OptionalVpcId = Field(
+        default="", description="mode `existing` with ha_failover.secondary_region: the VPC there"
+    )
+    secondary_private_subnet_ids: SubnetIdList = Field(
+        default=(), description="mode `existing` with ha_failover.secondary_region: private subnets there"
+    )
+    secondary_public_subnet_ids: SubnetIdList = Field(
+        default=(), description="mode `existing` with ha_failover.secondary_region: public subnets there"
+    )
     nat: NatMode = Field(
         default="per_az",
         description="NAT gateways: `per_az` (an AZ outage cuts no other AZ off), `shared` (one, cheaper), "
@@ -20,8 +50,55 @@ class NetworkSettings(Section):
     interface_endpoints: ServiceNames = Field(
         default=(),
         description="interface endpoints in the private subnets, e.g. `ecr.api,ecr.dkr,logs`; "
-        "empty = none (traffic goes through NAT)",
+        "empty = none (traffic goes through NAT). Not with mode `existing`: the user's VPC provides its own",
     )
     flow_log_retention_days: LogRetentionDays = Field(
         default=365, description="VPC flow log retention in CloudWatch Logs (days)"
     )
+
+    @model_validator(mode="after")
+    def _across_fields(self) -> NetworkSettings:
+        if self.mode == "existing":
+            out = [
+                "network.interface_endpoints: not with network.mode = 'existing' (no stack creates endpoints "
+                "in the user's VPC: it provides its own, or its NAT carries the traffic)"
+            ] if self.interface_endpoints else []  # fmt: skip
+        else:
+            given = [f"network.{f}" for f in _PRIMARY_IDS + _SECONDARY_IDS if getattr(self, f)]
+            out = (
+                [f"{', '.join(given)}: set only with network.mode = 'existing' (mode is {self.mode!r})"]
+                if given
+                else []
+            )
+        refuse(out)
+        return self
+
+    def problems_with(self, *, az_count: int, secondary_region: str, public: Collection[str]) -> list[str]:
+        """What the other sections make of an ``existing`` network: subnets for ``az_count`` AZs,
+        public subnets when a stack in ``public`` is, the secondary region's network when set."""
+        if self.mode != "existing":
+            return []
+        regions = [("", "")] + ([("secondary_", f"ha_failover.secondary_region = {secondary_region!r}")]
+                                     if secondary_region else [])  # fmt: skip
+        out: list[str] = []
+        for prefix, region in regions:
+            where = f" ({region})" if region else ""
+            private: tuple[str, ...] = getattr(self, f"{prefix}private_subnet_ids")
+            public_ids: tuple[str, ...] = getattr(self, f"{prefix}public_subnet_ids")
+            if not getattr(self, f"{prefix}vpc_id"):
+                out.append(f"network.{prefix}vpc_id: required with network.mode = 'existing'{where}")
+            if len(private) < az_count:
+                out.append(
+                    f"network.{prefix}private_subnet_ids: {len(private)} given, az_count = {az_count} needs one "
+                    f"in each of {az_count} AZs{where}"
+                )
+            shown = [s for s in public if not prefix or s == "ha-failover"]
+            if shown and len(public_ids) < az_count:
+                out.append(
+                    f"network.{prefix}public_subnet_ids: {len(public_ids)} given, a public load balancer "
+                    f"({', '.join(shown)}) needs one in each of az_count = {az_count} AZs{where}"
+                )
+        if not secondary_region:
+            given = [f"network.{f}" for f in _SECONDARY_IDS if getattr(self, f)]
+            out += [f"{', '.join(given)}: set only with ha_failover.secondary_region"] if given else []
+        return out

@@ -48,6 +48,7 @@ from modules.config.sources import (
 )
 from modules.config.state import StateSettings
 from modules.config.tooling import ToolingSettings
+from modules.config.zones import zone_problems
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
 
@@ -106,30 +107,14 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
         """One validator, so that every rule's problems are reported together."""
-        refuse(public_requirement_problems(self) + self._zone_problems()
+        public = [stack for stack in EXPOSED_STACKS if self.exposure_of(stack) == "public"]
+        network = self.network.problems_with(
+            az_count=self.az_count, secondary_region=self.ha_failover.secondary_region, public=public
+        )
+        zones = zone_problems(self.region, self.zone_ids, self.az_count, self.ha_failover)
+        refuse(public_requirement_problems(self) + zones + network
                + server_metrics_problems(self.server_metrics, self.serving))  # fmt: skip
         return self
-
-    def _zone_problems(self) -> list[str]:
-        """Zone ids of the right region, at least az_count of them, in each region."""
-        out: list[str] = []
-        listing = "aws ec2 describe-availability-zones --region {} --query 'AvailabilityZones[].ZoneId'"
-        if self.region != "us-east-1" and self.zone_ids == DEFAULT_ZONE_IDS:
-            out.append(
-                f"zone_ids: the default is us-east-1's; region = {self.region!r} needs at least az_count = "
-                f"{self.az_count} zone ids of {self.region} ({listing.format(self.region)})"
-            )
-        elif len(self.zone_ids) < self.az_count:
-            out.append(f"zone_ids: {len(self.zone_ids)} given, az_count = {self.az_count} needs as many")
-        ha = self.ha_failover
-        if ha.secondary_region and len(ha.secondary_zone_ids) < self.az_count:
-            out.append(
-                f"ha_failover.secondary_zone_ids: secondary_region = {ha.secondary_region!r} needs at least "
-                f"az_count = {self.az_count} zone ids of it ({listing.format(ha.secondary_region)})"
-            )
-        elif ha.secondary_zone_ids and ha.secondary_zone_ids[0].split("-")[0] == self.zone_ids[0].split("-")[0]:
-            out.append("ha_failover.secondary_zone_ids: zone ids of secondary_region, not of region (zone_ids)")
-        return out
 
     def zones_in(self, region: str) -> tuple[str, ...]:
         """The ``az_count`` zone ids the multi-AZ stacks use in ``region`` (primary or secondary)."""

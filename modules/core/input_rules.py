@@ -100,9 +100,29 @@ VpcCidr = Annotated[
 _STR_TUPLE = tuple[Annotated[str, Strict()], ...]
 # The list rules are named on their own too: the settings parse the environment's
 # comma-separated form before them, so that an error shows the value as it was given.
-CIDRS_RULE = where(_cidrs_ok, "empty or a list of IPv4 networks in CIDR notation, e.g. 10.0.0.0/8,192.168.0.0/16")
+_CIDRS_ALLOWED = "empty or a list of IPv4 networks in CIDR notation, e.g. 10.0.0.0/8,192.168.0.0/16"
+CIDRS_RULE = where(_cidrs_ok, _CIDRS_ALLOWED)
 # Empty: nobody named (the settings then use the VPC CIDR when internal, anywhere when public).
 Cidrs = Annotated[_STR_TUPLE, CIDRS_RULE]
+
+# Props only: a Terraform reference is also allowed, known at plan time (an existing VPC's own range).
+CidrsOrReferences = Annotated[
+    _STR_TUPLE, where(lambda v: _cidrs_ok(tuple(c for c in v if not c.startswith("${"))), _CIDRS_ALLOWED)
+]
+# An existing VPC and its subnets, by id (the ids of `aws ec2 describe-vpcs` / `describe-subnets`).
+OptionalVpcId = Annotated[
+    str,
+    Strict(),
+    where(
+        lambda v: v == "" or re.fullmatch(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?", v),
+        "empty or a VPC id, e.g. vpc-0a1b2c3d4e5f67890",
+    ),
+]
+SUBNET_IDS_RULE = where(
+    lambda v: len(set(v)) == len(v) and all(re.fullmatch(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?", s) for s in v),
+    "empty or a list of distinct subnet ids, e.g. subnet-0a1b2c3d4e5f67890,subnet-0f9e8d7c6b5a43210",
+)
+SubnetIds = Annotated[_STR_TUPLE, SUBNET_IDS_RULE]
 
 MAX_AZS = 6  # the network block cuts the VPC into 16 blocks: 6 public, 6 private, room to spare
 AzCount = Annotated[

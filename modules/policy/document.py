@@ -163,9 +163,12 @@ class StackDocument:
         """
         zones: set[str] = set()
         unknown: list[str] = []
+        checked = self._subnets_in_distinct_zones()
         for text in _strings(subnet_refs):
             subnets = self.referenced(text, "aws_subnet")
-            if not subnets:
+            looked_up = [name for rtype, name in data_references(text) if rtype == "aws_subnet" and name in checked]
+            zones |= {f"data.aws_subnet.{name}.availability_zone_id" for name in looked_up}
+            if not subnets and not looked_up:
                 unknown.append(text)
             for subnet in subnets:
                 if "count" in subnet.body or "for_each" in subnet.body:
@@ -177,6 +180,26 @@ class StackDocument:
                 else:
                     zones.add(str(az))
         return zones, unknown
+
+    def _subnets_in_distinct_zones(self) -> set[str]:
+        """Names of the subnet data sources (a VPC the stack does not own) that a postcondition
+        ``length(distinct([<n> zone expressions])) >= <n>`` proves to be in distinct AZs: the
+        plan fails before anything is created otherwise."""
+        out: set[str] = set()
+        for name, body in self.doc.get("data", {}).get("aws_subnet", {}).items():
+            for check in body.get("lifecycle", {}).get("postcondition", []):
+                found = _DISTINCT_ZONES_RE.search(str(check.get("condition", "")))
+                if not found:
+                    continue
+                items = [i.strip() for i in found.group(1).split(",")]
+                names = [name if i == "self.availability_zone_id" else i.split(".")[2] for i in items]
+                if len(set(items)) == len(items) == int(found.group(2)):
+                    out |= set(names)
+        return out
+
+
+# A plan-time proof that subnets are in distinct AZs (modules/blocks/network_lookup.py writes it).
+_DISTINCT_ZONES_RE = re.compile(r"length\(distinct\(\[([^\]]*)\]\)\) >= (\d+)")
 
 
 def load_outdir(outdir: str) -> list[StackDocument]:

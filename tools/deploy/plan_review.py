@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,12 +111,19 @@ def plan_stack(tf: Terraform, stack_dir: Path) -> StackReview:
     return review(stack_dir.name, json.loads(shown.stdout))
 
 
-def plan_all(tf: Terraform, stack_dirs: Sequence[Path], color: bool) -> list[StackReview]:
+def plan_all(
+    tf: Terraform, stack_dirs: Sequence[Path], color: bool, apply_after_plan: Collection[str] = ()
+) -> list[StackReview]:
+    """Each stack's plan, in order; a stack in ``apply_after_plan`` is then applied from that
+    plan (on the emulator only: the stacks after it read what it builds at plan time)."""
     results = []
     for stack_dir in stack_dirs:
         results.append(plan_stack(tf, stack_dir))
         print(summary(results[-1], color), flush=True)
         print(f"  plan JSON: {stack_dir / 'plan.json'}", flush=True)
+        if stack_dir.name in apply_after_plan:
+            tf.run(stack_dir, "apply", "-input=false", "tfplan")
+            print("  applied on the emulator: the stacks after it read it at plan time", flush=True)
     return results
 
 
@@ -137,8 +144,8 @@ def _plan_aws(stacks: list[str] | None, color: bool) -> list[StackReview]:
 
 
 def _plan_emulator(stacks: list[str] | None, color: bool) -> list[StackReview]:
-    from modules.app import STACKS, synth
-    from tools.deploy.round_trip import emulator_settings, emulator_terraform, ensure_state_bucket
+    from modules.app import STACKS, STATE_STACK, synth
+    from tools.deploy.round_trip import emulator_settings, emulator_terraform, ensure_state_bucket, stack_dependencies
     from tools.harness.moto_server import MotoServer
 
     wanted = [s for s in STACKS if not stacks or s in stacks]
@@ -147,7 +154,10 @@ def _plan_emulator(stacks: list[str] | None, color: bool) -> list[StackReview]:
         ensure_state_bucket(settings)
         outdir = PROJECT_ROOT / ".cache" / "plan-local" / "cdktf.out"
         synth(settings, outdir, wanted)
-        return plan_all(emulator_terraform(settings), _in_deploy_order(outdir, wanted), color)
+        # A stack the others read at plan time (the shared `network`) must exist for their plans:
+        # applied on this throwaway emulator once reviewed. `state`'s bucket is made above.
+        read = {d for deps in stack_dependencies(outdir, wanted).values() for d in deps} - {STATE_STACK}
+        return plan_all(emulator_terraform(settings), _in_deploy_order(outdir, wanted), color, read)
 
 
 def main(argv: Sequence[str]) -> int:

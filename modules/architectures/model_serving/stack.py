@@ -42,7 +42,7 @@ from modules.architectures.load_balancer_exposure import exposure, web_acl_if_pu
 from modules.architectures.model_serving.autoscaling import autoscaling
 from modules.architectures.model_serving.image_repository import image_repository
 from modules.architectures.model_serving.observability import observe
-from modules.architectures.network_props import network_props
+from modules.architectures.network_props import stack_network
 from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.caller_identity import caller_identity
@@ -50,7 +50,7 @@ from modules.blocks.container_image import ContainerImage, ContainerImageProps
 from modules.blocks.iam import allow, assume_role_policy, policy_document, s3_object_read
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
-from modules.blocks.network import Network, https_egress
+from modules.blocks.network import https_egress
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.stack import BaseStack
@@ -98,17 +98,19 @@ class ModelServingStack(BaseStack):
                 ),
             ),
         )
-        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
         self.exposure = exposure(settings, "model-serving")
+        self.network = stack_network(
+            self, settings, name=prefix, logs_kms_key_arn=self.key.arn, public=self.exposure.public
+        )
         self.load_balancer = LoadBalancer(
             self,
             "alb",
             LoadBalancerProps(
                 name=short,
-                vpc_id=self.network.vpc.id,
+                vpc_id=self.network.vpc_id,
                 subnet_ids=self.exposure.subnet_ids(self.network),
                 internal=not self.exposure.public,
-                allowed_cidrs=self.exposure.allowed_cidrs,
+                allowed_cidrs=self.exposure.cidrs(self.network),
                 certificate_arn=self.exposure.certificate_arn,
                 redirect_http=lb_settings.http_redirect,
                 idle_timeout_s=lb_settings.idle_timeout_s,

@@ -34,7 +34,7 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from modules.architectures.network_props import network_props
+from modules.architectures.network_props import stack_network
 from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
 from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.caller_identity import caller_identity
@@ -42,7 +42,7 @@ from modules.blocks.fleet import Fleet, FleetProps
 from modules.blocks.iam import allow, assume_role_policy
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
-from modules.blocks.network import Network, https_egress
+from modules.blocks.network import https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
@@ -101,7 +101,7 @@ class StreamAnalyticsStack(BaseStack):
                 ),
             ),
         )
-        self.network = Network(self, "network", network_props(settings, prefix, self.key.arn))
+        self.network = stack_network(self, settings, name=prefix, logs_kms_key_arn=self.key.arn)
         provisioned = cfg.capacity_mode == "provisioned"
         self.stream = KinesisStream(
             self,
@@ -170,7 +170,7 @@ class StreamAnalyticsStack(BaseStack):
             "workers-sg",
             name_prefix=f"{prefix}-workers-",
             description="Stream workers: no inbound; HTTPS out to AWS APIs",
-            vpc_id=self.network.vpc.id,
+            vpc_id=self.network.vpc_id,
             tags={"Name": f"{prefix}-workers"},
         )
         https_egress(
