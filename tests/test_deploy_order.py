@@ -91,11 +91,22 @@ def test_dependencies_come_from_the_cdktf_manifest(tmp_path: Path) -> None:
     assert stack_dependencies(tmp_path, ["a", "b"]) == {"a": set(), "b": {"a"}}, "only among the stacks asked for"
 
 
+NETWORK_USERS = {"model-serving", "ha-failover", "target-groups", "stream-analytics"}
+
+
 @pytest.mark.slow
-def test_the_synthesized_manifest_makes_every_stack_on_the_state_bucket_wait_for_state(synth_dir: Path) -> None:
+def test_the_synthesized_manifest_makes_every_stack_wait_for_state_and_the_network_users_for_network(
+    synth_dir: Path,
+) -> None:
+    """Every stack keeps its state in the state bucket; the four that run in a VPC read the
+    shared network's at plan time (the default `network.mode`), so it must be applied first."""
     deps = stack_dependencies(synth_dir, [p.name for p in (synth_dir / "stacks").iterdir()])
     assert deps.pop("state") == set()
-    assert deps and all(d == {"state"} for d in deps.values()), deps
+    assert {name: d for name, d in deps.items() if name in NETWORK_USERS} == {
+        name: {"state", "network"} for name in NETWORK_USERS
+    }
+    others = {name: d for name, d in deps.items() if name not in NETWORK_USERS}
+    assert others and all(d == {"state"} for d in others.values()), others
 
 
 class FakeTerraform:
