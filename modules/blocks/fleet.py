@@ -239,7 +239,7 @@ class Fleet(Construct):
     def name(self) -> str:
         return self.group.name
 
-    def _target_tracking(self, key: str, metric: str, target: int, label: str | None) -> None:
+    def _tracking(self, key: str, configuration: AutoscalingPolicyTargetTrackingConfiguration) -> None:
         self.policies[key] = AutoscalingPolicy(
             self,
             f"scale-{key}",
@@ -247,7 +247,13 @@ class Fleet(Construct):
             name=f"{self.props.name}-{key}-target",
             autoscaling_group_name=self.group.name,
             policy_type="TargetTrackingScaling",
-            target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(
+            target_tracking_configuration=configuration,
+        )
+
+    def _target_tracking(self, key: str, metric: str, target: int, label: str | None) -> None:
+        self._tracking(
+            key,
+            AutoscalingPolicyTargetTrackingConfiguration(
                 target_value=target,
                 predefined_metric_specification=(
                     AutoscalingPolicyTargetTrackingConfigurationPredefinedMetricSpecification(
@@ -259,13 +265,9 @@ class Fleet(Construct):
 
     def _metric_tracking(self, tracked: MetricTarget) -> None:
         metric = tracked.metric
-        self.policies[tracked.key] = AutoscalingPolicy(
-            self,
-            f"scale-{tracked.key}",
-            name=f"{self.props.name}-{tracked.key}-target",
-            autoscaling_group_name=self.group.name,
-            policy_type="TargetTrackingScaling",
-            target_tracking_configuration=AutoscalingPolicyTargetTrackingConfiguration(
+        self._tracking(
+            tracked.key,
+            AutoscalingPolicyTargetTrackingConfiguration(
                 target_value=tracked.target,
                 customized_metric_specification=(
                     AutoscalingPolicyTargetTrackingConfigurationCustomizedMetricSpecification(
