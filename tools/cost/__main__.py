@@ -18,7 +18,7 @@ from modules.core.paths import PROJECT_ROOT
 from modules.policy.document import StackDocument, load_outdir
 from tools.cost.prices import load_prices
 from tools.cost.report import UnclassifiedError, render, stack_cost, text_report
-from tools.docs.parts import replace_part
+from tools.docs.parts import replace_part, write_or_check
 
 DOC = PROJECT_ROOT / "docs" / "cost.md"
 PART = "cost-tables"
@@ -61,13 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UnclassifiedError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        if DOC.read_text() != text:
-            print(f"{DOC} is stale: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC.relative_to(PROJECT_ROOT)} (the embedded defaults)")
+    if not write_or_check(DOC, text, check=args.check, fix="make docs"):
+        return 1
+    if not args.check:
+        print(f"wrote {DOC.relative_to(PROJECT_ROOT)} (the embedded defaults)")
     return 0
 
 

@@ -38,6 +38,7 @@ from modules.policy.rules import (
 )
 from tools.cost.prices import load_prices
 from tools.cost.report import money, stack_cost
+from tools.docs.parts import write_or_check
 
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "scorecard.md"
 
@@ -547,13 +548,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     text = render(docs)
     out = Path(args.out)
-    if args.check:
-        if not out.exists() or out.read_text() != text:
-            print(f"{out} is stale: run `make scorecard`", file=sys.stderr)
-            return 1
-        return 0
-    out.write_text(text)
-    print(f"wrote {out} ({len(docs)} stacks)")
+    if not write_or_check(out, text, check=args.check, fix="make scorecard"):
+        return 1
+    if not args.check:
+        print(f"wrote {out} ({len(docs)} stacks)")
     return 0
 
 
