@@ -18,7 +18,10 @@ the server costs on top of the model.
 
 A third server is the batching one with CloudWatch EMF on (``EMF_NAMESPACE``, a document every
 second to stdout, here a file); at 16 and 64 clients each of its runs is paired with the
-EMF-off server's run just before or after it (the order swaps every other run).
+EMF-off server's run just before or after it (the order swaps every other run). The two
+batching servers of that pair are started anew for every run (in swapped order every other
+run): a difference between two particular processes (the core each lands on, its memory
+layout) would otherwise stay on one side of every pair.
 
 Targets (docs/model-server-benchmark.md): one client, p50 <= the model's own time + 0.5 ms;
 16 clients without batching >= 0.9x raw; 64 clients with batching >= 1.6x raw and >= 0.7x
@@ -62,6 +65,7 @@ SERVERS = {
     EMF: {"EMF_NAMESPACE": "Bench/ModelServer", "EMF_INTERVAL_S": "1"},
 }
 EMF_CLIENTS = (16, 64)
+FRESH_EACH_RUN = ("batching", EMF)  # the EMF pair: new processes every run
 # (server, clients, body): both servers at every concurrency in JSON, each EMF point right after
 # its EMF-off point (a pair; their order swaps every other run), the targets' points in binary too
 POINTS = [("no batching", c, "json") for c in (1, 16, 64)] + [("batching", 1, "json")] + [
@@ -362,26 +366,48 @@ def main(argv: Sequence[str]) -> int:
         raw_cpu: list[float] = []
         cpu_before, own_before = CpuTimes.now(), own_cpu_seconds()
         limits = [machine_limit(model, 1.0)]
-        servers = {}
-        for name, extra in SERVERS.items():
+        servers: dict[str, ModelServerProcess] = {}
+        memory: dict[str, tuple[float, float]] = {}
+        servers_cpu = 0.0
+
+        def start(name: str, within: ExitStack) -> None:
             # One onnxruntime call per core at once: what a server on a machine of this size is set to
             # (the server's default, 1, suits the 0.5-vCPU task of the model-serving stack).
-            env = {"MAX_IN_FLIGHT": "256", "LOG_LEVEL": "WARNING", "INFER_THREADS": str(os.cpu_count() or 1), **extra}
-            servers[name] = stack.enter_context(ModelServerProcess(str(model), env, Path(tmp) / f"{name}.log"))
+            env = {"MAX_IN_FLIGHT": "256", "LOG_LEVEL": "WARNING", "INFER_THREADS": str(os.cpu_count() or 1),
+                   **SERVERS[name]}  # fmt: skip
+            servers[name] = within.enter_context(ModelServerProcess(str(model), env, Path(tmp) / f"{name}.log"))
             wrk(servers[name].port, servers[name].infer_path, scripts["json"], 4, 1)  # warm-up
+
+        def retire(name: str) -> None:
+            """Its memory (the largest seen) and CPU time, before the process goes."""
+            nonlocal servers_cpu
+            proc = servers[name].proc
+            assert proc is not None
+            now, peak = rss_mib(proc.pid)
+            memory[name] = max(memory.get(name, (0.0, 0.0)), (now, peak))
+            servers_cpu += cpu_seconds(proc.pid)
+
+        for name in SERVERS:
+            if name not in FRESH_EACH_RUN:
+                start(name, stack)
         for run in range(runs):
-            for name, clients, kind in in_order(run):
-                paired, cpu_us = raw_run(sess, min(1.0, seconds))
-                raw_cpu.append(cpu_us)
-                result = measure(servers[name], scripts[kind], clients, seconds)
-                result.raw = paired
-                results[(name, clients, kind)].append(result)
-        memory, servers_cpu = {}, 0.0
+            with ExitStack() as this_run:
+                # The EMF pair in new processes every run, started in swapped order every other run:
+                # no process's own luck (its core, its memory layout) stays on one side of the pair.
+                for name in FRESH_EACH_RUN[:: 1 if run % 2 == 0 else -1]:
+                    start(name, this_run)
+                for name, clients, kind in in_order(run):
+                    paired, cpu_us = raw_run(sess, min(1.0, seconds))
+                    raw_cpu.append(cpu_us)
+                    result = measure(servers[name], scripts[kind], clients, seconds)
+                    result.raw = paired
+                    results[(name, clients, kind)].append(result)
+                for name in FRESH_EACH_RUN:
+                    retire(name)
         limits.append(machine_limit(model, 1.0))
-        for name, server in servers.items():
-            assert server.proc is not None
-            memory[name] = rss_mib(server.proc.pid)
-            servers_cpu += cpu_seconds(server.proc.pid)
+        for name in SERVERS:
+            if name not in FRESH_EACH_RUN:
+                retire(name)
         cpu_after = CpuTimes.now()
         others = others_share(cpu_before, cpu_after, own_cpu_seconds() - own_before + servers_cpu)
     table = {point: summarize(rs) for point, rs in results.items()}
