@@ -1,0 +1,178 @@
+"""The chaos experiments of a synth, read from its Terraform JSON (``aws_fis_experiment_template``).
+
+Only the JSON is read (:mod:`modules.policy.document`), never the constructs: a stop
+condition is a reference ``${aws_cloudwatch_metric_alarm.<id>.arn}`` there, followed to that
+alarm's ``alarm_name`` in the same stack; a target's cluster, service or group reference is
+shown as the construct path of what it names.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modules.policy.document import Resource, StackDocument, references
+
+TEMPLATE = "aws_fis_experiment_template"
+ALARM_TYPES = ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm")
+HEADERS = ("stack", "experiment", "fault", "actions", "targets", "stop alarms", "hypothesis")
+# Share of the line each column gets when it needs it (stack and experiment are short).
+WEIGHTS = (1, 2, 3, 3, 4, 3, 4)
+
+_INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment template as an operator reads it."""
+
+    stack: str
+    key: str
+    fault: str
+    actions: tuple[str, ...]
+    targets: tuple[str, ...]
+    stop_alarms: tuple[str, ...]
+    hypothesis: str
+
+    @property
+    def run_name(self) -> str:
+        """What ``make chaos RUN=`` takes."""
+        return f"{self.stack}/{self.key}"
+
+
+def experiments(doc: StackDocument) -> list[Experiment]:
+    """Every experiment template of one stack, in construct-path order."""
+    found = [_experiment(doc, res) for res in doc.of_type(TEMPLATE)]
+    return sorted(found, key=lambda e: e.key)
+
+
+def _experiment(doc: StackDocument, res: Resource) -> Experiment:
+    tags = res.body.get("tags") or {}
+    fault, told = _split_description(str(res.body.get("description", "")))
+    return Experiment(
+        stack=doc.name,
+        key=str(tags.get("experiment") or res.path.rsplit("/", 1)[-1].removeprefix("experiment-")),
+        fault=fault,
+        actions=tuple(_action(doc, a) for a in _blocks(res.body.get("action"))),
+        targets=tuple(_target(doc, t) for t in _blocks(res.body.get("target"))),
+        stop_alarms=tuple(_stop_alarm(doc, c) for c in _blocks(res.body.get("stop_condition"))),
+        hypothesis=str(tags.get("hypothesis") or told),
+    )
+
+
+def _split_description(description: str) -> tuple[str, str]:
+    """``"<fault>. Hypothesis: <hypothesis>"`` -> (fault, hypothesis)."""
+    fault, _, hypothesis = description.partition("Hypothesis:")
+    return fault.strip().removesuffix(".").strip(), hypothesis.strip()
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    """A repeated block as a list: cdktf writes one block of a kind as a bare object."""
+    if isinstance(value, dict):
+        return [value]
+    return [v for v in value or [] if isinstance(v, dict)]
+
+
+def _shown(doc: StackDocument, value: Any) -> str:
+    """``value`` with each ``${<resource reference>}`` replaced by that resource's construct
+    path (without the stack name): the name a reader of the code knows it by."""
+
+    def one(match: re.Match[str]) -> str:
+        found = [doc.lookup(t, n) for t, n in references(match[1])]
+        named = [r for r in found if r is not None]
+        if len(named) != 1:
+            return match[0]
+        return named[0].path.removeprefix(f"{doc.name}/")
+
+    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return _INTERPOLATION.sub(one, text)
+
+
+def _action(doc: StackDocument, action: dict[str, Any]) -> str:
+    params = [f"{p.get('key')}={_shown(doc, p.get('value'))}" for p in _blocks(action.get("parameter"))]
+    targets = [f"{t.get('key')} -> {t.get('value')}" for t in _blocks(action.get("target"))]
+    detail = "; ".join(targets + params)
+    return f"{action.get('name')}: {action.get('action_id')}" + (f" ({detail})" if detail else "")
+
+
+def _target(doc: StackDocument, target: dict[str, Any]) -> str:
+    """Type, selection mode and every way the target is narrowed to this stack's resources."""
+    scope = []
+    if target.get("resource_arns"):
+        scope.append(f"arns {_shown(doc, target['resource_arns'])}")
+    scope += [f"tag {t.get('key')}={t.get('value')}" for t in _blocks(target.get("resource_tag"))]
+    scope += [f"{k}={_shown(doc, v)}" for k, v in sorted((target.get("parameters") or {}).items())]
+    scope += [f"{f.get('path')} in {_shown(doc, f.get('values'))}" for f in _blocks(target.get("filter"))]
+    head = f"{target.get('name')}: {target.get('resource_type')} {target.get('selection_mode')}"
+    return head + (f" ({'; '.join(scope)})" if scope else " (NOT SCOPED)")
+
+
+def _stop_alarm(doc: StackDocument, condition: dict[str, Any]) -> str:
+    """The alarm's name; a stop condition that is no alarm of this stack says what it is."""
+    value = condition.get("value", "")
+    alarms = doc.referenced(value, *ALARM_TYPES)
+    if len(alarms) == 1:
+        return str(alarms[0].body.get("alarm_name", alarms[0].address))
+    return f"{value or condition.get('source')} (not an alarm of this stack)"
+
+
+def render(stacks: Sequence[StackDocument], width: int, source: str) -> str:
+    """The table of every experiment, or a sentence saying there is none (and why that may be)."""
+    rows = [e for doc in stacks for e in experiments(doc)]
+    if not stacks:
+        return f"No stacks in {source}."
+    if not rows:
+        return (
+            f"No chaos experiments in {source} ({len(stacks)} stacks): chaos is disabled "
+            "(chaos.enabled = false, RAI_CHAOS_ENABLED) or no stack defines one."
+        )
+    without = [doc.name for doc in stacks if not experiments(doc)]
+    cells = [
+        [[e.stack], [e.run_name], [e.fault], list(e.actions), list(e.targets), list(e.stop_alarms), [e.hypothesis]]
+        for e in rows
+    ]
+    lines = [f"{len(rows)} chaos experiments in {source}; run one with `make chaos RUN=<stack>/<experiment>`.", ""]
+    lines += table(HEADERS, cells, width)
+    if without:
+        lines += ["", f"Stacks without experiments: {', '.join(without)}."]
+    return "\n".join(lines)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width: int) -> list[str]:
+    """A plain-text table; each cell is a list of items, each item wrapped inside its column."""
+    widths = _widths(headers, rows, width)
+    out = [_line([[h] for h in headers], widths), "  ".join("-" * w for w in widths)]
+    for row in rows:
+        out += [*_row(row, widths), ""]
+    return out[:-1]
+
+
+def _widths(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width: int) -> list[int]:
+    """Each column as wide as its longest item, shrunk by weight until the table fits ``width``."""
+    natural = [max([len(h)] + [len(item) for row in rows for item in row[i]]) for i, h in enumerate(headers)]
+    room = max(width - 2 * (len(headers) - 1), 10 * len(headers))
+    widths = natural[:]
+    while sum(widths) > room:
+        # Take one character from the column furthest over its fair share.
+        over = [w - room * WEIGHTS[i] / sum(WEIGHTS) for i, w in enumerate(widths)]
+        widest = max(range(len(widths)), key=lambda i: over[i])
+        if widths[widest] <= max(len(headers[widest]), 8):
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _row(row: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+    wrapped = [
+        [line for item in cell for line in textwrap.wrap(item, w, subsequent_indent="  ") or [""]]
+        for cell, w in zip(row, widths, strict=True)
+    ]
+    height = max(len(c) for c in wrapped)
+    return [_line([[c[i] if i < len(c) else ""] for c in wrapped], widths) for i in range(height)]
+
+
+def _line(cells: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
+    return "  ".join(cell[0].ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
