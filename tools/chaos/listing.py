@@ -19,8 +19,9 @@ from modules.policy.document import Resource, StackDocument, references
 TEMPLATE = "aws_fis_experiment_template"
 ALARM_TYPES = ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm")
 HEADERS = ("stack", "experiment", "fault", "actions", "targets", "stop alarms", "hypothesis")
-# Share of the line each column gets when it needs it (stack and experiment are short).
-WEIGHTS = (1, 2, 3, 3, 4, 3, 4)
+# Share of the line each column gets when the table must shrink to fit; 0: never wrapped
+# (names an operator copies: the stack, the experiment, the alarms).
+WEIGHTS = (0, 0, 3, 3, 4, 0, 4)
 
 _INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
 
@@ -151,23 +152,37 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width
 
 
 def _widths(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width: int) -> list[int]:
-    """Each column as wide as its longest item, shrunk by weight until the table fits ``width``."""
-    natural = [max([len(h)] + [len(item) for row in rows for item in row[i]]) for i, h in enumerate(headers)]
-    room = max(width - 2 * (len(headers) - 1), 10 * len(headers))
+    """Each column as wide as its longest item; the wrappable ones shrunk by weight until the
+    table fits ``width``, never below their longest word (a word is never cut)."""
+    items = [[item for row in rows for item in row[i]] for i in range(len(headers))]
+    natural = [max([len(h)] + [len(item) for item in column]) for h, column in zip(headers, items, strict=True)]
+    least = [
+        max([len(h)] + [len(word) + 2 for item in column for word in item.split()])
+        for h, column in zip(headers, items, strict=True)
+    ]
+    room = width - 2 * (len(headers) - 1)
     widths = natural[:]
+    wrappable = [i for i, weight in enumerate(WEIGHTS) if weight]
     while sum(widths) > room:
-        # Take one character from the column furthest over its fair share.
-        over = [w - room * WEIGHTS[i] / sum(WEIGHTS) for i, w in enumerate(widths)]
-        widest = max(range(len(widths)), key=lambda i: over[i])
-        if widths[widest] <= max(len(headers[widest]), 8):
+        # One character off the column furthest over its share of what the wrappable ones get.
+        share = room - sum(w for i, w in enumerate(widths) if i not in wrappable)
+        left = [i for i in wrappable if widths[i] > least[i]]
+        if not left:
             break
+        widest = max(left, key=lambda i: widths[i] - share * WEIGHTS[i] / sum(WEIGHTS))
         widths[widest] -= 1
     return widths
 
 
 def _row(row: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+    """Cells side by side; in a cell of several items, an item's further lines are indented."""
     wrapped = [
-        [line for item in cell for line in textwrap.wrap(item, w, subsequent_indent="  ") or [""]]
+        [
+            line
+            for item in cell
+            for line in textwrap.wrap(item, w, subsequent_indent="  " if len(cell) > 1 else "", break_on_hyphens=False)
+            or [""]
+        ]
         for cell, w in zip(row, widths, strict=True)
     ]
     height = max(len(c) for c in wrapped)
