@@ -81,7 +81,11 @@ def _stack(name: str, templates: dict[str, Any]) -> dict[str, Any]:
     }
     if templates:
         resources["aws_fis_experiment_template"] = templates
-    return {"resource": resources}
+    data = {
+        "aws_caller_identity": {"account": {"//": {"metadata": {"path": f"{name}/account"}}}},
+        "aws_subnet": {"private-0_A06": {"//": {"metadata": {"path": f"{name}/network/private-0"}}}},
+    }
+    return {"resource": resources, "data": data}
 
 
 def _outdir(tmp_path: Path, stacks: dict[str, dict[str, Any]]) -> Path:
@@ -92,10 +96,24 @@ def _outdir(tmp_path: Path, stacks: dict[str, dict[str, Any]]) -> Path:
     return tmp_path / "cdktf.out"
 
 
+def _az_outage() -> dict[str, Any]:
+    """A subnet target by ARN (built from data sources) and an instance target by tag."""
+    template = _template("az-outage", ["latency"])
+    account = "${data.aws_caller_identity.account.account_id}"
+    subnet = f"arn:aws:ec2:us-east-1:{account}:subnet/${{data.aws_subnet.private-0_A06.id}}"
+    template["target"] = [
+        {"name": "az", "resource_type": "aws:ec2:subnet", "selection_mode": "ALL", "resource_arns": [subnet]},
+        {"name": "one", "resource_type": "aws:ec2:instance", "selection_mode": "COUNT(1)",
+         "resource_tag": [{"key": "aws:autoscaling:groupName", "value": "${aws_ecs_cluster.cluster.name}"}]},
+    ]  # fmt: skip
+    return template
+
+
 def test_listing_names_the_stop_alarms_by_name_and_the_targets_by_what_scopes_them(tmp_path: Path) -> None:
     """An operator checks a stop condition by the alarm's name (what the console shows), not
-    by a Terraform reference; and a target by the cluster/service it is confined to."""
-    templates = {"stop": _template("stop-tasks", ["target_5xx", "latency"])}
+    by a Terraform reference; and a target by the cluster/service, subnet or group it is
+    confined to, named by construct path."""
+    templates = {"stop": _template("stop-tasks", ["target_5xx", "latency"]), "az": _az_outage()}
     out = _outdir(tmp_path, {"model-serving": _stack("model-serving", templates), "event-processing": _stack("ep", {})})
     text = listing.render(load_outdir(str(out)), 400, "fixture")
     assert "model-serving/stop-tasks" in text
@@ -106,6 +124,11 @@ def test_listing_names_the_stop_alarms_by_name_and_the_targets_by_what_scopes_th
     assert "5xx < 1 %; tasks back in 3 min" in text
     assert "stop-tasks: aws:ecs:stop-task (Tasks -> tasks)" in text
     assert "Stacks without experiments: event-processing." in text
+    (az, _) = listing.experiments(load_outdir(str(out))[1])
+    assert az.targets == (
+        "az: aws:ec2:subnet ALL (arns subnet/network/private-0)",
+        "one: aws:ec2:instance COUNT(1) (tag aws:autoscaling:groupName=serving/cluster)",
+    )
 
 
 def test_listing_flags_a_stop_condition_that_is_no_alarm_of_the_stack_and_an_unscoped_target(tmp_path: Path) -> None:
@@ -388,11 +411,14 @@ def test_make_chaos_run_follows_an_experiment_to_completion_and_exits_0(rig: Rig
 
 
 @slow
-def test_ctrl_c_stops_the_experiment_and_exits_with_the_user_code(rig: Rig) -> None:
-    """SIGINT is a stop request: StopExperiment, then wait for FIS to report the final state."""
-    template_id, tool = rig.held_run("model-serving/ctrl-c")
-    tool.expect(r"experiment pending .* \| stop alarms: rai-dev-ctrl-c OK")
-    tool.proc.send_signal(signal.SIGINT)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_experiment_and_exits_with_the_user_code(rig: Rig, signum: signal.Signals) -> None:
+    """SIGINT (and SIGTERM: a cancelled CI job) is a stop request: StopExperiment, then wait
+    for FIS to report the final state."""
+    key = f"ctrl-c-{signum.name.lower()}"
+    template_id, tool = rig.held_run(f"model-serving/{key}")
+    tool.expect(rf"experiment pending .* \| stop alarms: rai-dev-{key} OK")
+    tool.proc.send_signal(signum)
     tool.expect(r"stopping experiment \w+ \(Ctrl-C\): StopExperiment sent")
     tool.expect(r"experiment stopping")
     assert [e["state"]["status"] for e in rig.experiments(template_id)] == ["stopping"]

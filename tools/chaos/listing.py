@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modules.policy.document import Resource, StackDocument, references
+from modules.policy.document import Resource, StackDocument, data_references, references
 
 TEMPLATE = "aws_fis_experiment_template"
 ALARM_TYPES = ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm")
@@ -22,6 +22,7 @@ HEADERS = ("stack", "experiment", "fault", "actions", "targets", "stop alarms", 
 # Share of the line each column gets when the table must shrink to fit; 0: never wrapped
 # (names an operator copies: the stack, the experiment, the alarms).
 WEIGHTS = (0, 0, 3, 3, 4, 0, 4)
+LONGEST_WORD = 40
 
 _INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
 
@@ -78,18 +79,23 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
 
 
 def _shown(doc: StackDocument, value: Any) -> str:
-    """``value`` with each ``${<resource reference>}`` replaced by that resource's construct
-    path (without the stack name): the name a reader of the code knows it by."""
+    """``value`` with each ``${<reference>}`` to one resource or data source of the stack
+    replaced by its construct path (without the stack name): the name a reader of the code
+    knows it by. An ARN is shown from its resource part (``subnet/network/private-0``)."""
 
     def one(match: re.Match[str]) -> str:
         found = [doc.lookup(t, n) for t, n in references(match[1])]
+        found += [_data(doc, t, n) for t, n in data_references(match[1])]
         named = [r for r in found if r is not None]
-        if len(named) != 1:
-            return match[0]
-        return named[0].path.removeprefix(f"{doc.name}/")
+        return named[0].path.removeprefix(f"{doc.name}/") if len(named) == 1 else match[0]
 
-    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    return _INTERPOLATION.sub(one, text)
+    texts = [_INTERPOLATION.sub(one, str(v)) for v in (value if isinstance(value, list) else [value])]
+    return ", ".join(t.split(":", 5)[5] if t.startswith("arn:") and t.count(":") >= 5 else t for t in texts)
+
+
+def _data(doc: StackDocument, rtype: str, name: str) -> Resource | None:
+    body = doc.doc.get("data", {}).get(rtype, {}).get(name)
+    return Resource(rtype, name, body) if isinstance(body, dict) else None
 
 
 def _action(doc: StackDocument, action: dict[str, Any]) -> str:
@@ -104,7 +110,7 @@ def _target(doc: StackDocument, target: dict[str, Any]) -> str:
     scope = []
     if target.get("resource_arns"):
         scope.append(f"arns {_shown(doc, target['resource_arns'])}")
-    scope += [f"tag {t.get('key')}={t.get('value')}" for t in _blocks(target.get("resource_tag"))]
+    scope += [f"tag {t.get('key')}={_shown(doc, t.get('value'))}" for t in _blocks(target.get("resource_tag"))]
     scope += [f"{k}={_shown(doc, v)}" for k, v in sorted((target.get("parameters") or {}).items())]
     scope += [f"{f.get('path')} in {_shown(doc, f.get('values'))}" for f in _blocks(target.get("filter"))]
     head = f"{target.get('name')}: {target.get('resource_type')} {target.get('selection_mode')}"
@@ -153,7 +159,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width
 
 def _widths(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width: int) -> list[int]:
     """Each column as wide as its longest item; the wrappable ones shrunk by weight until the
-    table fits ``width``, never below their longest word (a word is never cut)."""
+    table fits ``width``, never below their longest word (only a word over :data:`LONGEST_WORD`
+    characters, an ARN or a long path, is cut)."""
     items = [[item for row in rows for item in row[i]] for i in range(len(headers))]
     natural = [max([len(h)] + [len(item) for item in column]) for h, column in zip(headers, items, strict=True)]
     least = [
