@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard cost graphviz wrk diagrams docs plan plan-local
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,10 @@ cost: $(VENV)/.synced ## fixed monthly cost of cdktf.out (synthesized first if m
 
 plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red
 	$(PY) -m tools.deploy.plan_review $(STACKS)
+
+# Through make a failed run ends in make's own exit code 2: `python -m tools.chaos --run` gives the run's (docs/chaos.md).
+chaos: $(VENV)/.synced ## list the chaos experiments (FIS) of cdktf.out; RUN=<stack>/<experiment> runs one on the settings' account (TIMEOUT=s, POLL=s)
+	$(PY) -m tools.chaos $(if $(RUN),--run $(RUN)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(POLL),--poll $(POLL))
 
 canary-status: $(VENV)/.synced ## the target-groups canary rollout: state, weight, next step (canary-start / canary-abort change it)
 	$(PY) -m tools.deploy.canary status

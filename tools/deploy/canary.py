@@ -16,20 +16,10 @@ import sys
 import time
 from typing import Any
 
-import boto3
-
 from modules.architectures.target_groups.settings import TargetGroupsSettings
-from modules.config import Settings, SettingsError, load_settings
-from modules.core.emulator import CREDENTIALS
+from modules.config import SettingsError, load_settings
 from modules.core.names import canary_state_parameter
-
-
-def _ssm(settings: Settings) -> Any:
-    if settings.emulated:
-        keys = {"aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}  # fmt: skip
-        return boto3.client("ssm", endpoint_url=settings.emulator_endpoint, region_name=settings.region, **keys)
-    return boto3.client("ssm", region_name=settings.region)
+from tools.deploy.clients import aws_client
 
 
 def describe(state: dict[str, Any], steps: tuple[int, ...], bake_s: int, now: float) -> str:
@@ -53,7 +43,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    ssm, name = _ssm(settings), canary_state_parameter(settings.name_prefix)
+    ssm, name = aws_client("ssm", settings), canary_state_parameter(settings.name_prefix)
     tg = settings.section(TargetGroupsSettings)
     if command in ("start", "abort"):
         current = json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])

@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config as BotoConfig
-
 from modules.config import Settings, SettingsError, env_var, load_settings
 from modules.core import emulator
+from tools.deploy.clients import aws_client as aws_client  # re-exported: the tests import it from here
 from tools.deploy.terraform import Terraform, TerraformError
 from tools.harness.moto_server import MotoServer
 
@@ -51,17 +49,6 @@ def emulator_settings(endpoint: str, environ: Mapping[str, str] | None = None) -
     if environ is None:
         return load_settings(environ={**os.environ, env_var(None, "emulator_endpoint"): endpoint})
     return load_settings(environ={**environ, env_var(None, "emulator_endpoint"): endpoint}, settings_file=None)
-
-
-def aws_client(service: str, settings: Settings, config: BotoConfig | None = None) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=settings.emulator_endpoint,
-        region_name=settings.region,
-        aws_access_key_id=emulator.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=emulator.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=config,
-    )
 
 
 def ensure_state_bucket(settings: Settings) -> None:
