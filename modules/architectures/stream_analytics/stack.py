@@ -34,7 +34,9 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from modules.architectures.chaos_experiments import add_chaos
 from modules.architectures.network_props import stack_network
+from modules.architectures.stream_analytics.chaos import experiments
 from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
 from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.caller_identity import caller_identity
@@ -204,6 +206,11 @@ class StreamAnalyticsStack(BaseStack):
         # Alerts first: the worker group's instance refresh rolls back on their rollout guards.
         self._alerts(settings, prefix, account.account_id)
         self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
+        self.chaos = add_chaos(
+            self, settings, prefix=prefix, account_id=account.account_id, alarms=self.alerts.alarms,
+            experiments=experiments(settings, fleet_id=self.fleet_id), kms_key_arn=self.key.arn,
+            log_retention_days=cfg.log_retention_days,
+        )  # fmt: skip
         self._outputs()
 
     # --- workers --------------------------------------------------------------------------
