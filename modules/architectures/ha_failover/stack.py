@@ -51,7 +51,8 @@ class HaFailoverStack(BaseStack):
     rolling at 100 % healthy, rebalances spot capacity, drains on termination and tracks
     CPU, requests per target and in-flight calls per instance; alarms on unhealthy hosts, ALB
     and target 5xx, in-service instances below the minimum and the servers' own p99 latency,
-    5xx and rejection rates; optional second region with DNS failover.
+    5xx and rejection rates; optional second region with DNS failover; FIS experiments (terminate
+    instances, one AZ cut off) stopped by the alarms that say callers are hurt.
     Security: instances in private subnets reachable only from the ALB, IMDSv2, Session
     Manager instead of SSH, KMS for artifacts, logs and alarms.
     """

@@ -76,7 +76,8 @@ class ModelServingStack(BaseStack):
     rates) with rollback, 100 %/200 % (capacity never drops during a deploy); container and
     ALB health checks; a drain on SIGTERM within the stop timeout; target tracking on CPU,
     requests per target and in-flight calls per task; alarms (ALB/target 5xx, unhealthy
-    hosts, p99 latency, running < desired, CPU, the servers' own metrics) to SNS.
+    hosts, p99 latency, running < desired, CPU, the servers' own metrics) to SNS; FIS experiments
+    (stop tasks, one AZ cut off) stopped by the alarms that say callers are hurt.
     Security: no public IPs, tasks reachable only from the ALB, read-only root filesystem,
     non-root user, KMS for ECR, logs and alarms, scan on push, immutable tags.
     """

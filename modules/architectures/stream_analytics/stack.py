@@ -79,7 +79,8 @@ class StreamAnalyticsStack(BaseStack):
     spot interruption notices, rebalance recommendations and SIGTERM; the fleet is
     ``maintain`` with capacity rebalance, replaces unhealthy instances and spreads over
     several instance types in the private subnets of every AZ; poison records go to a DLQ;
-    alarms on iterator age, throttling, DLQ depth and missing worker heartbeats.
+    alarms on iterator age, throttling, DLQ depth and missing worker heartbeats; FIS experiments
+    (spot interruptions, a worker terminated) stopped by iterator age and heartbeats.
     Security: one KMS key for stream, table, queue, buckets, logs and topic; workers in
     private subnets with no inbound rule, IMDSv2 only, and an IAM role limited to this
     stream, table, bucket prefix, queue, metric namespace and log group.

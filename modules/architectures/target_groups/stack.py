@@ -76,7 +76,8 @@ class TargetGroupsStack(BaseStack):
     instance refresh, drain hook, target tracking) over every AZ; a bad canary hurts only
     its weight's share and is rolled back by setting its weight to 0. Alarms on unhealthy
     hosts and 5xx per group, and on each group's servers' own p99 latency, 5xx and rejection
-    rates (the canary's roll it back); in-flight target tracking per group. Security: the
+    rates (the canary's roll it back); in-flight target tracking per group; FIS experiments
+    (terminate a stable or canary instance, spot interruptions). Security: the
     ALB is internal and accepts only the VPC CIDR (or the configured CIDRs) unless exposed on
     purpose; instances accept only the ALB.
     """
