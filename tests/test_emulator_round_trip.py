@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -245,6 +246,12 @@ def _model_serving_is_fault_tolerant(settings: Settings) -> None:
     assert repo.get("imageScanningConfiguration", {}).get("scanOnPush") is True, repo
     nats = ec2.describe_nat_gateways()["NatGateways"]  # the only VPC of this run: the network stack's
     assert len(nats) == 3, "one NAT per AZ"
+    # The chaos experiments as FIS stores them: found by the tags `make chaos RUN=` looks them up by.
+    templates = _fis_templates(settings)
+    assert set(templates) == {"stop-tasks", "az-outage"}, templates
+    stop = templates["stop-tasks"]
+    assert stop["tags"]["hypothesis"] and stop["targets"]["stop-tasks"]["selectionMode"] == "PERCENT(50)"
+    assert all(c["source"] == "aws:cloudwatch:alarm" for c in stop["stopConditions"]), stop["stopConditions"]
     assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
     (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["resilient-ai-dev-network"]}])["Vpcs"]
     subnets = ec2.describe_subnets(SubnetIds=vpc_config["subnets"])["Subnets"]
@@ -257,3 +264,15 @@ def _model_serving_is_gone(settings: Settings) -> None:
     clusters = ecs.describe_clusters(clusters=["resilient-ai-dev-serving"])["clusters"]
     assert all(c["status"] == "INACTIVE" for c in clusters), "destroy deleted the cluster (AWS lists it INACTIVE)"
     assert not elbv2.describe_load_balancers()["LoadBalancers"], "destroy deleted the ALB"
+    assert not _fis_templates(settings), "destroy deleted the experiment templates"
+
+
+def _fis_templates(settings: Settings) -> dict[str, dict[str, Any]]:
+    """model-serving's FIS experiment templates by their `experiment` tag."""
+    fis = aws_client("fis", settings)
+    found = {}
+    for summary in fis.list_experiment_templates()["experimentTemplates"]:
+        template = fis.get_experiment_template(id=summary["id"])["experimentTemplate"]
+        if template.get("tags", {}).get("stack") == "model-serving":
+            found[template["tags"]["experiment"]] = template
+    return found

@@ -63,6 +63,13 @@ KINESIS = {"aws_kinesis_stream": {"k": {"encryption_type": "KMS"}}}
 PROD = {"provider": {"aws": [{"default_tags": [{"tags": {"environment": "prod"}}]}]}}
 
 # rule id -> (resources of a stack that breaks it, of one that passes[, top-level extras])
+FIS_ALARM = {"aws_cloudwatch_metric_alarm": {"a": {"alarm_name": "a"}}}
+FIS_UNSCOPED = {"name": "t", "resource_type": "aws:ec2:instance", "selection_mode": "COUNT(1)"}
+FIS_TEMPLATE = {
+    "stop_condition": [{"source": "aws:cloudwatch:alarm", "value": "${aws_cloudwatch_metric_alarm.a.arn}"}],
+    "target": [{**FIS_UNSCOPED, "resource_tag": [{"key": "aws:autoscaling:groupName", "value": "g"}]}],
+    "experiment_options": {"account_targeting": "single-account", "empty_target_resolution_mode": "fail"},
+}
 CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "multi-az": (
         {"aws_subnet": SUBNETS, "aws_lb": {"lb": {"subnets": ["${aws_subnet.s0.id}", "subnet-0123"]}}},
@@ -202,6 +209,16 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
             },
         },
         PROD,
+    ),
+    "experiment-stop-condition": (
+        {**FIS_ALARM, "aws_fis_experiment_template": {"x": {**FIS_TEMPLATE, "stop_condition": [{"source": "none"}]}}},
+        {**FIS_ALARM, "aws_fis_experiment_template": {"x": FIS_TEMPLATE}},
+        {},
+    ),
+    "experiment-targets-scoped": (
+        {**FIS_ALARM, "aws_fis_experiment_template": {"x": {**FIS_TEMPLATE, "target": [FIS_UNSCOPED]}}},
+        {**FIS_ALARM, "aws_fis_experiment_template": {"x": FIS_TEMPLATE}},
+        {},
     ),
     "prod-stateful-protected": (
         KINESIS,

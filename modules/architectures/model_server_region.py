@@ -143,7 +143,7 @@ class ModelServerRegion(Construct):
         super().__init__(scope, id)
         self.settings, self.prefix, self.region, self.stack = settings, prefix, region, stack
         self.exposure = exposure
-        account = caller_identity(self)
+        self.account = account = caller_identity(self)
         self.key = KmsKey(
             self,
             "key",

@@ -9,6 +9,7 @@ package's checks, so importing it here, eagerly, would be a cycle.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from modules.config.chaos import ChaosSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
@@ -38,6 +39,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ChaosSettings",
     "FleetSettings",
     "HaFailoverSettings",
     "LoadBalancerSettings",

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from modules import registry
 from modules.config import checks
+from modules.config.chaos import ChaosSettings, chaos_problems
 from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
@@ -103,6 +104,7 @@ class Settings(BaseSettings):
     server_metrics: ServerMetricsSettings = Field(default_factory=ServerMetricsSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
+    chaos: ChaosSettings = Field(default_factory=ChaosSettings)
 
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
@@ -112,7 +114,7 @@ class Settings(BaseSettings):
             az_count=self.az_count, secondary_region=self.ha_failover.secondary_region, public=public
         )
         zones = zone_problems(self.region, self.zone_ids, self.az_count, self.ha_failover)
-        refuse(public_requirement_problems(self) + zones + network
+        refuse(public_requirement_problems(self) + zones + network + chaos_problems(self.chaos, self.az_count)
                + server_metrics_problems(self.server_metrics, self.serving))  # fmt: skip
         return self
 
@@ -353,6 +355,8 @@ def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> 
     built = Settings.model_construct(**values)
     scaling = {"server_metrics.in_flight_target", "serving.max_in_flight"}  # judged only when both are valid
     found = [] if scaling & bad else server_metrics_problems(built.server_metrics, built.serving)
+    if not {"az_count", "chaos.az_outage_zone"} & bad:
+        found += chaos_problems(built.chaos, built.az_count)
     return public_requirement_problems(built, invalid=bad) + found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modules.policy.chaos_rules import ExperimentStopConditions, ExperimentTargetsScoped
 from modules.policy.document import Resource, StackDocument, data_references, references
 from modules.policy.internet_access_rules import NoOpenIngress, PublicEndpointProtected
 from modules.policy.rule import Rule, blocks, is_true
@@ -391,4 +392,6 @@ RULES: tuple[Rule, ...] = (
     PublicEndpointProtected(),
     ProdLoadBalancerDeletionProtection(),
     ProdStatefulProtected(),
+    ExperimentStopConditions(),
+    ExperimentTargetsScoped(),
 )

@@ -95,6 +95,7 @@ KINDS: Mapping[str, Kind] = {
     "aws_cloudwatch_event_rule": Kind(usage=("eventbridge_custom_events",)),
     "aws_cloudwatch_event_target": Kind(note=FREE),
     "aws_scheduler_schedule": Kind(usage=("scheduler_invocations",)),
+    "aws_fis_experiment_template": Kind(usage=("fis_action_minutes",), note="free until an experiment runs"),
     # edge
     "aws_wafv2_web_acl": Kind(rule=rules.web_acl, usage=("waf_requests",), note="per ACL and per rule"),
     "aws_wafv2_web_acl_association": Kind(note=FREE),

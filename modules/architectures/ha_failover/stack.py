@@ -16,7 +16,9 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
+from modules.architectures.chaos_experiments import add_chaos
 from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
+from modules.architectures.ha_failover.chaos import experiments
 from modules.architectures.ha_failover.observability import observe, site_alarms
 from modules.architectures.load_balancer_exposure import exposure
 from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
@@ -49,7 +51,8 @@ class HaFailoverStack(BaseStack):
     rolling at 100 % healthy, rebalances spot capacity, drains on termination and tracks
     CPU, requests per target and in-flight calls per instance; alarms on unhealthy hosts, ALB
     and target 5xx, in-service instances below the minimum and the servers' own p99 latency,
-    5xx and rejection rates; optional second region with DNS failover.
+    5xx and rejection rates; optional second region with DNS failover; FIS experiments (terminate
+    instances, one AZ cut off) stopped by the alarms that say callers are hurt.
     Security: instances in private subnets reachable only from the ALB, IMDSv2, Session
     Manager instead of SSH, KMS for artifacts, logs and alarms.
     """
@@ -100,6 +103,15 @@ class HaFailoverStack(BaseStack):
         self.site_alarms, self.alarm_specs, self.dashboard = observe(
             self, settings, prefix, sites=self.sites, fleets=self.fleets, targets=targets, target_specs=target_specs
         )
+        primary = self.sites["primary"]
+        self.chaos = add_chaos(
+            self, settings, prefix=prefix, account_id=primary.account.account_id, alarms=self.site_alarms["primary"],
+            experiments=experiments(settings, group_name=self.fleets["primary"].fleet.name, network=primary.network,
+                                    account_id=primary.account.account_id,
+                                    back_within_s=sum(detection_and_replacement_s(settings))),
+            kms_key_arn=primary.key.arn, log_retention_days=settings.fleet.log_retention_days,
+            vpc_id=primary.network.vpc_id,
+        )  # fmt: skip
         # Last: everything in the secondary site, its alarms too, is managed in its region.
         if "secondary" in self.sites:
             use_provider(self.sites["secondary"], self.region_provider("secondary", regions["secondary"]))

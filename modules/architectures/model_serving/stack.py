@@ -38,8 +38,10 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
+from modules.architectures.chaos_experiments import add_chaos
 from modules.architectures.load_balancer_exposure import exposure, web_acl_if_public
 from modules.architectures.model_serving.autoscaling import autoscaling
+from modules.architectures.model_serving.chaos import experiments
 from modules.architectures.model_serving.image_repository import image_repository
 from modules.architectures.model_serving.observability import observe
 from modules.architectures.network_props import stack_network
@@ -74,7 +76,8 @@ class ModelServingStack(BaseStack):
     rates) with rollback, 100 %/200 % (capacity never drops during a deploy); container and
     ALB health checks; a drain on SIGTERM within the stop timeout; target tracking on CPU,
     requests per target and in-flight calls per task; alarms (ALB/target 5xx, unhealthy
-    hosts, p99 latency, running < desired, CPU, the servers' own metrics) to SNS.
+    hosts, p99 latency, running < desired, CPU, the servers' own metrics) to SNS; FIS experiments
+    (stop tasks, one AZ cut off) stopped by the alarms that say callers are hurt.
     Security: no public IPs, tasks reachable only from the ALB, read-only root filesystem,
     non-root user, KMS for ECR, logs and alarms, scan on push, immutable tags.
     """
@@ -255,6 +258,12 @@ class ModelServingStack(BaseStack):
         # but answers 5xx, slowly, or keeps crashing is rolled back when a rollout guard fires.
         # Set after the alarms exist: they read the service's name.
         self.service.put_alarms(alarm_names=watch.rollout_guards(prefix), enable=True, rollback=True)
+        self.chaos = add_chaos(
+            self, settings, prefix=prefix, account_id=account.account_id, alarms=watch.alarms,
+            experiments=experiments(settings, cluster=self.cluster.name, service=self.service.name,
+                                    network=self.network, account_id=account.account_id),
+            kms_key_arn=self.key.arn, log_retention_days=serving.log_retention_days, vpc_id=self.network.vpc_id,
+        )  # fmt: skip
         self._outputs()
 
     def _roles(self, settings: Settings, image_uri: str) -> None:

@@ -34,7 +34,9 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from modules.architectures.chaos_experiments import add_chaos
 from modules.architectures.network_props import stack_network
+from modules.architectures.stream_analytics.chaos import experiments
 from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
 from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.caller_identity import caller_identity
@@ -77,7 +79,8 @@ class StreamAnalyticsStack(BaseStack):
     spot interruption notices, rebalance recommendations and SIGTERM; the fleet is
     ``maintain`` with capacity rebalance, replaces unhealthy instances and spreads over
     several instance types in the private subnets of every AZ; poison records go to a DLQ;
-    alarms on iterator age, throttling, DLQ depth and missing worker heartbeats.
+    alarms on iterator age, throttling, DLQ depth and missing worker heartbeats; FIS experiments
+    (spot interruptions, a worker terminated) stopped by iterator age and heartbeats.
     Security: one KMS key for stream, table, queue, buckets, logs and topic; workers in
     private subnets with no inbound rule, IMDSv2 only, and an IAM role limited to this
     stream, table, bucket prefix, queue, metric namespace and log group.
@@ -204,6 +207,11 @@ class StreamAnalyticsStack(BaseStack):
         # Alerts first: the worker group's instance refresh rolls back on their rollout guards.
         self._alerts(settings, prefix, account.account_id)
         self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
+        self.chaos = add_chaos(
+            self, settings, prefix=prefix, account_id=account.account_id, alarms=self.alerts.alarms,
+            experiments=experiments(settings, fleet_id=self.fleet_id), kms_key_arn=self.key.arn,
+            log_retention_days=cfg.log_retention_days,
+        )  # fmt: skip
         self._outputs()
 
     # --- workers --------------------------------------------------------------------------

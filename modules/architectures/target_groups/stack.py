@@ -20,9 +20,11 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
+from modules.architectures.chaos_experiments import add_chaos
 from modules.architectures.fleet_metrics import target_metrics
 from modules.architectures.load_balancer_exposure import exposure
 from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
+from modules.architectures.target_groups.chaos import experiments
 from modules.architectures.target_groups.observability import group_alarms, observe
 from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.blocks.alarms import rollout_guards
@@ -74,7 +76,8 @@ class TargetGroupsStack(BaseStack):
     instance refresh, drain hook, target tracking) over every AZ; a bad canary hurts only
     its weight's share and is rolled back by setting its weight to 0. Alarms on unhealthy
     hosts and 5xx per group, and on each group's servers' own p99 latency, 5xx and rejection
-    rates (the canary's roll it back); in-flight target tracking per group. Security: the
+    rates (the canary's roll it back); in-flight target tracking per group; FIS experiments
+    (terminate a stable or canary instance, spot interruptions). Security: the
     ALB is internal and accepts only the VPC CIDR (or the configured CIDRs) unless exposed on
     purpose; instances accept only the ALB.
     """
@@ -130,6 +133,12 @@ class TargetGroupsStack(BaseStack):
         # By the prefix that names them (the site's).
         self.alarm_specs = {self.site.prefix: [spec for specs in self.group_alarm_specs.values() for spec in specs]}
         self._canary_controller(settings, prefix)
+        self.chaos = add_chaos(
+            self, settings, prefix=prefix, account_id=self.site.account.account_id, alarms=self.alarms,
+            experiments=experiments(settings, group_names={k: f.fleet.name for k, f in self.fleets.items()},
+                                    min_size=tg.min_size, back_within_s=sum(detection_and_replacement_s(settings))),
+            kms_key_arn=self.site.key.arn, log_retention_days=settings.fleet.log_retention_days,
+        )  # fmt: skip
         outputs = {
             "alb_url": (lb.url, "URL of the load balancer"),
             "stable_target_group_arn": (
