@@ -147,11 +147,15 @@ def test_listing_says_there_are_no_experiments_when_chaos_is_disabled(tmp_path: 
     assert text.startswith("No chaos experiments in fixture (2 stacks): chaos is disabled (chaos.enabled = false")
 
 
-def test_listing_wraps_long_cells_inside_the_terminal_width() -> None:
-    rows = [[["model-serving"], ["model-serving/stop-tasks"], ["word " * 40], ["a"], ["b"], ["c"], ["word " * 60]]]
-    lines = listing.table(listing.HEADERS, rows, 100)
-    assert max(len(line) for line in lines) <= 100
-    assert sum("word" in line for line in lines) > 3, "the long cells continue on further lines"
+def test_listing_wraps_long_fields_inside_the_terminal_width_and_never_cuts_a_name() -> None:
+    """Prose wraps under its label; an alarm name or ARN longer than the room stays whole (an
+    operator copies it)."""
+    lines = listing.field_lines("hypothesis", ["word " * 60], 60)
+    assert max(len(line) for line in lines) <= 60 and len(lines) > 3
+    assert all(line.startswith(" " * (2 + listing.LABEL_WIDTH)) for line in lines[1:]), "continued under the label"
+    long_name = "resilient-ai-dev-serving-" + "x" * 80
+    (line,) = listing.field_lines("stop alarms", [long_name], 60)
+    assert line.endswith(long_name)
 
 
 def test_an_alarm_arn_gives_its_name_even_with_colons() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.config import Settings
 from modules.core import emulator
+from tools.chaos.__main__ import run as chaos_run
+from tools.chaos.progress import PlainDisplay
+from tools.chaos.runner import ExitCode, Options
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
 from tools.harness.moto_server import MotoServer
 
@@ -252,6 +256,12 @@ def _model_serving_is_fault_tolerant(settings: Settings) -> None:
     stop = templates["stop-tasks"]
     assert stop["tags"]["hypothesis"] and stop["targets"]["stop-tasks"]["selectionMode"] == "PERCENT(50)"
     assert all(c["source"] == "aws:cloudwatch:alarm" for c in stop["stopConditions"]), stop["stopConditions"]
+    # `make chaos RUN=` on the deployed template: found by its tags, its stop alarms (by ARN)
+    # found and not in ALARM, started and followed to the end (the emulator injects nothing).
+    out = io.StringIO()
+    code = chaos_run("model-serving/stop-tasks", settings, Options(poll_s=0.05, timeout_s=60), PlainDisplay(out))
+    assert code == ExitCode.COMPLETED, out.getvalue()
+    assert "resilient-ai-dev-serving-alb-5xx" in out.getvalue(), "the run names the stop alarms it watches"
     assert ec2.describe_flow_logs()["FlowLogs"], "VPC flow logs are on"
     (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["resilient-ai-dev-network"]}])["Vpcs"]
     subnets = ec2.describe_subnets(SubnetIds=vpc_config["subnets"])["Subnets"]

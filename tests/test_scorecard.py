@@ -3,6 +3,7 @@ docs/scorecard.md matches the default synth."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from modules.policy.document import StackDocument, from_plan
@@ -145,4 +146,25 @@ def test_deploy_safety_marks_a_rollout_that_watches_nothing() -> None:
 def test_the_overview_gives_each_stack_its_fixed_cost_a_month() -> None:
     """The "fixed $/month" column is the cost tool's total: one NAT gateway, 730 h x $0.045."""
     rows = scorecard.overview([_doc({"aws_nat_gateway": {"nat": {}}})])
-    assert rows[-1] == "| `probe` | n/a | none found | $32.85 |"
+    assert rows[-1] == "| `probe` | n/a | none found | n/a | $32.85 |"
+
+
+def test_each_claimed_fault_shows_its_experiment_and_stop_alarms(stacks: dict[str, StackDoc]) -> None:
+    """A fault a stack claims to survive is backed by a template it ships (with the alarms that
+    stop it) or says why not: "2 of 2" is a count of templates found in the JSON, not of claims."""
+    doc = StackDocument("model-serving", stacks["model-serving"])
+    assert scorecard.experiment_coverage(doc) == "2 of 2"
+    section = scorecard.stack_section(doc)
+    assert "`chaos/experiment-stop-tasks`: `aws:ecs:stop-task` on PERCENT(50) of `aws:ecs:task`" in section
+    assert "`alarm-alb-5xx`" in section.split("experiment-stop-tasks", 1)[1].splitlines()[0]
+    events = scorecard.stack_section(StackDocument("event-processing", stacks["event-processing"]))
+    assert "| none | hashicorp/aws 5.100.0 refuses the `Functions` target key" in events
+
+
+def test_a_claim_whose_template_is_missing_is_marked_as_a_gap(stacks: dict[str, StackDoc]) -> None:
+    """With the templates gone (chaos off, or a stack that lost one) the claim stays, in bold."""
+    raw = json.loads(json.dumps(stacks["model-serving"]))
+    raw["resource"].pop("aws_fis_experiment_template")
+    doc = StackDocument("model-serving", raw)
+    assert scorecard.experiment_coverage(doc) == "0 of 2"
+    assert scorecard.stack_section(doc).count("**no template in this synth**") == 2

@@ -18,11 +18,8 @@ from modules.policy.document import Resource, StackDocument, data_references, re
 
 TEMPLATE = "aws_fis_experiment_template"
 ALARM_TYPES = ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm")
-HEADERS = ("stack", "experiment", "fault", "actions", "targets", "stop alarms", "hypothesis")
-# Share of the line each column gets when the table must shrink to fit; 0: never wrapped
-# (names an operator copies: the stack, the experiment, the alarms).
-WEIGHTS = (0, 0, 3, 3, 4, 0, 4)
-LONGEST_WORD = 40
+LABEL_WIDTH = len("stop alarms:") + 1
+MIN_ROOM = 30  # characters a wrapped field keeps on a very narrow terminal
 
 _INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
 
@@ -127,74 +124,35 @@ def _stop_alarm(doc: StackDocument, condition: dict[str, Any]) -> str:
 
 
 def render(stacks: Sequence[StackDocument], width: int, source: str) -> str:
-    """The table of every experiment, or a sentence saying there is none (and why that may be)."""
-    rows = [e for doc in stacks for e in experiments(doc)]
+    """One block per experiment (its ``RUN=`` name, then a labelled line per field, wrapped to
+    ``width``), or a sentence saying there is none (and why that may be)."""
+    found = [e for doc in stacks for e in experiments(doc)]
     if not stacks:
         return f"No stacks in {source}."
-    if not rows:
+    if not found:
         return (
             f"No chaos experiments in {source} ({len(stacks)} stacks): chaos is disabled "
             "(chaos.enabled = false, RAI_CHAOS_ENABLED) or no stack defines one."
         )
-    without = [doc.name for doc in stacks if not experiments(doc)]
-    cells = [
-        [[e.stack], [e.run_name], [e.fault], list(e.actions), list(e.targets), list(e.stop_alarms), [e.hypothesis]]
-        for e in rows
-    ]
-    lines = [f"{len(rows)} chaos experiments in {source}; run one with `make chaos RUN=<stack>/<experiment>`.", ""]
-    lines += table(HEADERS, cells, width)
-    if without:
+    lines = [f"{len(found)} chaos experiments in {source}; run one with `make chaos RUN=<stack>/<experiment>`."]
+    for e in found:
+        lines += ["", e.run_name]
+        fields = (("fault", [e.fault]), ("actions", e.actions), ("targets", e.targets),
+                  ("stop alarms", e.stop_alarms), ("hypothesis", [e.hypothesis]))  # fmt: skip
+        for label, items in fields:
+            lines += field_lines(label, items, width)
+    if without := [doc.name for doc in stacks if not experiments(doc)]:
         lines += ["", f"Stacks without experiments: {', '.join(without)}."]
     return "\n".join(lines)
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width: int) -> list[str]:
-    """A plain-text table; each cell is a list of items, each item wrapped inside its column."""
-    widths = _widths(headers, rows, width)
-    out = [_line([[h] for h in headers], widths), "  ".join("-" * w for w in widths)]
-    for row in rows:
-        out += [*_row(row, widths), ""]
-    return out[:-1]
-
-
-def _widths(headers: Sequence[str], rows: Sequence[Sequence[Sequence[str]]], width: int) -> list[int]:
-    """Each column as wide as its longest item; the wrappable ones shrunk by weight until the
-    table fits ``width``, never below their longest word (only a word over :data:`LONGEST_WORD`
-    characters, an ARN or a long path, is cut)."""
-    items = [[item for row in rows for item in row[i]] for i in range(len(headers))]
-    natural = [max([len(h)] + [len(item) for item in column]) for h, column in zip(headers, items, strict=True)]
-    least = [
-        max([len(h)] + [len(word) + 2 for item in column for word in item.split()])
-        for h, column in zip(headers, items, strict=True)
-    ]
-    room = width - 2 * (len(headers) - 1)
-    widths = natural[:]
-    wrappable = [i for i, weight in enumerate(WEIGHTS) if weight]
-    while sum(widths) > room:
-        # One character off the column furthest over its share of what the wrappable ones get.
-        share = room - sum(w for i, w in enumerate(widths) if i not in wrappable)
-        left = [i for i in wrappable if widths[i] > least[i]]
-        if not left:
-            break
-        widest = max(left, key=lambda i: widths[i] - share * WEIGHTS[i] / sum(WEIGHTS))
-        widths[widest] -= 1
-    return widths
-
-
-def _row(row: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
-    """Cells side by side; in a cell of several items, an item's further lines are indented."""
-    wrapped = [
-        [
-            line
-            for item in cell
-            for line in textwrap.wrap(item, w, subsequent_indent="  " if len(cell) > 1 else "", break_on_hyphens=False)
-            or [""]
-        ]
-        for cell, w in zip(row, widths, strict=True)
-    ]
-    height = max(len(c) for c in wrapped)
-    return [_line([[c[i] if i < len(c) else ""] for c in wrapped], widths) for i in range(height)]
-
-
-def _line(cells: Sequence[Sequence[str]], widths: Sequence[int]) -> str:
-    return "  ".join(cell[0].ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+def field_lines(label: str, items: Sequence[str], width: int) -> list[str]:
+    """``label`` then each item on its own line, wrapped under the label's column; a word
+    longer than the room (an ARN, a long path) is never cut: it overflows instead."""
+    head = f"  {label + ':':<{LABEL_WIDTH}}"
+    room = max(width - len(head), MIN_ROOM)
+    out = []
+    for i, item in enumerate(items or ["-"]):
+        wrapped = textwrap.wrap(item, room, break_long_words=False, break_on_hyphens=False) or [""]
+        out += [(head if i == 0 and j == 0 else " " * len(head)) + line for j, line in enumerate(wrapped)]
+    return out

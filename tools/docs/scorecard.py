@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modules.architectures.fault_claims import FaultClaim, claims_of
 from modules.core.paths import PROJECT_ROOT
 from modules.policy.document import Resource, StackDocument, load_outdir, references
 from modules.policy.rule import blocks
@@ -485,11 +486,55 @@ MEASURES = (
 )  # fmt: skip
 
 
+def experiments(doc: StackDocument) -> dict[str, Resource]:
+    """The stack's FIS experiment templates by their ``experiment`` tag."""
+    return {
+        str((res.body.get("tags") or {}).get("experiment")): res for res in doc.of_type("aws_fis_experiment_template")
+    }
+
+
+def claim_row(doc: StackDocument, claim: FaultClaim, found: dict[str, Resource]) -> str:
+    """A claimed fault, with the experiment that runs it and the alarms that stop it, or why none."""
+    if not claim.experiment:
+        return f"| {claim.fault} | none | {claim.no_experiment} |"
+    template = found.get(claim.experiment)
+    if template is None:
+        return f"| {claim.fault} | **no template in this synth** (`chaos.enabled = false`?) | - |"
+    actions = ", ".join(f"`{a.get('action_id')}`" for a in blocks(template.body.get("action")))
+    targets = ", ".join(f"{t.get('selection_mode')} of `{t.get('resource_type')}`"
+                        for t in blocks(template.body.get("target")))  # fmt: skip
+    stops = [alarm for c in blocks(template.body.get("stop_condition"))
+             for alarm in doc.referenced(c.get("value"), "aws_cloudwatch_metric_alarm")]  # fmt: skip
+    stopped = ", ".join(_short(doc, alarm) for alarm in stops) or "**no stop alarm**"
+    return f"| {claim.fault} | {_short(doc, template)}: {actions} on {targets} | {stopped} |"
+
+
+def fault_claims(doc: StackDocument) -> list[str]:
+    """The faults the stack claims to survive (``modules/architectures/fault_claims.py``), each
+    with its chaos experiment (``make chaos RUN=<stack>/<key>``) or the reason there is none."""
+    claims = claims_of(doc.name)
+    if not claims:
+        return []
+    found = experiments(doc)
+    return ["", "| fault it claims to survive | chaos experiment | stopped by |", "|---|---|---|",
+            *(claim_row(doc, claim, found) for claim in claims)]  # fmt: skip
+
+
+def experiment_coverage(doc: StackDocument) -> str:
+    """ "n of m": claimed faults with a template in this synth."""
+    claims = claims_of(doc.name)
+    if not claims:
+        return "n/a"
+    found = experiments(doc)
+    return f"{sum(1 for c in claims if c.experiment in found)} of {len(claims)}"
+
+
 def stack_section(doc: StackDocument) -> str:
     rows = [f"### `{doc.name}`", "", "| measure | value | detail |", "|---|---|---|"]
     for measure in MEASURES:
         row = measure(doc)
         rows.append(f"| {row.measure} | {row.value} | {row.detail} |")
+    rows += fault_claims(doc)
     waived = sorted({(res.path, rule, why) for res in doc for rule, why in res.waivers.items()})
     if waived:
         rows += ["", "Policy waivers: " + "; ".join(f"`{p}` {r} ({w})" for p, r, w in waived)]
@@ -500,10 +545,11 @@ def overview(docs: list[StackDocument]) -> list[str]:
     """One row per stack: its least AZ span, its single points of failure and its fixed cost a
     month (``tools/cost``: what runs while idle, spot at its on-demand ceiling)."""
     prices = load_prices()
-    rows = ["| stack | AZs spanned | single points of failure | fixed $/month |", "|---|---|---|--:|"]
+    rows = ["| stack | AZs spanned | single points of failure | faults with a chaos experiment | fixed $/month |",
+            "|---|---|---|---|--:|"]  # fmt: skip
     for doc in docs:
         spof, cost = single_points_of_failure(doc).value, stack_cost(doc, prices).total
-        rows.append(f"| `{doc.name}` | {azs(doc).value} | {spof} | {money(cost)} |")
+        rows.append(f"| `{doc.name}` | {azs(doc).value} | {spof} | {experiment_coverage(doc)} | {money(cost)} |")
     return rows
 
 
@@ -516,7 +562,10 @@ def render(docs: Iterable[StackDocument]) -> str:
         "settings, real-AWS form); do not edit: a test fails when this file is stale. Values are",
         "what the JSON states (AWS defaults where an argument is left out); what it cannot state",
         "(instance boot, image pull) is named. Bold marks a gap. Fixed $/month: what runs while",
-        "idle at list prices, from [cost.md](cost.md) (`make cost`).",
+        "idle at list prices, from [cost.md](cost.md) (`make cost`). Faults with a chaos experiment:",
+        "the faults a stack claims to survive that ship as an AWS FIS template it can run",
+        "([chaos.md](chaos.md), `make chaos`); each stack's table below names the experiment or why",
+        "there is none.",
         "",
         *overview(stacks),
         "",
