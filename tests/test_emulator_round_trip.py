@@ -12,7 +12,7 @@ import pytest
 
 from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.config import Settings
-from modules.core import emulator
+from modules.core.emulator_credentials import CREDENTIALS
 from tools.chaos.__main__ import run as chaos_run
 from tools.chaos.progress import PlainDisplay
 from tools.chaos.runner import ExitCode, Options
@@ -168,7 +168,7 @@ def event_processing_smoke(settings: Settings) -> None:
     function = f"{settings.name_prefix}-events-processor"
     config = lam.get_function_configuration(FunctionName=function)
     assert config["TracingConfig"]["Mode"] == "Active" and config["Runtime"] in ("python3.12", "python3.13")
-    env = {**config["Environment"]["Variables"], **emulator.CREDENTIALS}
+    env = {**config["Environment"]["Variables"], **CREDENTIALS}
     assert env["DATA_PREFIX"] == ep.data_prefix and env["DATA_BUCKET"] == ep.bucket
     # Deployed as on AWS: the smoke test's object calls pass the TLS-only policy.
     assert "DenyInsecureTransport" in s3.get_bucket_policy(Bucket=ep.bucket)["Policy"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from modules.core import emulator
+from modules.core.emulator_credentials import CREDENTIALS
 from tests.conftest import settings_from
 from tools.deploy.round_trip import aws_client
 from tools.harness.local_lambda import Invocation, InvocationError, invoke, sqs_event
@@ -72,7 +72,7 @@ class Lab:
     def invoke(self, events: list[dict[str, Any]], **env: str) -> Invocation:
         base = {"DATA_BUCKET": self.bucket, "DATA_PREFIX": "data/", "RESULTS_PREFIX": "results/",
                 "QUARANTINE_PREFIX": "quarantine/"}  # fmt: skip
-        env = {**emulator.CREDENTIALS, **base, **env}
+        env = {**CREDENTIALS, **base, **env}
         return invoke("event_processor", events, endpoint=self.endpoint, region=REGION, env=env)
 
     def keys(self, prefix: str) -> set[str]:

@@ -28,9 +28,6 @@ SERVICES = (
     "route53", "s3", "scheduler", "sns", "sqs", "ssm", "sts", "wafv2",
 )  # fmt: skip
 
-# The emulator's moto server answers any access key; the harness exports these.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
 
 def provider_config(endpoint: str) -> dict[str, Any]:
     """AWS provider arguments that send every call to the emulator."""

@@ -23,13 +23,13 @@ from typing import Any
 
 import boto3
 
+from modules.core.emulator_credentials import CREDENTIALS
 from tools.harness.local_lambda import invoke, s3_event, sqs_event
 from tools.harness.moto_server import MotoServer
 
 REGION = "us-east-1"
 ROUNDS = 3
 BUCKET = "bench-events"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 WORDS = ("good", "great", "slow", "broken", "reliable", "model", "data", "stream", "batch", "fast", "error",
          "works", "late", "price", "the", "a", "of", "and", "to", "is", "it", "for", "with", "this")  # fmt: skip
 

@@ -51,8 +51,13 @@ def _stacks(source: Path, defaults: bool) -> tuple[list[StackDocument], str]:
     return docs, str(source)
 
 
-def run(name: str, settings: Settings, options: Options, display: Display) -> ExitCode:
-    """Find, check, start and follow one experiment; raises :class:`RunError` before a start."""
+def run(
+    name: str, settings: Settings, options: Options, display: Display, interrupts: Interrupts | None = None
+) -> ExitCode:
+    """Find, check, start and follow one experiment; raises :class:`RunError` before a start.
+
+    ``interrupts``: the signal flags the command line installs (a caller on another thread,
+    which cannot take signals, leaves it out: nothing but the timeout stops its run)."""
     fis, cloudwatch = aws_client("fis", settings), aws_client("cloudwatch", settings)
     where = f"emulator {settings.emulator_endpoint}" if settings.emulated else "AWS"
     scope = {"project": settings.project, "environment": settings.environment}
@@ -61,8 +66,9 @@ def run(name: str, settings: Settings, options: Options, display: Display) -> Ex
     problems = preflight(template, states)
     if problems:
         raise RunError(f"{name}: not started: " + "; ".join(problems), ExitCode.REFUSED)
-    interrupts = Interrupts()
-    interrupts.install()  # before the start: a Ctrl-C during the call still stops what it started
+    interrupts = interrupts or Interrupts()
+    if interrupts.count:
+        raise RunError(f"{name}: not started: interrupted", ExitCode.STOPPED_BY_USER)
     current = Run(experiment_id=start(fis, template))
     display.note(
         f"{name}: experiment {current.experiment_id} started from template {template.id} on {where} "
@@ -86,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         options = Options(poll_s=args.poll, timeout_s=args.timeout, stop_wait_s=args.stop_wait)
-        return run(args.run, load_settings(), options, display_for(sys.stdout))
+        interrupts = Interrupts()
+        interrupts.install()  # before the start: a Ctrl-C during the call still stops what it started
+        return run(args.run, load_settings(), options, display_for(sys.stdout), interrupts)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return ExitCode.USAGE

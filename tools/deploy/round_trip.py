@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from modules.config import Settings, SettingsError, env_var, load_settings
-from modules.core import emulator
+from modules.core.emulator_credentials import CREDENTIALS
 from tools.deploy.clients import aws_client as aws_client  # re-exported: the tests import it from here
 from tools.deploy.terraform import Terraform, TerraformError
 from tools.harness.moto_server import MotoServer
@@ -68,7 +68,7 @@ def uses_s3_backend(stack_dir: Path) -> bool:
 
 
 def emulator_terraform(settings: Settings) -> Terraform:
-    return Terraform(settings, extra_env={**emulator.CREDENTIALS, "AWS_REGION": settings.region})
+    return Terraform(settings, extra_env={**CREDENTIALS, "AWS_REGION": settings.region})
 
 
 def apply(

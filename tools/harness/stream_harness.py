@@ -22,12 +22,10 @@ from typing import Any
 
 import boto3
 
+from modules.core.emulator_credentials import CREDENTIALS
 from modules.core.paths import PROJECT_ROOT
 
 REGION = "us-east-1"
-# moto answers any key. Not modules.CREDENTIALS: importing that module starts jsii
-# (seconds), which the benchmark and the worker tests do not need.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def client(service: str, endpoint: str) -> Any:
