@@ -14,6 +14,7 @@ from model_server.protocol import parse
 
 from tools.bench.server import (
     EMF,
+    EMF_PAIRS,
     LIMIT_ROWS,
     POINTS,
     Result,
@@ -149,7 +150,14 @@ def test_emf_on_is_judged_run_by_run_against_the_emf_off_run_beside_it() -> None
     assert [ok for _, ok in verdicts] == [True, True, True, False, False, False], verdicts
     assert "req/s 0.990 (0.960-1.000)" in verdicts[0][0]
     even, odd = in_order(0), in_order(1)
-    assert even == POINTS and sorted(odd) == sorted(POINTS)
+    assert set(even) == set(odd) == set(POINTS)
     for clients in (16, 64):
         on, off = (EMF, clients, "json"), ("batching", clients, "json")
-        assert even.index(on) == even.index(off) + 1 and odd.index(on) == odd.index(off) - 1, "a pair, either order"
+        for order in (even, odd):
+            assert order.count(on) == order.count(off) == EMF_PAIRS
+            first = order.index(on) if order.index(on) < order.index(off) else order.index(off)
+            pairs = [tuple(order[first + 2 * k : first + 2 * k + 2]) for k in range(EMF_PAIRS)]
+            assert all(set(pair) == {on, off} for pair in pairs), "back-to-back pairs"
+            assert pairs[0] != pairs[1], "the order alternates from pair to pair"
+        assert even[even.index(off) : even.index(off) + 2] == [off, on]
+        assert odd[odd.index(on) : odd.index(on) + 2] == [on, off], "and from run to run"
