@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modules.policy.document import Resource, StackDocument, data_references, references
+from modules.policy.rule import blocks
 
 TEMPLATE = "aws_fis_experiment_template"
 ALARM_TYPES = ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm")
@@ -55,9 +56,9 @@ def _experiment(doc: StackDocument, res: Resource) -> Experiment:
         stack=doc.name,
         key=str(tags.get("experiment") or res.path.rsplit("/", 1)[-1].removeprefix("experiment-")),
         fault=fault,
-        actions=tuple(_action(doc, a) for a in _blocks(res.body.get("action"))),
-        targets=tuple(_target(doc, t) for t in _blocks(res.body.get("target"))),
-        stop_alarms=tuple(_stop_alarm(doc, c) for c in _blocks(res.body.get("stop_condition"))),
+        actions=tuple(_action(doc, a) for a in blocks(res.body.get("action"))),
+        targets=tuple(_target(doc, t) for t in blocks(res.body.get("target"))),
+        stop_alarms=tuple(_stop_alarm(doc, c) for c in blocks(res.body.get("stop_condition"))),
         hypothesis=str(tags.get("hypothesis") or told),
     )
 
@@ -66,13 +67,6 @@ def _split_description(description: str) -> tuple[str, str]:
     """``"<fault>. Hypothesis: <hypothesis>"`` -> (fault, hypothesis)."""
     fault, _, hypothesis = description.partition("Hypothesis:")
     return fault.strip().removesuffix(".").strip(), hypothesis.strip()
-
-
-def _blocks(value: Any) -> list[dict[str, Any]]:
-    """A repeated block as a list: cdktf writes one block of a kind as a bare object."""
-    if isinstance(value, dict):
-        return [value]
-    return [v for v in value or [] if isinstance(v, dict)]
 
 
 def _shown(doc: StackDocument, value: Any) -> str:
@@ -96,8 +90,8 @@ def _data(doc: StackDocument, rtype: str, name: str) -> Resource | None:
 
 
 def _action(doc: StackDocument, action: dict[str, Any]) -> str:
-    params = [f"{p.get('key')}={_shown(doc, p.get('value'))}" for p in _blocks(action.get("parameter"))]
-    targets = [f"{t.get('key')} -> {t.get('value')}" for t in _blocks(action.get("target"))]
+    params = [f"{p.get('key')}={_shown(doc, p.get('value'))}" for p in blocks(action.get("parameter"))]
+    targets = [f"{t.get('key')} -> {t.get('value')}" for t in blocks(action.get("target"))]
     detail = "; ".join(targets + params)
     return f"{action.get('name')}: {action.get('action_id')}" + (f" ({detail})" if detail else "")
 
@@ -107,9 +101,9 @@ def _target(doc: StackDocument, target: dict[str, Any]) -> str:
     scope = []
     if target.get("resource_arns"):
         scope.append(f"arns {_shown(doc, target['resource_arns'])}")
-    scope += [f"tag {t.get('key')}={_shown(doc, t.get('value'))}" for t in _blocks(target.get("resource_tag"))]
+    scope += [f"tag {t.get('key')}={_shown(doc, t.get('value'))}" for t in blocks(target.get("resource_tag"))]
     scope += [f"{k}={_shown(doc, v)}" for k, v in sorted((target.get("parameters") or {}).items())]
-    scope += [f"{f.get('path')} in {_shown(doc, f.get('values'))}" for f in _blocks(target.get("filter"))]
+    scope += [f"{f.get('path')} in {_shown(doc, f.get('values'))}" for f in blocks(target.get("filter"))]
     head = f"{target.get('name')}: {target.get('resource_type')} {target.get('selection_mode')}"
     return head + (f" ({'; '.join(scope)})" if scope else " (NOT SCOPED)")
 
