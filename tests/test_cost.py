@@ -63,7 +63,7 @@ def test_every_resource_type_of_every_synth_is_priced_usage_only_or_free(
     assert {ln.kind for ln in costs["public/model-serving"].lines} >= {"WAF web ACL", "WAF rule"}
     assert ("Route 53 health check", "route53_health_check_aws") in _quantities(costs["fleet-variant/ha-failover"])
     assert costs["fleet-variant/ha-failover"].elsewhere > 0, "the secondary region's resources are flagged"
-    assert _quantities(costs["delivery/stream-analytics"])[(SPOT_EC2, "ec2:m7i.large")] == 3
+    assert _quantities(costs["delivery/stream-analytics"])[(SPOT_EC2, "ec2:c7i.large")] == 3
 
 
 def test_a_type_nobody_classified_stops_the_count_naming_it() -> None:

@@ -143,7 +143,7 @@ def test_spot_capacity_is_rebalanced_and_mixed_with_an_on_demand_base(doc: Stack
         assert distribution["on_demand_percentage_above_base_capacity"] == 0
         assert distribution["spot_allocation_strategy"] == "capacity-optimized"
         types = [o["instance_type"] for o in policy["launch_template"]["override"]]
-        assert types == ["m7i.large", "m6i.large", "m5.large", "c7i.large", "c6i.large"]
+        assert types == ["c7i.large", "c6i.large", "c6a.large", "c5.large", "c5a.large"]
 
 
 def test_every_group_has_a_termination_hook_so_instances_drain(doc: StackDoc) -> None:

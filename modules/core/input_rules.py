@@ -195,7 +195,7 @@ def percent_steps(lo: int, allowed: str) -> AfterValidator:
 
 
 # >= 2 types: more spot pools, fewer interruptions.
-INSTANCE_TYPES_RULE = where(_instance_types_ok, "at least 2 distinct EC2 instance types, e.g. m7i.large,m6i.large")
+INSTANCE_TYPES_RULE = where(_instance_types_ok, "at least 2 distinct EC2 instance types, e.g. c7i.large,c6i.large")
 CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
 CHECKPOINTS_RULE = percent_steps(1, CHECKPOINTS_ALLOWED)
 InstanceTypes = Annotated[Sequence[str], INSTANCE_TYPES_RULE]
