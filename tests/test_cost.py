@@ -13,7 +13,7 @@ from tests.conftest import StackDoc, load_stacks, shared_synth
 from tools.cost.__main__ import DOC, fresh_doc
 from tools.cost.kinds import KINDS
 from tools.cost.prices import PRICES_FILE, load_prices
-from tools.cost.report import StackCost, UnclassifiedError, stack_cost, unclassified
+from tools.cost.report import StackCost, UnclassifiedError, money, stack_cost, unclassified
 from tools.cost.rules import SPOT_EC2, SPOT_FARGATE, capacity_shares
 
 PRICES = load_prices()
@@ -35,6 +35,13 @@ def test_checked_in_cost_tables_are_what_the_default_synth_gives(stacks: dict[st
     """docs/cost.md shows the defaults: a stack or price change without `make docs` fails here."""
     fresh = fresh_doc([StackDocument(name, doc) for name, doc in stacks.items()])
     assert DOC.read_text() == fresh, "docs/cost.md is stale: run `make cost` or `make docs`"
+
+
+def test_the_readme_quotes_the_default_deploys_current_total(stacks: dict[str, StackDoc]) -> None:
+    """The README names the defaults' fixed cost: a change that moves it must move the README too."""
+    total = sum(stack_cost(StackDocument(name, doc), PRICES).total for name, doc in stacks.items())
+    readme = (DOC.parents[1] / "README.md").read_text()
+    assert money(total) in readme, f"README.md should quote the default deploy's {money(total)} a month"
 
 
 @pytest.fixture(scope="session")
