@@ -255,7 +255,7 @@ def test_container_and_fleets_run_the_server_with_the_same_settings_and_a_keep_a
         envs[name] = dict(line.split("=", 1) for line in block.group(1).splitlines())
         envs[name] = {k: v.strip("'") for k, v in envs[name].items()}
     wanted = {k: envs["model-serving"][k] for k in SERVER_SETTINGS}
-    assert wanted["MAX_BATCH_SIZE"] == "256" and wanted["INFER_THREADS"] == "1", "dynamic batching on by default"
+    assert wanted["MAX_BATCH_SIZE"] == "128" and wanted["INFER_THREADS"] == "1", "dynamic batching on by default"
     for name, env in envs.items():
         assert {k: env.get(k) for k in SERVER_SETTINGS} == wanted, name
         timeouts = [lb["idle_timeout"] for lb in resources(stacks[name], "aws_lb")]

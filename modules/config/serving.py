@@ -71,7 +71,7 @@ class ServingSettings(Section):
         default=1000, description="rows one infer call may carry"
     )
     max_batch_size: Annotated[Int, between(0, 100000)] = Field(
-        default=256,
+        default=128,
         description="dynamic batching: rows of concurrent infer calls stacked into one onnxruntime call; "
         "0 = every call runs alone",
     )

@@ -56,12 +56,12 @@ from tools.harness.model_server_process import ModelServerProcess, infer_body, t
 from tools.harness.moto_server import HOST
 
 ROWS_PER_CALL = 8
-LIMIT_ROWS = 256  # rows per call for the machine limit: the server's default stacking cap
+LIMIT_ROWS = 256  # rows per call for the machine limit: large calls, twice the server's default stacking cap
 ROW = [13.2, 1.78, 2.14, 11.2, 100, 2.65, 2.76, 0.26, 1.28, 4.38, 1.05, 3.4, 1050]
 EMF = "batching+EMF"
 SERVERS = {
     "no batching": {"MAX_BATCH_SIZE": "0"},
-    "batching": {},  # the server's defaults: up to 256 rows per call, no added delay
+    "batching": {},  # the server's defaults: up to 128 rows per call, no added delay
     # The same with CloudWatch EMF on, to stdout (a file here), every second: 10x the default interval
     EMF: {"EMF_NAMESPACE": "Bench/ModelServer", "EMF_INTERVAL_S": "1"},
 }

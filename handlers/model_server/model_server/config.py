@@ -32,7 +32,7 @@ class Config:
     model_sha256: str = ""  # when set, a model with other bytes stops the process at start
     max_in_flight: int = 32
     max_batch_rows: int = 1000  # rows one request may carry
-    max_batch_size: int = 256  # rows one stacked onnxruntime call may carry; 0 = no dynamic batching
+    max_batch_size: int = 128  # rows one stacked onnxruntime call may carry; 0 = no dynamic batching
     max_batch_delay_ms: float = 0.0  # wait this long after the first request for more (0: take what waits)
     infer_threads: int = 1  # onnxruntime calls at once (each single-threaded)
     max_body_bytes: int = 1024 * 1024
