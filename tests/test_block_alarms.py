@@ -186,6 +186,8 @@ def test_a_metric_without_a_namespace_or_name_is_refused_naming_both() -> None:
         ({"id": "running"}, r"id='running': must differ from the metrics' ids"),
         ({"expression": ""}, r"expression: must not be empty"),
         ({"statistic": "Mean"}, r"statistic='Mean': must be one of SampleCount, .* or a percentile pNN"),
+        ({"statistics": {"pending": "p99"}}, r"statistics\['pending'\]: names no metric of the expression"),
+        ({"statistics": {"running": "p999"}}, r"statistics\['running'\]='p999': must be one of"),
     ],
 )
 def test_metric_math_refuses_a_query_cloudwatch_refuses_naming_the_field(fields: dict[str, Any], named: str) -> None:
@@ -199,3 +201,10 @@ def test_metric_math_refuses_a_query_cloudwatch_refuses_naming_the_field(fields:
     }
     with pytest.raises(ValueError, match=rf"^MetricMath '[^']*': .*{named}"):
         MetricMath(**(given | fields))
+
+
+def test_metric_math_reads_a_metric_by_its_own_statistic_where_one_is_named() -> None:
+    """A p99 beside a request count: each query carries its own ``stat``."""
+    math = MetricMath(id="p", expression="IF(n >= 20, lat, 0)", label="l", metrics={"lat": TASKS, "n": DESIRED},
+                      statistic="Sum", statistics={"lat": "p99"})  # fmt: skip
+    assert (math.statistic_of("lat"), math.statistic_of("n")) == ("p99", "Sum")

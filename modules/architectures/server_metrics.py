@@ -102,6 +102,18 @@ def _rate(query: str, part: Metric, whole: Metric, label: str, min_requests: int
     )
 
 
+def _floored_p99(latency: Metric, requests: Metric, min_requests: int) -> MetricMath:
+    # Below min_requests a minute counts as 0 ms: the p99 of a few calls is their slowest one.
+    return MetricMath(
+        id="latencyp99",
+        expression=f"IF(requests >= {min_requests}, latency, 0)",
+        label="p99 latency (ms)",
+        metrics={"latency": latency, "requests": requests},
+        statistic="Sum",
+        statistics={"latency": "p99"},
+    )
+
+
 def server_alarms(
     cfg: ServerMetricsSettings, m: ServerMetrics, *, key_prefix: str = "", who: str = ""
 ) -> list[AlarmSpec]:
@@ -115,7 +127,8 @@ def server_alarms(
     servers = f"{who} model servers" if who else "the model servers"
     return [
         AlarmSpec(
-            key=f"{key_prefix}model-p99-latency", metric=m.latency, statistic="p99",
+            key=f"{key_prefix}model-p99-latency",
+            metric=_floored_p99(m.latency, m.requests, cfg.alarm_min_requests),
             # 2 of 3 minutes, as the rates: a guard no slower than the ALB's 5xx alarms.
             threshold=cfg.p99_latency_alarm_ms, periods=3, datapoints=2, guards_rollout=True,
             description=f"{servers}' own p99 time per infer call is above {cfg.p99_latency_alarm_ms} ms: a slow "
@@ -189,7 +202,7 @@ def metric_uses(settings: Settings) -> dict[str, list[str]]:
         op = "<" if spec.comparison.startswith("Less") else ">"
         if isinstance(spec.metric, MetricMath):
             expression = _named(spec.metric)
-            how = f"`{expression}` {op} {spec.threshold:g} %, per minute"
+            how = f"`{expression}` {op} {spec.threshold:g} {_result_unit(spec.metric)}, per minute"
         else:
             unit = {m.name: m.unit for m in CATALOG}[spec.metric.name]
             how = f"{spec.statistic} {op} {spec.threshold:g}" + ("" if unit in ("Count", "None") else f" {unit}")
@@ -205,9 +218,21 @@ def metric_uses(settings: Settings) -> dict[str, list[str]]:
 
 
 def _named(query: MetricMath) -> str:
-    """The expression with each query id replaced by its metric's name."""
-    names = {query_id: metric.name for query_id, metric in query.metrics.items()}
+    """The expression with each query id replaced by its metric's name (with its statistic
+    where it is not the query's own: ``p99(Latency)``)."""
+    names = {
+        query_id: f"{query.statistics[query_id]}({metric.name})" if query_id in query.statistics else metric.name
+        for query_id, metric in query.metrics.items()
+    }
     return re.sub(r"\b[a-z]\w*\b", lambda word: names.get(word[0], word[0]), query.expression)
+
+
+def _result_unit(query: MetricMath) -> str:
+    """What the expressions here give: the unit of the metric read by its own statistic (the
+    p99 of ``Latency``: Milliseconds), else a percentage."""
+    units = {m.name: m.unit for m in CATALOG}
+    own = [units[query.metrics[query_id].name] for query_id in query.statistics]
+    return own[0] if own else "%"
 
 
 def metric_reference(uses: dict[str, list[str]]) -> str:

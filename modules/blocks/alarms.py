@@ -64,13 +64,18 @@ class Metric:
 @dataclass(frozen=True, kw_only=True)
 class MetricMath:
     """An expression over metrics (``metrics`` by the id the expression uses), each read with
-    ``statistic``; the alarm compares the expression's value (query ``id``) to its threshold."""
+    ``statistic`` unless ``statistics`` names another for its id (a p99 beside a request
+    count); the alarm compares the expression's value (query ``id``) to its threshold."""
 
     id: str
     expression: str
     label: str
     metrics: Mapping[str, Metric]
     statistic: str
+    statistics: Mapping[str, str] = field(default_factory=dict)
+
+    def statistic_of(self, query_id: str) -> str:
+        return self.statistics.get(query_id, self.statistic)
 
     def __post_init__(self) -> None:
         problems = []
@@ -85,6 +90,11 @@ class MetricMath:
             problems.append(f"id={self.id!r}: must differ from the metrics' ids")
         if problem := statistic_problem(self.statistic):
             problems.append(f"statistic={self.statistic!r}: {problem}")
+        for query_id, statistic in self.statistics.items():
+            if query_id not in self.metrics:
+                problems.append(f"statistics[{query_id!r}]: names no metric of the expression")
+            elif problem := statistic_problem(statistic):
+                problems.append(f"statistics[{query_id!r}]={statistic!r}: {problem}")
         if problems:
             raise ValueError(f"MetricMath {self.id!r}: " + "; ".join(problems))
 
@@ -184,7 +194,7 @@ def _alarm(scope: Construct, prefix: str, spec: AlarmSpec, topics: list[str]) ->
                     metric_name=m.name,
                     dimensions=dict(m.dimensions),
                     period=PERIOD_S,
-                    stat=metric.statistic,
+                    stat=metric.statistic_of(query_id),
                 ),
             )
             for query_id, m in metric.metrics.items()

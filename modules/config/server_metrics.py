@@ -53,8 +53,8 @@ class ServerMetricsSettings(Section):
     )
     alarm_min_requests: Annotated[Int, between(1, 1_000_000)] = Field(
         default=20,
-        description="the rate alarms judge a minute only with at least this many infer calls in it: two errors in "
-        "three calls are not an outage",
+        description="the rate and p99 alarms judge a minute only with at least this many infer calls in it: two "
+        "errors in three calls are not an outage, the p99 of three calls is their slowest",
     )
     in_flight_target: Annotated[Int, between(1, 10000)] = Field(
         default=16,
