@@ -169,7 +169,7 @@ Project = Annotated[
 ]
 # Zone ids (use1-az1) name the same physical zone in every account; zone names (us-east-1a)
 # are shuffled per account. us-east-1's default leaves out use1-az3: it offers almost no
-# current (Nitro) instance types, none of DEFAULT_INSTANCE_TYPES.
+# current (Nitro) instance types.
 DEFAULT_ZONE_IDS = ("use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6")
 # The environment's form of a list is comma-separated: split before the shared rule checks it.
 ZoneIds = Annotated[_STR_TUPLE, BeforeValidator(_split), ZONE_IDS_RULE]
