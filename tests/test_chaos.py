@@ -30,6 +30,7 @@ EXPECTED = {
         "terminate-instance": "aws:ec2:terminate-instances",
         "terminate-canary": "aws:ec2:terminate-instances",
         "spot-interruptions": "aws:ec2:send-spot-instance-interruptions",
+        "spot-interruptions-canary": "aws:ec2:send-spot-instance-interruptions",
     },
     "stream-analytics": {
         "spot-interruptions": "aws:ec2:send-spot-instance-interruptions",
@@ -156,9 +157,13 @@ def test_each_target_names_the_resources_of_its_own_stack(stacks: dict[str, Stac
     assert re.fullmatch(r"arn:aws:ec2:us-east-1:\$\{data\.aws_caller_identity\.account\.account_id\}:subnet/"
                         r"\$\{data\.aws_subnet\.network_private-0_[0-9A-F]+\.id\}", subnet), subnet  # fmt: skip
     tg = templates(stacks["target-groups"])
-    groups = {k: tg[k]["target"][0]["resource_tag"] for k in ("terminate-instance", "terminate-canary")}
-    assert groups["terminate-instance"][0]["key"] == "aws:autoscaling:groupName"
-    assert "stable" in groups["terminate-instance"][0]["value"] and "canary" in groups["terminate-canary"][0]["value"]
+    groups = {k: tg[k]["target"][0]["resource_tag"] for k in tg}
+    assert all(tag[0]["key"] == "aws:autoscaling:groupName" for tag in groups.values())
+    # Each group's faults hit that group alone: a spot notice to the canary is the canary's test.
+    for key, group in (("terminate-instance", "stable"), ("terminate-canary", "canary"),
+                       ("spot-interruptions", "stable"), ("spot-interruptions-canary", "canary")):  # fmt: skip
+        assert group in groups[key][0]["value"], (key, groups[key])
+        assert tg[key]["stop_condition"] and all(group in c["value"] for c in tg[key]["stop_condition"]), key
     sa = templates(stacks["stream-analytics"])
     for t in sa.values():
         (tag,) = t["target"][0]["resource_tag"]

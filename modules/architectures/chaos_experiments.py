@@ -45,14 +45,20 @@ def terminate(
 
 
 def spot_interruptions(
-    settings: Settings, stack: str, *, tags: Mapping[str, str], stop_alarms: Sequence[str], hypothesis: str
+    settings: Settings,
+    stack: str,
+    *,
+    tags: Mapping[str, str],
+    stop_alarms: Sequence[str],
+    hypothesis: str,
+    key: str = "spot-interruptions",
 ) -> ExperimentSpec:
     """``chaos.spot_interruptions_count`` running spot instances with ``tags`` get the notice,
     then are interrupted ``chaos.spot_notice_minutes`` later (on-demand ones are no target)."""
     chaos = settings.chaos
     return ExperimentSpec(
-        key="spot-interruptions",
-        fault=fault(stack, "spot-interruptions"),
+        key=key,
+        fault=fault(stack, key),
         hypothesis=hypothesis,
         action="aws:ec2:send-spot-instance-interruptions",
         parameters={"durationBeforeInterruption": f"PT{chaos.spot_notice_minutes}M"},

@@ -64,6 +64,8 @@ FAULT_CLAIMS: tuple[FaultClaim, ...] = (
                fault="Terminate a canary instance (its group replaces it; the canary is not rolled back)"),
     FaultClaim(stack="target-groups", experiment="spot-interruptions",
                fault="Send the stable group's spot instances an interruption notice"),
+    FaultClaim(stack="target-groups", experiment="spot-interruptions-canary",
+               fault="Send the canary group's spot instances an interruption notice (the canary is not rolled back)"),
     FaultClaim(stack="stream-analytics", experiment="spot-interruptions",
                fault="Send the stream workers' spot instances an interruption notice (they drain, leases move)"),
     FaultClaim(stack="stream-analytics", experiment="terminate-worker",

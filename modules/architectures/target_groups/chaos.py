@@ -1,5 +1,6 @@
 """The chaos experiments of ``target-groups``: terminate a stable or a canary instance, send
-the stable group's spot instances an interruption notice.
+the stable or the canary group's spot instances an interruption notice (one template per
+group: a template's tag filter names one group).
 
 Each is stopped by the alarms of the group it hits that say callers are hurt: its servers' 5xx
 (as the ALB counts them and as they count them) and p99 latency. "Unhealthy hosts" is left out
@@ -47,6 +48,14 @@ def experiments(
             settings, STACK, tags={ASG_TAG: group_names["stable"]}, stop_alarms=stop_alarms("stable"),
             hypothesis=hypothesis(
                 "stable", f"{chaos.spot_interruptions_count} stable spot instances drain on a "
+                f"{chaos.spot_notice_minutes} min notice",
+            ),
+        ),
+        spot_interruptions(
+            settings, STACK, key="spot-interruptions-canary", tags={ASG_TAG: group_names["canary"]},
+            stop_alarms=stop_alarms("canary"),
+            hypothesis=hypothesis(
+                "canary", f"{chaos.spot_interruptions_count} canary spot instances drain on a "
                 f"{chaos.spot_notice_minutes} min notice",
             ),
         ),
