@@ -65,6 +65,9 @@ CATALOG: tuple[ServerMetric, ...] = (
 )
 
 
+UNITS = {m.name: m.unit for m in CATALOG}  # EMF unit by metric name
+
+
 def server_metrics(namespace: str, service: str) -> ServerMetrics:
     """The metrics of ``service`` (its ``Service`` dimension) in ``namespace``."""
     by_name = {
@@ -204,7 +207,7 @@ def metric_uses(settings: Settings) -> dict[str, list[str]]:
             expression = _named(spec.metric)
             how = f"`{expression}` {op} {spec.threshold:g} {_result_unit(spec.metric)}, per minute"
         else:
-            unit = {m.name: m.unit for m in CATALOG}[spec.metric.name]
+            unit = UNITS[spec.metric.name]
             how = f"{spec.statistic} {op} {spec.threshold:g}" + ("" if unit in ("Count", "None") else f" {unit}")
         guard = ", rollout guard" if spec.guards_rollout else ""
         for metric in dict.fromkeys(x.name for x in spec.metrics()):
@@ -230,8 +233,7 @@ def _named(query: MetricMath) -> str:
 def _result_unit(query: MetricMath) -> str:
     """What the expressions here give: the unit of the metric read by its own statistic (the
     p99 of ``Latency``: Milliseconds), else a percentage."""
-    units = {m.name: m.unit for m in CATALOG}
-    own = [units[query.metrics[query_id].name] for query_id in query.statistics]
+    own = [UNITS[query.metrics[query_id].name] for query_id in query.statistics]
     return own[0] if own else "%"
 
 
