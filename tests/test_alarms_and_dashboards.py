@@ -82,9 +82,12 @@ def test_alarm_spec_names_every_problem_at_once() -> None:
 
 def test_metric_math_carries_its_own_statistic() -> None:
     math_metric = MetricMath(
-        id="missing", expression="desired - running", label="tasks missing", metrics={"desired": ERRORS,
-        "running": ERRORS}, statistic="Average",
-    )  # fmt: skip
+        id="missing",
+        expression="desired - running",
+        label="tasks missing",
+        metrics={"desired": ERRORS, "running": ERRORS},
+        statistic="Average",
+    )
     with pytest.raises(ValueError, match="statistic='Sum': must be empty with metric math"):
         spec(metric=math_metric)
     assert spec(metric=math_metric, statistic="").metrics() == (ERRORS, ERRORS)

@@ -73,8 +73,11 @@ def test_wrk_output_is_read_in_milliseconds_with_errors_counted() -> None:
 
 
 def test_spread_pairs_each_run_with_its_own_raw_run() -> None:
-    runs = [Result(900, 1.0, 2.0, 1, 0, raw=1000), Result(400, 3.0, 9.0, 1, 0, raw=500),
-            Result(1200, 0.9, 1.5, 1, 0, raw=1000)]  # fmt: skip
+    runs = [
+        Result(900, 1.0, 2.0, 1, 0, raw=1000),
+        Result(400, 3.0, 9.0, 1, 0, raw=500),
+        Result(1200, 0.9, 1.5, 1, 0, raw=1000),
+    ]
     s = summarize(runs)
     # the slow run came with a slow raw run: its ratio is not an outlier
     assert s["x raw"].values == [0.9, 0.8, 1.2] and s["x raw"].median == 0.9
@@ -112,8 +115,11 @@ def test_targets_judge_the_medians() -> None:
     def point(rps: float, ratio: float, p50: float) -> dict[str, Spread]:
         return {"req/s": Spread([rps]), "x raw": Spread([ratio]), "p50 ms": Spread([p50])}
 
-    table = {("no batching", 1, "json"): point(800, 0.5, 1.2), ("no batching", 16, "json"): point(1800, 0.95, 9),
-             ("batching", 64, "json"): point(3300, 1.65, 19)}  # fmt: skip
+    table = {
+        ("no batching", 1, "json"): point(800, 0.5, 1.2),
+        ("no batching", 16, "json"): point(1800, 0.95, 9),
+        ("batching", 64, "json"): point(3300, 1.65, 19),
+    }
     verdicts = targets(table, Spread([2000]), 40000, {"a": (120.0, 121.0), "b": (135.0, 135.0)})
     assert [ok for _, ok in verdicts] == [False, True, True, False, False], verdicts
     assert "1.20 ms <= model 0.50 + 0.5 ms" in verdicts[0][0] and "135.0 MiB" in verdicts[4][0]
@@ -141,10 +147,12 @@ def test_emf_on_is_judged_run_by_run_against_the_emf_off_run_beside_it() -> None
     def runs(*rps_p99: tuple[float, float]) -> list[Result]:
         return [Result(rps, 1.0, p99, 1, 0, cpu_us=1e6 / rps) for rps, p99 in rps_p99]
 
-    results = {("batching", 16, "json"): runs((1000, 10), (500, 20), (1000, 10)),
-               (EMF, 16, "json"): runs((990, 10), (480, 20), (1000, 11)),
-               ("batching", 64, "json"): runs((3000, 20), (3000, 20), (3000, 20)),
-               (EMF, 64, "json"): runs((2800, 20), (2850, 22), (2900, 23))}  # fmt: skip
+    results = {
+        ("batching", 16, "json"): runs((1000, 10), (500, 20), (1000, 10)),
+        (EMF, 16, "json"): runs((990, 10), (480, 20), (1000, 11)),
+        ("batching", 64, "json"): runs((3000, 20), (3000, 20), (3000, 20)),
+        (EMF, 64, "json"): runs((2800, 20), (2850, 22), (2900, 23)),
+    }
     verdicts = emf_comparison(results)
     # 16 clients: the slow second run was slow on both sides (0.96), the median pair is 0.99
     assert [ok for _, ok in verdicts] == [True, True, True, False, False, False], verdicts

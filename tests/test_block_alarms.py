@@ -205,6 +205,12 @@ def test_metric_math_refuses_a_query_cloudwatch_refuses_naming_the_field(fields:
 
 def test_metric_math_reads_a_metric_by_its_own_statistic_where_one_is_named() -> None:
     """A p99 beside a request count: each query carries its own ``stat``."""
-    math = MetricMath(id="p", expression="IF(n >= 20, lat, 0)", label="l", metrics={"lat": TASKS, "n": DESIRED},
-                      statistic="Sum", statistics={"lat": "p99"})  # fmt: skip
+    math = MetricMath(
+        id="p",
+        expression="IF(n >= 20, lat, 0)",
+        label="l",
+        metrics={"lat": TASKS, "n": DESIRED},
+        statistic="Sum",
+        statistics={"lat": "p99"},
+    )
     assert (math.statistic_of("lat"), math.statistic_of("n")) == ("p99", "Sum")

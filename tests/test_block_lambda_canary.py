@@ -245,9 +245,15 @@ def test_a_function_that_publishes_no_versions_is_refused_by_name(publish: bool 
 
     stack = cdktf.TerraformStack(cdktf.Testing.app(), "unpublished")
     function = LambdaFunction(
-        stack, "function", function_name="f", role="arn:aws:iam::123456789012:role/f", filename="code.zip",
-        handler="handler.handler", runtime="python3.12", publish=publish,  # None: unset
-    )  # fmt: skip
+        stack,
+        "function",
+        function_name="f",
+        role="arn:aws:iam::123456789012:role/f",
+        filename="code.zip",
+        handler="handler.handler",
+        runtime="python3.12",
+        publish=publish,  # None: unset
+    )
     props = LambdaCanaryProps(name="blocks-canary", region="us-east-1", alarm_names=ALARMS)
     with pytest.raises(
         ValueError, match=rf"^LambdaCanary 'canary': function unpublished/function: publish={publish}: must be True"

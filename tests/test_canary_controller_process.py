@@ -97,10 +97,16 @@ def rig(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Rig:
     )["Listeners"][0]["ListenerArn"]
     alarm = f"{run}-canary-target-5xx"
     cloudwatch.put_metric_alarm(
-        AlarmName=alarm, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
-        Statistic="Sum", Period=60, EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=0,
+        AlarmName=alarm,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=0,
         ComparisonOperator="GreaterThanThreshold",
-    )  # fmt: skip
+    )
     cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="start")
     parameter = f"/{run}/canary/rollout"
     ssm.put_parameter(Name=parameter, Value=json.dumps({"status": "idle"}), Type="String")

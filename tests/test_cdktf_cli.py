@@ -79,16 +79,23 @@ def test_cdktf_deploy_all_applies_state_first_and_destroy_all_destroys_it_last(t
         env[env_var(None, "emulator_endpoint")] = emu.emulator_endpoint
         env["RAI_SETTINGS_FILE"] = str(settings_file)
         # The provider mirror and plugin cache come from TF_CLI_CONFIG_FILE, not cdktf's own cache.
-        env |= {"CDKTF_DISABLE_PLUGIN_CACHE_ENV": "true", "CHECKPOINT_DISABLE": "1",
-                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}  # fmt: skip
+        env |= {
+            "CDKTF_DISABLE_PLUGIN_CACHE_ENV": "true",
+            "CHECKPOINT_DISABLE": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        }
         seconds: dict[str, float] = {}
 
         def cdktf(name: str, *args: str) -> list[tuple[str, str]]:
             t = time.monotonic()
             proc = subprocess.run(
                 ["npx", "--no-install", "cdktf", *args, "--output", str(out)],
-                cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1200,
-            )  # fmt: skip
+                cwd=PROJECT_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
             seconds[name] = time.monotonic() - t
             (tmp_path / f"cdktf {name}.log").write_text(ANSI.sub("", proc.stdout + proc.stderr))
             assert proc.returncode == 0, ANSI.sub("", proc.stdout[-6000:] + proc.stderr[-3000:])
@@ -100,8 +107,16 @@ def test_cdktf_deploy_all_applies_state_first_and_destroy_all_destroys_it_last(t
             assert emu.state.bucket in {b["Name"] for b in s3.list_buckets()["Buckets"]}
             outputs = tmp_path / "outputs.json"
             # `deploy state` synthesized every stack of the app; another synth would write the same.
-            deploy = cdktf("deploy '*'", "deploy", "*", "--auto-approve", "--skip-provider-lock", "--skip-synth",
-                           "--outputs-file", str(outputs))  # fmt: skip
+            deploy = cdktf(
+                "deploy '*'",
+                "deploy",
+                "*",
+                "--auto-approve",
+                "--skip-provider-lock",
+                "--skip-synth",
+                "--outputs-file",
+                str(outputs),
+            )
             state_done = first(deploy, "state", "Apply complete!")  # of nothing: applied by the bootstrap
             for stack in DEPLOYED[1:]:
                 assert first(deploy, stack, "Creating...") > state_done, f"{stack} started before state was done"

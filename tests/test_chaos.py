@@ -43,10 +43,16 @@ CALLS = {
     "aws:ec2:terminate-instances": {"ec2:TerminateInstances", "ec2:DescribeInstances"},
     "aws:ec2:send-spot-instance-interruptions": {"ec2:SendSpotInstanceInterruptions", "ec2:DescribeInstances"},
     "aws:network:disrupt-connectivity": {
-        "ec2:CreateNetworkAcl", "ec2:CreateTags", "ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl",
-        "ec2:ReplaceNetworkAclAssociation", "ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs",
+        "ec2:CreateNetworkAcl",
+        "ec2:CreateTags",
+        "ec2:CreateNetworkAclEntry",
+        "ec2:DeleteNetworkAcl",
+        "ec2:ReplaceNetworkAclAssociation",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeVpcs",
     },
-}  # fmt: skip
+}
 LOG_DELIVERY = {
     "logs:CreateLogDelivery",
     "logs:PutResourcePolicy",
@@ -54,8 +60,15 @@ LOG_DELIVERY = {
     "logs:DescribeLogGroups",
 }
 # Actions that may have Resource "*" because they have no resource-level permission.
-UNSCOPABLE = {"ec2:DescribeInstances", "ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs",
-              "logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"}  # fmt: skip
+UNSCOPABLE = {
+    "ec2:DescribeInstances",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeVpcs",
+    "logs:CreateLogDelivery",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+}
 
 
 def templates(doc: StackDoc) -> dict[str, dict[str, Any]]:
@@ -154,14 +167,21 @@ def test_each_target_names_the_resources_of_its_own_stack(stacks: dict[str, Stac
     }
     assert ms["stop-tasks"]["target"][0]["selection_mode"] == "PERCENT(50)"
     (subnet,) = ms["az-outage"]["target"][0]["resource_arns"]
-    assert re.fullmatch(r"arn:aws:ec2:us-east-1:\$\{data\.aws_caller_identity\.account\.account_id\}:subnet/"
-                        r"\$\{data\.aws_subnet\.network_private-0_[0-9A-F]+\.id\}", subnet), subnet  # fmt: skip
+    assert re.fullmatch(
+        r"arn:aws:ec2:us-east-1:\$\{data\.aws_caller_identity\.account\.account_id\}:subnet/"
+        r"\$\{data\.aws_subnet\.network_private-0_[0-9A-F]+\.id\}",
+        subnet,
+    ), subnet
     tg = templates(stacks["target-groups"])
     groups = {k: tg[k]["target"][0]["resource_tag"] for k in tg}
     assert all(tag[0]["key"] == "aws:autoscaling:groupName" for tag in groups.values())
     # Each group's faults hit that group alone: a spot notice to the canary is the canary's test.
-    for key, group in (("terminate-instance", "stable"), ("terminate-canary", "canary"),
-                       ("spot-interruptions", "stable"), ("spot-interruptions-canary", "canary")):  # fmt: skip
+    for key, group in (
+        ("terminate-instance", "stable"),
+        ("terminate-canary", "canary"),
+        ("spot-interruptions", "stable"),
+        ("spot-interruptions-canary", "canary"),
+    ):
         assert group in groups[key][0]["value"], (key, groups[key])
         assert tg[key]["stop_condition"] and all(group in c["value"] for c in tg[key]["stop_condition"]), key
     sa = templates(stacks["stream-analytics"])
@@ -192,8 +212,10 @@ def test_role_is_assumed_by_fis_of_this_account_only(stacks: dict[str, StackDoc]
     role = by_path(doc, "aws_iam_role", "chaos/role")
     (trust,) = json.loads(role["assume_role_policy"])["Statement"]
     assert trust["Principal"] == {"Service": "fis.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
-    assert re.fullmatch(r"\$\{data\.aws_caller_identity\.[\w-]*account[\w-]*\.account_id\}",
-                        trust["Condition"]["StringEquals"]["aws:SourceAccount"])  # fmt: skip
+    assert re.fullmatch(
+        r"\$\{data\.aws_caller_identity\.[\w-]*account[\w-]*\.account_id\}",
+        trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+    )
     assert trust["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":experiment/*")
     ref = "${aws_iam_role." + role["//"]["metadata"]["uniqueId"] + ".arn}"
     assert all(t["role_arn"] == ref for t in templates(doc).values())
@@ -268,13 +290,19 @@ def _template(**overrides: Any) -> dict[str, Any]:
         "description": "d",
         "role_arn": "${aws_iam_role.r.arn}",
         "stop_condition": [{"source": "aws:cloudwatch:alarm", "value": "${aws_cloudwatch_metric_alarm.alb-5xx.arn}"}],
-        "action": [{"name": "a", "action_id": "aws:ec2:terminate-instances",
-                    "target": {"key": "Instances", "value": "t"}}],
-        "target": [{"name": "t", "resource_type": "aws:ec2:instance", "selection_mode": "COUNT(1)",
-                    "resource_tag": [{"key": "aws:autoscaling:groupName",
-                                      "value": "${aws_autoscaling_group.g.name}"}]}],
+        "action": [
+            {"name": "a", "action_id": "aws:ec2:terminate-instances", "target": {"key": "Instances", "value": "t"}}
+        ],
+        "target": [
+            {
+                "name": "t",
+                "resource_type": "aws:ec2:instance",
+                "selection_mode": "COUNT(1)",
+                "resource_tag": [{"key": "aws:autoscaling:groupName", "value": "${aws_autoscaling_group.g.name}"}],
+            }
+        ],
         "experiment_options": {"account_targeting": "single-account", "empty_target_resolution_mode": "fail"},
-    }  # fmt: skip
+    }
     return {**body, **overrides}
 
 
@@ -369,8 +397,15 @@ def test_a_bad_experiment_spec_names_every_problem() -> None:
     )
     target = TargetSpec(resource_type="aws:ec2:instance", selection="COUNT(1)", resource_tags={"k": "v"})
     with pytest.raises(ValueError) as err:
-        ExperimentSpec(key="Bad Key", fault="f", hypothesis="5xx < 1%", action="aws:network:disrupt-connectivity",
-                       target=target, parameters={"duration": "5 minutes"}, stop_alarms=())  # fmt: skip
+        ExperimentSpec(
+            key="Bad Key",
+            fault="f",
+            hypothesis="5xx < 1%",
+            action="aws:network:disrupt-connectivity",
+            target=target,
+            parameters={"duration": "5 minutes"},
+            stop_alarms=(),
+        )
     text = str(err.value)
     for part in (
         "key=",
@@ -387,9 +422,19 @@ def test_props_refuse_a_stop_alarm_the_stack_does_not_have() -> None:
     from modules.blocks.chaos import ChaosProps, ExperimentSpec, TargetSpec
 
     spec = ExperimentSpec(
-        key="kill", fault="f", hypothesis="h", action="aws:ec2:terminate-instances", stop_alarms=("ghost",),
+        key="kill",
+        fault="f",
+        hypothesis="h",
+        action="aws:ec2:terminate-instances",
+        stop_alarms=("ghost",),
         target=TargetSpec(resource_type="aws:ec2:instance", selection="COUNT(1)", resource_tags={"k": "v"}),
-    )  # fmt: skip
+    )
     with pytest.raises(ValueError, match=r"stop_alarms: \['ghost'\] are not alarms of the stack \(real\)"):
-        ChaosProps(prefix="p", account_id="1", region="r", experiments=[spec], alarm_arns={"real": "arn"},
-                   kms_key_arn="${aws_kms_key.k.arn}")  # fmt: skip
+        ChaosProps(
+            prefix="p",
+            account_id="1",
+            region="r",
+            experiments=[spec],
+            alarm_arns={"real": "arn"},
+            kms_key_arn="${aws_kms_key.k.arn}",
+        )

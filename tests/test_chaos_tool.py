@@ -103,9 +103,13 @@ def _az_outage() -> dict[str, Any]:
     subnet = f"arn:aws:ec2:us-east-1:{account}:subnet/${{data.aws_subnet.private-0_A06.id}}"
     template["target"] = [
         {"name": "az", "resource_type": "aws:ec2:subnet", "selection_mode": "ALL", "resource_arns": [subnet]},
-        {"name": "one", "resource_type": "aws:ec2:instance", "selection_mode": "COUNT(1)",
-         "resource_tag": [{"key": "aws:autoscaling:groupName", "value": "${aws_ecs_cluster.cluster.name}"}]},
-    ]  # fmt: skip
+        {
+            "name": "one",
+            "resource_type": "aws:ec2:instance",
+            "selection_mode": "COUNT(1)",
+            "resource_tag": [{"key": "aws:autoscaling:groupName", "value": "${aws_ecs_cluster.cluster.name}"}],
+        },
+    ]
     return template
 
 
@@ -286,9 +290,15 @@ class Rig:
 
     def alarm(self, name: str) -> str:
         self.cloudwatch.put_metric_alarm(
-            AlarmName=name, MetricName="HTTPCode_Target_5XX_Count", Namespace="AWS/ApplicationELB",
-            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-        )  # fmt: skip
+            AlarmName=name,
+            MetricName="HTTPCode_Target_5XX_Count",
+            Namespace="AWS/ApplicationELB",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
         self.set_alarm(name, "OK")
         return str(self.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"])
 
@@ -301,10 +311,15 @@ class Rig:
             roleArn="arn:aws:iam::123456789012:role/rai-dev-ms-chaos",
             stopConditions=[{"source": "aws:cloudwatch:alarm", "value": arn} for arn in alarm_arns],
             actions={"stop-tasks": {"actionId": "aws:ecs:stop-task", "targets": {"Tasks": "tasks"}}},
-            targets={"tasks": {"resourceType": "aws:ecs:task", "selectionMode": "PERCENT(50)",
-                               "parameters": {"cluster": "rai-dev-ms", "service": "rai-dev-ms-server"}}},
+            targets={
+                "tasks": {
+                    "resourceType": "aws:ecs:task",
+                    "selectionMode": "PERCENT(50)",
+                    "parameters": {"cluster": "rai-dev-ms", "service": "rai-dev-ms-server"},
+                }
+            },
             tags={"stack": stack, "experiment": key, "project": "resilient-ai", "environment": environment},
-        )  # fmt: skip
+        )
         return str(created["experimentTemplate"]["id"])
 
     def experiments(self, template_id: str) -> list[dict[str, Any]]:
@@ -313,8 +328,11 @@ class Rig:
 
     def hold_experiments(self, hold: bool) -> None:
         """moto's state manager: hold every experiment where it is, or let it move per read again."""
-        path, body = ("set-transition", {"model_name": MOTO_MODEL, "transition": HOLD}) if hold else (
-            "unset-transition", {"model_name": MOTO_MODEL})  # fmt: skip
+        path, body = (
+            ("set-transition", {"model_name": MOTO_MODEL, "transition": HOLD})
+            if hold
+            else ("unset-transition", {"model_name": MOTO_MODEL})
+        )
         request = urllib.request.Request(f"{self.endpoint}/moto-api/state-manager/{path}", json.dumps(body).encode())
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status in (200, 201)
@@ -344,9 +362,14 @@ class Rig:
             ["make", "--no-print-directory", "chaos", *args] if make else [sys.executable, "-m", "tools.chaos", *args]
         )
         proc = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            command,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.tools.append(Tool(proc))
         return self.tools[-1]
 

@@ -174,14 +174,21 @@ def test_a_fargate_service_without_a_strategy_uses_its_clusters_default_and_arm_
         {
             "aws_ecs_cluster": {"c": {"name": "c"}},
             "aws_ecs_cluster_capacity_providers": {
-                "cp": {"cluster_name": "${aws_ecs_cluster.c.name}",
-                       "default_capacity_provider_strategy": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}]}
+                "cp": {
+                    "cluster_name": "${aws_ecs_cluster.c.name}",
+                    "default_capacity_provider_strategy": [{"capacity_provider": "FARGATE_SPOT", "weight": 1}],
+                }
             },
-            "aws_ecs_service": {"s": {"desired_count": 4, "cluster": "${aws_ecs_cluster.c.arn}",
-                                      "task_definition": "${aws_ecs_task_definition.t.arn}"}},
+            "aws_ecs_service": {
+                "s": {
+                    "desired_count": 4,
+                    "cluster": "${aws_ecs_cluster.c.arn}",
+                    "task_definition": "${aws_ecs_task_definition.t.arn}",
+                }
+            },
             "aws_ecs_task_definition": {"t": arm},
         }
-    )  # fmt: skip
+    )
     assert _quantities(cost)[(SPOT_FARGATE, "fargate_vcpu_arm")] == pytest.approx(4 * 0.5)
 
 
@@ -255,12 +262,18 @@ def test_alarms_are_billed_per_metric_at_standard_or_high_resolution() -> None:
 
     alarms = {
         "plain": {"metric_name": "Errors", "period": 60},
-        "math": {"metric_query": [{"id": "a", **metric(60)}, {"id": "b", **metric(60)},
-                                  {"id": "e", "expression": "a - b", "return_data": True}]},
+        "math": {
+            "metric_query": [
+                {"id": "a", **metric(60)},
+                {"id": "b", **metric(60)},
+                {"id": "e", "expression": "a - b", "return_data": True},
+            ]
+        },
         "fast": {"metric_name": "Errors", "period": 10},
-        "band": {"metric_query": [{"id": "m", **metric(300)},
-                                  {"id": "ad", "expression": "ANOMALY_DETECTION_BAND(m, 2)"}]},
-    }  # fmt: skip
+        "band": {
+            "metric_query": [{"id": "m", **metric(300)}, {"id": "ad", "expression": "ANOMALY_DETECTION_BAND(m, 2)"}]
+        },
+    }
     q = _quantities(_cost({"aws_cloudwatch_metric_alarm": alarms}))
     assert q == {
         ("CloudWatch alarm metric", "alarm_metric_standard"): 1 + 2 + 3,
@@ -269,11 +282,16 @@ def test_alarms_are_billed_per_metric_at_standard_or_high_resolution() -> None:
 
 
 def test_a_web_acl_pays_for_itself_and_each_rule() -> None:
-    rules = [{"name": "rate"}, {"name": "bot", "statement": {"managed_rule_group_statement": {
-        "name": "AWSManagedRulesBotControlRuleSet"}}}]  # fmt: skip
+    rules = [
+        {"name": "rate"},
+        {"name": "bot", "statement": {"managed_rule_group_statement": {"name": "AWSManagedRulesBotControlRuleSet"}}},
+    ]
     q = _quantities(_cost({"aws_wafv2_web_acl": {"acl": {"rule": rules}}}))
-    assert q == {("WAF web ACL", "waf_web_acl"): 1, ("WAF rule", "waf_rule"): 2,
-                 ("WAF paid managed rule group", "waf_paid_managed_group"): 1}  # fmt: skip
+    assert q == {
+        ("WAF web ACL", "waf_web_acl"): 1,
+        ("WAF rule", "waf_rule"): 2,
+        ("WAF paid managed rule group", "waf_paid_managed_group"): 1,
+    }
 
 
 def test_a_kinesis_stream_by_stream_hour_on_demand_or_by_shard_provisioned() -> None:
@@ -304,11 +322,13 @@ def test_a_health_check_pays_its_base_and_each_option_aws_or_not() -> None:
 def test_on_demand_dynamodb_and_a_standard_parameter_have_no_fixed_cost() -> None:
     cost = _cost(
         {
-            "aws_dynamodb_table": {"t": {"billing_mode": "PAY_PER_REQUEST"},
-                                   "p": {"read_capacity": 5, "write_capacity": 2}},
+            "aws_dynamodb_table": {
+                "t": {"billing_mode": "PAY_PER_REQUEST"},
+                "p": {"read_capacity": 5, "write_capacity": 2},
+            },
             "aws_ssm_parameter": {"std": {"type": "String"}, "adv": {"tier": "Advanced"}},
         }
-    )  # fmt: skip
+    )
     assert _quantities(cost) == {
         ("DynamoDB provisioned capacity", "dynamodb_rcu"): 5,
         ("DynamoDB provisioned capacity", "dynamodb_wcu"): 2,

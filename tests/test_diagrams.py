@@ -55,9 +55,12 @@ def test_stream_analytics_shows_stream_to_workers_to_sinks(stacks: dict[str, Sta
 
 def test_event_processing_shows_bucket_queue_function_and_dlq(stacks: dict[str, StackDoc]) -> None:
     g = build(StackDocument("event-processing", stacks["event-processing"]))
-    role = {"aws_s3_bucket.data_bucket_F0368B94": "data", "aws_sqs_queue.queue_140BE0E7": "queue",
-            "aws_lambda_function.processor_function_D7E0E582": "processor",
-            "aws_sqs_queue.dlq_queue_2E673ECB": "dlq"}  # fmt: skip
+    role = {
+        "aws_s3_bucket.data_bucket_F0368B94": "data",
+        "aws_sqs_queue.queue_140BE0E7": "queue",
+        "aws_lambda_function.processor_function_D7E0E582": "processor",
+        "aws_sqs_queue.dlq_queue_2E673ECB": "dlq",
+    }
     pairs = {(role.get(a), role.get(b)) for a, b, _ in g.edges}
     assert {("data", "queue"), ("queue", "processor"), ("queue", "dlq")} <= pairs
 

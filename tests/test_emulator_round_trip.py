@@ -215,8 +215,9 @@ def _smoke_objects(settings: Settings, env: dict[str, str], function: str) -> No
         assert statement["Principal"]["Service"] == "s3.amazonaws.com"
         # moto cannot run the function it would notify: the same event, built from the objects.
         events = [s3_event(ep.bucket, k, 1, versions[k], settings.region) for k in (good, bad)]
-    (response, *_) = invoke("event_processor", events, endpoint=settings.emulator_endpoint,
-                            region=settings.region, env=env).responses  # fmt: skip
+    (response, *_) = invoke(
+        "event_processor", events, endpoint=settings.emulator_endpoint, region=settings.region, env=env
+    ).responses
     assert not response.get("batchItemFailures")
     results = s3.get_object(Bucket=ep.bucket, Key=f"{ep.results_prefix}{good}")["Body"].read()
     assert json.loads(results)["sentiment"]["label"] == "positive"
@@ -239,8 +240,10 @@ def _model_serving_is_fault_tolerant(settings: Settings) -> None:
     assert container["image"] == SERVING_IMAGE and container["readonlyRootFilesystem"] is True
     (lb,) = elbv2.describe_load_balancers(Names=["resilient-ai-dev-ms"])["LoadBalancers"]
     assert len(lb["AvailabilityZones"]) == 3, "the ALB spans every AZ"
-    attrs = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
-        LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}  # fmt: skip
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    }
     assert attrs.get("routing.http.drop_invalid_header_fields.enabled") == "true", attrs
     assert attrs.get("access_logs.s3.enabled") == "true", attrs
     (tg,) = elbv2.describe_target_groups(Names=["resilient-ai-dev-ms"])["TargetGroups"]

@@ -78,8 +78,10 @@ def test_data_bucket_is_versioned_kms_encrypted_private_and_tls_only(queued: Sta
         "kms_master_key_id": ref(queued, "aws_kms_key", "key/key", "arn"),
     }
     pab = by_path(queued, "aws_s3_bucket_public_access_block", "data/public-access-block")
-    assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                        "restrict_public_buckets"))  # fmt: skip
+    assert all(
+        pab[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     assert by_path(queued, "aws_s3_bucket_ownership_controls", "data/ownership")["rule"] == {
         "object_ownership": "BucketOwnerEnforced"
     }
@@ -288,8 +290,12 @@ def test_role_reads_only_the_input_prefix_and_writes_only_results_and_quarantine
         "resilient-ai-dev-events-us-east-1/quarantine/*",
         "resilient-ai-dev-events-us-east-1/results/*",
     ]
-    s3_actions = {a for s in sts.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-                  if a.startswith("s3:")}  # fmt: skip
+    s3_actions = {
+        a
+        for s in sts.values()
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if a.startswith("s3:")
+    }
     assert s3_actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}, "no delete, no wildcard"
 
 
@@ -317,8 +323,11 @@ def test_kinesis_output_is_off_by_default_and_granted_only_when_set(queued: Stac
     assert sts["PutResultsOnStream"]["Resource"] == STREAM_ARN
     assert "kinesis:PutRecords" in sts["PutResultsOnStream"]["Action"]
     assert sts["EncryptForStream"] == {
-        "Sid": "EncryptForStream", "Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": STREAM_KEY_ARN,
-    }  # fmt: skip
+        "Sid": "EncryptForStream",
+        "Effect": "Allow",
+        "Action": "kms:GenerateDataKey",
+        "Resource": STREAM_KEY_ARN,
+    }
     assert one(direct, "aws_lambda_function")["environment"]["variables"]["KINESIS_STREAM_ARN"] == STREAM_ARN
 
 

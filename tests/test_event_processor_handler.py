@@ -70,8 +70,12 @@ class Lab:
         return sqs_event(messages, self.queue_arn, REGION)
 
     def invoke(self, events: list[dict[str, Any]], **env: str) -> Invocation:
-        base = {"DATA_BUCKET": self.bucket, "DATA_PREFIX": "data/", "RESULTS_PREFIX": "results/",
-                "QUARANTINE_PREFIX": "quarantine/"}  # fmt: skip
+        base = {
+            "DATA_BUCKET": self.bucket,
+            "DATA_PREFIX": "data/",
+            "RESULTS_PREFIX": "results/",
+            "QUARANTINE_PREFIX": "quarantine/",
+        }
         env = {**CREDENTIALS, **base, **env}
         return invoke("event_processor", events, endpoint=self.endpoint, region=REGION, env=env)
 
@@ -188,8 +192,9 @@ def test_the_same_event_delivered_twice_leaves_one_result(lab: Lab) -> None:
     assert [r["outcomes"][0]["status"] for r in invocation.responses] == ["processed", "processed"]
     assert lab.keys("results/") == {"results/data/once.json"}
     versions = lab.s3.list_object_versions(Bucket=lab.bucket, Prefix="results/")["Versions"]
-    bodies = {lab.s3.get_object(Bucket=lab.bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
-              for v in versions}  # fmt: skip
+    bodies = {
+        lab.s3.get_object(Bucket=lab.bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read() for v in versions
+    }
     assert len(bodies) == 1, "a retry rewrites the same bytes"
 
 
@@ -204,8 +209,10 @@ def test_mixed_batch_reports_only_the_message_that_needs_a_retry(lab: Lab) -> No
     event["Records"].append(garbage)
     (response,) = lab.invoke([event]).responses
 
-    by_key = {json.loads(m["Body"]).get("Records", [{}])[0].get("s3", {}).get("object", {}).get("key"): m["MessageId"]
-              for m in messages}  # fmt: skip
+    by_key = {
+        json.loads(m["Body"]).get("Records", [{}])[0].get("s3", {}).get("object", {}).get("key"): m["MessageId"]
+        for m in messages
+    }
     assert response["batchItemFailures"] == [{"itemIdentifier": by_key["data%2Farchived.json"]}]
     assert lab.keys("results/") == {"results/data/good.json"}
     assert lab.keys("quarantine/") == {"quarantine/data/bad.json.error.json", "quarantine/_events/garbage-1.error.json"}

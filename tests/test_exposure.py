@@ -33,8 +33,12 @@ def open_ingress(doc: StackDoc) -> list[str]:
     found = []
     for rtype in ("aws_vpc_security_group_ingress_rule", "aws_security_group_rule"):
         for name, rule in doc.get("resource", {}).get(rtype, {}).items():
-            cidrs = {rule.get("cidr_ipv4"), rule.get("cidr_ipv6"), *rule.get("cidr_blocks", []),
-                     *rule.get("ipv6_cidr_blocks", [])}  # fmt: skip
+            cidrs = {
+                rule.get("cidr_ipv4"),
+                rule.get("cidr_ipv6"),
+                *rule.get("cidr_blocks", []),
+                *rule.get("ipv6_cidr_blocks", []),
+            }
             if rule.get("type", "ingress") == "ingress" and cidrs & OPEN:
                 found.append(f"{rtype}.{name}")
     for name, group in doc.get("resource", {}).get("aws_security_group", {}).items():
@@ -69,12 +73,21 @@ def test_default_albs_are_in_private_subnets_and_admit_only_the_vpc(stacks: dict
 
 def test_public_without_its_requirements_is_one_error_naming_each_missing_field() -> None:
     with pytest.raises(SettingsError) as info:
-        settings_from({"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
-                       "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3"})  # fmt: skip
+        settings_from(
+            {
+                "RAI_LOAD_BALANCER_EXPOSURE": "public",
+                "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
+                "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3",
+            }
+        )
     assert len(info.value.problems) == 1
     (problem,) = info.value.problems
-    for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience",
-                 "ha_failover.secondary_certificate_arn"):  # fmt: skip
+    for name in (
+        "load_balancer.certificate_arn",
+        "load_balancer.jwt_issuer",
+        "load_balancer.jwt_audience",
+        "ha_failover.secondary_certificate_arn",
+    ):
         assert name in problem
 
 
@@ -151,17 +164,26 @@ def test_public_alb_serves_https_with_tls12_or_13_only_and_http_redirects(public
 
 
 def test_public_alb_has_a_web_acl_with_managed_rules_rate_and_body_limits(public_stacks: dict[str, StackDoc]) -> None:
-    paths = {"model-serving": ("", "alb"), "ha-failover": ("primary/", "primary/alb"),
-             "target-groups": ("site/", "site/alb")}  # fmt: skip
+    paths = {
+        "model-serving": ("", "alb"),
+        "ha-failover": ("primary/", "primary/alb"),
+        "target-groups": ("site/", "site/alb"),
+    }
     for name, (site, alb) in paths.items():
         doc = public_stacks[name]
         acl = by_path(doc, "aws_wafv2_web_acl", f"{site}waf/acl")
         assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
         rules = {r["name"]: r for r in acl["rule"]}
-        managed = {r["statement"]["managed_rule_group_statement"]["name"] for r in acl["rule"]
-                   if "managed_rule_group_statement" in r["statement"]}  # fmt: skip
-        assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
-                           "AWSManagedRulesAnonymousIpList"}  # fmt: skip
+        managed = {
+            r["statement"]["managed_rule_group_statement"]["name"]
+            for r in acl["rule"]
+            if "managed_rule_group_statement" in r["statement"]
+        }
+        assert managed == {
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAnonymousIpList",
+        }
         anonymous = rules["AWSManagedRulesAnonymousIpList"]["statement"]["managed_rule_group_statement"]
         assert anonymous["rule_action_override"] == [
             {"name": "HostingProviderIPList", "action_to_use": {"count": {}}}
@@ -223,8 +245,11 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
 
     rule = PublicEndpointProtected()
     doc = public_stacks["model-serving"]
-    assert [p for r in StackDocument("model-serving", doc).of_type(*rule.types)
-            for p in rule.check(StackDocument("model-serving", doc), r)] == []  # fmt: skip
+    assert [
+        p
+        for r in StackDocument("model-serving", doc).of_type(*rule.types)
+        for p in rule.check(StackDocument("model-serving", doc), r)
+    ] == []
     bare = json.loads(json.dumps(doc))
     for acl in bare["resource"]["aws_wafv2_web_acl"].values():
         acl["rule"] = [r for r in acl["rule"] if r["name"] != "bearer-token-required"]
@@ -239,8 +264,11 @@ def test_policy_finds_an_unauthenticated_public_listener_and_accepts_the_protect
 
 
 def test_auth_none_needs_a_written_reason_and_waives_the_finding() -> None:
-    env = {"RAI_LOAD_BALANCER_EXPOSURE": "public", "RAI_LOAD_BALANCER_CERTIFICATE_ARN": PUBLIC_CERT,
-           "RAI_LOAD_BALANCER_AUTH": "none"}  # fmt: skip
+    env = {
+        "RAI_LOAD_BALANCER_EXPOSURE": "public",
+        "RAI_LOAD_BALANCER_CERTIFICATE_ARN": PUBLIC_CERT,
+        "RAI_LOAD_BALANCER_AUTH": "none",
+    }
     with pytest.raises(SettingsError, match="auth_none_reason"):
         settings_from(env)
     reason = "a public demo model on synthetic data; no client data, rate-limited by WAF"

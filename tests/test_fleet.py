@@ -114,13 +114,15 @@ def test_instance_refresh_rolls_itself_back_when_the_fleets_own_alarms_fire(stac
     prefs = refresh_of(ha, "primary/servers/fleet/asg")
     assert prefs["auto_rollback"] is True
     assert prefs["alarm_specification"]["alarms"] == [
-        names[f"primary/alarm-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)]  # fmt: skip
+        names[f"primary/alarm-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)
+    ]
     names = alarm_names_by_path(tg)
     for key in ("stable", "canary"):
         prefs = refresh_of(tg, f"site/{key}/fleet/asg")
         assert prefs["auto_rollback"] is True
         assert prefs["alarm_specification"]["alarms"] == [
-            names[f"site/alarm-{key}-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)]  # fmt: skip
+            names[f"site/alarm-{key}-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)
+        ]
 
 
 def test_refresh_checkpoints_and_bake_come_from_settings_and_bad_plans_name_the_field() -> None:
@@ -155,8 +157,11 @@ def test_every_group_has_a_termination_hook_so_instances_drain(doc: StackDoc) ->
 
 
 def test_groups_track_cpu_and_requests_per_target_of_their_own_target_group(doc: StackDoc) -> None:
-    policies = [p for p in resources(doc, "aws_autoscaling_policy")
-                if "predefined_metric_specification" in p["target_tracking_configuration"]]  # fmt: skip
+    policies = [
+        p
+        for p in resources(doc, "aws_autoscaling_policy")
+        if "predefined_metric_specification" in p["target_tracking_configuration"]
+    ]
     assert len(policies) == 2 * len(groups(doc))
     by_metric: dict[str, list[dict[str, Any]]] = {}
     for p in policies:
@@ -182,13 +187,19 @@ def test_launch_templates_are_al2023_from_ssm_with_imdsv2_encrypted_gp3_and_moni
     assert {d["name"] for d in doc["data"]["aws_ssm_parameter"].values()} == {AL2023_X86_64}
     for template in resources(doc, "aws_launch_template"):
         assert template["image_id"].startswith("${data.aws_ssm_parameter.")
-        assert template["metadata_options"] == {"http_endpoint": "enabled", "http_tokens": "required",
-                                                "http_put_response_hop_limit": 1}  # fmt: skip
+        assert template["metadata_options"] == {
+            "http_endpoint": "enabled",
+            "http_tokens": "required",
+            "http_put_response_hop_limit": 1,
+        }
         ebs = template["block_device_mappings"][0]["ebs"]
         assert (ebs["volume_type"], ebs["encrypted"], ebs["delete_on_termination"]) == ("gp3", "true", "true")
         assert template["monitoring"] == {"enabled": True}
-        assert {t["resource_type"] for t in template["tag_specifications"]} == {"instance", "volume",
-                                                                                "network-interface"}  # fmt: skip
+        assert {t["resource_type"] for t in template["tag_specifications"]} == {
+            "instance",
+            "volume",
+            "network-interface",
+        }
 
 
 def test_instance_role_may_read_its_artifact_write_its_logs_and_use_session_manager_only(doc: StackDoc) -> None:
@@ -211,8 +222,9 @@ def test_instance_role_may_read_its_artifact_write_its_logs_and_use_session_mana
 
 def test_instances_accept_only_the_alb_on_the_server_port_and_send_only_https(doc: StackDoc) -> None:
     ingress = [r for r in resources(doc, "aws_vpc_security_group_ingress_rule") if "targets" in r["security_group_id"]]
-    assert ingress and all(r["from_port"] == r["to_port"] == 8080 and "referenced_security_group_id" in r
-                           for r in ingress)  # fmt: skip
+    assert ingress and all(
+        r["from_port"] == r["to_port"] == 8080 and "referenced_security_group_id" in r for r in ingress
+    )
     egress = [r for r in resources(doc, "aws_vpc_security_group_egress_rule") if "targets" in r["security_group_id"]]
     assert [(r["from_port"], r["cidr_ipv4"]) for r in egress] == [(443, "0.0.0.0/0")]
 
@@ -235,8 +247,15 @@ def test_server_logs_go_to_a_kms_encrypted_log_group(doc: StackDoc) -> None:
 # --- props ----------------------------------------------------------------------------------
 
 
-SERVER_SETTINGS = ("MAX_BODY_BYTES", "MAX_IN_FLIGHT", "MAX_BATCH_ROWS", "MAX_BATCH_SIZE", "MAX_BATCH_DELAY_MS",
-                   "INFER_THREADS", "KEEP_ALIVE_S")  # fmt: skip
+SERVER_SETTINGS = (
+    "MAX_BODY_BYTES",
+    "MAX_IN_FLIGHT",
+    "MAX_BATCH_ROWS",
+    "MAX_BATCH_SIZE",
+    "MAX_BATCH_DELAY_MS",
+    "INFER_THREADS",
+    "KEEP_ALIVE_S",
+)
 
 
 def test_container_and_fleets_run_the_server_with_the_same_settings_and_a_keep_alive_beyond_the_albs(
@@ -264,11 +283,29 @@ def test_container_and_fleets_run_the_server_with_the_same_settings_and_a_keep_a
 
 def test_fleet_props_report_every_problem() -> None:
     with pytest.raises(ValueError) as info:
-        FleetProps(name="", subnet_ids=["a"], instance_types=["m5.large"], min_size=3, max_size=2,
-                   desired_capacity=9, drain_s=5, cpu_target_percent=99, requests_per_target=10)  # fmt: skip
+        FleetProps(
+            name="",
+            subnet_ids=["a"],
+            instance_types=["m5.large"],
+            min_size=3,
+            max_size=2,
+            desired_capacity=9,
+            drain_s=5,
+            cpu_target_percent=99,
+            requests_per_target=10,
+        )
     text = str(info.value)
-    for name in ("name:", "subnet_ids:", "instance_types=", "min_size=", "desired_capacity=", "target_group_arns:",
-                 "drain_s=", "cpu_target_percent=", "requests_per_target:"):  # fmt: skip
+    for name in (
+        "name:",
+        "subnet_ids:",
+        "instance_types=",
+        "min_size=",
+        "desired_capacity=",
+        "target_group_arns:",
+        "drain_s=",
+        "cpu_target_percent=",
+        "requests_per_target:",
+    ):
         assert name in text, name
 
 
@@ -312,8 +349,9 @@ def deployed_script(doc: StackDoc) -> str:
 
 def render(tmp: Path, root: str = "", service: str = "demo") -> str:
     props = _props(service)
-    return user_data(template_props(props, "/ec2/demo", "arn:log"), f"s3://demo-bucket/{ARTIFACT_KEY}", "us-east-1",
-                     root)  # fmt: skip
+    return user_data(
+        template_props(props, "/ec2/demo", "arn:log"), f"s3://demo-bucket/{ARTIFACT_KEY}", "us-east-1", root
+    )
 
 
 def test_the_rendered_script_is_the_deployed_one_and_differs_under_a_root_only_by_it(
@@ -392,8 +430,12 @@ def test_boot_script_ships_the_servers_metric_documents_through_the_agent_tailin
 
     env = dict(line.split("=", 1) for line in (root / "etc/model-server.env").read_text().splitlines() if line)
     emf = {k: v.strip("'") for k, v in env.items() if k.startswith("EMF_")}
-    assert emf == {"EMF_NAMESPACE": "ResilientAI/ModelServer", "EMF_INTERVAL_S": "10", "EMF_SERVICE": "demo",
-                   "EMF_SINK": "stdout"}  # fmt: skip
+    assert emf == {
+        "EMF_NAMESPACE": "ResilientAI/ModelServer",
+        "EMF_INTERVAL_S": "10",
+        "EMF_SERVICE": "demo",
+        "EMF_SINK": "stdout",
+    }
     unit = unit_settings((root / "etc/systemd/system/model-server.service").read_text())
     log_file = unit["StandardOutput"].removeprefix("append:")
     assert unit["StandardOutput"] == f"append:{log_file}" and log_file.startswith("/var/log/model-server/")

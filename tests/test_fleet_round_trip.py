@@ -43,14 +43,20 @@ def check_group(emu: Settings, name: str, target_group_arn: str) -> None:
     assert [h["LifecycleTransition"] for h in hooks] == ["autoscaling:EC2_INSTANCE_TERMINATING"]
     policies = autoscaling.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"]
     configs = [p["TargetTrackingConfiguration"] for p in policies]
-    metrics = {c["PredefinedMetricSpecification"]["PredefinedMetricType"] for c in configs
-               if "PredefinedMetricSpecification" in c}  # fmt: skip
+    metrics = {
+        c["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        for c in configs
+        if "PredefinedMetricSpecification" in c
+    }
     assert metrics == {"ASGAverageCPUUtilization", "ALBRequestCountPerTarget"}
     # And its servers' own in-flight calls, published as the group's name (its prefix).
     (own,) = [c["CustomizedMetricSpecification"] for c in configs if "CustomizedMetricSpecification" in c]
     (dimension,) = own["Dimensions"]
     assert (own["MetricName"], own["Namespace"], own["Statistic"]) == (
-        "InFlight", emu.server_metrics.namespace, "Average")  # fmt: skip
+        "InFlight",
+        emu.server_metrics.namespace,
+        "Average",
+    )
     assert dimension["Name"] == "Service" and name.startswith(f"{dimension['Value']}-")
 
 

@@ -82,11 +82,17 @@ def test_alarms_watch_unhealthy_hosts_5xx_and_in_service_below_min_to_the_encryp
     assert set(found) == site | server
     unhealthy = found["unhealthy-hosts"]
     assert (unhealthy["metric_name"], unhealthy["threshold"], unhealthy["comparison_operator"]) == (
-        "UnHealthyHostCount", 0, "GreaterThanThreshold")  # fmt: skip
+        "UnHealthyHostCount",
+        0,
+        "GreaterThanThreshold",
+    )
     assert found["alb-5xx"]["metric_name"] == "HTTPCode_ELB_5XX_Count"
     below = found["in-service-below-min"]
     assert (below["metric_name"], below["threshold"], below["comparison_operator"]) == (
-        "GroupInServiceInstances", 2, "LessThanThreshold")  # fmt: skip
+        "GroupInServiceInstances",
+        2,
+        "LessThanThreshold",
+    )
     assert below["treat_missing_data"] == "breaching", "no group metrics at all is a failure too"
     topic = one(ha, "aws_sns_topic")
     assert topic["kms_master_key_id"].startswith("${aws_kms_key.")
@@ -97,8 +103,14 @@ def test_alarms_watch_unhealthy_hosts_5xx_and_in_service_below_min_to_the_encryp
 def test_dashboard_shows_targets_errors_instances_and_latency(ha: StackDoc) -> None:
     body = json.loads(one(ha, "aws_cloudwatch_dashboard")["dashboard_body"])
     metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
-    assert {"HealthyHostCount", "UnHealthyHostCount", "HTTPCode_ELB_5XX_Count", "GroupInServiceInstances",
-            "CPUUtilization", "TargetResponseTime"} <= metrics  # fmt: skip
+    assert {
+        "HealthyHostCount",
+        "UnHealthyHostCount",
+        "HTTPCode_ELB_5XX_Count",
+        "GroupInServiceInstances",
+        "CPUUtilization",
+        "TargetResponseTime",
+    } <= metrics
 
 
 def test_outputs_url_group_and_target_group_with_descriptions(ha: StackDoc) -> None:
@@ -125,8 +137,15 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(
     for rtype, items in two["resource"].items():
         for item in items.values():
             per_provider[(rtype, item.get("provider", "default"))] += 1
-    for rtype in ("aws_lb", "aws_autoscaling_group", "aws_launch_template", "aws_kms_key", "aws_sns_topic",
-                  "aws_s3_object", "aws_autoscaling_lifecycle_hook"):  # fmt: skip
+    for rtype in (
+        "aws_lb",
+        "aws_autoscaling_group",
+        "aws_launch_template",
+        "aws_kms_key",
+        "aws_sns_topic",
+        "aws_s3_object",
+        "aws_autoscaling_lifecycle_hook",
+    ):
         assert per_provider[(rtype, "default")] == per_provider[(rtype, "aws.secondary")] == 1, rtype
     assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 9, "alarms in the region of their metrics"
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
@@ -155,7 +174,10 @@ def test_route53_checks_each_site_and_fails_over_from_primary_to_secondary(two: 
             == f"${{aws_cloudwatch_metric_alarm.{next(n for n, a in site_alarms.items() if a is alarm)}.alarm_name}}"
         )
         assert (alarm["metric_name"], alarm["comparison_operator"], alarm["threshold"]) == (
-            "HealthyHostCount", "LessThanThreshold", 1)  # fmt: skip
+            "HealthyHostCount",
+            "LessThanThreshold",
+            1,
+        )
         assert alarm["treat_missing_data"] == "breaching"
     records = two["resource"]["aws_route53_record"]
     assert {r["failover_routing_policy"]["type"] for r in records.values()} == {"PRIMARY", "SECONDARY"}
@@ -169,8 +191,9 @@ def test_route53_checks_each_site_and_fails_over_from_primary_to_secondary(two: 
 
 def test_prod_turns_alb_deletion_protection_on_and_a_certificate_adds_https(two: StackDoc) -> None:
     assert {lb["enable_deletion_protection"] for lb in resources(two, "aws_lb")} == {True}
-    protocols = Counter((listener.get("provider", "default"), listener["protocol"])
-                        for listener in resources(two, "aws_lb_listener"))  # fmt: skip
+    protocols = Counter(
+        (listener.get("provider", "default"), listener["protocol"]) for listener in resources(two, "aws_lb_listener")
+    )
     assert protocols == {("default", "HTTP"): 1, ("default", "HTTPS"): 1, ("aws.secondary", "HTTP"): 1}
 
 

@@ -30,8 +30,30 @@ from tests.conftest import PROJECT_ROOT, settings_from
 # What CloudWatch Logs accepts as a retention period (PutRetentionPolicy, "Possible values",
 # in the AWS API reference and the SDKs generated from it). Written out here, not imported:
 # the test holds the code to AWS's list.
-CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                             2922, 3288, 3653)  # fmt: skip
+CLOUDWATCH_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 KEY = "arn:aws:kms:us-east-1:123456789012:key/x"
 
 
@@ -238,8 +260,11 @@ def test_a_bad_retention_is_refused_before_anything_is_written(tmp_path: Path) -
     """`RAI_NETWORK_FLOW_LOG_RETENTION_DAYS=10 python main.py` used to synthesize four log
     groups AWS would refuse at apply; now main.py exits 2 and writes nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAI_")}
-    env |= {"RAI_NETWORK_FLOW_LOG_RETENTION_DAYS": "10", "RAI_SETTINGS_FILE": str(tmp_path / "none.toml"),
-            "CDKTF_OUTDIR": str(tmp_path / "out")}  # fmt: skip
+    env |= {
+        "RAI_NETWORK_FLOW_LOG_RETENTION_DAYS": "10",
+        "RAI_SETTINGS_FILE": str(tmp_path / "none.toml"),
+        "CDKTF_OUTDIR": str(tmp_path / "out"),
+    }
     (tmp_path / "none.toml").write_text("")
     proc = subprocess.run(
         [sys.executable, "main.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120

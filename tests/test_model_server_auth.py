@@ -40,8 +40,18 @@ def b64(data: bytes) -> str:
 def jwks(key: rsa.RSAPrivateKey = KEY, kid: str = "k1") -> dict[str, Any]:
     numbers = key.public_key().public_numbers()
     size = (numbers.n.bit_length() + 7) // 8
-    return {"keys": [{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64(numbers.n.to_bytes(size, "big")),
-                      "e": b64(numbers.e.to_bytes(3, "big"))}]}  # fmt: skip
+    return {
+        "keys": [
+            {
+                "kty": "RSA",
+                "kid": kid,
+                "use": "sig",
+                "alg": "RS256",
+                "n": b64(numbers.n.to_bytes(size, "big")),
+                "e": b64(numbers.e.to_bytes(3, "big")),
+            }
+        ]
+    }
 
 
 def token(claims: dict[str, Any] | None = None, key: rsa.RSAPrivateKey = KEY, alg: str = "RS256") -> str:
@@ -119,12 +129,16 @@ def test_only_rs256_signing_keys_of_2048_bits_or_more_are_kept() -> None:
     [
         ({"JWT_ISSUER": ISSUER}, "set all three (bearer-token authentication) or none; JWT_AUDIENCE, JWKS_URL missing"),
         ({"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE}, "JWKS_URL missing"),
-        ({"JWT_ISSUER": "http://idp", "JWT_AUDIENCE": AUDIENCE, "JWKS_URL": "https://idp/jwks"},
-         "JWT_ISSUER='http://idp': expected the tokens' issuer (iss), an https:// URL"),
-        ({"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE, "JWKS_URL": "http://idp/jwks"},
-         "JWKS_URL='http://idp/jwks': expected the issuer's JWKS, an https:// URL"),
+        (
+            {"JWT_ISSUER": "http://idp", "JWT_AUDIENCE": AUDIENCE, "JWKS_URL": "https://idp/jwks"},
+            "JWT_ISSUER='http://idp': expected the tokens' issuer (iss), an https:// URL",
+        ),
+        (
+            {"JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE, "JWKS_URL": "http://idp/jwks"},
+            "JWKS_URL='http://idp/jwks': expected the issuer's JWKS, an https:// URL",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_jwt_settings_are_all_three_or_none(env: dict[str, str], why: str) -> None:
     with pytest.raises(ConfigError, match="invalid configuration") as bad:
         Config.from_env(env)

@@ -26,16 +26,46 @@ from tools.harness.moto_server import HOST
 NAMESPACE = "Test/ModelServer"
 # CloudWatch's units (MetricDatum.Unit)
 UNITS = {
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits",
-    "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second", "Kilobytes/Second",
-    "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second",
-    "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
-}  # fmt: skip
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+}
 CONTRACT = {  # what the alarms, scaling and dashboards are built on: name -> unit
-    "Requests": "Count", "ServerErrors": "Count", "Rejected": "Count", "Unauthorized": "Count",
-    "InferredRows": "Count", "InFlight": "Count", "Draining": "None",
-    "Latency": "Milliseconds", "BatchRequests": "Count", "BatchRows": "Count",
-}  # fmt: skip
+    "Requests": "Count",
+    "ServerErrors": "Count",
+    "Rejected": "Count",
+    "Unauthorized": "Count",
+    "InferredRows": "Count",
+    "InFlight": "Count",
+    "Draining": "None",
+    "Latency": "Milliseconds",
+    "BatchRequests": "Count",
+    "BatchRows": "Count",
+}
 
 
 def check_emf(doc: dict[str, Any]) -> None:
@@ -136,14 +166,25 @@ def test_latencies_share_keys_within_two_percent() -> None:
 def test_emf_is_off_by_default_and_every_bad_variable_is_named() -> None:
     config = Config.from_env({})
     assert (config.emf_namespace, config.emf_interval_s, config.emf_service, config.emf_sink) == (
-        "", 10, "model-server", "stdout"
-    )  # fmt: skip
-    good = {"EMF_NAMESPACE": "RAI/Model Server", "EMF_INTERVAL_S": "60", "EMF_SERVICE": "wine-a.1",
-            "EMF_SINK": "udp://127.0.0.1:25888"}  # fmt: skip
+        "",
+        10,
+        "model-server",
+        "stdout",
+    )
+    good = {
+        "EMF_NAMESPACE": "RAI/Model Server",
+        "EMF_INTERVAL_S": "60",
+        "EMF_SERVICE": "wine-a.1",
+        "EMF_SINK": "udp://127.0.0.1:25888",
+    }
     assert Config.from_env(good).emf_sink == "udp://127.0.0.1:25888"
     assert emf.sink_for("tcp://127.0.0.1").address == ("127.0.0.1", 25888)  # type: ignore[attr-defined]
-    bad = {"EMF_NAMESPACE": "AWS/Mine", "EMF_INTERVAL_S": "0", "EMF_SERVICE": "model server",
-           "EMF_SINK": "http://127.0.0.1:25888"}  # fmt: skip
+    bad = {
+        "EMF_NAMESPACE": "AWS/Mine",
+        "EMF_INTERVAL_S": "0",
+        "EMF_SERVICE": "model server",
+        "EMF_SINK": "http://127.0.0.1:25888",
+    }
     with pytest.raises(ConfigError) as raised:
         Config.from_env(bad)
     for var, value in bad.items():
@@ -251,8 +292,13 @@ def test_with_emf_off_the_server_prints_no_document(model_path: Path, tmp_path: 
 @pytest.mark.slow
 def test_unauthorized_calls_are_counted(model_path: Path, issuer: str, tmp_path: Path) -> None:  # noqa: F811
     log = tmp_path / "server.log"
-    env = {"EMF_NAMESPACE": NAMESPACE, "EMF_INTERVAL_S": "1", "JWT_ISSUER": ISSUER, "JWT_AUDIENCE": AUDIENCE,
-           "JWKS_URL": issuer}  # fmt: skip
+    env = {
+        "EMF_NAMESPACE": NAMESPACE,
+        "EMF_INTERVAL_S": "1",
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "JWKS_URL": issuer,
+    }
     with ModelServerProcess(str(model_path), env, log) as srv:
         body = infer_body([ROW])
         assert [srv.request("POST", INFER, body, bearer("nope"))[0] for _ in range(4)] == [401] * 4

@@ -188,8 +188,16 @@ def test_deployment_rolls_back_when_errors_latency_or_missing_tasks_alarm(ms: St
         for a in resources(ms, "aws_cloudwatch_metric_alarm")
     }
     assert service["alarms"]["alarm_names"] == [
-        by_path[f"alarm-{k}"] for k in ("target-5xx", "p99-latency", "running-tasks", "model-p99-latency",
-                                        "server-5xx-rate", "rejection-rate")]  # fmt: skip
+        by_path[f"alarm-{k}"]
+        for k in (
+            "target-5xx",
+            "p99-latency",
+            "running-tasks",
+            "model-p99-latency",
+            "server-5xx-rate",
+            "rejection-rate",
+        )
+    ]
 
 
 def test_service_is_behind_the_load_balancer_and_autoscaling_owns_the_count(ms: StackDoc) -> None:

@@ -77,8 +77,14 @@ def test_emulator_serves_objects_of_a_tls_only_bucket(s3: Any) -> None:
 def test_emulator_still_denies_when_a_deny_condition_holds(s3: Any) -> None:
     """The fix must not switch policies off: a Deny whose condition holds for the call refuses it."""
     arn = "arn:aws:s3:::deny-secure"
-    deny = {"Sid": "DenyTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "true"}}}  # fmt: skip
+    deny = {
+        "Sid": "DenyTls",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+    }
     _bucket_with(s3, "deny-secure", [deny])
     with pytest.raises(ClientError) as refused:
         s3.put_object(Bucket="deny-secure", Key="k", Body=b"v")
@@ -135,15 +141,18 @@ def test_concurrent_calls_are_served_as_atomic_api_calls(tmp_path: Path) -> None
             for i in range(calls_n):
                 try:
                     group = ec2.create_security_group(
-                        GroupName=f"g{worker}-{i}", Description="d", VpcId=vpc,
+                        GroupName=f"g{worker}-{i}",
+                        Description="d",
+                        VpcId=vpc,
                         TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
-                    )["GroupId"]  # fmt: skip
+                    )["GroupId"]
                     ec2.authorize_security_group_ingress(
                         GroupId=group,
-                        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
-                                        "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+                        IpPermissions=[
+                            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+                        ],
                         TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": tags}],
-                    )  # fmt: skip
+                    )
                     ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
                 except Exception as exc:  # every failure counts, whatever its kind
                     failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")

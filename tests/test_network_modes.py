@@ -24,9 +24,18 @@ from tests.conftest import (
 
 # What only the owner of a network creates: none of it may appear in a stack that uses another's.
 NETWORK_TYPES = (
-    "aws_vpc", "aws_subnet", "aws_route_table", "aws_route", "aws_route_table_association", "aws_internet_gateway",
-    "aws_nat_gateway", "aws_eip", "aws_flow_log", "aws_vpc_endpoint", "aws_default_security_group",
-)  # fmt: skip
+    "aws_vpc",
+    "aws_subnet",
+    "aws_route_table",
+    "aws_route",
+    "aws_route_table_association",
+    "aws_internet_gateway",
+    "aws_nat_gateway",
+    "aws_eip",
+    "aws_flow_log",
+    "aws_vpc_endpoint",
+    "aws_default_security_group",
+)
 # The construct path of each user's network (its Terraform addresses).
 NETWORK_PATH = {
     "model-serving": "network",
@@ -213,8 +222,12 @@ def test_existing_needs_a_vpc_and_the_secondary_regions_network_when_set() -> No
             "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2,usw2-az3",
         }
     )
-    expected = ("network.vpc_id: required", "network.private_subnet_ids: 0 given",
-                "network.secondary_vpc_id: required", "network.secondary_private_subnet_ids: 0 given")  # fmt: skip
+    expected = (
+        "network.vpc_id: required",
+        "network.private_subnet_ids: 0 given",
+        "network.secondary_vpc_id: required",
+        "network.secondary_private_subnet_ids: 0 given",
+    )
     for name in expected:
         assert name in message, message
 

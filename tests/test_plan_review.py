@@ -13,18 +13,30 @@ from tools.deploy.plan_review import RED, review, summary
 
 PLAN = {
     "resource_changes": [
-        {"address": "aws_sqs_queue.q", "type": "aws_sqs_queue", "mode": "managed",
-         "change": {"actions": ["delete", "create"], "replace_paths": [["name"]]}},
-        {"address": "aws_iam_role.r", "type": "aws_iam_role", "mode": "managed",
-         "change": {"actions": ["create", "delete"], "replace_paths": [["inline_policy", 0, "name"]]}},
+        {
+            "address": "aws_sqs_queue.q",
+            "type": "aws_sqs_queue",
+            "mode": "managed",
+            "change": {"actions": ["delete", "create"], "replace_paths": [["name"]]},
+        },
+        {
+            "address": "aws_iam_role.r",
+            "type": "aws_iam_role",
+            "mode": "managed",
+            "change": {"actions": ["create", "delete"], "replace_paths": [["inline_policy", 0, "name"]]},
+        },
         {"address": "aws_sns_topic.t", "type": "aws_sns_topic", "mode": "managed", "change": {"actions": ["update"]}},
         {"address": "aws_kms_key.k", "type": "aws_kms_key", "mode": "managed", "change": {"actions": ["create"]}},
-        {"address": "aws_s3_bucket.gone", "type": "aws_s3_bucket", "mode": "managed",
-         "change": {"actions": ["delete"]}},
+        {
+            "address": "aws_s3_bucket.gone",
+            "type": "aws_s3_bucket",
+            "mode": "managed",
+            "change": {"actions": ["delete"]},
+        },
         {"address": "aws_s3_bucket.same", "type": "aws_s3_bucket", "mode": "managed", "change": {"actions": ["no-op"]}},
         {"address": "data.aws_region.r", "type": "aws_region", "mode": "data", "change": {"actions": ["read"]}},
     ]
-}  # fmt: skip
+}
 
 
 def test_counts_match_terraform_and_stateful_replacements_come_first_in_red() -> None:

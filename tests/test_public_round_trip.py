@@ -189,10 +189,15 @@ def test_public_model_serving_applies_converges_and_destroys(tmp_path: Path) -> 
         certificate_arn = acm.import_certificate(Certificate=certificate, PrivateKey=private_key)["CertificateArn"]
         vpc_id, private, public = users_vpc(ec2)
         before = _users_network(ec2, vpc_id)
-        environ = {**PUBLIC_ENV, "RAI_LOAD_BALANCER_CERTIFICATE_ARN": certificate_arn,
-                   "RAI_SERVING_IMAGE_URI": SERVING_IMAGE, "RAI_NETWORK_MODE": "existing", "RAI_NETWORK_VPC_ID": vpc_id,
-                   "RAI_NETWORK_PRIVATE_SUBNET_IDS": ",".join(private),
-                   "RAI_NETWORK_PUBLIC_SUBNET_IDS": ",".join(public)}  # fmt: skip
+        environ = {
+            **PUBLIC_ENV,
+            "RAI_LOAD_BALANCER_CERTIFICATE_ARN": certificate_arn,
+            "RAI_SERVING_IMAGE_URI": SERVING_IMAGE,
+            "RAI_NETWORK_MODE": "existing",
+            "RAI_NETWORK_VPC_ID": vpc_id,
+            "RAI_NETWORK_PRIVATE_SUBNET_IDS": ",".join(private),
+            "RAI_NETWORK_PUBLIC_SUBNET_IDS": ",".join(public),
+        }
         settings = emulator_settings(moto.endpoint, environ=environ)
         synth(settings, tmp_path / "out", only=["model-serving"])
 

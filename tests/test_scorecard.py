@@ -41,7 +41,7 @@ def test_dlq_coverage_counts_each_asynchronous_path_and_marks_the_lost_ones() ->
             "aws_sqs_queue": {"dlq": {}, "q": {"redrive_policy": REDRIVE}},
             "aws_lambda_event_source_mapping": {"m": {"event_source_arn": "${aws_kinesis_stream.k.arn}"}},
         }
-    )  # fmt: skip
+    )
     row = scorecard.dlq_coverage(doc)
     assert row.value == "1 of 2 asynchronous paths"
     assert "DLQ after 3 receives" in row.detail and "**mapping `aws_lambda_event_source_mapping.m`" in row.detail
@@ -95,20 +95,41 @@ def test_a_plan_json_reads_like_the_synthesized_json() -> None:
     """`terraform show -json` keeps expressions in `configuration` and known values in
     `planned_values`: the AZ of each subnet comes from the plan, the subnet refs from the config."""
     plan = {
-        "planned_values": {"root_module": {"resources": [
-            {"address": f"aws_subnet.s{i}", "values": {"availability_zone": f"us-east-1{'ab'[i]}"}} for i in range(2)
-        ]}},
+        "planned_values": {
+            "root_module": {
+                "resources": [
+                    {"address": f"aws_subnet.s{i}", "values": {"availability_zone": f"us-east-1{'ab'[i]}"}}
+                    for i in range(2)
+                ]
+            }
+        },
         "configuration": {
             "provider_config": {"aws": {"expressions": {"default_tags": [{"tags": {"constant_value": PROD_TAGS}}]}}},
-            "root_module": {"resources": [
-                *({"address": f"aws_subnet.s{i}", "mode": "managed", "type": "aws_subnet", "name": f"s{i}",
-                   "expressions": {"availability_zone": {"references": ["data.aws_availability_zones.z.names"]}}}
-                  for i in range(2)),
-                {"address": "aws_lb.lb", "mode": "managed", "type": "aws_lb", "name": "lb",
-                 "expressions": {"subnets": {"references": LB_SUBNET_REFS}}},
-            ]},
+            "root_module": {
+                "resources": [
+                    *(
+                        {
+                            "address": f"aws_subnet.s{i}",
+                            "mode": "managed",
+                            "type": "aws_subnet",
+                            "name": f"s{i}",
+                            "expressions": {
+                                "availability_zone": {"references": ["data.aws_availability_zones.z.names"]}
+                            },
+                        }
+                        for i in range(2)
+                    ),
+                    {
+                        "address": "aws_lb.lb",
+                        "mode": "managed",
+                        "type": "aws_lb",
+                        "name": "lb",
+                        "expressions": {"subnets": {"references": LB_SUBNET_REFS}},
+                    },
+                ]
+            },
         },
-    }  # fmt: skip
+    }
     doc = from_plan("probe", plan)
     assert doc.environment == "prod"
     assert scorecard.azs(doc).value == "2"

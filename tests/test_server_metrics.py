@@ -96,18 +96,27 @@ def test_bad_server_metrics_settings_are_each_named_in_one_error() -> None:
     """A namespace AWS reserves, an interval that leaves alarm minutes empty, zero thresholds and
     an in-flight target the admission limit makes unreachable: all in one error."""
     with pytest.raises(SettingsError) as refused:
-        settings_from({
-            "RAI_SERVER_METRICS_NAMESPACE": "AWS/Mine",
-            "RAI_SERVER_METRICS_INTERVAL_S": "7",
-            "RAI_SERVER_METRICS_P99_LATENCY_ALARM_MS": "0",
-            "RAI_SERVER_METRICS_SERVER_5XX_ALARM_PERCENT": "101",
-            "RAI_SERVER_METRICS_REJECTION_ALARM_PERCENT": "0",
-            "RAI_SERVER_METRICS_ALARM_MIN_REQUESTS": "0",
-            "RAI_SERVER_METRICS_IN_FLIGHT_TARGET": "32",
-        })  # fmt: skip
+        settings_from(
+            {
+                "RAI_SERVER_METRICS_NAMESPACE": "AWS/Mine",
+                "RAI_SERVER_METRICS_INTERVAL_S": "7",
+                "RAI_SERVER_METRICS_P99_LATENCY_ALARM_MS": "0",
+                "RAI_SERVER_METRICS_SERVER_5XX_ALARM_PERCENT": "101",
+                "RAI_SERVER_METRICS_REJECTION_ALARM_PERCENT": "0",
+                "RAI_SERVER_METRICS_ALARM_MIN_REQUESTS": "0",
+                "RAI_SERVER_METRICS_IN_FLIGHT_TARGET": "32",
+            }
+        )
     text = str(refused.value)
-    for name in ("namespace", "interval_s", "p99_latency_alarm_ms", "server_5xx_alarm_percent",
-                 "rejection_alarm_percent", "alarm_min_requests", "in_flight_target"):  # fmt: skip
+    for name in (
+        "namespace",
+        "interval_s",
+        "p99_latency_alarm_ms",
+        "server_5xx_alarm_percent",
+        "rejection_alarm_percent",
+        "alarm_min_requests",
+        "in_flight_target",
+    ):
         assert f"server_metrics.{name} = " in text, name
     assert "serving.max_in_flight = 32" in text
 
@@ -137,15 +146,21 @@ def test_model_serving_task_publishes_as_the_service_its_alarms_and_scaling_read
     ms = stacks["model-serving"]
     env = task_env(ms)
     assert {k: v for k, v in env.items() if k.startswith("EMF_")} == {
-        "EMF_NAMESPACE": NAMESPACE, "EMF_INTERVAL_S": "10", "EMF_SERVICE": "resilient-ai-dev-serving",
-        "EMF_SINK": "stdout"}  # fmt: skip
+        "EMF_NAMESPACE": NAMESPACE,
+        "EMF_INTERVAL_S": "10",
+        "EMF_SERVICE": "resilient-ai-dev-serving",
+        "EMF_SINK": "stdout",
+    }
     alarms = by_path(ms, "aws_cloudwatch_metric_alarm")
     for key in (*SERVER_GUARDS, "server-metrics-missing"):
         assert alarm_service(alarms[f"alarm-{key}"]) == {env["EMF_SERVICE"]}, key
     spec = by_path(ms, "aws_appautoscaling_policy")["scale-in-flight"]["target_tracking_scaling_policy_configuration"]
     assert spec["customized_metric_specification"] == {
-        "namespace": NAMESPACE, "metric_name": "InFlight", "statistic": "Average",
-        "dimensions": [{"name": "Service", "value": env["EMF_SERVICE"]}]}  # fmt: skip
+        "namespace": NAMESPACE,
+        "metric_name": "InFlight",
+        "statistic": "Average",
+        "dimensions": [{"name": "Service", "value": env["EMF_SERVICE"]}],
+    }
     assert spec["target_value"] == 16 and spec["scale_in_cooldown"] > spec["scale_out_cooldown"]
 
 
@@ -169,26 +184,34 @@ def test_server_alarms_fire_on_latency_rates_with_a_traffic_floor_and_silence(st
     (math,) = [q for q in p99["metric_query"] if "expression" in q]
     assert math["expression"] == "IF(requests >= 20, latency, 0)" and p99["threshold"] == 500
     assert {i: (m["metric_name"], m["stat"]) for i, m in metrics.items()} == {
-        "latency": ("Latency", "p99"), "requests": ("Requests", "Sum")}  # fmt: skip
+        "latency": ("Latency", "p99"),
+        "requests": ("Requests", "Sum"),
+    }
     for key, part, threshold in (("server-5xx-rate", "ServerErrors", 1), ("rejection-rate", "Rejected", 5)):
         alarm = alarms[f"alarm-{key}"]
         metrics = {q["id"]: q["metric"] for q in alarm["metric_query"] if "metric" in q}
         (math,) = [q for q in alarm["metric_query"] if "expression" in q]
         assert math["expression"] == "IF(requests >= 20, 100 * part / requests, 0)" and math["return_data"]
         assert {i: (m["metric_name"], m["stat"]) for i, m in metrics.items()} == {
-            "part": (part, "Sum"), "requests": ("Requests", "Sum")}  # fmt: skip
+            "part": (part, "Sum"),
+            "requests": ("Requests", "Sum"),
+        }
         assert (alarm["threshold"], alarm["treat_missing_data"]) == (threshold, "notBreaching")
     missing = alarms["alarm-server-metrics-missing"]
     assert (missing["statistic"], missing["comparison_operator"], missing["treat_missing_data"]) == (
-        "SampleCount", "LessThanThreshold", "breaching")  # fmt: skip
+        "SampleCount",
+        "LessThanThreshold",
+        "breaching",
+    )
     assert missing["alarm_name"] not in one(stacks["model-serving"], "aws_ecs_service")["alarms"]["alarm_names"]
 
 
 def test_thresholds_and_floor_come_from_the_settings() -> None:
     from modules.config.server_metrics import ServerMetricsSettings
 
-    settings = settings_from({"RAI_SERVER_METRICS_P99_LATENCY_ALARM_MS": "750",
-                              "RAI_SERVER_METRICS_ALARM_MIN_REQUESTS": "50"})  # fmt: skip
+    settings = settings_from(
+        {"RAI_SERVER_METRICS_P99_LATENCY_ALARM_MS": "750", "RAI_SERVER_METRICS_ALARM_MIN_REQUESTS": "50"}
+    )
     assert isinstance(settings.server_metrics, ServerMetricsSettings)
     uses = metric_uses(settings)
     assert any("`IF(Requests >= 50, p99(Latency), 0)` > 750 Milliseconds" in u for u in uses["Latency"])
@@ -222,8 +245,11 @@ def test_fleets_track_their_own_servers_in_flight_calls(stacks: dict[str, StackD
             service = template_env(doc, f"{path}/")
             assert config["target_value"] == 16, path
             assert config["customized_metric_specification"] == {
-                "namespace": NAMESPACE, "metric_name": "InFlight", "statistic": "Average",
-                "metric_dimension": [{"name": "Service", "value": service["EMF_SERVICE"]}]}, path  # fmt: skip
+                "namespace": NAMESPACE,
+                "metric_name": "InFlight",
+                "statistic": "Average",
+                "metric_dimension": [{"name": "Service", "value": service["EMF_SERVICE"]}],
+            }, path
 
 
 def test_stable_and_canary_are_separate_services_and_the_canary_aborts_on_its_own(stacks: dict[str, StackDoc]) -> None:
@@ -254,8 +280,14 @@ def test_dashboards_draw_server_latency_percentiles_batch_in_flight_and_rejectio
             if line[0] == NAMESPACE:
                 stat = line[-1].get("stat", props["stat"]) if isinstance(line[-1], dict) else props["stat"]
                 drawn.add((line[1], stat))
-    assert {("Latency", "p50"), ("Latency", "p99"), ("BatchRows", "Average"), ("InFlight", "Average"),
-            ("Rejected", "Sum"), ("ServerErrors", "Sum")} <= drawn, drawn  # fmt: skip
+    assert {
+        ("Latency", "p50"),
+        ("Latency", "p99"),
+        ("BatchRows", "Average"),
+        ("InFlight", "Average"),
+        ("Rejected", "Sum"),
+        ("ServerErrors", "Sum"),
+    } <= drawn, drawn
 
 
 def test_reference_lists_every_metric_and_what_reads_it() -> None:

@@ -194,8 +194,11 @@ def test_tooling_stacks_limits_what_main_py_builds(tmp_path: Path) -> None:
     """``tooling.stacks``: main.py (so `cdktf deploy '*'`) builds only those; an unknown name
     exits 2 and writes nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAI_")}
-    env |= {"RAI_TOOLING_STACKS": "state", "RAI_SETTINGS_FILE": str(write(tmp_path, "")),
-            "CDKTF_OUTDIR": str(tmp_path / "out")}  # fmt: skip
+    env |= {
+        "RAI_TOOLING_STACKS": "state",
+        "RAI_SETTINGS_FILE": str(write(tmp_path, "")),
+        "CDKTF_OUTDIR": str(tmp_path / "out"),
+    }
     run = [sys.executable, "main.py"]
     proc = subprocess.run(run, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

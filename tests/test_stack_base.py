@@ -75,9 +75,13 @@ def test_s3_backend_key_encryption_and_native_lockfile() -> None:
 def test_extra_tags_join_the_default_tags() -> None:
     tags = _probe_stack_doc({"RAI_TAGS": "team=ml,cost-center=42"})["provider"]["aws"][0]["default_tags"][0]["tags"]
     assert tags == {
-        "team": "ml", "cost-center": "42",
-        "project": "resilient-ai", "environment": "dev", "stack": "probe", "managed-by": "cdktf",
-    }  # fmt: skip
+        "team": "ml",
+        "cost-center": "42",
+        "project": "resilient-ai",
+        "environment": "dev",
+        "stack": "probe",
+        "managed-by": "cdktf",
+    }
 
 
 def test_emulator_endpoint_points_provider_and_backend_at_it() -> None:

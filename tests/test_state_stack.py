@@ -43,8 +43,10 @@ def test_key_policy_leaves_the_account_in_control(stacks: dict[str, StackDoc]) -
 
 def test_public_access_fully_blocked_and_acls_disabled(stacks: dict[str, StackDoc]) -> None:
     pab = one(stacks["state"], "aws_s3_bucket_public_access_block")
-    assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
-                                        "restrict_public_buckets"))  # fmt: skip
+    assert all(
+        pab[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    )
     ownership = one(stacks["state"], "aws_s3_bucket_ownership_controls")
     assert ownership["rule"] == {"object_ownership": "BucketOwnerEnforced"}
 
@@ -75,8 +77,13 @@ def test_outputs_name_bucket_and_key(stacks: dict[str, StackDoc]) -> None:
 def test_only_the_expected_resources(stacks: dict[str, StackDoc]) -> None:
     types = {t: len(resources(stacks["state"], t)) for t in stacks["state"]["resource"]}
     assert types == {
-        "aws_kms_key": 1, "aws_kms_alias": 1, "aws_s3_bucket": 1, "aws_s3_bucket_versioning": 1,
-        "aws_s3_bucket_server_side_encryption_configuration": 1, "aws_s3_bucket_public_access_block": 1,
-        "aws_s3_bucket_ownership_controls": 1, "aws_s3_bucket_policy": 1,
+        "aws_kms_key": 1,
+        "aws_kms_alias": 1,
+        "aws_s3_bucket": 1,
+        "aws_s3_bucket_versioning": 1,
+        "aws_s3_bucket_server_side_encryption_configuration": 1,
+        "aws_s3_bucket_public_access_block": 1,
+        "aws_s3_bucket_ownership_controls": 1,
+        "aws_s3_bucket_policy": 1,
         "aws_s3_bucket_lifecycle_configuration": 1,
-    }  # fmt: skip
+    }

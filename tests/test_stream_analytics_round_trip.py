@@ -48,9 +48,13 @@ def smoke(tf: Terraform, emu: Settings, stack_dir: Path, tmp_path: Path, fleet_k
     rig = StreamRig(
         emu.emulator_endpoint,
         tmp_path,
-        existing={"stream": out["stream_name"], "table": out["lease_table_name"],
-                  "bucket": out["results_bucket_name"], "dlq_url": out["dlq_url"]},
-    )  # fmt: skip
+        existing={
+            "stream": out["stream_name"],
+            "table": out["lease_table_name"],
+            "bucket": out["results_bucket_name"],
+            "dlq_url": out["dlq_url"],
+        },
+    )
     ids = rig.put_events(100)
     poison = rig.put(POISON)
     try:

@@ -60,8 +60,16 @@ def by_name(doc: StackDoc, rtype: str) -> dict[str, dict[str, Any]]:
     return dict(doc["resource"].get(rtype, {}))
 
 
-WORKER_SIDS = ("ReadArtifact", "ReadThisStream", "LeasesInThisTable", "WriteResults", "SendPoisonRecords",
-               "UseTheDataKey", "WorkerMetricsOnly", "WriteWorkerLogs")  # fmt: skip
+WORKER_SIDS = (
+    "ReadArtifact",
+    "ReadThisStream",
+    "LeasesInThisTable",
+    "WriteResults",
+    "SendPoisonRecords",
+    "UseTheDataKey",
+    "WorkerMetricsOnly",
+    "WriteWorkerLogs",
+)
 
 
 def worker_policy(doc: StackDoc) -> list[dict[str, Any]]:
@@ -178,8 +186,14 @@ def test_user_data_runs_the_uploaded_worker_artifact_as_a_restarting_service(sa:
     assert artifact["source"].endswith(".zip") and artifact["bucket"].startswith("${aws_s3_bucket.artifacts")
     script = one(sa, "aws_launch_template")["user_data"]
     assert script.startswith("${base64encode(")
-    for needed in ("aws s3 cp", "Restart=always", "python3.11 -m stream_worker", "systemctl enable --now stream-worker",
-                   "STREAM_NAME='resilient-ai-dev-stream'", "DLQ_URL='${aws_sqs_queue."):  # fmt: skip
+    for needed in (
+        "aws s3 cp",
+        "Restart=always",
+        "python3.11 -m stream_worker",
+        "systemctl enable --now stream-worker",
+        "STREAM_NAME='resilient-ai-dev-stream'",
+        "DLQ_URL='${aws_sqs_queue.",
+    ):
         assert needed in script, needed
 
 
@@ -258,8 +272,11 @@ def test_worker_role_may_do_exactly_what_the_worker_does_on_these_resources(sa: 
     assert statements["WriteResults"]["Resource"].endswith("/results/*")
     # The worker HEADs a result key that already exists (a replay, a takeover): 403 would stall the shard.
     assert set(statements["WriteResults"]["Action"]) == {"s3:PutObject", "s3:GetObject"}
-    assert statements["SendPoisonRecords"] == {**statements["SendPoisonRecords"], "Action": ["sqs:SendMessage"],
-                                               "Resource": "${aws_sqs_queue.dlq.arn}"}  # fmt: skip
+    assert statements["SendPoisonRecords"] == {
+        **statements["SendPoisonRecords"],
+        "Action": ["sqs:SendMessage"],
+        "Resource": "${aws_sqs_queue.dlq.arn}",
+    }
     assert statements["UseTheDataKey"]["Resource"] == ref(sa, "aws_kms_key", "arn")
     for sid, statement in statements.items():
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -342,7 +359,10 @@ def test_alarms_watch_iterator_age_throttling_and_dlq_depth(sa: StackDoc) -> Non
     assert alarm(sa, "-write-throttled")["metric_name"] == "WriteProvisionedThroughputExceeded"
     dlq = alarm(sa, "-dlq-depth")
     assert (dlq["metric_name"], dlq["threshold"], dlq["comparison_operator"]) == (
-        "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")  # fmt: skip
+        "ApproximateNumberOfMessagesVisible",
+        0,
+        "GreaterThanThreshold",
+    )
     topic = ref(sa, "aws_sns_topic", "arn")
     assert all(a["alarm_actions"] == [topic] for a in resources(sa, "aws_cloudwatch_metric_alarm"))
 
@@ -378,8 +398,12 @@ def test_outputs_name_every_handle_with_a_description(sa: StackDoc) -> None:
 
 
 def test_bad_stream_settings_are_reported_together() -> None:
-    env = {"RAI_STREAM_RETENTION_HOURS": "12", "RAI_STREAM_INSTANCE_TYPES": "m5.large",
-           "RAI_STREAM_ON_DEMAND_COUNT": "9", "RAI_STREAM_FLEET_KIND": "ec2"}  # fmt: skip
+    env = {
+        "RAI_STREAM_RETENTION_HOURS": "12",
+        "RAI_STREAM_INSTANCE_TYPES": "m5.large",
+        "RAI_STREAM_ON_DEMAND_COUNT": "9",
+        "RAI_STREAM_FLEET_KIND": "ec2",
+    }
     with pytest.raises(SettingsError) as info:
         settings_from(env)
     text = str(info.value)
@@ -389,21 +413,43 @@ def test_bad_stream_settings_are_reported_together() -> None:
 
 def _props(**overrides: Any) -> InstanceTemplateProps:
     base: dict[str, Any] = {
-        "name": "demo", "service": "demo-svc", "artifact_dir": WORKER_DIR, "artifact_bucket": "b",
-        "artifact_bucket_arn": "arn:aws:s3:::b", "command": "/usr/bin/python3.11 -m stream_worker",
-        "security_group_ids": ["sg-1"], "policy_statements": [{"Effect": "Allow"}],
-        "environment": {"A_B": "x y"}, "setup_command": "true", "log_group_name": "/demo",
-    }  # fmt: skip
+        "name": "demo",
+        "service": "demo-svc",
+        "artifact_dir": WORKER_DIR,
+        "artifact_bucket": "b",
+        "artifact_bucket_arn": "arn:aws:s3:::b",
+        "command": "/usr/bin/python3.11 -m stream_worker",
+        "security_group_ids": ["sg-1"],
+        "policy_statements": [{"Effect": "Allow"}],
+        "environment": {"A_B": "x y"},
+        "setup_command": "true",
+        "log_group_name": "/demo",
+    }
     return InstanceTemplateProps(**(base | overrides))
 
 
 def test_instance_template_props_report_every_problem() -> None:
     with pytest.raises(ValueError) as info:
-        _props(service="Bad_Name", artifact_dir=Path("/nope"), command=" ", security_group_ids=[],
-               policy_statements=[], environment={"lower": "x", "Q": "it's"}, root_volume_gib=2)  # fmt: skip
+        _props(
+            service="Bad_Name",
+            artifact_dir=Path("/nope"),
+            command=" ",
+            security_group_ids=[],
+            policy_statements=[],
+            environment={"lower": "x", "Q": "it's"},
+            root_volume_gib=2,
+        )
     text = str(info.value)
-    for name in ("service=", "artifact_dir=", "command:", "security_group_ids:", "policy_statements:",
-                 "UPPER_SNAKE_CASE", "quotes", "root_volume_gib="):  # fmt: skip
+    for name in (
+        "service=",
+        "artifact_dir=",
+        "command:",
+        "security_group_ids:",
+        "policy_statements:",
+        "UPPER_SNAKE_CASE",
+        "quotes",
+        "root_volume_gib=",
+    ):
         assert name in text
 
 
@@ -414,8 +460,13 @@ def test_user_data_is_a_valid_bash_script_with_a_restarting_unit_and_log_shippin
     assert parsed.returncode == 0, parsed.stderr
     assert '"' not in script, "no double quotes: cdktf refuses them inside Fn.base64encode"
     unit = script.split("<<'UNIT'\n")[1].split("\nUNIT")[0]
-    assert {"Restart=always", "User=demo-svc", "KillSignal=SIGTERM", "ExecStart=/usr/bin/python3.11 -m stream_worker",
-            "StartLimitIntervalSec=0"} <= set(unit.splitlines())  # fmt: skip
+    assert {
+        "Restart=always",
+        "User=demo-svc",
+        "KillSignal=SIGTERM",
+        "ExecStart=/usr/bin/python3.11 -m stream_worker",
+        "StartLimitIntervalSec=0",
+    } <= set(unit.splitlines())
     assert "A_B='x y'" in script
     agent = script.split("<<'AGENT'\n")[1].split("\nAGENT")[0].replace("'", '"')
     assert json.loads(agent)["logs"]["logs_collected"]["files"]["collect_list"][0]["log_group_name"] == "/demo"

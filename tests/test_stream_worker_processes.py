@@ -122,8 +122,13 @@ def test_poison_records_go_to_the_dlq_with_shard_sequence_and_reason(rig: Stream
     ids += rig.put_events(100)  # behind the poison in every shard: the shards keep moving
     rig.start_worker(), rig.start_worker()
     all_results(rig, ids)
-    wait_for(lambda: len(rig.leases()) == 4 and all(
-        int(lease.get("checkpoint", "0")) > 0 for lease in rig.leases().values()), 10, what="checkpoints")  # fmt: skip
+    wait_for(
+        lambda: (
+            len(rig.leases()) == 4 and all(int(lease.get("checkpoint", "0")) > 0 for lease in rig.leases().values())
+        ),
+        10,
+        what="checkpoints",
+    )
     time.sleep(1)  # a late duplicate would arrive now
     messages = rig.dlq_messages()
     assert len(messages) == poison_count == 20
@@ -146,8 +151,11 @@ def test_a_reshard_during_processing_loses_no_record_and_children_wait_for_paren
     after = rig.put_events(600)
     all_results(rig, before + after)
     lines = rig.result_lines()
-    children = {s["ShardId"] for s in rig.kinesis.list_shards(StreamName=rig.stream)["Shards"]
-                if s.get("ParentShardId") == parent}  # fmt: skip
+    children = {
+        s["ShardId"]
+        for s in rig.kinesis.list_shards(StreamName=rig.stream)["Shards"]
+        if s.get("ParentShardId") == parent
+    }
     assert len(children) == 2 and children <= {line["shard_id"] for line in lines}
     assert_exactly_once(rig, before + after)
     parent_seqs = [int(line["sequence_number"]) for line in lines if line["shard_id"] == parent]

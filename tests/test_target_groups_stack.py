@@ -42,7 +42,11 @@ def alb_ingress(doc: StackDoc) -> list[dict[str, Any]]:
 def test_alb_security_group_admits_exactly_the_configured_cidrs(tg: StackDoc, variant: StackDoc) -> None:
     assert [(r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(tg)] == [("10.0.0.0/16", 80)], "the VPC only"
     assert sorted((r["cidr_ipv4"], r["from_port"]) for r in alb_ingress(variant)) == [
-        ("10.0.0.0/8", 80), ("10.0.0.0/8", 443), ("192.168.0.0/16", 80), ("192.168.0.0/16", 443)]  # fmt: skip
+        ("10.0.0.0/8", 80),
+        ("10.0.0.0/8", 443),
+        ("192.168.0.0/16", 80),
+        ("192.168.0.0/16", 443),
+    ]
 
 
 def test_empty_allowed_cidrs_mean_the_shared_setting_and_bad_ones_are_refused() -> None:
@@ -102,8 +106,14 @@ def test_each_target_group_is_backed_by_its_own_group(tg: StackDoc) -> None:
 
 def test_alarms_watch_each_group_for_unhealthy_hosts_and_5xx(tg: StackDoc) -> None:
     names = {a["alarm_name"].split("-tg-", 1)[1] for a in resources(tg, "aws_cloudwatch_metric_alarm")}
-    own = ("unhealthy-hosts", "target-5xx", "model-p99-latency", "server-5xx-rate", "rejection-rate",
-           "server-metrics-missing")  # fmt: skip
+    own = (
+        "unhealthy-hosts",
+        "target-5xx",
+        "model-p99-latency",
+        "server-5xx-rate",
+        "rejection-rate",
+        "server-metrics-missing",
+    )
     assert names == {f"{group}-{alarm}" for group in ("stable", "canary") for alarm in own}
 
 
@@ -146,8 +156,14 @@ def test_the_canary_can_run_another_model_than_stable(tg: StackDoc, variant: Sta
         return str(template["user_data"])
 
     canary_reads = [st for st in role_statements(variant, "canary") if st.get("Sid") == "ReadTheModel"]
-    assert canary_reads == [{"Sid": "ReadTheModel", "Effect": "Allow", "Action": "s3:GetObject",
-                             "Resource": "arn:aws:s3:::acme-models/wine/v2.json"}]  # fmt: skip
+    assert canary_reads == [
+        {
+            "Sid": "ReadTheModel",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::acme-models/wine/v2.json",
+        }
+    ]
     assert not [st for st in role_statements(variant, "stable") if st.get("Sid") == "ReadTheModel"]
     assert not [st for g in GROUPS for st in role_statements(tg, g) if st.get("Sid") == "ReadTheModel"]
     assert "s3://acme-models/wine/v2.json" in boot_env(variant, "canary")

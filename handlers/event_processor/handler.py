@@ -123,8 +123,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def handle_sqs(event: dict[str, Any]) -> dict[str, Any]:
     # Messages of a batch are independent: while one waits on S3, another is parsed.
     results = list(_POOL.map(_handle_message, event["Records"]))
-    failures = [{"itemIdentifier": m["messageId"]} for m, (_, failed) in zip(event["Records"], results, strict=True)
-                if failed]  # fmt: skip
+    failures = [
+        {"itemIdentifier": m["messageId"]} for m, (_, failed) in zip(event["Records"], results, strict=True) if failed
+    ]
     outcomes = [o for done, _ in results for o in done]
     return {"batchItemFailures": failures, "outcomes": [_describe(o) for o in outcomes]}
 

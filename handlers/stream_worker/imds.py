@@ -54,8 +54,13 @@ class Imds:
         return None
 
 
-def watch(imds: Imds, interval_s: float, stop: threading.Event, on_notice: Callable[[str], None],
-          on_error: Callable[[Exception], None]) -> threading.Thread:  # fmt: skip
+def watch(
+    imds: Imds,
+    interval_s: float,
+    stop: threading.Event,
+    on_notice: Callable[[str], None],
+    on_error: Callable[[Exception], None],
+) -> threading.Thread:
     """Poll in a daemon thread until ``stop`` is set or a notice arrives."""
 
     def loop() -> None:

@@ -63,10 +63,15 @@ def write_results(
     body = ("\n".join(results) + "\n").encode() if results else b""
     try:
         with_backoff(
-            s3.put_object, max_backoff_s,
-            Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson",
-            IfNoneMatch="*", Metadata={LAST_SEQUENCE_META: last_sequence_number},
-        )  # fmt: skip
+            s3.put_object,
+            max_backoff_s,
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/x-ndjson",
+            IfNoneMatch="*",
+            Metadata={LAST_SEQUENCE_META: last_sequence_number},
+        )
         return None
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":

@@ -93,8 +93,13 @@ class Worker:
             if notice:
                 log.info("not starting: %s", notice)
                 return
-            watch(imds, self.cfg.imds_poll_s, self.stop, self.request_stop,
-                  lambda exc: log.debug("instance metadata not reachable: %s", exc))  # fmt: skip
+            watch(
+                imds,
+                self.cfg.imds_poll_s,
+                self.stop,
+                self.request_stop,
+                lambda exc: log.debug("instance metadata not reachable: %s", exc),
+            )
         log.info("worker %s reading %s", self.cfg.worker_id, self.cfg.stream_name)
         while not self.stop.is_set():
             started = time.monotonic()
@@ -260,14 +265,19 @@ class Worker:
         if existing_last is not None:
             covered = self.cover(records, next_iterator, existing_last)
             if covered is None:
-                log.info("%s already holds up to %s, beyond what %s returned: re-reading from the checkpoint",
-                         key, existing_last, shard_id)  # fmt: skip
+                log.info(
+                    "%s already holds up to %s, beyond what %s returned: re-reading from the checkpoint",
+                    key,
+                    existing_last,
+                    shard_id,
+                )
                 self.iterators.pop(shard_id, None)
                 return
             covered_records, next_iterator, cut = covered
             if len(covered_records) != len(records):
-                log.info("%s already holds %s..%s: checkpointing there", key, records[0]["SequenceNumber"],
-                         existing_last)  # fmt: skip
+                log.info(
+                    "%s already holds %s..%s: checkpointing there", key, records[0]["SequenceNumber"], existing_last
+                )
                 records = covered_records
                 results, poison, state = self.analyse(shard_id, records, lease.state)
         for start in range(0, len(poison), 10):
@@ -323,9 +333,11 @@ class Worker:
             if next_iterator is None:
                 return None
             out = with_backoff(
-                self.kinesis.get_records, self.cfg.max_backoff_s, ShardIterator=next_iterator,
+                self.kinesis.get_records,
+                self.cfg.max_backoff_s,
+                ShardIterator=next_iterator,
                 Limit=self.cfg.batch_limit,
-            )  # fmt: skip
+            )
             more: list[dict[str, Any]] = out.get("Records", [])
             if not more:
                 return None

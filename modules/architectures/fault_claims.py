@@ -46,33 +46,69 @@ _FIS_LAMBDA = (
 )
 
 FAULT_CLAIMS: tuple[FaultClaim, ...] = (
-    FaultClaim(stack="model-serving", experiment="stop-tasks",
-               fault="Stop a share of the model server's running ECS tasks at once"),
-    FaultClaim(stack="model-serving", experiment="az-outage",
-               fault="Cut one AZ's private subnets off the network (tasks and ALB node there unreachable)"),
-    FaultClaim(stack="ha-failover", experiment="terminate-instances",
-               fault="Terminate instances of the primary site's Auto Scaling group"),
-    FaultClaim(stack="ha-failover", experiment="az-outage",
-               fault="Cut one AZ's private subnets of the primary site off the network"),
-    FaultClaim(stack="ha-failover", fault="The primary region fails: DNS sends clients to the secondary site",
-               no_experiment="FIS has no action that takes a region down, and the failover needs "
-               "ha_failover.secondary_region and a hosted zone (off by default). Route 53 fails over on the "
-               "primary's no-healthy-hosts alarm: run az-outage until it fires to see the alarm side"),
-    FaultClaim(stack="target-groups", experiment="terminate-instance",
-               fault="Terminate a stable instance (its group replaces it within the detection time)"),
-    FaultClaim(stack="target-groups", experiment="terminate-canary",
-               fault="Terminate a canary instance (its group replaces it; the canary is not rolled back)"),
-    FaultClaim(stack="target-groups", experiment="spot-interruptions",
-               fault="Send the stable group's spot instances an interruption notice"),
-    FaultClaim(stack="target-groups", experiment="spot-interruptions-canary",
-               fault="Send the canary group's spot instances an interruption notice (the canary is not rolled back)"),
-    FaultClaim(stack="stream-analytics", experiment="spot-interruptions",
-               fault="Send the stream workers' spot instances an interruption notice (they drain, leases move)"),
-    FaultClaim(stack="stream-analytics", experiment="terminate-worker",
-               fault="Terminate a stream worker without notice (its leases expire and move to the others)"),
-    FaultClaim(stack="event-processing", no_experiment=_FIS_LAMBDA,
-               fault="The processor fails or times out on an event: retried, then dead-lettered with its reason"),
-)  # fmt: skip
+    FaultClaim(
+        stack="model-serving",
+        experiment="stop-tasks",
+        fault="Stop a share of the model server's running ECS tasks at once",
+    ),
+    FaultClaim(
+        stack="model-serving",
+        experiment="az-outage",
+        fault="Cut one AZ's private subnets off the network (tasks and ALB node there unreachable)",
+    ),
+    FaultClaim(
+        stack="ha-failover",
+        experiment="terminate-instances",
+        fault="Terminate instances of the primary site's Auto Scaling group",
+    ),
+    FaultClaim(
+        stack="ha-failover",
+        experiment="az-outage",
+        fault="Cut one AZ's private subnets of the primary site off the network",
+    ),
+    FaultClaim(
+        stack="ha-failover",
+        fault="The primary region fails: DNS sends clients to the secondary site",
+        no_experiment="FIS has no action that takes a region down, and the failover needs "
+        "ha_failover.secondary_region and a hosted zone (off by default). Route 53 fails over on the "
+        "primary's no-healthy-hosts alarm: run az-outage until it fires to see the alarm side",
+    ),
+    FaultClaim(
+        stack="target-groups",
+        experiment="terminate-instance",
+        fault="Terminate a stable instance (its group replaces it within the detection time)",
+    ),
+    FaultClaim(
+        stack="target-groups",
+        experiment="terminate-canary",
+        fault="Terminate a canary instance (its group replaces it; the canary is not rolled back)",
+    ),
+    FaultClaim(
+        stack="target-groups",
+        experiment="spot-interruptions",
+        fault="Send the stable group's spot instances an interruption notice",
+    ),
+    FaultClaim(
+        stack="target-groups",
+        experiment="spot-interruptions-canary",
+        fault="Send the canary group's spot instances an interruption notice (the canary is not rolled back)",
+    ),
+    FaultClaim(
+        stack="stream-analytics",
+        experiment="spot-interruptions",
+        fault="Send the stream workers' spot instances an interruption notice (they drain, leases move)",
+    ),
+    FaultClaim(
+        stack="stream-analytics",
+        experiment="terminate-worker",
+        fault="Terminate a stream worker without notice (its leases expire and move to the others)",
+    ),
+    FaultClaim(
+        stack="event-processing",
+        no_experiment=_FIS_LAMBDA,
+        fault="The processor fails or times out on an event: retried, then dead-lettered with its reason",
+    ),
+)
 
 
 def claims_of(stack: str) -> tuple[FaultClaim, ...]:

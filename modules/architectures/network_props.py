@@ -60,9 +60,12 @@ def stack_network(
         )
     else:
         props = NetworkLookupProps(
-            az_count=settings.az_count, name=shared_network_name(settings, region), public=public,
-            cidr=settings.vpc_cidr, setting_prefix=f"network.{prefix}",
-        )  # fmt: skip
+            az_count=settings.az_count,
+            name=shared_network_name(settings, region),
+            public=public,
+            cidr=settings.vpc_cidr,
+            setting_prefix=f"network.{prefix}",
+        )
         stack = TerraformStack.of(scope)
         if isinstance(stack, BaseStack):
             stack.uses_stacks.add(NETWORK_STACK)

@@ -133,34 +133,48 @@ def server_alarms(
             key=f"{key_prefix}model-p99-latency",
             metric=_floored_p99(m.latency, m.requests, cfg.alarm_min_requests),
             # 2 of 3 minutes, as the rates: a guard no slower than the ALB's 5xx alarms.
-            threshold=cfg.p99_latency_alarm_ms, periods=3, datapoints=2, guards_rollout=True,
+            threshold=cfg.p99_latency_alarm_ms,
+            periods=3,
+            datapoints=2,
+            guards_rollout=True,
             description=f"{servers}' own p99 time per infer call is above {cfg.p99_latency_alarm_ms} ms: a slow "
             "model or revision (a rollout rolls back), or saturated servers (see in-flight, scale out)",
         ),
         AlarmSpec(
             key=f"{key_prefix}server-5xx-rate",
             metric=_rate("errorrate", m.server_errors, m.requests, "server 5xx (%)", cfg.alarm_min_requests),
-            threshold=cfg.server_5xx_alarm_percent, periods=3, datapoints=2, guards_rollout=True,
+            threshold=cfg.server_5xx_alarm_percent,
+            periods=3,
+            datapoints=2,
+            guards_rollout=True,
             description=f"more than {cfg.server_5xx_alarm_percent} % of infer calls to {servers} end in a server "
             "error (not the admission 503): read the server log for the exception",
         ),
         AlarmSpec(
             key=f"{key_prefix}rejection-rate",
             metric=_rate("rejectrate", m.rejected, m.requests, "rejected (%)", cfg.alarm_min_requests),
-            threshold=cfg.rejection_alarm_percent, periods=3, datapoints=2, guards_rollout=True,
+            threshold=cfg.rejection_alarm_percent,
+            periods=3,
+            datapoints=2,
+            guards_rollout=True,
             description=f"more than {cfg.rejection_alarm_percent} % of infer calls to {servers} are refused at the "
             "in-flight limit (503): scaling is at its maximum or too slow, or calls got slower",
         ),
         AlarmSpec(
-            key=f"{key_prefix}server-metrics-missing", metric=m.requests, statistic="SampleCount", threshold=1,
-            comparison="LessThanThreshold", periods=5, datapoints=5,
+            key=f"{key_prefix}server-metrics-missing",
+            metric=m.requests,
+            statistic="SampleCount",
+            threshold=1,
+            comparison="LessThanThreshold",
+            periods=5,
+            datapoints=5,
             # Every running server writes a document per interval: five silent minutes mean none
             # runs, or the metrics never reach CloudWatch and the alarms above are blind.
             missing="breaching",
             description=f"no metrics from {servers} for 5 minutes: none runs, or the metrics pipeline (EMF in "
             "the log, the CloudWatch agent on EC2) is broken and the server alarms cannot fire",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def server_graphs(label: str, m: ServerMetrics, region: str = "") -> list[Graph]:

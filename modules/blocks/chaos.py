@@ -312,9 +312,13 @@ def _action_statements(props: ChaosProps, spec: ExperimentSpec) -> list[dict[str
         return [
             allow(None, ["ecs:DescribeTasks", "ecs:StopTask"], _arn(props, "ecs", f"task/{cluster}/*")),
             # ListTasks has no resource-level permission; the condition pins the cluster.
-            allow(None, "ecs:ListTasks", "*",
-                  condition={"ArnEquals": {"ecs:cluster": _arn(props, "ecs", f"cluster/{cluster}")}}),
-        ]  # fmt: skip
+            allow(
+                None,
+                "ecs:ListTasks",
+                "*",
+                condition={"ArnEquals": {"ecs:cluster": _arn(props, "ecs", f"cluster/{cluster}")}},
+            ),
+        ]
     if spec.action in ("aws:ec2:terminate-instances", "aws:ec2:send-spot-instance-interruptions"):
         call = (
             "ec2:TerminateInstances"
@@ -325,22 +329,30 @@ def _action_statements(props: ChaosProps, spec: ExperimentSpec) -> list[dict[str
             allow(None, call, _arn(props, "ec2", "instance/*"), condition=_tag_condition(target.resource_tags)),
             # DescribeInstances (target resolution) has no resource-level permission.
             allow(None, "ec2:DescribeInstances", "*"),
-        ]  # fmt: skip
+        ]
     # aws:network:disrupt-connectivity: a deny-all network ACL of FIS's own (tagged managedByFIS)
     # swapped in for the subnets' and swapped back at the end; scope "all" reads no prefix list.
     nacls, fis_made = _arn(props, "ec2", "network-acl/*"), {"aws:RequestTag/managedByFIS": "true"}
     return [
         allow(None, "ec2:CreateNetworkAcl", nacls, condition={"StringEquals": fis_made}),
         allow(None, "ec2:CreateNetworkAcl", _arn(props, "ec2", f"vpc/{props.vpc_id}")),
-        allow(None, "ec2:CreateTags", nacls,
-              condition={"StringEquals": {"ec2:CreateAction": "CreateNetworkAcl", **fis_made}}),
-        allow(None, ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl"], nacls,
-              condition={"StringEquals": {"ec2:ResourceTag/managedByFIS": "true"}}),
+        allow(
+            None,
+            "ec2:CreateTags",
+            nacls,
+            condition={"StringEquals": {"ec2:CreateAction": "CreateNetworkAcl", **fis_made}},
+        ),
+        allow(
+            None,
+            ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl"],
+            nacls,
+            condition={"StringEquals": {"ec2:ResourceTag/managedByFIS": "true"}},
+        ),
         # The subnets' own ACL is swapped out and back in: any ACL, these subnets only.
         allow(None, "ec2:ReplaceNetworkAclAssociation", [*target.resource_arns, nacls]),
         # Describe* has no resource-level permission: FIS reads the subnets, their ACLs and VPC.
         allow(None, ["ec2:DescribeSubnets", "ec2:DescribeNetworkAcls", "ec2:DescribeVpcs"], "*"),
-    ]  # fmt: skip
+    ]
 
 
 def _log_statements(props: ChaosProps) -> list[dict[str, Any]]:

@@ -45,8 +45,7 @@ RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
 MAX_USER_TAGS = 50 - len(RESERVED_TAG_KEYS)  # AWS allows 50 tags per resource
 
 # Fargate CPU units -> (min, max) memory MiB allowed with it.
-FARGATE_CPU_MEMORY = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384),
-                      4096: (8192, 30720)}  # fmt: skip
+FARGATE_CPU_MEMORY = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384), 4096: (8192, 30720)}
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")

@@ -59,10 +59,14 @@ class NetworkSettings(Section):
     @model_validator(mode="after")
     def _across_fields(self) -> NetworkSettings:
         if self.mode == "existing":
-            out = [
-                "network.interface_endpoints: not with network.mode = 'existing' (no stack creates endpoints "
-                "in the user's VPC: it provides its own, or its NAT carries the traffic)"
-            ] if self.interface_endpoints else []  # fmt: skip
+            out = (
+                [
+                    "network.interface_endpoints: not with network.mode = 'existing' (no stack creates endpoints "
+                    "in the user's VPC: it provides its own, or its NAT carries the traffic)"
+                ]
+                if self.interface_endpoints
+                else []
+            )
         else:
             given = [f"network.{f}" for f in _PRIMARY_IDS + _SECONDARY_IDS if getattr(self, f)]
             out = (
@@ -78,8 +82,9 @@ class NetworkSettings(Section):
         public subnets when a stack in ``public`` is, the secondary region's network when set."""
         if self.mode != "existing":
             return []
-        regions = [("", "")] + ([("secondary_", f"ha_failover.secondary_region = {secondary_region!r}")]
-                                     if secondary_region else [])  # fmt: skip
+        regions = [("", "")] + (
+            [("secondary_", f"ha_failover.secondary_region = {secondary_region!r}")] if secondary_region else []
+        )
         out: list[str] = []
         for prefix, region in regions:
             where = f" ({region})" if region else ""

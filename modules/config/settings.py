@@ -114,8 +114,13 @@ class Settings(BaseSettings):
             az_count=self.az_count, secondary_region=self.ha_failover.secondary_region, public=public
         )
         zones = zone_problems(self.region, self.zone_ids, self.az_count, self.ha_failover)
-        refuse(public_requirement_problems(self) + zones + network + chaos_problems(self.chaos, self.az_count)
-               + server_metrics_problems(self.server_metrics, self.serving))  # fmt: skip
+        refuse(
+            public_requirement_problems(self)
+            + zones
+            + network
+            + chaos_problems(self.chaos, self.az_count)
+            + server_metrics_problems(self.server_metrics, self.serving)
+        )
         return self
 
     def zones_in(self, region: str) -> tuple[str, ...]:
@@ -217,8 +222,9 @@ def public_requirement_problems(settings: Settings, invalid: Collection[str] = (
         needed.append(("ha_failover.secondary_certificate_arn", "TLS in the secondary region"))
     if not needed:
         return []
-    shown = [f"{name} ({why}{'; the value given is invalid, see above' if name in invalid else ''})"
-             for name, why in needed]  # fmt: skip
+    shown = [
+        f"{name} ({why}{'; the value given is invalid, see above' if name in invalid else ''})" for name, why in needed
+    ]
     return [f"exposure = 'public' ({', '.join(public)}) needs: " + "; ".join(shown)]
 
 

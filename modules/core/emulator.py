@@ -23,10 +23,32 @@ from cdktf_cdktf_provider_aws.provider import AwsProviderEndpoints
 
 # Every AWS service the stacks use; the provider sends each to the emulator.
 SERVICES = (
-    "acm", "applicationautoscaling", "autoscaling", "cloudwatch", "dynamodb", "ec2",
-    "codedeploy", "ecr", "ecs", "elbv2", "events", "fis", "iam", "kinesis", "kms", "lambda_", "logs",
-    "route53", "s3", "scheduler", "sns", "sqs", "ssm", "sts", "wafv2",
-)  # fmt: skip
+    "acm",
+    "applicationautoscaling",
+    "autoscaling",
+    "cloudwatch",
+    "dynamodb",
+    "ec2",
+    "codedeploy",
+    "ecr",
+    "ecs",
+    "elbv2",
+    "events",
+    "fis",
+    "iam",
+    "kinesis",
+    "kms",
+    "lambda_",
+    "logs",
+    "route53",
+    "s3",
+    "scheduler",
+    "sns",
+    "sqs",
+    "ssm",
+    "sts",
+    "wafv2",
+)
 
 
 def provider_config(endpoint: str) -> dict[str, Any]:

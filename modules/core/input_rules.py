@@ -58,8 +58,30 @@ Int = Annotated[int, Strict()]  # a TOML "3" or a bool is not an integer
 # The only periods CloudWatch Logs accepts (PutRetentionPolicy, aws_cloudwatch_log_group
 # retention_in_days); 0 (never expire) is left out on purpose: logs kept forever are a
 # resilience-policy finding.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)  # fmt: skip
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 LogRetentionDays = Annotated[
     Int,
     where(
@@ -237,13 +259,29 @@ LambdaEphemeralStorageMib = Annotated[Int, between(512, 10240, "MiB")]  # /tmp
 MaxReceiveCount = Annotated[Int, between(1, 1000)]  # SQS redrive: receives before the DLQ
 
 # Keys Lambda sets itself and refuses in a function's configuration (its "reserved" list).
-LAMBDA_RESERVED_VARIABLES = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-    "TZ",
-})  # fmt: skip
+LAMBDA_RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "TZ",
+    }
+)
 _LAMBDA_VARIABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]+")  # Lambda's key pattern: at least 2 characters
 
 
@@ -357,6 +395,8 @@ def problem(rule: Any, value: object) -> str | None:
 def field_problems(props: object) -> list[str]:
     """``<field>=<value>: must be <what is allowed>`` for each field of the dataclass
     ``props`` whose value its annotated rule refuses (the same rule as the setting's)."""
-    found = ((name, getattr(props, name), _problem(adapter, getattr(props, name)))
-             for name, adapter in _adapters(type(props)).items())  # fmt: skip
+    found = (
+        (name, getattr(props, name), _problem(adapter, getattr(props, name)))
+        for name, adapter in _adapters(type(props)).items()
+    )
     return [f"{name}={value!r}: must be {allowed}" for name, value, allowed in found if allowed]

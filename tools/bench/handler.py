@@ -30,37 +30,77 @@ from tools.harness.moto_server import MotoServer
 REGION = "us-east-1"
 ROUNDS = 3
 BUCKET = "bench-events"
-WORDS = ("good", "great", "slow", "broken", "reliable", "model", "data", "stream", "batch", "fast", "error",
-         "works", "late", "price", "the", "a", "of", "and", "to", "is", "it", "for", "with", "this")  # fmt: skip
+WORDS = (
+    "good",
+    "great",
+    "slow",
+    "broken",
+    "reliable",
+    "model",
+    "data",
+    "stream",
+    "batch",
+    "fast",
+    "error",
+    "works",
+    "late",
+    "price",
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "is",
+    "it",
+    "for",
+    "with",
+    "this",
+)
 
 
 def make_records(rng: random.Random, count: int, start: int = 0) -> bytes:
     lines = []
     for i in range(start, start + count):
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 160)))
-        rec = {"id": f"r-{i}", "timestamp": "2026-01-31T12:00:00Z", "text": text,
-               "values": [round(rng.random() * 100, 3) for _ in range(8)]}  # fmt: skip
+        rec = {
+            "id": f"r-{i}",
+            "timestamp": "2026-01-31T12:00:00Z",
+            "text": text,
+            "values": [round(rng.random() * 100, 3) for _ in range(8)],
+        }
         lines.append(json.dumps(rec))
     return ("\n".join(lines) + "\n").encode()
 
 
 def batch(bucket: str, keys: list[str], sizes: dict[str, int]) -> dict[str, Any]:
     """An SQS batch of S3 notifications, as the event source mapping delivers it."""
-    messages = [{"MessageId": f"m-{i}", "Body": json.dumps(s3_event(bucket, key, sizes[key]))}
-                for i, key in enumerate(keys)]  # fmt: skip
+    messages = [
+        {"MessageId": f"m-{i}", "Body": json.dumps(s3_event(bucket, key, sizes[key]))} for i, key in enumerate(keys)
+    ]
     return sqs_event(messages, f"arn:aws:sqs:{REGION}:123456789012:bench")
 
 
 def handler_env(max_object_bytes: int) -> dict[str, str]:
-    return {**CREDENTIALS, "DATA_BUCKET": BUCKET, "DATA_PREFIX": "data/", "RESULTS_PREFIX": "results/",
-            "QUARANTINE_PREFIX": "quarantine/", "MAX_OBJECT_BYTES": str(max_object_bytes)}  # fmt: skip
+    return {
+        **CREDENTIALS,
+        "DATA_BUCKET": BUCKET,
+        "DATA_PREFIX": "data/",
+        "RESULTS_PREFIX": "results/",
+        "QUARANTINE_PREFIX": "quarantine/",
+        "MAX_OBJECT_BYTES": str(max_object_bytes),
+    }
 
 
 def bench(objects: int, big_mb: int, log: Any = print) -> dict[str, float]:
     rng = random.Random(2026)
     with tempfile.TemporaryDirectory(prefix="bench-handler-") as tmp, MotoServer(Path(tmp) / "moto.log") as moto:
-        s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name=REGION,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=moto.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         keys = [f"data/bench/{i:04d} part.json" for i in range(objects)]
@@ -111,18 +151,27 @@ def bench(objects: int, big_mb: int, log: Any = print) -> dict[str, float]:
                     n += 2000
             s3.upload_file(str(path), BUCKET, key)
             path.unlink()
-            inv = invoke("event_processor", [batch(BUCKET, [key], {key: written})], endpoint=moto.endpoint,
-                         region=REGION, env=handler_env(1 << 31))  # fmt: skip
+            inv = invoke(
+                "event_processor",
+                [batch(BUCKET, [key], {key: written})],
+                endpoint=moto.endpoint,
+                region=REGION,
+                env=handler_env(1 << 31),
+            )
             (outcome,) = inv.responses[0]["outcomes"]
             if outcome["status"] != "processed":
                 raise RuntimeError(f"{key}: {outcome}")
             rss[label] = inv.max_rss_kib / 1024
             mb_s = written / 1e6 / inv.seconds[0]
-            log(f"{written / 1e6:6.1f} MB JSON Lines object ({outcome['records']} records): "
-                f"{inv.seconds[0]:5.1f}s, {mb_s:5.1f} MB/s, peak RSS {rss[label]:.0f} MiB")  # fmt: skip
+            log(
+                f"{written / 1e6:6.1f} MB JSON Lines object ({outcome['records']} records): "
+                f"{inv.seconds[0]:5.1f}s, {mb_s:5.1f} MB/s, peak RSS {rss[label]:.0f} MiB"
+            )
         growth = rss["big"] / rss["small"]
-        log(f"peak RSS {big_mb} MB vs {max(1, big_mb // 20)} MB object: {growth:.2f}x "
-            f"({'bounded' if growth < 1.25 else 'GROWS with size'})")  # fmt: skip
+        log(
+            f"peak RSS {big_mb} MB vs {max(1, big_mb // 20)} MB object: {growth:.2f}x "
+            f"({'bounded' if growth < 1.25 else 'GROWS with size'})"
+        )
         return {"ratio": ratio, "rss_small_mib": rss["small"], "rss_big_mib": rss["big"]}
 
 

@@ -72,9 +72,12 @@ FRESH_EACH_RUN = ("batching", EMF)  # the EMF pair: new processes every run
 EMF_PAIRS = 3
 # (server, clients, body): both servers at every concurrency in JSON, each EMF point right after
 # its EMF-off point (a pair; their order swaps every other run), the targets' points in binary too
-POINTS = [("no batching", c, "json") for c in (1, 16, 64)] + [("batching", 1, "json")] + [
-    p for c in EMF_CLIENTS for p in (("batching", c, "json"), (EMF, c, "json"))
-] + [("no batching", 1, "binary"), ("no batching", 16, "binary"), ("batching", 64, "binary")]  # fmt: skip
+POINTS = (
+    [("no batching", c, "json") for c in (1, 16, 64)]
+    + [("batching", 1, "json")]
+    + [p for c in EMF_CLIENTS for p in (("batching", c, "json"), (EMF, c, "json"))]
+    + [("no batching", 1, "binary"), ("no batching", 16, "binary"), ("batching", 64, "binary")]
+)
 EMF_THROUGHPUT_TARGET = 0.97  # EMF on / off, req/s
 EMF_P99_TARGET = 1.05  # EMF on / off, p99: no worse, within the noise of 2-s runs
 EMF_CPU_TARGET = 1 / EMF_THROUGHPUT_TARGET  # EMF on / off, the server's CPU time per request
@@ -232,8 +235,12 @@ def binary_body(rows: list[list[float]], name: str = "input") -> tuple[bytes, in
     """An infer request in the binary tensor extension (FP32 input, outputs asked in
     binary too): the body and its Inference-Header-Content-Length."""
     raw = np.asarray(rows, dtype="<f4").tobytes()
-    tensor = {"name": name, "shape": [len(rows), len(rows[0])], "datatype": "FP32",
-              "parameters": {"binary_data_size": len(raw)}}  # fmt: skip
+    tensor = {
+        "name": name,
+        "shape": [len(rows), len(rows[0])],
+        "datatype": "FP32",
+        "parameters": {"binary_data_size": len(raw)},
+    }
     head = json.dumps({"inputs": [tensor], "parameters": {"binary_data_output": True}}).encode()
     return head + raw, len(head)
 
@@ -269,10 +276,20 @@ def parse_wrk(text: str) -> Result:
 def wrk(port: int, path: str, script: Path, connections: int, seconds: float) -> Result:
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
-         f"http://{HOST}:{port}{path}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://{HOST}:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return parse_wrk(out.stdout)
 
 
@@ -286,13 +303,19 @@ def versions() -> str:
     from tools.harness.model_server_process import SERVER_DIR
 
     server = re.search(r'__version__ = "([^"]+)"', (SERVER_DIR / "model_server" / "__init__.py").read_text())
-    return (f"model server {server.group(1) if server else '?'} (uvicorn {version('uvicorn')}, uvloop "
-            f"{version('uvloop')}, httptools {version('httptools')}), onnxruntime {version('onnxruntime')}, "
-            f"Python {sys.version.split()[0]}")  # fmt: skip
+    return (
+        f"model server {server.group(1) if server else '?'} (uvicorn {version('uvicorn')}, uvloop "
+        f"{version('uvloop')}, httptools {version('httptools')}), onnxruntime {version('onnxruntime')}, "
+        f"Python {sys.version.split()[0]}"
+    )
 
 
-def targets(table: dict[tuple[str, int, str], dict[str, Spread]], raw: Spread, limit: float,
-            memory: dict[str, tuple[float, float]]) -> list[tuple[str, bool]]:  # fmt: skip
+def targets(
+    table: dict[tuple[str, int, str], dict[str, Spread]],
+    raw: Spread,
+    limit: float,
+    memory: dict[str, tuple[float, float]],
+) -> list[tuple[str, bool]]:
     """Each target, in words with its figure, and whether the median meets it."""
     model_ms = 1000 / raw.median
     p50 = table[("no batching", 1, "json")]["p50 ms"].median
@@ -301,15 +324,21 @@ def targets(table: dict[tuple[str, int, str], dict[str, Spread]], raw: Spread, l
     rows = batched["req/s"].median * ROWS_PER_CALL
     rss = max(now for now, _ in memory.values())
     return [
-        (f"1 client: p50 {p50:.2f} ms <= model {model_ms:.2f} + {P50_OVER_MODEL_MS} ms",
-         p50 <= model_ms + P50_OVER_MODEL_MS),
+        (
+            f"1 client: p50 {p50:.2f} ms <= model {model_ms:.2f} + {P50_OVER_MODEL_MS} ms",
+            p50 <= model_ms + P50_OVER_MODEL_MS,
+        ),
         (f"16 clients, no batching: {unbatched:.2f}x raw >= {UNBATCHED_TARGET}x", unbatched >= UNBATCHED_TARGET),
-        (f"64 clients, batching: {batched['x raw'].median:.2f}x raw >= {BATCHED_TARGET}x",
-         batched["x raw"].median >= BATCHED_TARGET),
-        (f"64 clients, batching: {rows:.0f} rows/s = {rows / limit:.2f}x the machine limit >= {LIMIT_TARGET}x",
-         rows / limit >= LIMIT_TARGET),
+        (
+            f"64 clients, batching: {batched['x raw'].median:.2f}x raw >= {BATCHED_TARGET}x",
+            batched["x raw"].median >= BATCHED_TARGET,
+        ),
+        (
+            f"64 clients, batching: {rows:.0f} rows/s = {rows / limit:.2f}x the machine limit >= {LIMIT_TARGET}x",
+            rows / limit >= LIMIT_TARGET,
+        ),
         (f"RSS per process: {rss:.1f} MiB <= {RSS_TARGET_MIB:.0f} MiB", rss <= RSS_TARGET_MIB),
-    ]  # fmt: skip
+    ]
 
 
 def in_order(run: int) -> list[tuple[str, int, str]]:
@@ -337,14 +366,20 @@ def emf_comparison(results: dict[tuple[str, int, str], list[Result]]) -> list[tu
         p99 = Spread([b.p99_ms / a.p99_ms for a, b in pairs if a.p99_ms])
         cpu = Spread([b.cpu_us / a.cpu_us for a, b in pairs if a.cpu_us])
         verdicts += [
-            (f"{clients} clients, batching, EMF on/off: req/s {rps.show('.3f')} >= {EMF_THROUGHPUT_TARGET}",
-             rps.median >= EMF_THROUGHPUT_TARGET),
-            (f"{clients} clients, batching, EMF on/off: p99 {p99.show('.3f')} <= {EMF_P99_TARGET}",
-             p99.median <= EMF_P99_TARGET),
+            (
+                f"{clients} clients, batching, EMF on/off: req/s {rps.show('.3f')} >= {EMF_THROUGHPUT_TARGET}",
+                rps.median >= EMF_THROUGHPUT_TARGET,
+            ),
+            (
+                f"{clients} clients, batching, EMF on/off: p99 {p99.show('.3f')} <= {EMF_P99_TARGET}",
+                p99.median <= EMF_P99_TARGET,
+            ),
             # what req/s means on a busy host: the server's CPU time per request, which neighbours move least
-            (f"{clients} clients, batching, EMF on/off: CPU us/req {cpu.show('.3f')} <= {EMF_CPU_TARGET:.2f}",
-             cpu.median <= EMF_CPU_TARGET),
-        ]  # fmt: skip
+            (
+                f"{clients} clients, batching, EMF on/off: CPU us/req {cpu.show('.3f')} <= {EMF_CPU_TARGET:.2f}",
+                cpu.median <= EMF_CPU_TARGET,
+            ),
+        ]
     return verdicts
 
 
@@ -367,8 +402,9 @@ def main(argv: Sequence[str]) -> int:
         scripts = {"json": Path(tmp) / "json.lua", "binary": Path(tmp) / "binary.lua"}
         scripts["json"].write_text(wrk_script(infer_body([ROW] * ROWS_PER_CALL), {"Content-Type": "application/json"}))
         body, head = binary_body([ROW] * ROWS_PER_CALL)
-        scripts["binary"].write_text(wrk_script(body, {"Content-Type": "application/octet-stream",
-                                                       "Inference-Header-Content-Length": str(head)}))  # fmt: skip
+        scripts["binary"].write_text(
+            wrk_script(body, {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(head)})
+        )
         sess = session(model)
         raw_cpu: list[float] = []
         cpu_before, own_before = CpuTimes.now(), own_cpu_seconds()
@@ -380,8 +416,12 @@ def main(argv: Sequence[str]) -> int:
         def start(name: str, within: ExitStack) -> None:
             # One onnxruntime call per core at once: what a server on a machine of this size is set to
             # (the server's default, 1, suits the 0.5-vCPU task of the model-serving stack).
-            env = {"MAX_IN_FLIGHT": "256", "LOG_LEVEL": "WARNING", "INFER_THREADS": str(os.cpu_count() or 1),
-                   **SERVERS[name]}  # fmt: skip
+            env = {
+                "MAX_IN_FLIGHT": "256",
+                "LOG_LEVEL": "WARNING",
+                "INFER_THREADS": str(os.cpu_count() or 1),
+                **SERVERS[name],
+            }
             servers[name] = within.enter_context(ModelServerProcess(str(model), env, Path(tmp) / f"{name}.log"))
             wrk(servers[name].port, servers[name].infer_path, scripts["json"], 4, 1)  # warm-up
 
@@ -420,23 +460,33 @@ def main(argv: Sequence[str]) -> int:
     table = {point: summarize(rs) for point, rs in results.items()}
     raw = Spread([r.raw for rs in results.values() for r in rs])
     limit = max(limits)  # noise only slows a run: the fastest is the machine's
-    print(f"model server benchmark: MLP 13-1024-1024-1024-3 (ONNX), POST infer with {ROWS_PER_CALL} rows; "
-          f"{runs} runs of {seconds:g} s per point, each paired with a raw run")  # fmt: skip
+    print(
+        f"model server benchmark: MLP 13-1024-1024-1024-3 (ONNX), POST infer with {ROWS_PER_CALL} rows; "
+        f"{runs} runs of {seconds:g} s per point, each paired with a raw run"
+    )
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; {versions()}")
-    print(f"raw onnxruntime in-process, same call, 1 thread: {raw.show()} calls/s "
-          f"({1000 / raw.median:.3f} ms per call; median (range) of {len(raw.values)} runs); "
-          f"CPU per call {Spread(raw_cpu).show()} us")  # fmt: skip
-    print(f"machine limit: {limit:.0f} rows/s (onnxruntime alone, {os.cpu_count()} cores busy, {LIMIT_ROWS}-row calls; "
-          f"runs: {', '.join(f'{x:.0f}' for x in limits)})")  # fmt: skip
+    print(
+        f"raw onnxruntime in-process, same call, 1 thread: {raw.show()} calls/s "
+        f"({1000 / raw.median:.3f} ms per call; median (range) of {len(raw.values)} runs); "
+        f"CPU per call {Spread(raw_cpu).show()} us"
+    )
+    print(
+        f"machine limit: {limit:.0f} rows/s (onnxruntime alone, {os.cpu_count()} cores busy, {LIMIT_ROWS}-row calls; "
+        f"runs: {', '.join(f'{x:.0f}' for x in limits)})"
+    )
     print("median (min-max) of the runs; x raw: each run against its own paired raw run")
-    print(f"{'server':<12} {'conc':>4} {'body':<6} {'req/s':>17} {'x raw':>17} {'rows/s / limit':>14} "
-          f"{'p50 ms':>18} {'p99 ms':>18} {'req/call':>8} {'cores':>5} {'CPU us/req':>10} {'errors':>6}")  # fmt: skip
+    print(
+        f"{'server':<12} {'conc':>4} {'body':<6} {'req/s':>17} {'x raw':>17} {'rows/s / limit':>14} "
+        f"{'p50 ms':>18} {'p99 ms':>18} {'req/call':>8} {'cores':>5} {'CPU us/req':>10} {'errors':>6}"
+    )
     for (name, c, kind), s in table.items():
         errors = sum(r.errors for r in results[(name, c, kind)])
         share = s["req/s"].median * ROWS_PER_CALL / limit
-        print(f"{name:<12} {c:>4} {kind:<6} {s['req/s'].show():>17} {s['x raw'].show('.2f'):>17} {share:>14.2f} "
-              f"{s['p50 ms'].show('.2f'):>18} {s['p99 ms'].show('.2f'):>18} {s['req/call'].median:>8.1f} "
-              f"{s['cores'].median:>5.2f} {s['CPU us/req'].median:>10.0f} {errors:>6}")  # fmt: skip
+        print(
+            f"{name:<12} {c:>4} {kind:<6} {s['req/s'].show():>17} {s['x raw'].show('.2f'):>17} {share:>14.2f} "
+            f"{s['p50 ms'].show('.2f'):>18} {s['p99 ms'].show('.2f'):>18} {s['req/call'].median:>8.1f} "
+            f"{s['cores'].median:>5.2f} {s['CPU us/req'].median:>10.0f} {errors:>6}"
+        )
     for name, (now, peak) in memory.items():
         print(f"memory {name:<12} RSS {now:6.1f} MiB (peak {peak:6.1f} MiB)")
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))

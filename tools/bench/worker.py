@@ -83,17 +83,22 @@ def main(argv: list[str]) -> int:
         raw = statistics.median(raw_read_rate(rig) for _ in range(3))
         print(f"baseline  raw GetRecords read rate:     {raw:8.0f} records/s")
         one = worker_rate(moto.endpoint, work, args.records, 1, args.shards)
-        print(f"1 worker  process (parse, score, S3 put, DLQ, checkpoint): {one:8.0f} records/s"
-              f"  = {one / raw:.2f} x raw")  # fmt: skip
+        print(
+            f"1 worker  process (parse, score, S3 put, DLQ, checkpoint): {one:8.0f} records/s  = {one / raw:.2f} x raw"
+        )
         two = worker_rate(moto.endpoint, work, args.records, 2, args.shards)
-        print(f"2 workers together: {two:8.0f} records/s = {two / 2:.0f} per worker"
-              f"  = {two / 2 / raw:.2f} x raw per worker, {two / one:.2f} x one worker")  # fmt: skip
+        print(
+            f"2 workers together: {two:8.0f} records/s = {two / 2:.0f} per worker"
+            f"  = {two / 2 / raw:.2f} x raw per worker, {two / one:.2f} x one worker"
+        )
         crash = [failover(moto.endpoint, work, args.ttl, crash=True) for _ in range(args.runs)]
         drain = [failover(moto.endpoint, work, args.ttl, crash=False) for _ in range(args.runs)]
         for name, times in (("kill -9", crash), ("SIGTERM", drain)):
             median = statistics.median(times)
-            print(f"failover after {name}: median {median:.2f}s of {', '.join(f'{t:.2f}' for t in times)}"
-                  f"  = {median / args.ttl:.2f} x lease TTL ({args.ttl:g}s, poll 0.2s)")  # fmt: skip
+            print(
+                f"failover after {name}: median {median:.2f}s of {', '.join(f'{t:.2f}' for t in times)}"
+                f"  = {median / args.ttl:.2f} x lease TTL ({args.ttl:g}s, poll 0.2s)"
+            )
     return 0
 
 

@@ -131,8 +131,13 @@ def render(stacks: Sequence[StackDocument], width: int, source: str) -> str:
     lines = [f"{len(found)} chaos experiments in {source}; run one with `make chaos RUN=<stack>/<experiment>`."]
     for e in found:
         lines += ["", e.run_name]
-        fields = (("fault", [e.fault]), ("actions", e.actions), ("targets", e.targets),
-                  ("stop alarms", e.stop_alarms), ("hypothesis", [e.hypothesis]))  # fmt: skip
+        fields = (
+            ("fault", [e.fault]),
+            ("actions", e.actions),
+            ("targets", e.targets),
+            ("stop alarms", e.stop_alarms),
+            ("hypothesis", [e.hypothesis]),
+        )
         for label, items in fields:
             lines += field_lines(label, items, width)
     if without := [doc.name for doc in stacks if not experiments(doc)]:

@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     prices = load_prices()
     try:
         docs = default_stacks() if args.defaults else _current_stacks(Path(source))
-        print(text_report([stack_cost(doc, prices) for doc in docs], prices,
-                          "the embedded defaults" if args.defaults else source))  # fmt: skip
+        print(
+            text_report(
+                [stack_cost(doc, prices) for doc in docs], prices, "the embedded defaults" if args.defaults else source
+            )
+        )
         if args.source:
             return 0
         text = fresh_doc(docs if args.defaults else default_stacks())

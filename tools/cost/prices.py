@@ -63,10 +63,14 @@ def load_prices(path: Path = PRICES_FILE) -> PriceTable:
     usage = {k: _price(f"usage.{k}", v, "unit", problems) for k, v in data.get("usage", {}).items()}
     ec2_raw = data.get("ec2", {})
     ec2 = {
-        t: _price(f"ec2.on_demand.{t}", {"usd": usd, "unit": f"{t} instance", "page": ec2_raw.get("page", "")}, "hour",
-                  problems)
+        t: _price(
+            f"ec2.on_demand.{t}",
+            {"usd": usd, "unit": f"{t} instance", "page": ec2_raw.get("page", "")},
+            "hour",
+            problems,
+        )
         for t, usd in ec2_raw.get("on_demand", {}).items()
-    }  # fmt: skip
+    }
     for field in ("region", "date", "hours_per_month"):
         if field not in data:
             problems.append(f"{field}: missing")

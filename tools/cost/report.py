@@ -129,8 +129,10 @@ def stack_table(cost: StackCost, prices: PriceTable) -> list[str]:
     if not cost.lines:
         return [*rows, "No fixed charge: everything here is paid by use."]
     rows += ["| kind | quantity | unit price | $/month |", "|---|--:|---|--:|"]
-    rows += [f"| {ln.kind} | {_quantity(ln.quantity)} | {_unit_price(prices, ln.price)} | {money(ln.monthly)} |"
-             for ln in cost.lines]  # fmt: skip
+    rows += [
+        f"| {ln.kind} | {_quantity(ln.quantity)} | {_unit_price(prices, ln.price)} | {money(ln.monthly)} |"
+        for ln in cost.lines
+    ]
     if cost.elsewhere:
         rows += ["", f"{cost.elsewhere} priced resource(s) live in another region, priced at {prices.region} rates."]
     return rows
@@ -147,10 +149,13 @@ def classification_table() -> list[str]:
 
 def price_tables(prices: PriceTable) -> list[str]:
     rows = ["| fixed price | USD | per | what | page |", "|---|--:|---|---|---|"]
-    rows += [f"| `{k}` | {p.usd:g} | {p.per} | {p.unit} | [{_page(p.page)}]({p.page}) |"
-             for k, p in prices.fixed.items()]  # fmt: skip
-    rows += [f"| `ec2:{t}` | {p.usd:g} | hour | {p.unit}, on-demand, Linux | [{_page(p.page)}]({p.page}) |"
-             for t, p in prices.ec2.items()]  # fmt: skip
+    rows += [
+        f"| `{k}` | {p.usd:g} | {p.per} | {p.unit} | [{_page(p.page)}]({p.page}) |" for k, p in prices.fixed.items()
+    ]
+    rows += [
+        f"| `ec2:{t}` | {p.usd:g} | hour | {p.unit}, on-demand, Linux | [{_page(p.page)}]({p.page}) |"
+        for t, p in prices.ec2.items()
+    ]
     rows += ["", "| usage price | USD | per | page |", "|---|--:|---|---|"]
     rows += [f"| `{k}` | {p.usd:g} | {p.unit} | [{_page(p.page)}]({p.page}) |" for k, p in prices.usage.items()]
     return rows

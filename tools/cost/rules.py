@@ -140,14 +140,23 @@ def ecs_service(doc: StackDocument, res: Resource, prices: PriceTable) -> list[C
 
 
 def instances(
-    doc: StackDocument, res: Resource, prices: PriceTable, *, on_demand: float, spot: float, types: list[str],
+    doc: StackDocument,
+    res: Resource,
+    prices: PriceTable,
+    *,
+    on_demand: float,
+    spot: float,
+    types: list[str],
     cheapest_on_demand: bool,
-) -> list[Charge]:  # fmt: skip
+) -> list[Charge]:
     """Instances of a group or fleet: on-demand at the first type (or the cheapest, when the
     on-demand strategy says so), spot at the dearest type's on-demand price, the ceiling; each
     with its launch template's EBS volumes and detailed monitoring."""
-    refs = [res.body.get("launch_template"), res.get("mixed_instances_policy.launch_template"),
-            res.body.get("launch_template_config")]  # fmt: skip
+    refs = [
+        res.body.get("launch_template"),
+        res.get("mixed_instances_policy.launch_template"),
+        res.body.get("launch_template_config"),
+    ]
     templates = {t.address: t for t in doc.referenced(refs, "aws_launch_template")}
     if len(templates) != 1:
         raise ValueError(f"{_where(doc, res)}: expected one launch template, found {sorted(templates) or 'none'}")
@@ -188,8 +197,9 @@ def autoscaling_group(doc: StackDocument, res: Resource, prices: PriceTable) -> 
     on_demand = min(count, base) + max(count - base, 0) * share
     types = _override_types(_where(doc, res), res.get("mixed_instances_policy.launch_template.override"))
     cheapest = dist.get("on_demand_allocation_strategy") == "lowest-price"
-    return instances(doc, res, prices, on_demand=on_demand, spot=count - on_demand, types=types,
-                     cheapest_on_demand=cheapest)  # fmt: skip
+    return instances(
+        doc, res, prices, on_demand=on_demand, spot=count - on_demand, types=types, cheapest_on_demand=cheapest
+    )
 
 
 def spot_fleet(doc: StackDocument, res: Resource, prices: PriceTable) -> list[Charge]:
@@ -198,8 +208,9 @@ def spot_fleet(doc: StackDocument, res: Resource, prices: PriceTable) -> list[Ch
     overrides = [o for c in blocks(res.body.get("launch_template_config")) for o in blocks(c.get("overrides"))]
     types = _override_types(_where(doc, res), overrides)
     cheapest = res.body.get("on_demand_allocation_strategy", "lowestPrice") == "lowestPrice"
-    return instances(doc, res, prices, on_demand=on_demand, spot=count - on_demand, types=types,
-                     cheapest_on_demand=cheapest)  # fmt: skip
+    return instances(
+        doc, res, prices, on_demand=on_demand, spot=count - on_demand, types=types, cheapest_on_demand=cheapest
+    )
 
 
 # --- data, observability, edge --------------------------------------------------------------
@@ -218,14 +229,18 @@ def alarm(doc: StackDocument, res: Resource, prices: PriceTable) -> list[Charge]
     else:
         count, periods = 1, [_int(res.body.get("period"), 60)]
     high = min(periods, default=60) < 60
-    return [Charge("CloudWatch alarm metric", "alarm_metric_high_resolution" if high else "alarm_metric_standard",
-                   count)]  # fmt: skip
+    return [
+        Charge("CloudWatch alarm metric", "alarm_metric_high_resolution" if high else "alarm_metric_standard", count)
+    ]
 
 
 def web_acl(doc: StackDocument, res: Resource, prices: PriceTable) -> list[Charge]:
     rules = blocks(res.body.get("rule"))
-    paid = [r for r in rules if r.get("statement", {}).get("managed_rule_group_statement", {}).get("name")
-            in PAID_WAF_GROUPS]  # fmt: skip
+    paid = [
+        r
+        for r in rules
+        if r.get("statement", {}).get("managed_rule_group_statement", {}).get("name") in PAID_WAF_GROUPS
+    ]
     charges = [Charge("WAF web ACL", "waf_web_acl", 1), Charge("WAF rule", "waf_rule", len(rules))]
     return charges + ([Charge("WAF paid managed rule group", "waf_paid_managed_group", len(paid))] if paid else [])
 
@@ -267,10 +282,16 @@ def health_check(doc: StackDocument, res: Resource, prices: PriceTable) -> list[
     if kind in ("CLOUDWATCH_METRIC", "CALCULATED", "RECOVERY_CONTROL"):
         return [Charge("Route 53 health check", "route53_health_check_aws", 1)]
     aws = bool(doc.referenced([res.body.get("fqdn"), res.body.get("ip_address")]))
-    options = sum((kind.startswith("HTTPS"), kind.endswith("STR_MATCH"),
-                   _int(res.body.get("request_interval"), 30) == 10,
-                   res.body.get("measure_latency") in (True, "true")))  # fmt: skip
+    options = sum(
+        (
+            kind.startswith("HTTPS"),
+            kind.endswith("STR_MATCH"),
+            _int(res.body.get("request_interval"), 30) == 10,
+            res.body.get("measure_latency") in (True, "true"),
+        )
+    )
     suffix = "aws" if aws else "other"
     charges = [Charge("Route 53 health check", f"route53_health_check_{suffix}", 1)]
-    return charges + ([Charge("Route 53 health check", f"route53_health_check_feature_{suffix}", options)]
-                      if options else [])  # fmt: skip
+    return charges + (
+        [Charge("Route 53 health check", f"route53_health_check_feature_{suffix}", options)] if options else []
+    )

@@ -104,10 +104,21 @@ def run_checkov(outdir: Path) -> list[dict[str, Any]]:
         for path in stacks:
             _scannable_copy(path, Path(tmp) / path.parent.name / "cdk.tf.json")
         proc = subprocess.run(
-            [str(CHECKOV), "-d", tmp, "--framework", "terraform_json", "--skip-download",
-             "--compact", "--output", "json"],
-            capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+            [
+                str(CHECKOV),
+                "-d",
+                tmp,
+                "--framework",
+                "terraform_json",
+                "--skip-download",
+                "--compact",
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"checkov exited {proc.returncode}:\n{proc.stderr[-4000:]}")
     reports = json.loads(proc.stdout) if proc.stdout.strip() else []

@@ -120,8 +120,12 @@ class Terraform:
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [self.binary, *args, "-no-color"] if args[0] not in ("version",) else [self.binary, *args],
-            cwd=stack_dir, env=self.env, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            cwd=stack_dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             raise TerraformError(stack_dir.name, args, proc)
         return proc

@@ -481,9 +481,16 @@ def deploy_safety(doc: StackDocument) -> Row:
 
 
 MEASURES = (
-    exposure, azs, detection, replacement, dlq_coverage, alarm_coverage, encryption, single_points_of_failure,
+    exposure,
+    azs,
+    detection,
+    replacement,
+    dlq_coverage,
+    alarm_coverage,
+    encryption,
+    single_points_of_failure,
     deploy_safety,
-)  # fmt: skip
+)
 
 
 def experiments(doc: StackDocument) -> dict[str, Resource]:
@@ -501,10 +508,14 @@ def claim_row(doc: StackDocument, claim: FaultClaim, found: dict[str, Resource])
     if template is None:
         return f"| {claim.fault} | **no template in this synth** (`chaos.enabled = false`?) | - |"
     actions = ", ".join(f"`{a.get('action_id')}`" for a in blocks(template.body.get("action")))
-    targets = ", ".join(f"{t.get('selection_mode')} of `{t.get('resource_type')}`"
-                        for t in blocks(template.body.get("target")))  # fmt: skip
-    stops = [alarm for c in blocks(template.body.get("stop_condition"))
-             for alarm in doc.referenced(c.get("value"), "aws_cloudwatch_metric_alarm")]  # fmt: skip
+    targets = ", ".join(
+        f"{t.get('selection_mode')} of `{t.get('resource_type')}`" for t in blocks(template.body.get("target"))
+    )
+    stops = [
+        alarm
+        for c in blocks(template.body.get("stop_condition"))
+        for alarm in doc.referenced(c.get("value"), "aws_cloudwatch_metric_alarm")
+    ]
     stopped = ", ".join(_short(doc, alarm) for alarm in stops) or "**no stop alarm**"
     return f"| {claim.fault} | {_short(doc, template)}: {actions} on {targets} | {stopped} |"
 
@@ -516,8 +527,12 @@ def fault_claims(doc: StackDocument) -> list[str]:
     if not claims:
         return []
     found = experiments(doc)
-    return ["", "| fault it claims to survive | chaos experiment | stopped by |", "|---|---|---|",
-            *(claim_row(doc, claim, found) for claim in claims)]  # fmt: skip
+    return [
+        "",
+        "| fault it claims to survive | chaos experiment | stopped by |",
+        "|---|---|---|",
+        *(claim_row(doc, claim, found) for claim in claims),
+    ]
 
 
 def experiment_coverage(doc: StackDocument) -> str:
@@ -545,8 +560,10 @@ def overview(docs: list[StackDocument]) -> list[str]:
     """One row per stack: its least AZ span, its single points of failure and its fixed cost a
     month (``tools/cost``: what runs while idle, spot at its on-demand ceiling)."""
     prices = load_prices()
-    rows = ["| stack | AZs spanned | single points of failure | faults with a chaos experiment | fixed $/month |",
-            "|---|---|---|---|--:|"]  # fmt: skip
+    rows = [
+        "| stack | AZs spanned | single points of failure | faults with a chaos experiment | fixed $/month |",
+        "|---|---|---|---|--:|",
+    ]
     for doc in docs:
         spof, cost = single_points_of_failure(doc).value, stack_cost(doc, prices).total
         rows.append(f"| `{doc.name}` | {azs(doc).value} | {spof} | {experiment_coverage(doc)} | {money(cost)} |")

@@ -76,9 +76,15 @@ def run_boot_script(script: str, root: Path, s3: Path, work: Path, timeout_s: fl
     bin_dir, log = prepare(root, s3, work)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
-        ["bash", "-s"], input=script, text=True, capture_output=True, env=env, cwd=work, timeout=timeout_s,
+        ["bash", "-s"],
+        input=script,
+        text=True,
+        capture_output=True,
+        env=env,
+        cwd=work,
+        timeout=timeout_s,
         check=False,
-    )  # fmt: skip
+    )
     lines = log.read_text().splitlines() if log.exists() else []
     calls = [Call(*line.split("\t", 2)) for line in lines]
     return BootRun(proc.returncode, proc.stdout, proc.stderr, calls)

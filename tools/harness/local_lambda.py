@@ -91,8 +91,12 @@ def invoke(
     }
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUNNER, entry],
-        cwd=folder, env=proc_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=folder,
+        env=proc_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     stdin = "".join(json.dumps(e) + "\n" for e in events)
     try:
         out, err = proc.communicate(stdin.encode(), timeout=timeout_s)
@@ -127,8 +131,11 @@ def schedule(
     }
     return subprocess.Popen(
         [sys.executable, "-c", _SCHEDULED, entry, str(period_s)],
-        cwd=folder, env=proc_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=folder,
+        env=proc_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _peak_rss_kib(stderr: str) -> int:
@@ -152,11 +159,14 @@ def s3_event(
                 "eventSource": "aws:s3",
                 "awsRegion": region,
                 "eventName": "ObjectCreated:Put",
-                "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                       "object": obj},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": obj,
+                },
             }
         ]
-    }  # fmt: skip
+    }
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str = "us-east-1") -> dict[str, Any]:

@@ -188,8 +188,9 @@ def apply() -> None:
             return PermissionResult.NEUTRAL
         return IAMPolicy(policy_for_request(self.policy.decode())).is_action_permitted(action, resource)
 
-    def delete_object(self: Any, bucket_name: str, key_name: str, version_id: str | None = None,
-                      bypass: bool = False) -> Any:  # fmt: skip
+    def delete_object(
+        self: Any, bucket_name: str, key_name: str, version_id: str | None = None, bypass: bool = False
+    ) -> Any:
         bucket = self.get_bucket(bucket_name)
         suspended = version_id is not None and bucket.versioning_status == "Suspended"
         if suspended:  # moto's versioned path deletes exactly one version

@@ -69,8 +69,12 @@ class MotoServer:
             self.port = free_port()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.module, "-H", HOST, "-p", str(self.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=Path(__file__).parents[2],
-            )  # fmt: skip
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=Path(__file__).parents[2],
+            )
             if self._wait_ready():
                 return self
             self.stop()

@@ -302,8 +302,11 @@ def create_app(
     )
     name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": [model.name]}}
     version_param = {
-        "name": "version", "in": "path", "required": True, "schema": {"type": "string", "enum": [model.version]},
-    }  # fmt: skip
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": [model.version]},
+    }
 
     def known(request: Request) -> Response | None:
         problem = state.infer.unknown(request.path_params["name"], request.path_params.get("version"))
@@ -346,10 +349,17 @@ def create_app(
         ("/v2/models/{name}/versions/{version}", [name_param, version_param]),
     ):
         extra = {"parameters": params}
-        app.add_api_route(prefix, metadata, methods=["GET"], summary="model metadata", openapi_extra=extra,
-                          responses=not_found)  # fmt: skip
-        app.add_api_route(f"{prefix}/ready", model_ready, methods=["GET"], summary="the model is ready",
-                          openapi_extra=extra, responses=not_found)  # fmt: skip
+        app.add_api_route(
+            prefix, metadata, methods=["GET"], summary="model metadata", openapi_extra=extra, responses=not_found
+        )
+        app.add_api_route(
+            f"{prefix}/ready",
+            model_ready,
+            methods=["GET"],
+            summary="the model is ready",
+            openapi_extra=extra,
+            responses=not_found,
+        )
         app.add_api_route(
             f"{prefix}/infer",
             infer,

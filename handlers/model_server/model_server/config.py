@@ -131,16 +131,20 @@ def _jwt_settings(environ: Mapping[str, str], kwargs: dict[str, Any]) -> list[st
 # Embedded Metric Format: variable -> (field, parse, check, what is expected)
 _EMF: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = {
     "EMF_NAMESPACE": (
-        "emf_namespace", str, lambda v: bool(_NAMESPACE.fullmatch(v)),
+        "emf_namespace",
+        str,
+        lambda v: bool(_NAMESPACE.fullmatch(v)),
         "a CloudWatch namespace: 1-255 of A-Z a-z 0-9 space . _ - / # :, not starting with AWS/",
     ),
     "EMF_INTERVAL_S": ("emf_interval_s", int, lambda v: 1 <= v <= 3600, "whole seconds, 1-3600"),
     "EMF_SERVICE": ("emf_service", str, lambda v: bool(_NAME.fullmatch(v)), "letters, digits, _ . - (as MODEL_NAME)"),
     "EMF_SINK": (
-        "emf_sink", str, lambda v: v == "stdout" or emf_socket(v) is not None,
+        "emf_sink",
+        str,
+        lambda v: v == "stdout" or emf_socket(v) is not None,
         "stdout, tcp://127.0.0.1:<port> or udp://127.0.0.1:<port> (the CloudWatch agent's EMF listener)",
     ),
-}  # fmt: skip
+}
 
 
 def emf_socket(sink: str) -> tuple[str, str, int] | None:

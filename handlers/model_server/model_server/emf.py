@@ -91,8 +91,19 @@ class Window:
     """The counts of one interval. ``in_flight_area`` is the integral of the in-flight
     count over time (count x seconds): over the interval's length, its time-weighted mean."""
 
-    __slots__ = ("batch_requests", "batch_rows", "in_flight_area", "latency", "rejected", "requests", "rows",
-                 "server_errors", "since", "started", "unauthorized")  # fmt: skip
+    __slots__ = (
+        "batch_requests",
+        "batch_rows",
+        "in_flight_area",
+        "latency",
+        "rejected",
+        "requests",
+        "rows",
+        "server_errors",
+        "since",
+        "started",
+        "unauthorized",
+    )
 
     def __init__(self, now: float) -> None:
         self.requests = 0
@@ -195,17 +206,19 @@ def document(identity: Identity, window: Window, now: float, in_flight: int, dra
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [{
-                "Namespace": identity.namespace,
-                "Dimensions": DIMENSIONS,
-                "Metrics": [{"Name": name, "Unit": units[name]} for name in values],
-            }],
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": identity.namespace,
+                    "Dimensions": DIMENSIONS,
+                    "Metrics": [{"Name": name, "Unit": units[name]} for name in values],
+                }
+            ],
         },
         "Service": identity.service,
         "Model": identity.model,
         "Version": identity.version,
         **values,
-    }  # fmt: skip
+    }
 
 
 class Windowed(Protocol):

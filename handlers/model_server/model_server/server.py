@@ -77,9 +77,13 @@ def build(config: Config, verifier: auth.JwtVerifier | None = None) -> tuple[ASG
     model = model_lib.load(config.model_uri, name, sha256=config.model_sha256, version=config.model_version, threads=1)
     log.info(
         "model %s v%s loaded from %s in %.0f ms: inputs %s, outputs %s",
-        model.name, model.version, config.model_uri, (time.perf_counter() - t) * 1000,
-        [s.metadata() for s in model.inputs], [s.metadata() for s in model.outputs],
-    )  # fmt: skip
+        model.name,
+        model.version,
+        config.model_uri,
+        (time.perf_counter() - t) * 1000,
+        [s.metadata() for s in model.inputs],
+        [s.metadata() for s in model.outputs],
+    )
     return create_app(config, model, verifier=verifier)
 
 
@@ -126,8 +130,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         except auth.KeysError as exc:
             log.error("cannot start with authentication: %s", exc)
             return 4
-        log.info("bearer tokens of %s for %s: %d signing key(s) read", config.jwt_issuer, config.jwt_audience,
-                 len(verifier.keys))  # fmt: skip
+        log.info(
+            "bearer tokens of %s for %s: %d signing key(s) read",
+            config.jwt_issuer,
+            config.jwt_audience,
+            len(verifier.keys),
+        )
     try:
         app, state = build(config, verifier)
     except model_lib.ModelError as exc:

@@ -341,8 +341,12 @@ class EventProcessingStack(BaseStack):
             description="alias every trigger invokes; CodeDeploy moves it to each new version",
         )
         if self.queue is not None:
-            TerraformOutput(self, "queue_url", value=self.queue.queue.url,
-                            description="SQS queue between the bucket and the function (queue delivery)")  # fmt: skip
+            TerraformOutput(
+                self,
+                "queue_url",
+                value=self.queue.queue.url,
+                description="SQS queue between the bucket and the function (queue delivery)",
+            )
 
 
 def _service_grants(

@@ -28,26 +28,47 @@ def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:
     """The site's load-balancer alarms: known before its group exists (its refresh watches them)."""
     return [
         AlarmSpec(
-            key="unhealthy-hosts", metric=t.unhealthy_hosts, statistic="Maximum", threshold=0, periods=1,
-            datapoints=1, guards_rollout=True,
+            key="unhealthy-hosts",
+            metric=t.unhealthy_hosts,
+            statistic="Maximum",
+            threshold=0,
+            periods=1,
+            datapoints=1,
+            guards_rollout=True,
             description="a target fails its health checks (the group replaces it after the grace period)",
         ),
         AlarmSpec(
-            key="no-healthy-hosts", metric=t.healthy_hosts, statistic="Minimum", threshold=1,
-            comparison="LessThanThreshold", periods=2, datapoints=2,
+            key="no-healthy-hosts",
+            metric=t.healthy_hosts,
+            statistic="Minimum",
+            threshold=1,
+            comparison="LessThanThreshold",
+            periods=2,
+            datapoints=2,
             # The ALB reports the count every minute while it lives: silence is an outage.
             missing="breaching",
             description="the site serves nothing: no target passes its health checks (DNS failover keys on this)",
         ),
         AlarmSpec(
-            key="alb-5xx", metric=t.alb_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            key="alb-5xx",
+            metric=t.alb_5xx,
+            statistic="Sum",
+            threshold=0,
+            periods=3,
+            datapoints=2,
             description="the ALB answers 5xx itself: no healthy target, or targets time out",
         ),
         AlarmSpec(
-            key="target-5xx", metric=t.target_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
-            guards_rollout=True, description="model servers answer 5xx",
+            key="target-5xx",
+            metric=t.target_5xx,
+            statistic="Sum",
+            threshold=0,
+            periods=3,
+            datapoints=2,
+            guards_rollout=True,
+            description="model servers answer 5xx",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def site_alarms(settings: Settings, t: TargetMetrics, service: str) -> list[AlarmSpec]:

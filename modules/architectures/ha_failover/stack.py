@@ -105,13 +105,22 @@ class HaFailoverStack(BaseStack):
         )
         primary = self.sites["primary"]
         self.chaos = add_chaos(
-            self, settings, prefix=prefix, account_id=primary.account.account_id, alarms=self.site_alarms["primary"],
-            experiments=experiments(settings, group_name=self.fleets["primary"].fleet.name, network=primary.network,
-                                    account_id=primary.account.account_id,
-                                    back_within_s=sum(detection_and_replacement_s(settings))),
-            kms_key_arn=primary.key.arn, log_retention_days=settings.fleet.log_retention_days,
+            self,
+            settings,
+            prefix=prefix,
+            account_id=primary.account.account_id,
+            alarms=self.site_alarms["primary"],
+            experiments=experiments(
+                settings,
+                group_name=self.fleets["primary"].fleet.name,
+                network=primary.network,
+                account_id=primary.account.account_id,
+                back_within_s=sum(detection_and_replacement_s(settings)),
+            ),
+            kms_key_arn=primary.key.arn,
+            log_retention_days=settings.fleet.log_retention_days,
             vpc_id=primary.network.vpc_id,
-        )  # fmt: skip
+        )
         # Last: everything in the secondary site, its alarms too, is managed in its region.
         if "secondary" in self.sites:
             use_provider(self.sites["secondary"], self.region_provider("secondary", regions["secondary"]))

@@ -58,9 +58,19 @@ def autoscaling(
         ),
     }
     for key, (metric, target_value, label) in metrics.items():
-        _policy(scope, prefix, resource_id, scalable, key, target_value, predefined=(
-            AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
-                predefined_metric_type=metric, resource_label=label)))  # fmt: skip
+        _policy(
+            scope,
+            prefix,
+            resource_id,
+            scalable,
+            key,
+            target_value,
+            predefined=(
+                AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                    predefined_metric_type=metric, resource_label=label
+                )
+            ),
+        )
     tracked = in_flight_target(settings, configured_server_metrics(settings, prefix))
     _policy(scope, prefix, resource_id, scalable, tracked.key, tracked.target, customized=_customized(tracked))
     return scalable

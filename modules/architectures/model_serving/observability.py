@@ -75,25 +75,51 @@ def alarm_specs(settings: Settings, m: ServiceMetrics, server: ServerMetrics) ->
 def _service_alarms(m: ServiceMetrics, p99_ms: int) -> list[AlarmSpec]:
     return [
         AlarmSpec(
-            key="alb-5xx", metric=m.alb_5xx, statistic="Sum", threshold=5, periods=3, datapoints=2,
+            key="alb-5xx",
+            metric=m.alb_5xx,
+            statistic="Sum",
+            threshold=5,
+            periods=3,
+            datapoints=2,
             description="the ALB answers 5xx itself (no healthy target, or targets refusing)",
         ),
         AlarmSpec(
-            key="target-5xx", metric=m.target_5xx, statistic="Sum", threshold=5, periods=3, datapoints=2,
+            key="target-5xx",
+            metric=m.target_5xx,
+            statistic="Sum",
+            threshold=5,
+            periods=3,
+            datapoints=2,
             guards_rollout=True,
             description="model servers answer 5xx (503 = in-flight limit reached: scale or raise it)",
         ),
         AlarmSpec(
-            key="unhealthy-hosts", metric=m.unhealthy_hosts, statistic="Maximum", threshold=0, periods=3,
-            datapoints=2, description="a task fails its /v2/health/ready health check",
+            key="unhealthy-hosts",
+            metric=m.unhealthy_hosts,
+            statistic="Maximum",
+            threshold=0,
+            periods=3,
+            datapoints=2,
+            description="a task fails its /v2/health/ready health check",
         ),
         AlarmSpec(
-            key="cpu-high", metric=m.cpu, statistic="Average", threshold=85, periods=5, datapoints=4,
+            key="cpu-high",
+            metric=m.cpu,
+            statistic="Average",
+            threshold=85,
+            periods=5,
+            datapoints=4,
             description="CPU stays high: autoscaling is at max_tasks or too slow",
         ),
         AlarmSpec(
-            key="p99-latency", metric=m.response_time, statistic="p99", threshold=p99_ms / 1000, periods=5,
-            datapoints=3, guards_rollout=True, description=f"p99 target response time above {p99_ms} ms",
+            key="p99-latency",
+            metric=m.response_time,
+            statistic="p99",
+            threshold=p99_ms / 1000,
+            periods=5,
+            datapoints=3,
+            guards_rollout=True,
+            description=f"p99 target response time above {p99_ms} ms",
         ),
         AlarmSpec(
             key="running-tasks",
@@ -113,7 +139,7 @@ def _service_alarms(m: ServiceMetrics, p99_ms: int) -> list[AlarmSpec]:
             guards_rollout=True,
             description="fewer tasks run than desired (spot reclaimed, tasks crash-looping, no capacity)",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def graphs(m: ServiceMetrics, server: ServerMetrics) -> list[Graph]:

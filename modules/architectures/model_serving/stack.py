@@ -259,11 +259,22 @@ class ModelServingStack(BaseStack):
         # Set after the alarms exist: they read the service's name.
         self.service.put_alarms(alarm_names=watch.rollout_guards(prefix), enable=True, rollback=True)
         self.chaos = add_chaos(
-            self, settings, prefix=prefix, account_id=account.account_id, alarms=watch.alarms,
-            experiments=experiments(settings, cluster=self.cluster.name, service=self.service.name,
-                                    network=self.network, account_id=account.account_id),
-            kms_key_arn=self.key.arn, log_retention_days=serving.log_retention_days, vpc_id=self.network.vpc_id,
-        )  # fmt: skip
+            self,
+            settings,
+            prefix=prefix,
+            account_id=account.account_id,
+            alarms=watch.alarms,
+            experiments=experiments(
+                settings,
+                cluster=self.cluster.name,
+                service=self.service.name,
+                network=self.network,
+                account_id=account.account_id,
+            ),
+            kms_key_arn=self.key.arn,
+            log_retention_days=serving.log_retention_days,
+            vpc_id=self.network.vpc_id,
+        )
         self._outputs()
 
     def _roles(self, settings: Settings, image_uri: str) -> None:

@@ -25,18 +25,26 @@ def nat_alarms(nat_ids: list[str]) -> list[AlarmSpec]:
 
         specs += [
             AlarmSpec(
-                key=f"nat-{i}-port-allocation", metric=metric("ErrorPortAllocation"), statistic="Sum", threshold=0,
-                periods=3, datapoints=2,
+                key=f"nat-{i}-port-allocation",
+                metric=metric("ErrorPortAllocation"),
+                statistic="Sum",
+                threshold=0,
+                periods=3,
+                datapoints=2,
                 description=f"NAT gateway {i} cannot allocate source ports: new connections out of its AZ fail "
                 "(too many to one destination; spread them, or use interface endpoints)",
             ),
             AlarmSpec(
-                key=f"nat-{i}-packets-dropped", metric=metric("PacketsDropCount"), statistic="Sum", threshold=100,
-                periods=5, datapoints=3,
+                key=f"nat-{i}-packets-dropped",
+                metric=metric("PacketsDropCount"),
+                statistic="Sum",
+                threshold=100,
+                periods=5,
+                datapoints=3,
                 description=f"NAT gateway {i} drops packets: egress of its AZ is impaired (check the AWS Health "
                 "Dashboard for the AZ)",
             ),
-        ]  # fmt: skip
+        ]
     return specs
 
 

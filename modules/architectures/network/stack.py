@@ -49,10 +49,14 @@ class NetworkStack(BaseStack):
             net = site.network
             TerraformOutput(self, f"{key}vpc_id", value=net.vpc.id, description=f"VPC {site.prefix} ({site.region})")
             TerraformOutput(
-                self, f"{key}private_subnet_ids", value=net.private_subnet_ids,
+                self,
+                f"{key}private_subnet_ids",
+                value=net.private_subnet_ids,
                 description=f"private subnets of {site.prefix}, one per AZ",
-            )  # fmt: skip
+            )
             TerraformOutput(
-                self, f"{key}public_subnet_ids", value=net.public_subnet_ids,
+                self,
+                f"{key}public_subnet_ids",
+                value=net.public_subnet_ids,
                 description=f"public subnets of {site.prefix} (load balancers and NAT only), one per AZ",
-            )  # fmt: skip
+            )

@@ -25,12 +25,19 @@ def experiments(settings: Settings, *, fleet_id: str) -> list[ExperimentSpec]:
     back = f"The fleet is back to {cfg.target_capacity} workers within {BACK_WITHIN_MIN} min"
     return [
         spot_interruptions(
-            settings, STACK, tags=tags, stop_alarms=STOP_ALARMS,
+            settings,
+            STACK,
+            tags=tags,
+            stop_alarms=STOP_ALARMS,
             hypothesis=f"{behind}: the interrupted workers release their leases within the "
             f"{chaos.spot_notice_minutes} min notice. {back}",
         ),
         terminate(
-            settings, STACK, "terminate-worker", tags=tags, stop_alarms=STOP_ALARMS,
+            settings,
+            STACK,
+            "terminate-worker",
+            tags=tags,
+            stop_alarms=STOP_ALARMS,
             hypothesis=f"{behind}: the leases of the dead worker move after {cfg.lease_ttl_s} s. {back}",
         ),
-    ]  # fmt: skip
+    ]

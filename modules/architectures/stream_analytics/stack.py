@@ -165,9 +165,12 @@ class StreamAnalyticsStack(BaseStack):
         )
         self.protect_in_prod(self.key.key, self.stream, self.dlq)
         self.log_group = CloudwatchLogGroup(
-            self, "logs", name=f"/ec2/{prefix}/worker", retention_in_days=cfg.log_retention_days,
+            self,
+            "logs",
+            name=f"/ec2/{prefix}/worker",
+            retention_in_days=cfg.log_retention_days,
             kms_key_id=self.key.arn,
-        )  # fmt: skip
+        )
         self.workers_sg = SecurityGroup(
             self,
             "workers-sg",
@@ -208,10 +211,15 @@ class StreamAnalyticsStack(BaseStack):
         self._alerts(settings, prefix, account.account_id)
         self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
         self.chaos = add_chaos(
-            self, settings, prefix=prefix, account_id=account.account_id, alarms=self.alerts.alarms,
-            experiments=experiments(settings, fleet_id=self.fleet_id), kms_key_arn=self.key.arn,
+            self,
+            settings,
+            prefix=prefix,
+            account_id=account.account_id,
+            alarms=self.alerts.alarms,
+            experiments=experiments(settings, fleet_id=self.fleet_id),
+            kms_key_arn=self.key.arn,
             log_retention_days=cfg.log_retention_days,
-        )  # fmt: skip
+        )
         self._outputs()
 
     # --- workers --------------------------------------------------------------------------

@@ -30,33 +30,49 @@ def experiments(
     p99 = settings.server_metrics.p99_latency_alarm_ms
 
     def hypothesis(group: str, fault: str) -> str:
-        return (f"no {group} 5xx alarm and {group} p99 under {p99} ms while {fault}. The {group} group is back to "
-                f"{min_size} healthy targets or more within {back} min")  # fmt: skip
+        return (
+            f"no {group} 5xx alarm and {group} p99 under {p99} ms while {fault}. The {group} group is back to "
+            f"{min_size} healthy targets or more within {back} min"
+        )
 
     return [
         terminate(
-            settings, STACK, "terminate-instance", tags={ASG_TAG: group_names["stable"]},
+            settings,
+            STACK,
+            "terminate-instance",
+            tags={ASG_TAG: group_names["stable"]},
             stop_alarms=stop_alarms("stable"),
             hypothesis=hypothesis("stable", f"{chaos.terminate_count} stable instances go without notice"),
         ),
         terminate(
-            settings, STACK, "terminate-canary", tags={ASG_TAG: group_names["canary"]},
+            settings,
+            STACK,
+            "terminate-canary",
+            tags={ASG_TAG: group_names["canary"]},
             stop_alarms=stop_alarms("canary"),
             hypothesis=hypothesis("canary", f"{chaos.terminate_count} canary instances go without notice"),
         ),
         spot_interruptions(
-            settings, STACK, tags={ASG_TAG: group_names["stable"]}, stop_alarms=stop_alarms("stable"),
+            settings,
+            STACK,
+            tags={ASG_TAG: group_names["stable"]},
+            stop_alarms=stop_alarms("stable"),
             hypothesis=hypothesis(
-                "stable", f"{chaos.spot_interruptions_count} stable spot instances drain on a "
+                "stable",
+                f"{chaos.spot_interruptions_count} stable spot instances drain on a "
                 f"{chaos.spot_notice_minutes} min notice",
             ),
         ),
         spot_interruptions(
-            settings, STACK, key="spot-interruptions-canary", tags={ASG_TAG: group_names["canary"]},
+            settings,
+            STACK,
+            key="spot-interruptions-canary",
+            tags={ASG_TAG: group_names["canary"]},
             stop_alarms=stop_alarms("canary"),
             hypothesis=hypothesis(
-                "canary", f"{chaos.spot_interruptions_count} canary spot instances drain on a "
+                "canary",
+                f"{chaos.spot_interruptions_count} canary spot instances drain on a "
                 f"{chaos.spot_notice_minutes} min notice",
             ),
         ),
-    ]  # fmt: skip
+    ]

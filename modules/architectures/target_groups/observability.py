@@ -31,17 +31,27 @@ def group_alarms(settings: Settings, key: str, t: TargetMetrics, service: str) -
     server = configured_server_metrics(settings, service)
     return [
         AlarmSpec(
-            key=f"{key}-unhealthy-hosts", metric=t.unhealthy_hosts, statistic="Maximum", threshold=0, periods=1,
-            datapoints=1, guards_rollout=True,
+            key=f"{key}-unhealthy-hosts",
+            metric=t.unhealthy_hosts,
+            statistic="Maximum",
+            threshold=0,
+            periods=1,
+            datapoints=1,
+            guards_rollout=True,
             description=f"a {key} target fails its health checks (its group replaces it)",
         ),
         AlarmSpec(
-            key=f"{key}-target-5xx", metric=t.target_5xx, statistic="Sum", threshold=0, periods=3, datapoints=2,
+            key=f"{key}-target-5xx",
+            metric=t.target_5xx,
+            statistic="Sum",
+            threshold=0,
+            periods=3,
+            datapoints=2,
             guards_rollout=True,
             description=f"{key} model servers answer 5xx" + (": consider its weight 0" if key == "canary" else ""),
         ),
         *server_alarms(settings.server_metrics, server, key_prefix=f"{key}-", who=key),
-    ]  # fmt: skip
+    ]
 
 
 def observe(

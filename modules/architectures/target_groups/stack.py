@@ -99,8 +99,10 @@ class TargetGroupsStack(BaseStack):
         )
         lb = self.site.load_balancer
         # The block's default target group is the stable one; the canary is added beside it.
-        groups = {"stable": lb.target_group, "canary": lb.add_target_group(
-            "canary", target_group_props(settings, f"{prefix}-canary"))}  # fmt: skip
+        groups = {
+            "stable": lb.target_group,
+            "canary": lb.add_target_group("canary", target_group_props(settings, f"{prefix}-canary")),
+        }
         weights = tg.weights
         lb.forward({"default": weights["stable"], "canary": weights["canary"]}, stickiness_s=tg.stickiness_s)
         self.target_groups = groups
@@ -134,11 +136,20 @@ class TargetGroupsStack(BaseStack):
         self.alarm_specs = {self.site.prefix: [spec for specs in self.group_alarm_specs.values() for spec in specs]}
         self._canary_controller(settings, prefix)
         self.chaos = add_chaos(
-            self, settings, prefix=prefix, account_id=self.site.account.account_id, alarms=self.alarms,
-            experiments=experiments(settings, group_names={k: f.fleet.name for k, f in self.fleets.items()},
-                                    min_size=tg.min_size, back_within_s=sum(detection_and_replacement_s(settings))),
-            kms_key_arn=self.site.key.arn, log_retention_days=settings.fleet.log_retention_days,
-        )  # fmt: skip
+            self,
+            settings,
+            prefix=prefix,
+            account_id=self.site.account.account_id,
+            alarms=self.alarms,
+            experiments=experiments(
+                settings,
+                group_names={k: f.fleet.name for k, f in self.fleets.items()},
+                min_size=tg.min_size,
+                back_within_s=sum(detection_and_replacement_s(settings)),
+            ),
+            kms_key_arn=self.site.key.arn,
+            log_retention_days=settings.fleet.log_retention_days,
+        )
         outputs = {
             "alb_url": (lb.url, "URL of the load balancer"),
             "stable_target_group_arn": (
