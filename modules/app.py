@@ -12,10 +12,10 @@ from cdktf import App
 from constructs import Construct
 
 from modules.config import Settings
-from modules.core.stack import BaseStack
 from modules.policy.check import Finding, raise_on_violations
 from modules.registry import STACKS as REGISTERED
 from modules.registry import STATE_STACK, Registered, stack_class
+from modules.stack.base import BaseStack
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 

@@ -17,8 +17,8 @@ from modules.app import STACKS, STATE_STACK, build_app
 from modules.blocks.alarms import AlarmSpec, Metric, MetricMath
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard_body
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack
 from modules.registry import STACKS as REGISTERED
+from modules.stack.base import BaseStack
 from tests.conftest import StackDoc, load_stacks, resources, settings_from
 
 ARCHITECTURES = PROJECT_ROOT / "modules" / "architectures"

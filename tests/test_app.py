@@ -9,7 +9,7 @@ import pytest
 
 from modules import app as app_module
 from modules.app import STACKS, build_app, synth
-from modules.core.stack import BaseStack
+from modules.stack.base import BaseStack
 from tests.conftest import StackDoc, settings_from
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from modules.core.emulator_credentials import CREDENTIALS
+from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.local_lambda import schedule
 from tools.harness.moto_server import MotoServer
 

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from modules.architectures.fault_claims import FAULT_CLAIMS, FaultClaim, claims_of
 from modules.config import SettingsError, load_settings
 from modules.policy.chaos_rules import ExperimentStopConditions, ExperimentTargetsScoped
 from modules.policy.check import evaluate
 from modules.policy.document import StackDocument
+from modules.registry import STACKS
+from modules.stack.faults import FaultClaim, claims_of
 from tests.conftest import StackDoc, by_path, load_stacks, resources, shared_synth
 
 CHAOS_STACKS = ("model-serving", "ha-failover", "target-groups", "stream-analytics")
@@ -361,14 +362,14 @@ def test_policy_refuses_at_synth_time_naming_stack_path_and_rule(stacks: dict[st
 
 def test_catalogue_backs_every_claim_with_an_experiment_or_a_reason() -> None:
     """The scorecard reads this: no claim without one or the other; event-processing says why none."""
-    stacks = {c.stack for c in FAULT_CLAIMS}
+    stacks = {entry.name for entry in STACKS if len(claims_of(entry.name))}
     assert stacks == {*CHAOS_STACKS, "event-processing"}
     (ep,) = claims_of("event-processing")
     assert not ep.experiment and "Functions" in ep.no_experiment and "test_event_processor_handler" in ep.no_experiment
     with pytest.raises(ValueError, match="exactly one"):
-        FaultClaim(stack="x", fault="f", experiment="k", no_experiment="because")
+        FaultClaim(fault="f", experiment="k", no_experiment="because")
     with pytest.raises(ValueError, match="exactly one"):
-        FaultClaim(stack="x", fault="f")
+        FaultClaim(fault="f")
 
 
 def test_catalogue_imports_no_construct() -> None:
@@ -377,7 +378,7 @@ def test_catalogue_imports_no_construct() -> None:
     import sys
 
     code = (
-        "import sys, modules.architectures.fault_claims; "
+        "import sys; from modules.stack.faults import claims_of; claims_of('model-serving'); "
         "print(any(m.startswith(('cdktf', 'jsii', 'constructs')) for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

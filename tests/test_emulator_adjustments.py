@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from modules.core import emulator
 from modules.policy.rules import STATEFUL_TYPES
+from modules.stack import emulator
 from tests.conftest import EMULATOR_ENV, PROJECT_ROOT, PUBLIC_ENV, StackDoc, load_stacks, settings_from
 
 # Settings that bring in resources the default synth lacks (e.g. the ASG fleet instead of

@@ -12,11 +12,11 @@ import pytest
 
 from modules.architectures.event_processing.settings import EventProcessingSettings
 from modules.config import Settings
-from modules.core.emulator_credentials import CREDENTIALS
 from tools.chaos.__main__ import run as chaos_run
 from tools.chaos.progress import PlainDisplay
 from tools.chaos.runner import ExitCode, Options
 from tools.deploy.round_trip import aws_client, emulator_settings, emulator_terraform, round_trip
+from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.moto_server import MotoServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
@@ -84,7 +84,7 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
     reads the shared VPC at plan time); each on the TLS-only, KMS-encrypted state bucket and
     checked on what it deployed (event-processing's queue delivery with its smoke test on real
     objects; model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out
-    in emulator mode only: modules/core/emulator.py, in the network stack's subnets); ``network``
+    in emulator mode only: modules/stack/emulator.py, in the network stack's subnets); ``network``
     destroyed after model-serving, ``state`` re-planned and destroyed last."""
     from tools.deploy.round_trip import deploy_local
 
@@ -127,7 +127,7 @@ def _synth_probe(settings: Settings, outdir: Path) -> Path:
     import cdktf
     from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 
-    from modules.core.stack import BaseStack
+    from modules.stack.base import BaseStack
 
     app = cdktf.App(outdir=str(outdir), stack_traces=False)
     stack = BaseStack(app, "probe", settings=settings)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from modules.core.emulator_credentials import CREDENTIALS
 from tests.conftest import settings_from
 from tools.deploy.round_trip import aws_client
+from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.local_lambda import Invocation, InvocationError, invoke, sqs_event
 from tools.harness.moto_server import MotoServer
 

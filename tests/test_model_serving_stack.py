@@ -238,7 +238,7 @@ def test_autoscaling_tracks_cpu_and_requests_per_target(ms: StackDoc) -> None:
 # --- alarms, dashboard, outputs ------------------------------------------------------------
 
 
-# On the servers' own metrics (modules/architectures/server_metrics.py; tests/test_server_metrics.py).
+# On the servers' own metrics (modules/patterns/server_metrics.py; tests/test_server_metrics.py).
 SERVER_ALARMS = ("model-p99-latency", "server-5xx-rate", "rejection-rate", "server-metrics-missing")
 
 

@@ -24,7 +24,7 @@ def variant() -> StackDoc:
 
     from modules.blocks.load_balancer import LoadBalancer
     from modules.blocks.network import Network
-    from modules.core.stack import BaseStack
+    from modules.stack.base import BaseStack
 
     stack = BaseStack(cdktf.Testing.app(), "blocks", settings=settings_from())
     net = Network(

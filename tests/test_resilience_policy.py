@@ -286,8 +286,8 @@ def _synth_probe(tmp_path: Path, waiver: str | None) -> list[str]:
     from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
     from modules import app as app_module
-    from modules.core.stack import BaseStack
     from modules.policy.check import waive
+    from modules.stack.base import BaseStack
 
     class Probe(BaseStack):
         def __init__(self, scope: Any, name: str, settings: Any) -> None:

@@ -16,18 +16,12 @@ from typing import Any
 import pytest
 from model_server import emf
 
-from modules.architectures.server_metrics import (
-    CATALOG,
-    DIMENSION_SETS,
-    ServerMetrics,
-    metric_reference,
-    metric_uses,
-    server_metrics,
-)
 from modules.blocks.alarms import Metric
 from modules.blocks.fleet import MetricTarget
+from modules.blocks.server_metrics import CATALOG, DIMENSION_SETS, ServerMetrics, server_metrics
 from modules.config import SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
+from tools.docs.metric_reference import metric_reference, metric_uses
 
 NAMESPACE = "ResilientAI/ModelServer"
 SERVER_GUARDS = ("model-p99-latency", "server-5xx-rate", "rejection-rate")

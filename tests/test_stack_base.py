@@ -53,7 +53,7 @@ def _probe_stack_doc(env: dict[str, str]) -> StackDoc:
 
     import cdktf
 
-    from modules.core.stack import BaseStack
+    from modules.stack.base import BaseStack
 
     app = cdktf.Testing.app()
     stack = BaseStack(app, "probe", settings=settings_from(env))
@@ -104,7 +104,7 @@ def test_finalize_judges_the_real_form_then_applies_the_emulator_adjustments() -
     import cdktf
     from cdktf_cdktf_provider_aws.kms_key import KmsKey
 
-    from modules.core.stack import BaseStack
+    from modules.stack.base import BaseStack
 
     app = cdktf.Testing.app()
     stack = BaseStack(

@@ -24,8 +24,8 @@ from stream_worker.config import Config
 from stream_worker.results import result_key
 from stream_worker.worker import Worker
 
-from modules.core.emulator_credentials import CREDENTIALS
 from tests.test_stream_worker_processes import assert_exactly_once, moto  # noqa: F401 (the fixture)
+from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.moto_server import MotoServer
 from tools.harness.stream_harness import POISON, StreamRig
 

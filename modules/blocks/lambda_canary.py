@@ -140,7 +140,7 @@ class LambdaCanary(Construct):
             self,
             "group",
             # Literal names, not the application's attributes: the emulator leaves both out
-            # (modules/core/emulator.py) and what refers to them must stay valid Terraform.
+            # (modules/stack/emulator.py) and what refers to them must stay valid Terraform.
             app_name=props.name,
             deployment_group_name=props.name,
             service_role_arn=self.role.arn,

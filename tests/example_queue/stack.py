@@ -8,7 +8,7 @@ from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.kms_key import KmsKey, KmsKeyProps
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
-from modules.core.stack import BaseStack
+from modules.stack.base import BaseStack
 from tests.example_queue.observability import observe
 from tests.example_queue.settings import ExampleQueueSettings
 

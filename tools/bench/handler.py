@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 
-from modules.core.emulator_credentials import CREDENTIALS
+from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.local_lambda import invoke, s3_event, sqs_event
 from tools.harness.moto_server import MotoServer
 

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from modules.config import Settings
-from modules.core.emulator_credentials import CREDENTIALS
+from tools.harness.emulator_credentials import CREDENTIALS
 
 
 def aws_client(service: str, settings: Settings, config: BotoConfig | None = None) -> Any:

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from modules.config import Settings, SettingsError, env_var, load_settings
-from modules.core.emulator_credentials import CREDENTIALS
 from tools.deploy.clients import aws_client as aws_client  # re-exported: the tests import it from here
 from tools.deploy.terraform import Terraform, TerraformError
+from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.moto_server import MotoServer
 
 

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from modules.architectures.server_metrics import metric_reference, metric_uses
 from modules.config.settings import SECTIONS, Settings
 from modules.config.table import section_table
-from modules.core.emulator import adjustments_table
 from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
+from modules.stack.emulator import adjustments_table
+from tools.docs.metric_reference import metric_reference, metric_uses
 from tools.docs.parts import REGION as _REGION
 
 

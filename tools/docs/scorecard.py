@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modules.architectures.fault_claims import FaultClaim, claims_of
 from modules.core.paths import PROJECT_ROOT
 from modules.policy.document import Resource, StackDocument, load_outdir, references
 from modules.policy.rule import blocks
@@ -37,6 +36,7 @@ from modules.policy.rules import (
     mapping_source,
     spanned_zones,
 )
+from modules.stack.faults import FaultClaim, claims_of
 from tools.cost.prices import load_prices
 from tools.cost.report import money, stack_cost
 from tools.docs.parts import write_or_check
@@ -521,7 +521,7 @@ def claim_row(doc: StackDocument, claim: FaultClaim, found: dict[str, Resource])
 
 
 def fault_claims(doc: StackDocument) -> list[str]:
-    """The faults the stack claims to survive (``modules/architectures/fault_claims.py``), each
+    """The faults the stack claims to survive (``faults.py`` in its folder), each
     with its chaos experiment (``make chaos RUN=<stack>/<key>``) or the reason there is none."""
     claims = claims_of(doc.name)
     if not claims:

@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 
-from modules.core.emulator_credentials import CREDENTIALS
 from modules.core.paths import PROJECT_ROOT
+from tools.harness.emulator_credentials import CREDENTIALS
 
 REGION = "us-east-1"
 

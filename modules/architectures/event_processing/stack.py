@@ -44,7 +44,7 @@ from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack
+from modules.stack.base import BaseStack
 
 HANDLER_DIR = PROJECT_ROOT / "handlers" / "event_processor"
 # AWS's advice for SQS event sources: six times the function timeout, so a message is

@@ -8,12 +8,12 @@ are left out on purpose: the fault itself fires them, and what matters is whethe
 
 from __future__ import annotations
 
-from modules.architectures.chaos_experiments import ASG_TAG, az_outage, minutes, outage_zone, terminate
+from modules.architectures.ha_failover.faults import FAULT_CLAIMS
 from modules.blocks.chaos import ExperimentSpec
 from modules.blocks.network import NetworkHandles
 from modules.config import Settings
+from modules.patterns.chaos_experiments import ASG_TAG, az_outage, minutes, outage_zone, terminate
 
-STACK = "ha-failover"
 STOP_ALARMS = ("no-healthy-hosts", "alb-5xx", "target-5xx", "model-p99-latency", "server-5xx-rate")
 
 
@@ -26,7 +26,7 @@ def experiments(
     return [
         terminate(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             "terminate-instances",
             tags={ASG_TAG: group_name},
             stop_alarms=STOP_ALARMS,
@@ -35,7 +35,7 @@ def experiments(
         ),
         az_outage(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             private_subnet_ids=network.private_subnet_ids,
             account_id=account_id,
             stop_alarms=STOP_ALARMS,

@@ -15,13 +15,14 @@ from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
-from modules.architectures.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
-from modules.architectures.model_server_region import ModelServerRegion
-from modules.architectures.server_metrics import configured_server_metrics, server_alarms, server_graphs
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
+from modules.blocks.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
 from modules.blocks.model_server_fleet import ModelServerFleet
+from modules.blocks.server_metrics import server_graphs
 from modules.config import Settings
+from modules.patterns.server_metrics import configured_server_metrics, server_alarms
+from modules.patterns.serving_site import ModelServerRegion
 
 
 def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:

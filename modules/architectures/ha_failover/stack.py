@@ -16,17 +16,17 @@ from cdktf_cdktf_provider_aws.route53_record import (
 )
 from constructs import Construct
 
-from modules.architectures.chaos_experiments import add_chaos
-from modules.architectures.fleet_metrics import TargetMetrics, target_metrics
 from modules.architectures.ha_failover.chaos import experiments
 from modules.architectures.ha_failover.observability import observe, site_alarms
-from modules.architectures.load_balancer_exposure import exposure
-from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
 from modules.blocks.alarms import AlarmSpec
 from modules.blocks.fleet import detection_s
+from modules.blocks.fleet_metrics import TargetMetrics, target_metrics
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
-from modules.core.stack import BaseStack
+from modules.patterns.chaos_experiments import add_chaos
+from modules.patterns.exposure import exposure
+from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
+from modules.stack.base import BaseStack
 
 
 def use_provider(scope: Construct, provider: TerraformProvider) -> None:

@@ -18,10 +18,10 @@ from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from cdktf_cdktf_provider_aws.ecs_service import EcsService
 from constructs import Construct
 
-from modules.architectures.server_metrics import configured_server_metrics, in_flight_target
 from modules.blocks.fleet import MetricTarget
 from modules.blocks.load_balancer import LoadBalancer
 from modules.config import Settings
+from modules.patterns.server_metrics import configured_server_metrics, in_flight_target
 
 
 def autoscaling(
@@ -36,7 +36,7 @@ def autoscaling(
     """The service's scalable target and its three policies, in ``scope`` (the stack: their ids
     are Terraform addresses); the servers publish their metrics as service ``prefix``.
     ``resource_id`` is literal, not the target's attribute: the
-    emulator leaves the target out (modules/core/emulator.py) and the policies must still be
+    emulator leaves the target out (modules/stack/emulator.py) and the policies must still be
     valid Terraform."""
     scalable = AppautoscalingTarget(
         scope,

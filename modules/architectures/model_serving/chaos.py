@@ -7,13 +7,12 @@ itself fires them, and what matters is whether callers notice.
 
 from __future__ import annotations
 
-from modules.architectures.chaos_experiments import az_outage, outage_zone
-from modules.architectures.fault_claims import fault
+from modules.architectures.model_serving.faults import FAULT_CLAIMS
 from modules.blocks.chaos import ExperimentSpec, TargetSpec
 from modules.blocks.network import NetworkHandles
 from modules.config import Settings
+from modules.patterns.chaos_experiments import az_outage, outage_zone
 
-STACK = "model-serving"
 STOP_ALARMS = ("alb-5xx", "target-5xx", "p99-latency", "server-5xx-rate")
 BACK_WITHIN_MIN = 5  # a Fargate task's launch, image pull, start period and two healthy checks
 
@@ -26,7 +25,7 @@ def experiments(
     return [
         ExperimentSpec(
             key="stop-tasks",
-            fault=fault(STACK, "stop-tasks"),
+            fault=FAULT_CLAIMS.fault("stop-tasks"),
             hypothesis=f"{no_5xx} while {chaos.stop_tasks_percent} percent of the tasks stop. ECS runs the "
             f"desired count again within {BACK_WITHIN_MIN} min",
             action="aws:ecs:stop-task",
@@ -39,7 +38,7 @@ def experiments(
         ),
         az_outage(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             private_subnet_ids=network.private_subnet_ids,
             account_id=account_id,
             stop_alarms=STOP_ALARMS,

@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_aws.ecr_repository import (
 from constructs import Construct
 
 from modules.config import Settings
-from modules.core.stack import protect_in_prod
+from modules.stack.base import protect_in_prod
 
 
 def image_repository(scope: Construct, settings: Settings, kms_key_arn: str) -> EcrRepository:

@@ -20,15 +20,11 @@ from cdktf_cdktf_provider_aws.lb import Lb
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.architectures.server_metrics import (
-    ServerMetrics,
-    configured_server_metrics,
-    server_alarms,
-    server_graphs,
-)
 from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms, rollout_guards
 from modules.blocks.dashboard import DashboardProps, Graph, Line, dashboard
+from modules.blocks.server_metrics import ServerMetrics, server_graphs
 from modules.config import Settings
+from modules.patterns.server_metrics import configured_server_metrics, server_alarms
 
 ELB = "AWS/ApplicationELB"
 

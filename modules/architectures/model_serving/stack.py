@@ -38,14 +38,10 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
-from modules.architectures.chaos_experiments import add_chaos
-from modules.architectures.load_balancer_exposure import exposure, web_acl_if_public
 from modules.architectures.model_serving.autoscaling import autoscaling
 from modules.architectures.model_serving.chaos import experiments
 from modules.architectures.model_serving.image_repository import image_repository
 from modules.architectures.model_serving.observability import observe
-from modules.architectures.network_props import stack_network
-from modules.architectures.server_environment import server_environment
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.container_image import ContainerImage, ContainerImageProps
@@ -55,7 +51,11 @@ from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, Target
 from modules.blocks.network import https_egress
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack
+from modules.patterns.chaos_experiments import add_chaos
+from modules.patterns.exposure import exposure, web_acl_if_public
+from modules.patterns.network import stack_network
+from modules.patterns.server_environment import server_environment
+from modules.stack.base import BaseStack
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 CONTAINER = "model-server"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from modules.architectures.network_props import network_props, shared_network_name
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.network import Network
 from modules.config import Settings
-from modules.core.stack import protect_in_prod
+from modules.patterns.network import network_props, shared_network_name
+from modules.stack.base import protect_in_prod
 
 
 class NetworkRegion(Construct):

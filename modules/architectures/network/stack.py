@@ -3,7 +3,7 @@
 Built only for ``network.mode = "shared"`` (the default); with ``per_stack`` each stack
 builds its own VPC and with ``existing`` the VPC is the user's, and this stack builds
 nothing. The other stacks find the VPC and its subnets by their ``Name`` tags
-(:func:`modules.architectures.network_props.stack_network`) and depend on this stack, so
+(:func:`modules.patterns.network.stack_network`) and depend on this stack, so
 ``cdktf deploy '*'`` applies it first and ``cdktf destroy '*'`` destroys it last.
 """
 
@@ -16,7 +16,7 @@ from modules.architectures.network.observability import observe
 from modules.architectures.network.region import NetworkRegion
 from modules.blocks.alarms import AlarmSpec
 from modules.config import Settings
-from modules.core.stack import BaseStack
+from modules.stack.base import BaseStack
 
 
 class NetworkStack(BaseStack):

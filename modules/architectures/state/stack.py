@@ -14,7 +14,7 @@ from constructs import Construct
 from modules.blocks.kms_key import KmsKey, KmsKeyProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
-from modules.core.stack import BaseStack
+from modules.stack.base import BaseStack
 
 
 class StateStack(BaseStack):

@@ -7,12 +7,12 @@ behind (iterator age), or none heartbeats any more.
 
 from __future__ import annotations
 
-from modules.architectures.chaos_experiments import ASG_TAG, SPOT_FLEET_TAG, spot_interruptions, terminate
+from modules.architectures.stream_analytics.faults import FAULT_CLAIMS
 from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.chaos import ExperimentSpec
 from modules.config import Settings
+from modules.patterns.chaos_experiments import ASG_TAG, SPOT_FLEET_TAG, spot_interruptions, terminate
 
-STACK = "stream-analytics"
 STOP_ALARMS = ("iterator-age", "heartbeats")
 BACK_WITHIN_MIN = 10  # a replacement's launch and boot (pip install) before it leases shards
 
@@ -26,7 +26,7 @@ def experiments(settings: Settings, *, fleet_id: str) -> list[ExperimentSpec]:
     return [
         spot_interruptions(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             tags=tags,
             stop_alarms=STOP_ALARMS,
             hypothesis=f"{behind}: the interrupted workers release their leases within the "
@@ -34,7 +34,7 @@ def experiments(settings: Settings, *, fleet_id: str) -> list[ExperimentSpec]:
         ),
         terminate(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             "terminate-worker",
             tags=tags,
             stop_alarms=STOP_ALARMS,

@@ -30,7 +30,7 @@ from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
-from modules.core.stack import protect_in_prod
+from modules.stack.base import protect_in_prod
 
 METRIC_NAMESPACE = "ResilientAI/StreamWorker"
 HEARTBEAT_S = 30

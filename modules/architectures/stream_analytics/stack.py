@@ -34,8 +34,6 @@ from cdktf_cdktf_provider_aws.spot_fleet_request import (
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from modules.architectures.chaos_experiments import add_chaos
-from modules.architectures.network_props import stack_network
 from modules.architectures.stream_analytics.chaos import experiments
 from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
 from modules.architectures.stream_analytics.settings import StreamSettings
@@ -48,8 +46,10 @@ from modules.blocks.network import https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack
+from modules.patterns.chaos_experiments import add_chaos
+from modules.patterns.network import stack_network
 from modules.policy.check import waive
+from modules.stack.base import BaseStack
 
 WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
 SERVICE = "stream-worker"

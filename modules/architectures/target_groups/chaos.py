@@ -9,11 +9,10 @@ on purpose: the fault itself fires it, and what matters is whether callers notic
 
 from __future__ import annotations
 
-from modules.architectures.chaos_experiments import ASG_TAG, minutes, spot_interruptions, terminate
+from modules.architectures.target_groups.faults import FAULT_CLAIMS
 from modules.blocks.chaos import ExperimentSpec
 from modules.config import Settings
-
-STACK = "target-groups"
+from modules.patterns.chaos_experiments import ASG_TAG, minutes, spot_interruptions, terminate
 
 
 def stop_alarms(group: str) -> tuple[str, ...]:
@@ -38,7 +37,7 @@ def experiments(
     return [
         terminate(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             "terminate-instance",
             tags={ASG_TAG: group_names["stable"]},
             stop_alarms=stop_alarms("stable"),
@@ -46,7 +45,7 @@ def experiments(
         ),
         terminate(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             "terminate-canary",
             tags={ASG_TAG: group_names["canary"]},
             stop_alarms=stop_alarms("canary"),
@@ -54,7 +53,7 @@ def experiments(
         ),
         spot_interruptions(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             tags={ASG_TAG: group_names["stable"]},
             stop_alarms=stop_alarms("stable"),
             hypothesis=hypothesis(
@@ -65,7 +64,7 @@ def experiments(
         ),
         spot_interruptions(
             settings,
-            STACK,
+            FAULT_CLAIMS,
             key="spot-interruptions-canary",
             tags={ASG_TAG: group_names["canary"]},
             stop_alarms=stop_alarms("canary"),

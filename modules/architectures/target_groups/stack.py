@@ -20,16 +20,13 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from constructs import Construct
 
-from modules.architectures.chaos_experiments import add_chaos
-from modules.architectures.fleet_metrics import target_metrics
-from modules.architectures.load_balancer_exposure import exposure
-from modules.architectures.model_server_region import ModelServerRegion, replacement_time_s, server_target_group
 from modules.architectures.target_groups.chaos import experiments
 from modules.architectures.target_groups.observability import group_alarms, observe
 from modules.architectures.target_groups.settings import TargetGroupsSettings
 from modules.blocks.alarms import rollout_guards
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import detection_s
+from modules.blocks.fleet_metrics import target_metrics
 from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet
@@ -37,7 +34,10 @@ from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.config import Settings
 from modules.core.names import canary_state_parameter
 from modules.core.paths import PROJECT_ROOT
-from modules.core.stack import BaseStack
+from modules.patterns.chaos_experiments import add_chaos
+from modules.patterns.exposure import exposure
+from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
+from modules.stack.base import BaseStack
 
 CONTROLLER_DIR = PROJECT_ROOT / "handlers" / "canary_controller"
 CONTROLLER_PERIOD_S = 60  # EventBridge Scheduler's shortest rate

@@ -1,4 +1,4 @@
-"""The credentials the local emulator takes: apart from :mod:`modules.core.emulator` because
+"""The credentials the local emulator takes: apart from :mod:`modules.stack.emulator` because
 that module imports cdktf (jsii starts Node, about 2 s), which a boto3 client never needs."""
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
-from modules.architectures.fault_claims import fault
 from modules.blocks.chaos import Chaos, ChaosProps, ExperimentSpec, TargetSpec, subnet_arn
 from modules.config import Settings
+from modules.stack.faults import FaultClaims
 
 # Tags EC2 puts on the instances a group or fleet launches: they name this stack's group only.
 ASG_TAG = "aws:autoscaling:groupName"
@@ -26,12 +26,18 @@ def minutes(seconds: int) -> int:
 
 
 def terminate(
-    settings: Settings, stack: str, key: str, *, tags: Mapping[str, str], stop_alarms: Sequence[str], hypothesis: str
+    settings: Settings,
+    claims: FaultClaims,
+    key: str,
+    *,
+    tags: Mapping[str, str],
+    stop_alarms: Sequence[str],
+    hypothesis: str,
 ) -> ExperimentSpec:
     """``chaos.terminate_count`` running instances with ``tags`` terminated, no notice given."""
     return ExperimentSpec(
         key=key,
-        fault=fault(stack, key),
+        fault=claims.fault(key),
         hypothesis=hypothesis,
         action="aws:ec2:terminate-instances",
         target=TargetSpec(
@@ -46,7 +52,7 @@ def terminate(
 
 def spot_interruptions(
     settings: Settings,
-    stack: str,
+    claims: FaultClaims,
     *,
     tags: Mapping[str, str],
     stop_alarms: Sequence[str],
@@ -58,7 +64,7 @@ def spot_interruptions(
     chaos = settings.chaos
     return ExperimentSpec(
         key=key,
-        fault=fault(stack, key),
+        fault=claims.fault(key),
         hypothesis=hypothesis,
         action="aws:ec2:send-spot-instance-interruptions",
         parameters={"durationBeforeInterruption": f"PT{chaos.spot_notice_minutes}M"},
@@ -74,7 +80,7 @@ def spot_interruptions(
 
 def az_outage(
     settings: Settings,
-    stack: str,
+    claims: FaultClaims,
     *,
     private_subnet_ids: Sequence[str],
     account_id: str,
@@ -87,7 +93,7 @@ def az_outage(
     subnet = private_subnet_ids[chaos.az_outage_zone - 1]
     return ExperimentSpec(
         key="az-outage",
-        fault=fault(stack, "az-outage"),
+        fault=claims.fault("az-outage"),
         hypothesis=hypothesis,
         action="aws:network:disrupt-connectivity",
         parameters={"duration": f"PT{chaos.az_outage_minutes}M", "scope": "all"},

@@ -9,7 +9,7 @@ from constructs import Construct
 from modules.blocks.network import Network, NetworkHandles, NetworkProps
 from modules.blocks.network_lookup import NetworkLookup, NetworkLookupProps
 from modules.config import Settings
-from modules.core.stack import BaseStack
+from modules.stack.base import BaseStack
 
 NETWORK_STACK = "network"  # the stack that builds the shared VPC (network.mode = "shared")
 

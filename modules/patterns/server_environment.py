@@ -3,9 +3,9 @@ EC2 fleets (ha-failover, target-groups): the same settings mean the same server.
 
 from __future__ import annotations
 
-from modules.architectures.load_balancer_exposure import server_auth_environment
-from modules.architectures.server_metrics import emf_environment
 from modules.config import Settings
+from modules.patterns.exposure import server_auth_environment
+from modules.patterns.server_metrics import emf_environment
 
 # The server keeps an idle connection this much longer than the ALB does: the ALB closes
 # first, so it never reuses a connection the server has just closed (a 502 to its client).

@@ -11,7 +11,7 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
   (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
 * the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth;
 * with ``settings.emulator_endpoint`` set, and only then, the provider and backend
-  point at the emulator and :mod:`modules.core.emulator` adjustments are applied, after the
+  point at the emulator and :mod:`modules.stack.emulator` adjustments are applied, after the
   policy has seen the real-AWS form.
 """
 
@@ -24,10 +24,10 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from constructs import Construct
 
 from modules.config import Settings
-from modules.core import emulator
 from modules.core.paths import PROJECT_ROOT
 from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 from modules.policy.check import ResiliencePolicy
+from modules.stack import emulator
 
 MANAGED_BY = "cdktf"
 

@@ -14,10 +14,6 @@ from collections.abc import Sequence
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.architectures.load_balancer_exposure import Exposure, web_acl_if_public
-from modules.architectures.network_props import stack_network
-from modules.architectures.server_environment import server_environment
-from modules.architectures.server_metrics import configured_server_metrics, in_flight_target
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.alarms import AlarmSpec, rollout_guards
 from modules.blocks.caller_identity import caller_identity
@@ -29,8 +25,12 @@ from modules.blocks.network import https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import FleetSettings, Settings
 from modules.core.input_rules import LB_NAME_MAX
-from modules.core.stack import protect_in_prod
+from modules.patterns.exposure import Exposure, web_acl_if_public
+from modules.patterns.network import stack_network
+from modules.patterns.server_environment import server_environment
+from modules.patterns.server_metrics import configured_server_metrics, in_flight_target
 from modules.policy.check import waive
+from modules.stack.base import protect_in_prod
 
 SERVER_PORT = 8080
 HEALTH_PATH = "/v2/health/ready"  # readiness: a draining instance leaves rotation
