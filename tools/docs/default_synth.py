@@ -1,24 +1,4 @@
-"""The stacks as the embedded defaults synthesize them (real AWS), for generated docs.
+"""Where ``tools/chaos`` finds the stacks as the embedded defaults synthesize them; they live in
+``tools/default_synth.py``, beside the docs and the cost tool that both read them."""
 
-The scorecard and the diagrams in ``docs/`` describe the defaults, never a developer's
-``settings.toml`` or ``RAI_*`` environment, so they are the same on every machine.
-"""
-
-from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
-
-from modules.policy.document import StackDocument, load_outdir
-
-
-def default_stacks() -> list[StackDocument]:
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    from modules.app import synth
-    from modules.config import load_settings
-
-    with tempfile.TemporaryDirectory(prefix="default-synth-") as tmp:
-        outdir = Path(tmp) / "cdktf.out"
-        synth(load_settings(environ={}, settings_file=None), outdir)
-        return load_outdir(str(outdir))
+from tools.default_synth import default_stacks as default_stacks

@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dot-only", action="store_true", help="write the Graphviz sources only")
     args = parser.parse_args(argv)
     if args.source is None:
-        from tools.docs.default_synth import default_stacks
+        from tools.default_synth import default_stacks
 
         docs = default_stacks()
     else:

@@ -21,7 +21,7 @@ from modules.config.table import section_table
 from modules.core.emulator import adjustments_table
 from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
-from tools.docs.parts import REGION as _REGION
+from tools.generated_parts import REGION as _REGION
 
 
 def settings_tables() -> str:

@@ -39,7 +39,7 @@ from modules.policy.rules import (
 )
 from tools.cost.prices import load_prices
 from tools.cost.report import money, stack_cost
-from tools.docs.parts import write_or_check
+from tools.generated_parts import write_or_check
 
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "scorecard.md"
 
@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = Path(args.source or ".")
     if args.source is None:
-        from tools.docs.default_synth import default_stacks
+        from tools.default_synth import default_stacks
 
         docs = default_stacks()
     elif source.is_file():
