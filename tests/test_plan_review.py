@@ -64,7 +64,7 @@ def test_on_the_emulator_renaming_the_state_bucket_is_flagged_as_a_stateful_repl
     from modules.policy.document import from_plan
     from tools.deploy.plan_review import plan_stack
     from tools.deploy.round_trip import emulator_settings, emulator_terraform
-    from tools.docs.scorecard import encryption
+    from tools.docs.measures.protection import encryption
     from tools.harness.moto_server import MotoServer
 
     with MotoServer(tmp_path / "moto.log") as moto:

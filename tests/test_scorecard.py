@@ -9,6 +9,7 @@ from typing import Any
 from modules.policy.document import StackDocument, from_plan
 from tests.conftest import StackDoc
 from tools.docs import scorecard
+from tools.docs.measures import claims, coverage, protection, recovery, rollout
 from tools.docs.scorecard import DEFAULT_OUT, render
 
 
@@ -26,7 +27,7 @@ def test_detection_time_is_interval_times_unhealthy_threshold_with_aws_defaults(
     doc = _doc(
         {"aws_lb_target_group": {"fast": {"health_check": {"interval": 5, "unhealthy_threshold": 2}}, "slow": {}}}
     )
-    row = scorecard.detection(doc)
+    row = recovery.detection(doc)
     assert row.value == "10 s"
     assert "`aws_lb_target_group.slow`: 30 s x 3 = 90 s" in row.detail, "AWS defaults: 30 s interval, 3 failures"
 
@@ -42,7 +43,7 @@ def test_dlq_coverage_counts_each_asynchronous_path_and_marks_the_lost_ones() ->
             "aws_lambda_event_source_mapping": {"m": {"event_source_arn": "${aws_kinesis_stream.k.arn}"}},
         }
     )
-    row = scorecard.dlq_coverage(doc)
+    row = coverage.dlq_coverage(doc)
     assert row.value == "1 of 2 asynchronous paths"
     assert "DLQ after 3 receives" in row.detail and "**mapping `aws_lambda_event_source_mapping.m`" in row.detail
 
@@ -56,7 +57,7 @@ def test_alarm_coverage_needs_the_metric_on_that_resource() -> None:
             },
         }
     )
-    row = scorecard.alarm_coverage(doc)
+    row = coverage.alarm_coverage(doc)
     assert row.value == "1 of 4 failure signals"
     assert "**no alarm: `aws_lambda_function.g` errors**" in row.detail
 
@@ -75,14 +76,14 @@ def test_single_points_of_failure_one_nat_for_three_azs_and_one_task() -> None:
             },
         }
     )
-    detail = scorecard.single_points_of_failure(doc).detail
+    detail = recovery.single_points_of_failure(doc).detail
     assert "1 NAT gateway(s) for private subnets in 3 AZs" in detail
     assert "`aws_ecs_service.s` runs 1 task" in detail and "`aws_ecs_service.s` in 1 AZ" in detail
 
 
 def test_encryption_coverage_names_the_unencrypted_store() -> None:
     doc = _doc({"aws_sns_topic": {"t": {}}, "aws_sqs_queue": {"q": {"sqs_managed_sse_enabled": True}}})
-    row = scorecard.encryption(doc)
+    row = protection.encryption(doc)
     assert row.value == "1 of 2 data stores (0 with KMS)"
     assert "**`aws_sns_topic.t` unencrypted**" in row.detail
 
@@ -132,7 +133,7 @@ def test_a_plan_json_reads_like_the_synthesized_json() -> None:
     }
     doc = from_plan("probe", plan)
     assert doc.environment == "prod"
-    assert scorecard.azs(doc).value == "2"
+    assert recovery.azs(doc).value == "2"
 
 
 def test_deploy_safety_adds_the_controller_period_to_the_alarm_time_and_names_the_exposure() -> None:
@@ -150,7 +151,7 @@ def test_deploy_safety_adds_the_controller_period_to_the_alarm_time_and_names_th
             },
         }
     )
-    row = scorecard.deploy_safety(doc)
+    row = rollout.deploy_safety(doc)
     assert row.value == "bad rollout caught <= 240 s"
     assert "180 s + 60 s controller = 240 s" in row.detail and "10 % of requests" in row.detail
 
@@ -159,7 +160,7 @@ def test_deploy_safety_marks_a_rollout_that_watches_nothing() -> None:
     doc = _doc(
         {"aws_ecs_service": {"s": {}}, "aws_autoscaling_group": {"g": {"instance_refresh": {"preferences": {}}}}}
     )
-    row = scorecard.deploy_safety(doc)
+    row = rollout.deploy_safety(doc)
     assert row.value == "**gap**"
     assert "deployments watch no alarms" in row.detail and "instance refresh does not roll back" in row.detail
 
@@ -174,7 +175,7 @@ def test_each_claimed_fault_shows_its_experiment_and_stop_alarms(stacks: dict[st
     """A fault a stack claims to survive is backed by a template it ships (with the alarms that
     stop it) or says why not: "2 of 2" is a count of templates found in the JSON, not of claims."""
     doc = StackDocument("model-serving", stacks["model-serving"])
-    assert scorecard.experiment_coverage(doc) == "2 of 2"
+    assert claims.experiment_coverage(doc) == "2 of 2"
     section = scorecard.stack_section(doc)
     assert "`chaos/experiment-stop-tasks`: `aws:ecs:stop-task` on PERCENT(50) of `aws:ecs:task`" in section
     assert "`alarm-alb-5xx`" in section.split("experiment-stop-tasks", 1)[1].splitlines()[0]
@@ -187,5 +188,5 @@ def test_a_claim_whose_template_is_missing_is_marked_as_a_gap(stacks: dict[str, 
     raw = json.loads(json.dumps(stacks["model-serving"]))
     raw["resource"].pop("aws_fis_experiment_template")
     doc = StackDocument("model-serving", raw)
-    assert scorecard.experiment_coverage(doc) == "0 of 2"
+    assert claims.experiment_coverage(doc) == "0 of 2"
     assert scorecard.stack_section(doc).count("**no template in this synth**") == 2

@@ -38,7 +38,7 @@ from tools.deploy.clients import aws_client
 
 def _stacks(source: Path, defaults: bool) -> tuple[list[StackDocument], str]:
     if defaults:
-        from tools.docs.default_synth import default_stacks
+        from tools.default_synth import default_stacks
 
         return default_stacks(), "the embedded defaults"
     docs = load_outdir(str(source))

@@ -18,7 +18,7 @@ from modules.core.paths import PROJECT_ROOT
 from modules.policy.document import StackDocument, load_outdir
 from tools.cost.prices import load_prices
 from tools.cost.report import UnclassifiedError, render, stack_cost, text_report
-from tools.docs.parts import replace_part, write_or_check
+from tools.generated_parts import replace_part, write_or_check
 
 DOC = PROJECT_ROOT / "docs" / "cost.md"
 PART = "cost-tables"
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defaults", action="store_true", help="synthesize the embedded defaults; write docs/cost.md")
     parser.add_argument("--check", action="store_true", help="with --defaults: exit 1 if docs/cost.md is stale")
     args = parser.parse_args(argv)
-    from tools.docs.default_synth import default_stacks
+    from tools.default_synth import default_stacks
 
     source = args.source or "cdktf.out"
     prices = load_prices()

@@ -21,7 +21,7 @@ from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
 from modules.stack.emulator import adjustments_table
 from tools.docs.metric_reference import metric_reference, metric_uses
-from tools.docs.parts import REGION as _REGION
+from tools.generated_parts import REGION as _REGION
 
 
 def settings_tables() -> str:

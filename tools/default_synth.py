@@ -1,7 +1,7 @@
 """The stacks as the embedded defaults synthesize them (real AWS), for generated docs.
 
-The scorecard and the diagrams in ``docs/`` describe the defaults, never a developer's
-``settings.toml`` or ``RAI_*`` environment, so they are the same on every machine.
+The scorecard, the diagrams and the cost tables in ``docs/`` describe the defaults, never a
+developer's ``settings.toml`` or ``RAI_*`` environment, so they are the same on every machine.
 """
 
 from __future__ import annotations

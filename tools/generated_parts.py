@@ -1,6 +1,7 @@
 """The generated parts of a docs page: ``<!-- BEGIN GENERATED <name> (make docs) -->`` ...
-``<!-- END GENERATED <name> -->``. Apart from ``pages.py`` so that a tool that writes a part of
-its own (``tools/cost``) does not import the settings and jsii that ``pages.py`` needs."""
+``<!-- END GENERATED <name> -->``. Beside ``tools/docs`` and ``tools/cost``, which both write
+such parts: the cost tool writes the tables of ``docs/cost.md`` without importing the docs
+tooling (whose ``pages.py`` needs the settings and jsii), and the docs read its costs."""
 
 from __future__ import annotations
 
