@@ -21,7 +21,7 @@ from modules.blocks.fleet import FleetProps
 from modules.blocks.instance_template import AL2023_X86_64, user_data
 from modules.blocks.model_server_fleet import SERVER_DIR, ModelServerFleetProps, template_props
 from modules.patterns.server_environment import server_environment
-from modules.patterns.serving_site import short_name
+from modules.patterns.serving_front import short_name
 from tests.conftest import StackDoc, private_subnet_refs, resources, settings_from
 from tools.harness.boot_script import BootRun, run_boot_script, unit_settings
 

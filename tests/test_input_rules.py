@@ -307,7 +307,7 @@ def test_an_optional_expiry_may_be_left_out() -> None:
 
 def test_load_balancer_and_target_group_names_are_at_most_32_characters() -> None:
     """AWS refuses ALB and target group names over 32 characters; the model server region cuts longer ones to fit."""
-    from modules.patterns.serving_site import short_name
+    from modules.patterns.serving_front import short_name
 
     with pytest.raises(ValueError, match=r"LoadBalancerProps: name='x{33}': must be 1-32 characters"):
         load_balancer(name="x" * 33)

@@ -1,48 +1,34 @@
-"""One region of the model server on EC2: key, network, artifact bucket, ALB, alarm topic.
+"""The EC2 variant of a serving site: one region of model servers behind the serving front
+(:mod:`modules.patterns.serving_front`), with the artifact bucket they boot from.
 
-The architecture construct shared by the ``ha-failover`` and ``target-groups`` stacks: it
-maps the settings to the network, load-balancer, alarm-topic, bucket and fleet blocks, once
-for both stacks. Fleets (:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are
-added by the stack, one per target group, with :meth:`ModelServerRegion.add_fleet`.
+Shared by the ``ha-failover`` and ``target-groups`` stacks. Fleets
+(:class:`modules.blocks.model_server_fleet.ModelServerFleet`) are added by the stack, one per
+target group, with :meth:`ModelServerRegion.add_fleet`. The Fargate variant is
+:mod:`modules.patterns.serving_fargate`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.alarms import AlarmSpec, rollout_guards
-from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import FleetProps, MetricTarget, replacement_s
-from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
-from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
+from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps
-from modules.blocks.network import https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import FleetSettings, Settings
-from modules.core.input_rules import LB_NAME_MAX
-from modules.patterns.exposure import Exposure, web_acl_if_public
-from modules.patterns.network import stack_network
+from modules.patterns.exposure import Exposure
 from modules.patterns.server_environment import server_environment
 from modules.patterns.server_metrics import configured_server_metrics, in_flight_target
+from modules.patterns.serving_front import ServingFront, ServingFrontProps, short_name
 from modules.policy.check import waive
-from modules.stack.base import protect_in_prod
 
 SERVER_PORT = 8080
 HEALTH_PATH = "/v2/health/ready"  # readiness: a draining instance leaves rotation
 HEALTH_TIMEOUT_S = 3  # the seed's; the server answers readiness from memory
-
-
-def short_name(name: str) -> str:
-    """``name`` if it fits AWS's 32-character limit, else a cut with a stable hash suffix."""
-    if len(name) <= LB_NAME_MAX:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
-    return f"{name[: LB_NAME_MAX - 7].rstrip('-')}-{digest}"
 
 
 def server_target_group(
@@ -117,14 +103,13 @@ def replacement_time_s(settings: Settings) -> int:
 
 
 class ModelServerRegion(Construct):
-    """Everything one region needs before its fleets: the defaults of each block apply.
+    """One region of model servers on EC2: the serving front (:class:`ServingFront`: key,
+    network, ALB, WAF when public, alarm topic) and the artifact bucket the fleets boot from;
+    fleets are added with :meth:`add_fleet`.
 
-    Defaults that matter: one KMS key (artifacts, logs, alarm topic); the network over
-    ``settings.az_count`` AZs with NAT per AZ; the artifact bucket versioned, KMS,
-    TLS-only; an ALB with access logs, reachable from ``exposure.allowed_cidrs`` only:
-    internal in the private subnets unless ``exposure`` is public (then in the public
-    subnets, HTTPS only, behind a WAF web ACL); instances reachable only from the ALB on the server port,
-    with HTTPS out (packages, artifact, logs) and nothing else.
+    Defaults that matter: those of the front; the artifact bucket versioned, KMS, TLS-only;
+    instances reachable only from the ALB on the server port, with HTTPS out (packages,
+    artifact, logs) and nothing else.
     """
 
     def __init__(
@@ -143,22 +128,21 @@ class ModelServerRegion(Construct):
         super().__init__(scope, id)
         self.settings, self.prefix, self.region, self.stack = settings, prefix, region, stack
         self.exposure = exposure
-        self.account = account = caller_identity(self)
-        self.key = KmsKey(
+        self.front = front = ServingFront(
             self,
-            "key",
-            KmsKeyProps(
-                alias=prefix,
-                description=f"Encrypts the artifacts, logs and alarm notifications of {prefix}",
-                extra_policy_statements=(
-                    logs_use_statement(region, account_logs_arn(region, account.account_id)),
-                    service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
-                ),
+            settings,
+            ServingFrontProps(
+                prefix=prefix,
+                short=short,
+                region=region,
+                stack=stack,
+                exposure=exposure,
+                encrypts="the artifacts",
+                egress_id="instances-https-out",
+                egress_description="HTTPS out: packages, the artifact in S3, CloudWatch, Session Manager",
             ),
         )
-        self.network = stack_network(
-            self, settings, name=prefix, logs_kms_key_arn=self.key.arn, region=region, public=exposure.public
-        )
+        self.account, self.key, self.network = front.account, front.key, front.network
         self.artifacts = SecureBucket(
             self,
             "artifacts",
@@ -171,38 +155,9 @@ class ModelServerRegion(Construct):
             "prod-stateful-protected",
             "holds only the model server artifact, uploaded again from handlers/ by every deploy",
         )
-        protect_in_prod(settings, self.key.key)
-        lb = settings.load_balancer
-        self.load_balancer = LoadBalancer(
-            self,
-            "alb",
-            LoadBalancerProps(
-                name=short_name(short),
-                vpc_id=self.network.vpc_id,
-                subnet_ids=exposure.subnet_ids(self.network),
-                internal=not exposure.public,
-                allowed_cidrs=exposure.cidrs(self.network),
-                certificate_arn=exposure.certificate_arn,
-                redirect_http=lb.http_redirect,
-                idle_timeout_s=lb.idle_timeout_s,
-                deletion_protection=settings.environment == "prod",
-                target=target,
-            ),
-        )
-        self.waf = web_acl_if_public(
-            self, settings, stack, self.load_balancer, name=short_name(short), logs_kms_key_arn=self.key.arn
-        )
-        https_egress(
-            self,
-            "instances-https-out",
-            self.load_balancer.targets_security_group.id,
-            "HTTPS out: packages, the artifact in S3, CloudWatch, Session Manager",
-        )
-        self.topic = AlarmTopic(
-            self,
-            "alarms",
-            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
-        )
+        self.load_balancer = front.add_load_balancer(target)
+        self.waf = front.waf
+        self.topic = front.add_alarm_topic()
 
     def add_fleet(
         self,

@@ -77,8 +77,8 @@ class HaFailoverStack(BaseStack):
                 prefix=site_prefix,
                 short=site_prefix,
                 region=region,
-                stack="ha-failover",
-                exposure=exposure(settings, "ha-failover", secondary_region=role == "secondary"),
+                stack=name,
+                exposure=exposure(settings, name, secondary_region=role == "secondary"),
                 target=server_target_group(
                     settings,
                     site_prefix,

@@ -93,8 +93,8 @@ class TargetGroupsStack(BaseStack):
             prefix=prefix,
             short=prefix,
             region=settings.region,
-            stack="target-groups",
-            exposure=exposure(settings, "target-groups", allowed_cidrs=tg.allowed_cidrs),
+            stack=name,
+            exposure=exposure(settings, name, allowed_cidrs=tg.allowed_cidrs),
             target=target_group_props(settings, f"{prefix}-stable"),
         )
         lb = self.site.load_balancer
