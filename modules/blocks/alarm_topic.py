@@ -8,8 +8,9 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from constructs import Construct
 
-from modules.core.input_rules import KmsKeyArn, field_problems
+from modules.core.input_rules import KmsKeyArn
 from modules.core.names import email_problem
+from modules.core.props_check import field_problems
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,7 +33,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
-from modules.core.input_rules import KmsKeyArn, LogRetentionDays, field_problems
+from modules.core.input_rules import KmsKeyArn, LogRetentionDays
+from modules.core.props_check import field_problems
 
 
 @dataclass(frozen=True)

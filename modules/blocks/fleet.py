@@ -50,8 +50,8 @@ from modules.core.input_rules import (
     RefreshCheckpoints,
     RequestsPerTarget,
     WarmupS,
-    field_problems,
 )
+from modules.core.props_check import field_problems
 
 GROUP_METRICS = (
     "GroupDesiredCapacity",

@@ -36,7 +36,8 @@ from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
-from modules.core.input_rules import RootVolumeGib, field_problems
+from modules.core.input_rules import RootVolumeGib
+from modules.core.props_check import field_problems
 from modules.core.source_archive import source_archive
 
 AL2023_X86_64 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"

@@ -15,7 +15,8 @@ from constructs import Construct
 
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow
-from modules.core.input_rules import KmsAliasName, field_problems
+from modules.core.input_rules import KmsAliasName
+from modules.core.props_check import field_problems
 
 
 @dataclass(frozen=True, kw_only=True)

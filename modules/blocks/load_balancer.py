@@ -36,9 +36,8 @@ from modules.core.input_rules import (
     S3ExpiryDays,
     SlowStartS,
     StickinessS,
-    field_problems,
-    problem,
 )
+from modules.core.props_check import field_problems, problem
 from modules.policy.check import waive
 
 # TLS 1.3 and 1.2 only, forward-secret ciphers (AWS's recommended policy).

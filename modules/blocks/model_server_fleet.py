@@ -17,8 +17,9 @@ from constructs import Construct
 from modules.blocks.fleet import Fleet, FleetProps
 from modules.blocks.iam import allow, s3_object_read
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
-from modules.core.input_rules import KmsKeyArn, LogRetentionDays, ModelUri, RootVolumeGib, ServerPort, field_problems
+from modules.core.input_rules import KmsKeyArn, LogRetentionDays, ModelUri, RootVolumeGib, ServerPort
 from modules.core.paths import PROJECT_ROOT
+from modules.core.props_check import field_problems
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 SERVICE = "model-server"

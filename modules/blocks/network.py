@@ -33,14 +33,8 @@ from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.core.choices import NatMode
-from modules.core.input_rules import (
-    KmsKeyArn,
-    LogRetentionDays,
-    MultiAzZoneIds,
-    ServiceNames,
-    VpcCidr,
-    field_problems,
-)
+from modules.core.input_rules import KmsKeyArn, LogRetentionDays, MultiAzZoneIds, ServiceNames, VpcCidr
+from modules.core.props_check import field_problems
 
 # The VPC is cut into 16 equal blocks: public subnets take blocks 0-5, private 8-13,
 # so adding an AZ later never renumbers an existing subnet.

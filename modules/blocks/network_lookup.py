@@ -15,7 +15,8 @@ from cdktf_cdktf_provider_aws.data_aws_vpc import DataAwsVpc
 from constructs import Construct
 
 from modules.blocks.network import NetworkHandles
-from modules.core.input_rules import AzCount, OptionalVpcId, SubnetIds, field_problems
+from modules.core.input_rules import AzCount, OptionalVpcId, SubnetIds
+from modules.core.props_check import field_problems
 
 
 @dataclass(frozen=True, kw_only=True)

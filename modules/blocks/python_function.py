@@ -27,8 +27,8 @@ from modules.core.input_rules import (
     LambdaEphemeralStorageMib,
     LambdaMemoryMib,
     LogRetentionDays,
-    field_problems,
 )
+from modules.core.props_check import field_problems
 from modules.core.source_archive import source_archive
 
 # Runtimes provider 5.100.0 accepts that AWS still supports (python3.8 is deprecated).

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
-from modules.core.input_rules import KmsKeyArn, MaxReceiveCount, field_problems
+from modules.core.input_rules import KmsKeyArn, MaxReceiveCount
+from modules.core.props_check import field_problems
 
 MAX_RETENTION_S = 14 * 24 * 3600
 

@@ -35,7 +35,8 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
-from modules.core.input_rules import BucketName, KmsKeyArn, S3ExpiryDays, field_problems, problem
+from modules.core.input_rules import BucketName, KmsKeyArn, S3ExpiryDays
+from modules.core.props_check import field_problems, problem
 
 
 @dataclass(frozen=True, kw_only=True)

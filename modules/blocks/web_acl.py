@@ -27,7 +27,8 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import (
 )
 from constructs import Construct
 
-from modules.core.input_rules import KmsKeyArn, LogRetentionDays, MaxBodyBytes, WafRateLimit, field_problems
+from modules.core.input_rules import KmsKeyArn, LogRetentionDays, MaxBodyBytes, WafRateLimit
+from modules.core.props_check import field_problems
 
 # AWS managed rule groups (free with the web ACL, charged per rule like ours).
 MANAGED_RULE_GROUPS = (

@@ -3,7 +3,7 @@
 A settings field and the props field it is mapped to carry the same type, so a bound can
 no longer drift between them (log retention was once a 1-3653 range in four places while
 CloudWatch Logs accepts 22 values). The settings check their fields with pydantic; a
-props dataclass calls :func:`field_problems` in ``__post_init__``, which checks every field
+props dataclass calls :func:`modules.core.props_check.field_problems` in ``__post_init__``, which checks every field
 annotated with one of these types the same way.
 
 Every rule raises ``ValueError("<what is allowed>")``: the settings loader reports
@@ -14,15 +14,13 @@ settings load and fail without starting jsii.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
-from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Strict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Strict
 
 from modules.core.names import bucket_name_problem
 
@@ -348,55 +346,3 @@ ModelUri = Annotated[
         f"empty (the model built into the image), an absolute path, or {S3_OBJECT_URI_ALLOWED}",
     ),
 ]
-
-# --- props ---------------------------------------------------------------------------------
-
-
-_ADAPTERS: dict[type, dict[str, TypeAdapter[Any]]] = {}
-
-
-def _adapters(cls: type) -> dict[str, TypeAdapter[Any]]:
-    """A validator for each field of the dataclass ``cls`` whose type carries a rule (built once per class)."""
-    if cls not in _ADAPTERS:
-        hints = get_type_hints(cls, include_extras=True)
-        fields = dataclasses.fields(cls)
-        _ADAPTERS[cls] = {f.name: _adapter(hints[f.name]) for f in fields if _carries_rule(hints[f.name])}
-    return _ADAPTERS[cls]
-
-
-@cache
-def _adapter(annotation: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(annotation)
-
-
-def _carries_rule(hint: Any) -> bool:
-    return get_origin(hint) is Annotated or any(get_origin(arg) is Annotated for arg in get_args(hint))
-
-
-_TYPE_PHRASES = {"int_type": "an integer", "string_type": "a string", "tuple_type": "a tuple"}
-
-
-def _problem(adapter: TypeAdapter[Any], value: object) -> str | None:
-    try:
-        adapter.validate_python(value)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        if error["type"] == "value_error":
-            return str((error.get("ctx") or {})["error"])
-        return _TYPE_PHRASES.get(error["type"], error["msg"])
-    return None
-
-
-def problem(rule: Any, value: object) -> str | None:
-    """What ``rule`` (one of the types above) allows, when it refuses ``value``; else None."""
-    return _problem(_adapter(rule), value)
-
-
-def field_problems(props: object) -> list[str]:
-    """``<field>=<value>: must be <what is allowed>`` for each field of the dataclass
-    ``props`` whose value its annotated rule refuses (the same rule as the setting's)."""
-    found = (
-        (name, getattr(props, name), _problem(adapter, getattr(props, name)))
-        for name, adapter in _adapters(type(props)).items()
-    )
-    return [f"{name}={value!r}: must be {allowed}" for name, value, allowed in found if allowed]
