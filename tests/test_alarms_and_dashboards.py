@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,9 +146,8 @@ class Built:
         self.stacks = {c.node.id: c for c in app.node.children if isinstance(c, BaseStack)}
         self.docs = load_stacks(outdir)
 
-    def specs(self, stack: str) -> dict[str, list[AlarmSpec]]:
-        specs: dict[str, list[AlarmSpec]] = getattr(self.stacks[stack], "alarm_specs")  # noqa: B009
-        return specs
+    def specs(self, stack: str) -> Mapping[str, Sequence[AlarmSpec]]:
+        return self.stacks[stack].alarm_specs
 
     def guard_names(self, stack: str) -> list[str]:
         return [s.alarm_name(prefix) for prefix, specs in self.specs(stack).items() for s in specs if s.guards_rollout]

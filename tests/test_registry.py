@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from modules import registry
 from modules.policy.document import load_outdir
 from modules.registry import STACKS, Registered, settings_sections
 from tests.conftest import PROJECT_ROOT
+from tools.chaos import listing
 from tools.docs import diagrams, pages, scorecard
 
 EXAMPLE = Registered(
@@ -88,16 +90,77 @@ def test_the_resilience_policy_checks_it(tmp_path: Path) -> None:
     assert "example-queue" in proc.stderr and "sqs-redrive" in proc.stderr, proc.stderr[-3000:]
 
 
-def test_the_scorecard_and_the_diagram_show_it(synthesized: Path) -> None:
+def test_the_scorecard_and_the_diagram_show_it(synthesized: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "STACKS", (*STACKS, EXAMPLE))
     docs = {doc.name: doc for doc in load_outdir(str(synthesized))}
     card = scorecard.render(docs.values())
     assert "### `example-queue`" in card
     section = card.split("### `example-queue`")[1]
     assert "| 1 of 1 asynchronous paths | queue `jobs/queue` -> DLQ after 3 receives |" in section
     assert "`dlq/queue` messages in the DLQ" in section, "its alarm counts in the alarm coverage"
+    claim = "| Cut one AZ's private subnets off the network (the queue's consumers there are cut off) |"
+    assert claim in section and "`alarm-dlq-depth`" in section.split(claim)[1].splitlines()[0], (
+        "its fault claim (its own faults.py) is listed with its experiment and the alarm that stops it"
+    )
     dot = diagrams.to_dot(diagrams.build(docs["example-queue"]))
     redrive = r'"aws_sqs_queue\.jobs_queue_\w+" -> "aws_sqs_queue\.dlq_queue_\w+" \[label="after 3 receives"'
     assert re.search(redrive, dot), "the diagram draws the redrive from the jobs queue to its DLQ"
+
+
+def test_its_chaos_experiment_runs_on_its_own_subnet_stopped_by_its_own_alarm(synthesized: Path) -> None:
+    """A stack with alarms and an experiment (``chaos.py``, ``faults.py`` in its folder) needs no
+    edit of a central file: the template is built from its own claim and stopped by its own alarm,
+    and the chaos tool lists it as ``make chaos RUN=`` takes it."""
+    (doc,) = [d for d in load_outdir(str(synthesized)) if d.name == "example-queue"]
+    (template,) = doc.of_type("aws_fis_experiment_template")
+    assert template.body["description"].startswith("Cut one AZ's private subnets off the network")
+    (stop,) = template.body["stop_condition"]
+    assert re.fullmatch(r"\$\{aws_cloudwatch_metric_alarm\.alarm-dlq-depth\.arn\}", stop["value"]), stop
+    (listed,) = listing.experiments(doc)
+    assert listed.run_name == "example-queue/az-outage"
+    assert listed.stop_alarms and "dlq-depth" in listed.stop_alarms[0]
+
+
+# The example built with its registry line, its contract printed as the tools read it.
+CONTRACT_OF_EXAMPLE = f"""
+import json, sys
+from pathlib import Path
+from modules import registry
+registry.STACKS = (*registry.STACKS, registry.{EXAMPLE!r})
+from modules.app import build_app
+from modules.config import load_settings
+app = build_app(load_settings(environ={{}}, settings_file=None), Path(sys.argv[1]), ["example-queue"])
+(stack,) = [c for c in app.node.children if c.node.id == "example-queue"]
+print(json.dumps({{
+    "specs": {{prefix: [s.key for s in specs] for prefix, specs in stack.alarm_specs.items()}},
+    "dashboard": stack.dashboard is stack.observability.dashboard is not None,
+    "topic": stack.alarm_topic is not None,
+    "chaos": [e.key for e in stack.chaos.props.experiments] if stack.chaos else None,
+    "claims": [c.experiment for c in stack.fault_claims],
+}}))
+"""
+
+
+def test_the_stack_declares_its_contract(tmp_path: Path) -> None:
+    """What tools and tests read from a stack is declared on the base, not found by getattr:
+    its alarm specs, dashboard, alarm topic, chaos experiments and fault claims."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CONTRACT_OF_EXAMPLE, str(tmp_path / "cdktf.out")],
+        cwd=PROJECT_ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RAI_")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    contract = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert contract == {
+        "specs": {"resilient-ai-dev-example": ["dlq-depth"]},
+        "dashboard": True,
+        "topic": True,
+        "chaos": ["az-outage"],
+        "claims": ["az-outage"],
+    }
 
 
 def test_the_registry_names_what_is_wrong_with_a_line() -> None:

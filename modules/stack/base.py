@@ -10,6 +10,9 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
   ``<key_prefix>/<environment>/<stack>.tfstate``, encrypted, with S3-native locking
   (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
 * the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth;
+* what a stack offers to tools and tests is declared here, not found by ``getattr``: its
+  :class:`~modules.stack.contract.Observability` (alarm specs, alarms, dashboard), its alarm
+  topic, its chaos experiments and its fault claims (``faults.py`` in its folder);
 * with ``settings.emulator_endpoint`` set, and only then, the provider and backend
   point at the emulator and :mod:`modules.stack.emulator` adjustments are applied, after the
   policy has seen the real-AWS form.
@@ -17,17 +20,24 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
+from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from constructs import Construct
 
+from modules.blocks.alarms import AlarmSpec
+from modules.blocks.chaos import Chaos
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 from modules.policy.check import ResiliencePolicy
 from modules.stack import emulator
+from modules.stack.contract import Observability
+from modules.stack.faults import FaultClaims, claims_in_package
 
 MANAGED_BY = "cdktf"
 
@@ -54,7 +64,16 @@ class BaseStack(TerraformStack):
 
     ``backend="local"`` is for the bootstrap ``state`` stack only: the bucket that
     would hold its state does not exist before it is applied.
+
+    A stack sets what it builds of the declared contract: ``observability`` (what its
+    ``observe()`` returns), ``alarm_topic`` (where its alarms go), ``chaos`` (its experiments,
+    None when it has none or ``chaos.enabled`` is off). ``fault_claims`` are read from its
+    folder's ``faults.py``.
     """
+
+    observability: Observability
+    alarm_topic: SnsTopic | None
+    chaos: Chaos | None
 
     def __init__(self, scope: Construct, name: str, *, settings: Settings, backend: Backend = "s3") -> None:
         super().__init__(scope, name)
@@ -78,6 +97,23 @@ class BaseStack(TerraformStack):
         else:
             LocalBackend(self, path=local_state_path(settings, name))
         self.resilience_policy = ResiliencePolicy(self)
+        self.observability = Observability()
+        self.alarm_topic = None
+        self.chaos = None
+
+    @property
+    def alarm_specs(self) -> Mapping[str, Sequence[AlarmSpec]]:
+        """The stack's alarm specs, by the prefix that names their alarms."""
+        return self.observability.specs
+
+    @property
+    def dashboard(self) -> CloudwatchDashboard | None:
+        return self.observability.dashboard
+
+    @property
+    def fault_claims(self) -> FaultClaims:
+        """The faults the stack claims to survive: ``FAULT_CLAIMS`` of ``faults.py`` beside its ``stack.py``."""
+        return claims_in_package(type(self).__module__.rpartition(".")[0])
 
     def region_provider(self, alias: str, region: str) -> AwsProvider:
         """Another AWS provider like the default one (tags, emulator pointing) in ``region``."""

@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from modules.registry import STACKS, Registered
+from modules import registry
+from modules.registry import Registered
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -73,7 +74,12 @@ NO_CLAIMS = FaultClaims()
 
 def claims_in(entry: Registered) -> FaultClaims:
     """The claims in ``entry``'s ``faults.py`` (none when the stack has no such module)."""
-    module_name = f"{entry.package}.{FAULTS_MODULE}"
+    return claims_in_package(entry.package)
+
+
+def claims_in_package(package: str) -> FaultClaims:
+    """The claims in ``<package>.faults`` (none when there is no such module)."""
+    module_name = f"{package}.{FAULTS_MODULE}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -86,10 +92,10 @@ def claims_in(entry: Registered) -> FaultClaims:
     return claims
 
 
-def claims_of(stack: str, stacks: tuple[Registered, ...] = STACKS) -> FaultClaims:
+def claims_of(stack: str) -> FaultClaims:
     """The claims of the registered stack named ``stack``; none for a stack the registry does not
     list (a synthesized stack of another app, such as a test's)."""
-    for entry in stacks:
+    for entry in registry.STACKS:
         if entry.name == stack:
             return claims_in(entry)
     return NO_CLAIMS

@@ -1,14 +1,18 @@
-"""The example stack: composes blocks, maps its settings section to their props."""
+"""The example stack: composes blocks and patterns, maps its settings section to their props."""
 
 from __future__ import annotations
 
 from constructs import Construct
 
 from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
-from modules.blocks.kms_key import KmsKey, KmsKeyProps
+from modules.blocks.caller_identity import caller_identity
+from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
+from modules.patterns.chaos_experiments import add_chaos
+from modules.patterns.network import stack_network
 from modules.stack.base import BaseStack
+from tests.example_queue.chaos import experiments
 from tests.example_queue.observability import observe
 from tests.example_queue.settings import ExampleQueueSettings
 
@@ -18,7 +22,21 @@ class ExampleQueueStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         own = settings.section(ExampleQueueSettings)
         prefix = f"{settings.name_prefix}-example"
-        key = KmsKey(self, "key", KmsKeyProps(alias=prefix, description="Encrypts the example queues"))
+        account = caller_identity(self)
+        key = KmsKey(
+            self,
+            "key",
+            KmsKeyProps(
+                alias=prefix,
+                description="Encrypts the example queues, alarms and experiment logs",
+                extra_policy_statements=(
+                    logs_use_statement(settings.region, account_logs_arn(settings.region, account.account_id)),
+                    service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
+                ),
+            ),
+        )
+        # The consumers' network (none run here: the experiment shows a stack adding one).
+        network = stack_network(self, settings, name=prefix, logs_kms_key_arn=key.arn)
         dlq = Queue(self, "dlq", QueueProps(name=f"{prefix}-dlq", kms_key_arn=key.key.arn))
         Queue(
             self,
@@ -30,5 +48,18 @@ class ExampleQueueStack(BaseStack):
                 max_receive_count=own.max_receive_count,
             ),
         )
-        topic = AlarmTopic(self, "alarms", AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=key.key.arn))
-        observe(self, settings, prefix, topic_arn=topic.topic.arn, dlq_name=dlq.queue.name)
+        self.alarm_topic = AlarmTopic(
+            self, "alarms", AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=key.key.arn)
+        ).topic
+        self.observability = observe(self, settings, prefix, topic_arn=self.alarm_topic.arn, dlq_name=dlq.queue.name)
+        self.chaos = add_chaos(
+            self,
+            settings,
+            prefix=prefix,
+            account_id=account.account_id,
+            alarms=self.observability.alarms[prefix],
+            experiments=experiments(settings, network=network, account_id=account.account_id),
+            kms_key_arn=key.arn,
+            log_retention_days=365,
+            vpc_id=network.vpc_id,
+        )

@@ -7,15 +7,12 @@ CodeDeploy stops a canary of a new version and moves the live alias back when th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
 from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms
 from modules.blocks.dashboard import DashboardProps, alarm_graph, dashboard
 from modules.config import Settings
+from modules.stack.contract import Observability
 
 OLDEST_MESSAGE_ALARM_S = 900  # a backlog older than 15 minutes means processing has stalled
 GRAPH_WIDTH = 8  # three graphs a row
@@ -92,19 +89,6 @@ def alarm_specs(function_name: str, dlq_name: str, queue_name: str | None) -> li
     return specs
 
 
-@dataclass(frozen=True)
-class Observability:
-    """What :func:`observe` made."""
-
-    specs: list[AlarmSpec]
-    alarms: dict[str, CloudwatchMetricAlarm]
-    dashboard: CloudwatchDashboard
-
-    def rollout_guards(self) -> list[str]:
-        """The guards' names as references: the deployment group reads the alarms' names."""
-        return [self.alarms[spec.key].alarm_name for spec in self.specs if spec.guards_rollout]
-
-
 def observe(
     scope: Construct,
     settings: Settings,
@@ -123,4 +107,4 @@ def observe(
     board = dashboard(
         scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=specs, layout="grid")
     )
-    return Observability(specs=specs, alarms=alarms, dashboard=board)
+    return Observability(specs={prefix: specs}, alarms={prefix: alarms}, dashboard=board)

@@ -165,7 +165,7 @@ class EventProcessingStack(BaseStack):
             dlq_name=self.dlq.queue.name,
             queue_name=self.queue.queue.name if self.queue else None,
         )
-        self.alarm_specs = {prefix: self.observability.specs}  # by the prefix that names them
+        self.alarm_topic = self.topic.topic
         # Triggers invoke the live alias; a new version reaches it only through a canary
         # that the error alarm stops and rolls back.
         self.canary = LambdaCanary(
@@ -175,7 +175,7 @@ class EventProcessingStack(BaseStack):
                 name=function_name,
                 region=settings.region,
                 deployment_config_name=ep.deployment_config,
-                alarm_names=self.observability.rollout_guards(),
+                alarm_names=self.observability.guard_references(prefix),
             ),
             function=self.function.function,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
@@ -23,6 +22,7 @@ from modules.blocks.server_metrics import server_graphs
 from modules.config import Settings
 from modules.patterns.server_metrics import configured_server_metrics, server_alarms
 from modules.patterns.serving_site import ModelServerRegion
+from modules.stack.contract import Observability
 
 
 def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:
@@ -104,10 +104,10 @@ def observe(
     fleets: Mapping[str, ModelServerFleet],
     targets: Mapping[str, TargetMetrics],
     target_specs: Mapping[str, Sequence[AlarmSpec]],
-) -> tuple[dict[str, dict[str, CloudwatchMetricAlarm]], dict[str, list[AlarmSpec]], CloudwatchDashboard]:
-    """Every site's alarms (by role: in the site, their ids are Terraform addresses, to its
-    topic), their specs (by the site's prefix, which names them) and one dashboard over every
-    site (in ``scope``, each graph in its site's region).
+) -> Observability:
+    """Every site's alarms (in the site: their ids are Terraform addresses, to its topic) and
+    their specs, by the site's prefix (which names them), and one dashboard over every site (in
+    ``scope``, each graph in its site's region).
 
     ``target_specs`` are the sites' :func:`site_alarms`, made before their groups, whose
     refreshes watch them; the groups' alarms are added here."""
@@ -118,10 +118,10 @@ def observe(
     for role, site in sites.items():
         group = group_metrics(fleets[role])
         specs = [*target_specs[role], *group_alarms(group, settings.ha_failover.min_size)]
-        alarms[role] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
+        alarms[site.prefix] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
         graphs += fleet_graphs(role, site.region, targets[role], group)
         graphs += server_graphs(role, configured_server_metrics(settings, fleets[role].fleet.props.name), site.region)
         every += specs
         by_prefix[site.prefix] = specs
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
-    return alarms, by_prefix, board
+    return Observability(specs=by_prefix, alarms=alarms, dashboard=board)

@@ -100,16 +100,17 @@ class HaFailoverStack(BaseStack):
                 desired=ha.desired_capacity,
                 rollback_alarms=target_specs[role],
             )
-        self.site_alarms, self.alarm_specs, self.dashboard = observe(
+        self.observability = observe(
             self, settings, prefix, sites=self.sites, fleets=self.fleets, targets=targets, target_specs=target_specs
         )
         primary = self.sites["primary"]
+        self.alarm_topic = primary.topic
         self.chaos = add_chaos(
             self,
             settings,
             prefix=prefix,
             account_id=primary.account.account_id,
-            alarms=self.site_alarms["primary"],
+            alarms=self.observability.alarms[primary.prefix],
             experiments=experiments(
                 settings,
                 group_name=self.fleets["primary"].fleet.name,
@@ -136,7 +137,7 @@ class HaFailoverStack(BaseStack):
             # Route 53's checkers are on the internet: they cannot reach an internal ALB, and a
             # public one answers them 403 (WAF: no bearer token). The check follows the site's
             # own "no healthy hosts" alarm instead, in the site's region.
-            alarm = self.site_alarms[role]["no-healthy-hosts"]
+            alarm = self.observability.alarms[site.prefix]["no-healthy-hosts"]
             check = Route53HealthCheck(
                 self,
                 f"health-{role}",

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster
 from cdktf_cdktf_provider_aws.ecs_service import EcsService
 from cdktf_cdktf_provider_aws.lb import Lb
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
 
-from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms, rollout_guards
+from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, Line, dashboard
 from modules.blocks.server_metrics import ServerMetrics, server_graphs
 from modules.config import Settings
 from modules.patterns.server_metrics import configured_server_metrics, server_alarms
+from modules.stack.contract import Observability
 
 ELB = "AWS/ApplicationELB"
 
@@ -156,18 +155,6 @@ def graphs(m: ServiceMetrics, server: ServerMetrics) -> list[Graph]:
     ]
 
 
-@dataclass(frozen=True)
-class Observability:
-    """What :func:`observe` made."""
-
-    specs: list[AlarmSpec]
-    alarms: dict[str, CloudwatchMetricAlarm]
-    dashboard: CloudwatchDashboard
-
-    def rollout_guards(self, prefix: str) -> list[str]:
-        return rollout_guards(prefix, self.specs)
-
-
 def observe(
     scope: Construct,
     settings: Settings,
@@ -196,4 +183,4 @@ def observe(
             line_options=True,
         ),
     )
-    return Observability(specs=specs, alarms=alarms, dashboard=board)
+    return Observability(specs={prefix: specs}, alarms={prefix: alarms}, dashboard=board)

@@ -118,8 +118,8 @@ class ModelServingStack(BaseStack):
             service=self.service,
             load_balancer=self.load_balancer,
         )
-        self.topic = front.add_alarm_topic()
-        watch = observe(
+        self.topic = self.alarm_topic = front.add_alarm_topic()
+        self.observability = watch = observe(
             self,
             settings,
             prefix,
@@ -129,19 +129,17 @@ class ModelServingStack(BaseStack):
             cluster=self.cluster,
             service=self.service,
         )
-        self.dashboard = watch.dashboard
-        self.alarm_specs = {prefix: watch.specs}  # by the prefix that names them
         # Beside the breaker (tasks that never get healthy): a new revision that is healthy
         # but answers 5xx, slowly, or keeps crashing is rolled back when a rollout guard fires.
         # Set after the alarms exist: they read the service's name.
-        self.service.put_alarms(alarm_names=watch.rollout_guards(prefix), enable=True, rollback=True)
+        self.service.put_alarms(alarm_names=watch.guard_names(prefix), enable=True, rollback=True)
         account_id = front.account.account_id
         self.chaos = add_chaos(
             self,
             settings,
             prefix=prefix,
             account_id=account_id,
-            alarms=watch.alarms,
+            alarms=watch.alarms[prefix],
             experiments=experiments(
                 settings,
                 cluster=self.cluster.name,

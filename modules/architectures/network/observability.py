@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
@@ -13,6 +12,7 @@ from modules.architectures.network.region import NetworkRegion
 from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.config import Settings
+from modules.stack.contract import Observability
 
 
 def nat_alarms(nat_ids: list[str]) -> list[AlarmSpec]:
@@ -48,18 +48,17 @@ def nat_alarms(nat_ids: list[str]) -> list[AlarmSpec]:
     return specs
 
 
-def observe(
-    scope: Construct, settings: Settings, regions: Mapping[str, NetworkRegion]
-) -> tuple[dict[str, dict[str, CloudwatchMetricAlarm]], dict[str, list[AlarmSpec]], CloudwatchDashboard]:
-    """The NAT alarms of each region (in the region, to its topic) and the stack's dashboard."""
+def observe(scope: Construct, settings: Settings, regions: Mapping[str, NetworkRegion]) -> Observability:
+    """The NAT alarms of each region (in the region, to its topic; by the region's prefix) and the
+    stack's dashboard."""
     alarms: dict[str, dict[str, CloudwatchMetricAlarm]] = {}
     specs: dict[str, list[AlarmSpec]] = {}
     graphs: list[Graph] = []
     every: list[AlarmSpec] = []
-    for role, site in regions.items():
+    for site in regions.values():
         region_specs = nat_alarms([nat.id for nat in site.network.nat_gateways])
         specs[site.prefix] = region_specs
-        alarms[role] = metric_alarms(site, site.prefix, region_specs, [site.topic.arn])
+        alarms[site.prefix] = metric_alarms(site, site.prefix, region_specs, [site.topic.arn])
         every += region_specs
         for name in ("ErrorPortAllocation", "PacketsDropCount"):
             lines = [
@@ -71,4 +70,4 @@ def observe(
         scope,
         DashboardProps(name=f"{settings.name_prefix}-network", region=settings.region, graphs=graphs, alarms=every),
     )
-    return alarms, specs, board
+    return Observability(specs=specs, alarms=alarms, dashboard=board)

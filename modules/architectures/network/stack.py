@@ -14,7 +14,6 @@ from constructs import Construct
 
 from modules.architectures.network.observability import observe
 from modules.architectures.network.region import NetworkRegion
-from modules.blocks.alarms import AlarmSpec
 from modules.config import Settings
 from modules.stack.base import BaseStack
 
@@ -31,14 +30,14 @@ class NetworkStack(BaseStack):
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
         super().__init__(scope, name, settings=settings)
         self.regions: dict[str, NetworkRegion] = {}
-        self.alarm_specs: dict[str, list[AlarmSpec]] = {}
         if settings.network.mode != "shared":
             return  # per_stack: each stack builds its own; existing: the user's. An empty stack.
         self.regions["primary"] = NetworkRegion(self, "primary", settings, region=settings.region)
         secondary = settings.ha_failover.secondary_region
         if secondary:
             self.regions["secondary"] = NetworkRegion(self, "secondary", settings, region=secondary)
-        self.alarms, self.alarm_specs, self.dashboard = observe(self, settings, self.regions)
+        self.observability = observe(self, settings, self.regions)
+        self.alarm_topic = self.regions["primary"].topic.topic
         if secondary:
             provider = self.region_provider("secondary", secondary)
             for node in self.regions["secondary"].node.find_all():

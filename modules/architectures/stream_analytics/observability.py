@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
     CloudwatchEventTarget,
     CloudwatchEventTargetDeadLetterConfig,
     CloudwatchEventTargetRetryPolicy,
 )
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
@@ -25,12 +23,13 @@ from constructs import Construct
 
 from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
-from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms, rollout_guards
+from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
 from modules.stack.base import protect_in_prod
+from modules.stack.contract import Observability
 
 METRIC_NAMESPACE = "ResilientAI/StreamWorker"
 HEARTBEAT_S = 30
@@ -46,32 +45,17 @@ SPOT_EVENTS = {
 
 
 @dataclass(frozen=True)
-class Alerts:
-    """What :func:`alerts` made that the stack hands out."""
+class AlertRoutes:
+    """Where the stack's alerts go: the topic (alarms and spot events) and the DLQ of spot
+    events EventBridge could not deliver."""
 
     topic: SnsTopic
     event_dlq: SqsQueue
-    dashboard: CloudwatchDashboard
-    specs: list[AlarmSpec]
-    alarms: dict[str, CloudwatchMetricAlarm]
-
-    def rollout_guards(self, prefix: str) -> list[str]:
-        return rollout_guards(prefix, self.specs)
 
 
-def alerts(
-    scope: Construct,
-    settings: Settings,
-    prefix: str,
-    account_id: str,
-    *,
-    key_arn: str,
-    stream: KinesisStream,
-    leases: DynamodbTable,
-    dlq: SqsQueue,
-) -> Alerts:
-    """The alerts of the stack, created in ``scope`` (the stack: their ids are Terraform
-    addresses); ``key_arn`` encrypts the topic and the event DLQ."""
+def alert_routes(scope: Construct, settings: Settings, prefix: str, account_id: str, *, key_arn: str) -> AlertRoutes:
+    """The topic, the spot-event rules that publish to it and their DLQ, created in ``scope``
+    (the stack: their ids are Terraform addresses); ``key_arn`` encrypts the topic and the DLQ."""
     cfg = settings.section(StreamSettings)
     topic = alarm_topic(
         scope,
@@ -152,11 +136,26 @@ def alerts(
             ),
         ),
     )
-    metrics = stream_metrics(stream, leases, dlq, event_dlq)
+    return AlertRoutes(topic=topic, event_dlq=event_dlq)
+
+
+def observe(
+    scope: Construct,
+    settings: Settings,
+    prefix: str,
+    *,
+    routes: AlertRoutes,
+    stream: KinesisStream,
+    leases: DynamodbTable,
+    dlq: SqsQueue,
+) -> Observability:
+    """The alarms (to the routes' topic) and the dashboard, created in ``scope`` (the stack:
+    their ids are Terraform addresses)."""
+    metrics = stream_metrics(stream, leases, dlq, routes.event_dlq)
     specs = alarm_specs(settings, metrics)
-    alarms = metric_alarms(scope, prefix, specs, [topic.arn])
+    alarms = metric_alarms(scope, prefix, specs, [routes.topic.arn])
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs(metrics), alarms=specs))
-    return Alerts(topic=topic, event_dlq=event_dlq, dashboard=board, specs=specs, alarms=alarms)
+    return Observability(specs={prefix: specs}, alarms={prefix: alarms}, dashboard=board)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.architectures.stream_analytics.chaos import experiments
-from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alerts
+from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alert_routes, observe
 from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
@@ -215,7 +215,7 @@ class StreamAnalyticsStack(BaseStack):
             settings,
             prefix=prefix,
             account_id=account.account_id,
-            alarms=self.alerts.alarms,
+            alarms=self.observability.alarms[prefix],
             experiments=experiments(settings, fleet_id=self.fleet_id),
             kms_key_arn=self.key.arn,
             log_retention_days=cfg.log_retention_days,
@@ -351,7 +351,7 @@ class StreamAnalyticsStack(BaseStack):
                 refresh_checkpoints=self.settings.fleet.refresh_checkpoints,
                 refresh_bake_s=self.settings.fleet.refresh_bake_s,
                 # New workers that stop heartbeating or fall behind undo the refresh.
-                rollback_alarm_names=self.alerts.rollout_guards(prefix),
+                rollback_alarm_names=self.observability.guard_names(prefix),
             ),
             launch_template=self.template.launch_template,
         )
@@ -360,18 +360,12 @@ class StreamAnalyticsStack(BaseStack):
     # --- visibility ---------------------------------------------------------------------------
 
     def _alerts(self, settings: Settings, prefix: str, account_id: str) -> None:
-        self.alerts = made = alerts(
-            self,
-            settings,
-            prefix,
-            account_id,
-            key_arn=self.key.arn,
-            stream=self.stream,
-            leases=self.leases,
-            dlq=self.dlq,
+        routes = alert_routes(self, settings, prefix, account_id, key_arn=self.key.arn)
+        self.topic = self.alarm_topic = routes.topic
+        self.event_dlq = routes.event_dlq
+        self.observability = observe(
+            self, settings, prefix, routes=routes, stream=self.stream, leases=self.leases, dlq=self.dlq
         )
-        self.topic, self.event_dlq, self.dashboard = made.topic, made.event_dlq, made.dashboard
-        self.alarm_specs = {prefix: made.specs}  # by the prefix that names them
 
     def _outputs(self) -> None:
         outputs = {

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from constructs import Construct
 
 from modules.blocks.alarms import AlarmSpec, metric_alarms
@@ -24,6 +22,7 @@ from modules.blocks.server_metrics import server_graphs
 from modules.config import Settings
 from modules.patterns.server_metrics import configured_server_metrics, server_alarms
 from modules.patterns.serving_site import ModelServerRegion
+from modules.stack.contract import Observability
 
 
 def group_alarms(settings: Settings, key: str, t: TargetMetrics, service: str) -> list[AlarmSpec]:
@@ -64,7 +63,7 @@ def observe(
     specs: Mapping[str, Sequence[AlarmSpec]],
     targets: Mapping[str, TargetMetrics],
     fleets: Mapping[str, ModelServerFleet],
-) -> tuple[dict[str, CloudwatchMetricAlarm], CloudwatchDashboard]:
+) -> Observability:
     """The alarms of every target group (in the site: their ids are Terraform addresses, to
     its topic) and the stack's dashboard (in ``scope``), one row of graphs per group."""
     every = [spec for group_specs in specs.values() for spec in group_specs]
@@ -76,4 +75,4 @@ def observe(
         server = configured_server_metrics(settings, fleets[key].fleet.props.name)
         graphs += server_graphs(key, server, site.region)
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))
-    return alarms, board
+    return Observability(specs={site.prefix: every}, alarms={site.prefix: alarms}, dashboard=board)

@@ -123,7 +123,7 @@ class TargetGroupsStack(BaseStack):
             )
             for key, group in groups.items()
         }
-        self.alarms, self.dashboard = observe(
+        self.observability = observe(
             self,
             settings,
             prefix,
@@ -132,15 +132,14 @@ class TargetGroupsStack(BaseStack):
             targets=targets,
             fleets=self.fleets,
         )
-        # By the prefix that names them (the site's).
-        self.alarm_specs = {self.site.prefix: [spec for specs in self.group_alarm_specs.values() for spec in specs]}
+        self.alarm_topic = self.site.topic
         self._canary_controller(settings, prefix)
         self.chaos = add_chaos(
             self,
             settings,
             prefix=prefix,
             account_id=self.site.account.account_id,
-            alarms=self.alarms,
+            alarms=self.observability.alarms[self.site.prefix],
             experiments=experiments(
                 settings,
                 group_names={k: f.fleet.name for k, f in self.fleets.items()},
