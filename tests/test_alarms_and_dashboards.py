@@ -123,9 +123,15 @@ def test_a_dashboard_with_an_unknown_layout_is_refused_naming_it() -> None:
 
 
 def test_dimension_order_does_not_hide_a_metric() -> None:
+    """The same dimensions in another order are the same metric; another value is not."""
     two = Metric(namespace="N", name="M", dimensions={"A": "1", "B": "2"})
     swapped = Metric(namespace="N", name="M", dimensions={"B": "2", "A": "1"})
-    DashboardProps(name="d", region="r", graphs=[Graph(title="t", lines=[swapped])], alarms=[spec(metric=two)])
+    other = Metric(namespace="N", name="M", dimensions={"A": "1", "B": "3"})
+    graphs = [Graph(title="t", lines=[swapped])]
+    props = DashboardProps(name="d", region="r", graphs=graphs, alarms=[spec(metric=two)])
+    assert [s.metric for s in props.alarms] == [two]
+    with pytest.raises(ValueError, match=r"'errors' reads N M \{'A': '1', 'B': '3'\}, which no graph shows"):
+        DashboardProps(name="d", region="r", graphs=graphs, alarms=[spec(metric=other)])
 
 
 def test_grid_layout_places_graphs_left_to_right_then_down() -> None:
