@@ -27,7 +27,6 @@ ARCHITECTURES = PROJECT_ROOT / "modules" / "architectures"
 # about: no alarms, so no observability.py and no dashboard.
 WATCHED_STACKS = [name for name in STACKS if name != STATE_STACK]
 PACKAGES = {entry.name: entry for entry in REGISTERED}
-LINE_LIMIT = 400
 
 ERRORS = Metric(namespace="AWS/Lambda", name="Errors", dimensions={"FunctionName": "f"})
 
@@ -326,13 +325,3 @@ def test_no_module_imports_its_stack_py() -> None:
         and any(name.startswith(f"modules.architectures.{path.parent.name}.stack") for name in imports(path))
     ]
     assert not circles
-
-
-def test_no_python_file_in_modules_or_handlers_exceeds_the_line_limit() -> None:
-    long = {
-        str(path.relative_to(PROJECT_ROOT)): n
-        for folder in ("modules", "handlers")
-        for path in (PROJECT_ROOT / folder).rglob("*.py")
-        if (n := len(path.read_text().splitlines())) > LINE_LIMIT
-    }
-    assert not long, long
