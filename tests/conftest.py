@@ -109,9 +109,19 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared_synth(tmp_path_factory, "default", {})
 
 
+def every_stack(outdir: Path) -> dict[str, StackDoc]:
+    """The JSON of a synth of every registered stack, asserted complete, so that a test looping
+    over the stacks cannot pass on a synth that wrote fewer, or none."""
+    from modules.registry import STACKS
+
+    docs = load_stacks(outdir)
+    assert sorted(docs) == sorted(entry.name for entry in STACKS), f"stacks synthesized in {outdir}: {sorted(docs)}"
+    return docs
+
+
 @pytest.fixture(scope="session")
 def stacks(synth_dir: Path) -> dict[str, StackDoc]:
-    return load_stacks(synth_dir)
+    return every_stack(synth_dir)
 
 
 EMULATOR_ENV = {"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}
@@ -125,7 +135,7 @@ def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def emulator_stacks(emulator_synth_dir: Path) -> dict[str, StackDoc]:
-    return load_stacks(emulator_synth_dir)
+    return every_stack(emulator_synth_dir)
 
 
 @pytest.fixture(scope="module")
