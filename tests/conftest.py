@@ -14,6 +14,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from modules.config import Settings, load_settings
 from modules.config.settings import EXPOSED_STACKS
+from tools.harness.moto_server import MotoServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_URL = "http://127.0.0.1:4566"  # never contacted by synth-only tests
@@ -108,9 +109,19 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared_synth(tmp_path_factory, "default", {})
 
 
+def every_stack(outdir: Path) -> dict[str, StackDoc]:
+    """The JSON of a synth of every registered stack, asserted complete, so that a test looping
+    over the stacks cannot pass on a synth that wrote fewer, or none."""
+    from modules.registry import STACKS
+
+    docs = load_stacks(outdir)
+    assert sorted(docs) == sorted(entry.name for entry in STACKS), f"stacks synthesized in {outdir}: {sorted(docs)}"
+    return docs
+
+
 @pytest.fixture(scope="session")
 def stacks(synth_dir: Path) -> dict[str, StackDoc]:
-    return load_stacks(synth_dir)
+    return every_stack(synth_dir)
 
 
 EMULATOR_ENV = {"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}
@@ -124,7 +135,18 @@ def emulator_synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def emulator_stacks(emulator_synth_dir: Path) -> dict[str, StackDoc]:
-    return load_stacks(emulator_synth_dir)
+    return every_stack(emulator_synth_dir)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A moto server (with the fixes of tools/harness/moto_fixes.py) for the test module that asks
+    for it: started once for the module, shared by its tests (each names its own resources) and
+    stopped with it, so no module sees another's state. A test that needs a server of its own
+    starts it with ``MotoServer(tmp_path / "moto.log")``: its log is then in the test's
+    ``tmp_path``, where a failed emulator test's report reads the refused calls."""
+    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
 
 
 @pytest.fixture

@@ -63,12 +63,6 @@ class Rig:
         return schedule("canary_controller", PERIOD_S, endpoint=self.endpoint, region=REGION, env=self.env)
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
-
-
 @pytest.fixture
 def rig(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Rig:
     for key, value in CREDENTIALS.items():

@@ -17,11 +17,15 @@ from modules.policy.chaos_rules import ExperimentStopConditions, ExperimentTarge
 from modules.policy.check import evaluate
 from modules.policy.document import StackDocument
 from modules.registry import STACKS
-from modules.stack.faults import FaultClaim, claims_of
+from modules.stack.faults import FaultClaim, claims_in, claims_of
 from tests.conftest import StackDoc, by_path, load_stacks, resources, shared_synth
 
-CHAOS_STACKS = ("model-serving", "ha-failover", "target-groups", "stream-analytics")
-EXPECTED = {
+# Every registered stack that claims a fault with an experiment (its faults.py): a new one is
+# covered by the checks below without an edit here.
+CHAOS_STACKS = tuple(entry.name for entry in STACKS if any(c.experiment for c in claims_in(entry)))
+# The FIS action each experiment of this project's stacks runs (a stack added later pins its own
+# in its own test file).
+ACTIONS = {
     "model-serving": {"stop-tasks": "aws:ecs:stop-task", "az-outage": "aws:network:disrupt-connectivity"},
     "ha-failover": {
         "terminate-instances": "aws:ec2:terminate-instances",
@@ -82,6 +86,14 @@ def templates(doc: StackDoc) -> dict[str, dict[str, Any]]:
     return out
 
 
+def experiments(doc: StackDoc, stack: str) -> dict[str, dict[str, Any]]:
+    """The stack's templates, asserted to be exactly its expected experiments first, so that a
+    check looping over them cannot pass on a stack that ships none."""
+    found = templates(doc)
+    assert sorted(found) == sorted(c.experiment for c in claims_of(stack) if c.experiment), stack
+    return found
+
+
 def alarm_arn_refs(doc: StackDoc) -> set[str]:
     return {f"${{aws_cloudwatch_metric_alarm.{name}.arn}}" for name in doc["resource"]["aws_cloudwatch_metric_alarm"]}
 
@@ -104,8 +116,8 @@ def test_every_claimed_fault_has_its_template_with_the_catalogue_fault_text(
 ) -> None:
     """The scorecard lists the catalogue's claims with their experiments: each key must be a template
     of the stack, running the expected FIS action, its description starting with the claim's fault."""
-    found = templates(stacks[stack])
-    assert {k: t["action"][0]["action_id"] for k, t in found.items()} == EXPECTED[stack]
+    found = experiments(stacks[stack], stack)
+    assert {k: t["action"][0]["action_id"] for k, t in found.items()} == ACTIONS[stack]
     claimed = {c.experiment: c.fault for c in claims_of(stack) if c.experiment}
     assert set(claimed) == set(found)
     for key, t in found.items():
@@ -121,7 +133,7 @@ def test_stop_conditions_are_alarms_of_the_same_stack_by_reference(stacks: dict[
     reference to an alarm this stack creates, or FIS would keep hurting users it cannot see."""
     doc = stacks[stack]
     own = alarm_arn_refs(doc)
-    for key, t in templates(doc).items():
+    for key, t in experiments(doc, stack).items():
         conditions = t["stop_condition"]
         assert 1 <= len(conditions) <= 5, key
         for c in conditions:
@@ -147,7 +159,7 @@ def test_targets_are_scoped_counted_and_fail_when_empty(stacks: dict[str, StackD
     """Never "every instance in the account": each target names this stack's group, fleet, service or
     subnet, takes a counted share, and an experiment that finds nothing fails instead of passing."""
     doc = stacks[stack]
-    for key, t in templates(doc).items():
+    for key, t in experiments(doc, stack).items():
         (target,) = t["target"]
         assert re.fullmatch(r"ALL|COUNT\(\d+\)|PERCENT\(\d+\)", target["selection_mode"]), key
         scope = json.dumps({k: target.get(k) for k in ("resource_arns", "resource_tag", "parameters")})
@@ -185,7 +197,7 @@ def test_each_target_names_the_resources_of_its_own_stack(stacks: dict[str, Stac
     ):
         assert group in groups[key][0]["value"], (key, groups[key])
         assert tg[key]["stop_condition"] and all(group in c["value"] for c in tg[key]["stop_condition"]), key
-    sa = templates(stacks["stream-analytics"])
+    sa = experiments(stacks["stream-analytics"], "stream-analytics")
     for t in sa.values():
         (tag,) = t["target"][0]["resource_tag"]
         assert tag == {"key": "aws:ec2spot:fleet-request-id", "value": "${aws_spot_fleet_request.spot-fleet.id}"}
@@ -199,7 +211,7 @@ def test_experiment_log_is_kms_encrypted_kept_and_schema_2(stacks: dict[str, Sta
     group = by_path(doc, "aws_cloudwatch_log_group", "chaos/logs")
     assert group["kms_key_id"].startswith("${aws_kms_key.") and group["retention_in_days"] == 365
     arn = "${aws_cloudwatch_log_group." + group["//"]["metadata"]["uniqueId"] + ".arn}:*"
-    for t in templates(doc).values():
+    for t in experiments(doc, stack).values():
         assert t["log_configuration"] == {
             "log_schema_version": 2,
             "cloudwatch_logs_configuration": {"log_group_arn": arn},
@@ -219,7 +231,7 @@ def test_role_is_assumed_by_fis_of_this_account_only(stacks: dict[str, StackDoc]
     )
     assert trust["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":experiment/*")
     ref = "${aws_iam_role." + role["//"]["metadata"]["uniqueId"] + ".arn}"
-    assert all(t["role_arn"] == ref for t in templates(doc).values())
+    assert all(t["role_arn"] == ref for t in experiments(doc, stack).values())
 
 
 @pytest.mark.parametrize("stack", CHAOS_STACKS)
@@ -229,7 +241,7 @@ def test_role_may_do_exactly_what_its_templates_need_on_their_targets(stacks: di
     doc = stacks[stack]
     statements = role_policy(doc)
     granted = {a for s in statements for a in actions_of(s)}
-    needed = {a for t in templates(doc).values() for a in CALLS[t["action"][0]["action_id"]]} | LOG_DELIVERY
+    needed = {a for t in experiments(doc, stack).values() for a in CALLS[t["action"][0]["action_id"]]} | LOG_DELIVERY
     assert granted == needed
     for s in statements:
         if s["Resource"] == "*":
@@ -364,6 +376,7 @@ def test_catalogue_backs_every_claim_with_an_experiment_or_a_reason() -> None:
     """The scorecard reads this: no claim without one or the other; event-processing says why none."""
     stacks = {entry.name for entry in STACKS if len(claims_of(entry.name))}
     assert stacks == {*CHAOS_STACKS, "event-processing"}
+    assert set(CHAOS_STACKS) == set(ACTIONS), "every stack with experiments found in its faults.py, none lost"
     (ep,) = claims_of("event-processing")
     assert not ep.experiment and "Functions" in ep.no_experiment and "test_event_processor_handler" in ep.no_experiment
     with pytest.raises(ValueError, match="exactly one"):

@@ -374,12 +374,6 @@ class Rig:
         return self.tools[-1]
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
-
-
 @pytest.fixture
 def rig(moto: MotoServer, tmp_path: Path) -> Iterator[Rig]:
     settings_file = tmp_path / "settings.toml"

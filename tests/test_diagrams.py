@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from modules.policy.document import StackDocument
+from modules.registry import STACKS
 from tests.conftest import StackDoc
 from tools.docs.diagrams import DEFAULT_DIR, build, render, to_dot
 
@@ -23,7 +24,9 @@ def test_checked_in_diagram_sources_are_what_the_default_synth_gives(stacks: dic
 
 
 def test_every_stack_has_a_rendered_picture_in_docs() -> None:
-    for dot in DEFAULT_DIR.glob("*.dot"):
+    dots = sorted(DEFAULT_DIR.glob("*.dot"))
+    assert [dot.stem for dot in dots] == sorted(entry.name for entry in STACKS), "run `make diagrams`"
+    for dot in dots:
         for fmt in ("svg", "png"):
             assert dot.with_suffix(f".{fmt}").stat().st_size > 1000, f"{dot.stem}.{fmt} missing: run `make diagrams`"
 

@@ -23,14 +23,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
 
 @pytest.fixture
-def moto(tmp_path: Path) -> Iterator[MotoServer]:
-    with MotoServer(tmp_path / "moto.log") as server:
-        yield server
-
-
-@pytest.fixture
-def emu(moto: MotoServer) -> Settings:
-    return emulator_settings(moto.endpoint, environ={})
+def emu(tmp_path: Path) -> Iterator[Settings]:
+    """Settings for a moto server of the test's own, not the module's shared ``moto``: its log is
+    in the test's ``tmp_path``, where a failed emulator test's report reads the refused calls."""
+    with MotoServer(tmp_path / "moto.log") as moto:
+        yield emulator_settings(moto.endpoint, environ={})
 
 
 def test_moto_server_listens_on_loopback_and_stops(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -277,25 +278,28 @@ def test_a_bad_retention_is_refused_before_anything_is_written(tmp_path: Path) -
 # --- the edges of the ranges, accepted on both sides ---------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "props"),
-    [
-        ("RAI_STATE_NONCURRENT_VERSION_EXPIRY_DAYS", "3650", lambda: bucket(expiry_days=3650)),
-        ("RAI_LOAD_BALANCER_IDLE_TIMEOUT_S", "4000", lambda: load_balancer(idle_timeout_s=4000)),
-        ("RAI_LOAD_BALANCER_SLOW_START_S", "0", lambda: target_group(slow_start_s=0)),
-        ("RAI_LOAD_BALANCER_SLOW_START_S", "30", lambda: target_group(slow_start_s=30)),
-        ("RAI_VPC_CIDR", "10.1.0.0/24", lambda: network(cidr="10.1.0.0/24")),
-        ("RAI_ZONE_IDS", "euw3-az1,euw3-az2", lambda: network(zone_ids=("euw3-az1", "euw3-az2"))),
-        ("RAI_SERVING_MODEL_URI", "s3://acme-models/wine/v2.json", lambda: server_fleet(model_uri="s3://a-b/w.json")),
-        ("RAI_SERVING_MODEL_URI", "/opt/models/wine.onnx", lambda: server_fleet(model_uri="/opt/models/wine.onnx")),
-    ],
-)
-def test_the_edges_of_a_rule_pass_both(variable: str, value: str, props: Callable[[], object]) -> None:
-    env = {variable: value}
-    if variable == "RAI_ZONE_IDS":
+EDGES = [
+    Rule("state.noncurrent_version_expiry_days", "3650", bucket, "expiry_days", 3650),
+    Rule("load_balancer.idle_timeout_s", "4000", load_balancer, "idle_timeout_s", 4000),
+    Rule("load_balancer.slow_start_s", "0", target_group, "slow_start_s", 0),
+    Rule("load_balancer.slow_start_s", "30", target_group, "slow_start_s", 30),
+    Rule("vpc_cidr", "10.1.0.0/24", network, "cidr", "10.1.0.0/24"),
+    Rule("zone_ids", "euw3-az1,euw3-az2", network, "zone_ids", ("euw3-az1", "euw3-az2")),
+    Rule(
+        "serving.model_uri", "s3://acme-models/wine/v2.json", server_fleet, "model_uri", "s3://acme-models/wine/v2.json"
+    ),
+    Rule("serving.model_uri", "/opt/models/wine.onnx", server_fleet, "model_uri", "/opt/models/wine.onnx"),
+]
+
+
+@pytest.mark.parametrize("rule", EDGES, ids=str)
+def test_the_edges_of_a_rule_pass_both(rule: Rule) -> None:
+    """GIVEN a value at the edge of a rule THEN the setting reads it and the props keep it."""
+    env = {rule.variable: rule.env_value}
+    if rule.setting == "zone_ids":
         env |= {"RAI_REGION": "eu-west-3", "RAI_AZ_COUNT": "2"}
-    settings_from(env)
-    props()
+    assert attrgetter(rule.setting)(settings_from(env)) == rule.value
+    assert getattr(rule.props(**{rule.field: rule.value}), rule.field) == rule.value
 
 
 def test_an_optional_expiry_may_be_left_out() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -71,17 +72,37 @@ def test_a_new_stack_folder_is_under_the_contracts_without_an_edit(tmp_path: Pat
     assert refused in " ".join(proc.stdout.split()), proc.stdout[-3000:]
 
 
-MAX_MODULE_LINES = 450
+LINE_LIMIT = 400
+CODE_FOLDERS = ("modules", "handlers", "tools")
 
 
-def test_no_product_module_is_over_the_size_a_reader_can_hold() -> None:
-    """A file over this does more than one thing: split it (e.g. a stack's observability.py)."""
-    long = {
-        str(p.relative_to(PROJECT_ROOT)): n
-        for p in (PROJECT_ROOT / "modules").rglob("*.py")
-        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
-    }
-    assert long == {}
+def code_files() -> list[Path]:
+    """The Python files of the code folders, each of which holds some."""
+    by_folder = {folder: sorted((PROJECT_ROOT / folder).rglob("*.py")) for folder in CODE_FOLDERS}
+    assert all(by_folder.values()), f"no Python file in {[f for f, files in by_folder.items() if not files]}"
+    return [path for files in by_folder.values() for path in files]
+
+
+def test_no_code_file_is_over_the_size_a_reader_can_hold() -> None:
+    """A file over this does more than one thing: split it by idea, never squeeze it."""
+    long = [
+        f"{path.relative_to(PROJECT_ROOT)}: {n} lines"
+        for path in code_files()
+        if (n := len(path.read_text().splitlines())) > LINE_LIMIT
+    ]
+    assert not long, f"over {LINE_LIMIT} lines, split by idea:\n" + "\n".join(long)
+
+
+def test_the_formatter_lays_out_every_line_of_code() -> None:
+    """No `# fmt: skip` nor `# fmt: off`: the formatter's layout is the code's."""
+    pattern = re.compile(r"#\s*fmt:\s*(skip|off)\b")
+    kept = [
+        f"{path.relative_to(PROJECT_ROOT)}:{i}: {line.strip()}"
+        for path in code_files()
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not kept, "let the formatter lay these out:\n" + "\n".join(kept)
 
 
 def test_mypy_sees_the_provider_package_without_its_eager_submodule_imports(tmp_path: Path) -> None:

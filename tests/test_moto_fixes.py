@@ -5,7 +5,6 @@ them still denies."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +52,8 @@ def test_conditions_are_evaluated_as_aws_does(
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield aws_client("s3", emulator_settings(server.endpoint, environ={}))
+def s3(moto: MotoServer) -> Any:
+    return aws_client("s3", emulator_settings(moto.endpoint, environ={}))
 
 
 def _bucket_with(s3: Any, name: str, statements: list[dict[str, Any]]) -> None:

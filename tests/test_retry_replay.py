@@ -8,7 +8,7 @@ import http.client
 import socket
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +88,6 @@ def test_recorded_responses_are_bounded() -> None:
 
 
 # --- on the emulator itself ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
 
 
 def create_group_request(name: str, invocation: str, attempt: int) -> tuple[bytes, dict[str, str]]:

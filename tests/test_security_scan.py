@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROJECT_ROOT
 from tools.deploy.checkov_scan import Finding, Waiver, load_waivers, scan
 
 
 def test_every_waiver_is_scoped_and_reasoned() -> None:
-    for w in load_waivers():
+    waivers = load_waivers()
+    declared = (PROJECT_ROOT / "pyproject.toml").read_text().count("\n[[tool.checkov-waivers]]\n")
+    assert declared and len(waivers) == declared, f"{len(waivers)} waivers loaded of the {declared} in pyproject.toml"
+    for w in waivers:
         assert w.stack and w.resource != "*", f"{w.check}: waiver must name a resource pattern"
         assert len(w.reason) > 40, f"{w.check}: give the reason, not a token"
 

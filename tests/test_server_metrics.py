@@ -201,12 +201,10 @@ def test_server_alarms_fire_on_latency_rates_with_a_traffic_floor_and_silence(st
 
 
 def test_thresholds_and_floor_come_from_the_settings() -> None:
-    from modules.config.server_metrics import ServerMetricsSettings
-
     settings = settings_from(
         {"RAI_SERVER_METRICS_P99_LATENCY_ALARM_MS": "750", "RAI_SERVER_METRICS_ALARM_MIN_REQUESTS": "50"}
     )
-    assert isinstance(settings.server_metrics, ServerMetricsSettings)
+    assert (settings.server_metrics.p99_latency_alarm_ms, settings.server_metrics.alarm_min_requests) == (750, 50)
     uses = metric_uses(settings)
     assert any("`IF(Requests >= 50, p99(Latency), 0)` > 750 Milliseconds" in u for u in uses["Latency"])
     assert any("IF(Requests >= 50, 100 * ServerErrors / Requests, 0)" in u for u in uses["ServerErrors"])

@@ -26,13 +26,6 @@ POLL_S = 0.2
 SLACK_S = 1.0  # process scheduling and one round of batches on a loaded 2-core machine
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    # AWS-like resharding: see tools/harness/moto_fixes.py for what moto gets wrong.
-    with MotoServer(tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
-
-
 @pytest.fixture
 def rig(moto: MotoServer, tmp_path: Path) -> Iterator[StreamRig]:
     rig = StreamRig(moto.endpoint, tmp_path, shards=4, lease_ttl_s=TTL_S, poll_interval_s=POLL_S)

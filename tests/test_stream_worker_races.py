@@ -24,7 +24,7 @@ from stream_worker.config import Config
 from stream_worker.results import result_key
 from stream_worker.worker import Worker
 
-from tests.test_stream_worker_processes import assert_exactly_once, moto  # noqa: F401 (the fixture)
+from tests.test_stream_worker_processes import assert_exactly_once
 from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.moto_server import MotoServer
 from tools.harness.stream_harness import POISON, StreamRig
@@ -40,7 +40,7 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-def rig(moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StreamRig:  # noqa: F811
+def rig(moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StreamRig:
     for name, value in CREDENTIALS.items():  # in-process workers take credentials from the environment
         monkeypatch.setenv(name, value)
     return StreamRig(moto.endpoint, tmp_path, shards=1, lease_ttl_s=TTL_S, poll_interval_s=0.2)
