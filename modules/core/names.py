@@ -31,8 +31,3 @@ def bucket_name_problem(name: str) -> str | None:
 def email_problem(v: str) -> str | None:
     """What is wrong with an (optional) e-mail address, or None."""
     return None if v == "" or _EMAIL_RE.match(v) else "an e-mail address, or empty for none"
-
-
-def canary_state_parameter(name_prefix: str) -> str:
-    """The SSM parameter holding the `target-groups` canary rollout's state."""
-    return f"/{name_prefix}-tg/canary/rollout"

@@ -4,8 +4,8 @@
     python -m tools.deploy.canary start    # begin a rollout at the first step
     python -m tools.deploy.canary abort    # roll back: the controller sets the canary to 0
 
-The state is the SSM parameter the controller keeps (``modules.core.names.canary_state_parameter``);
-``start`` and ``abort`` only write it, the controller (every minute) moves the listener. With
+The state is the SSM parameter the controller keeps (``canary_state_parameter`` of the stack's
+``settings.py``); ``start`` and ``abort`` only write it, the controller (every minute) moves the listener. With
 ``emulator_endpoint`` set, it talks to the emulator.
 """
 
@@ -16,9 +16,8 @@ import sys
 import time
 from typing import Any
 
-from modules.architectures.target_groups.settings import TargetGroupsSettings
+from modules.architectures.target_groups.settings import TargetGroupsSettings, canary_state_parameter
 from modules.config import SettingsError, load_settings
-from modules.core.names import canary_state_parameter
 from tools.deploy.clients import aws_client
 
 

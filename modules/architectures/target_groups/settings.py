@@ -60,3 +60,9 @@ class TargetGroupsSettings(Section):
         if self.min_size > self.max_size:
             refuse([f"target_groups.max_size = {self.max_size}: must be >= target_groups.min_size = {self.min_size}"])
         return self
+
+
+def canary_state_parameter(name_prefix: str) -> str:
+    """The SSM parameter holding the canary rollout's state (the stack writes it, the controller
+    and ``make canary-*`` read it): here, construct-free, so the tool reads it without jsii."""
+    return f"/{name_prefix}-tg/canary/rollout"

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from modules.architectures.target_groups.chaos import experiments
 from modules.architectures.target_groups.observability import group_alarms, observe
-from modules.architectures.target_groups.settings import TargetGroupsSettings
+from modules.architectures.target_groups.settings import TargetGroupsSettings, canary_state_parameter
 from modules.blocks.alarms import rollout_guards
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import detection_s
@@ -32,7 +32,6 @@ from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.config import Settings
-from modules.core.names import canary_state_parameter
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
