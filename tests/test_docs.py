@@ -94,3 +94,33 @@ def test_a_generated_part_is_rewritten_between_its_markers_and_the_prose_kept() 
     fresh = pages.render(stale, ("emulator-adjustments",), "docs/testing.md")
     assert fresh.startswith("prose before\n") and fresh.endswith("prose after\n")
     assert "old table" not in fresh and "| applies to | change (emulator only) | why |" in fresh
+
+
+def test_a_stacks_alarm_table_says_when_each_alarm_fires_from_its_spec() -> None:
+    """The README alarm tables are the specs, rendered: threshold, minutes, missing data, rollout."""
+    from modules.blocks.alarms import AlarmSpec, Metric
+    from tools.docs.alarm_table import alarm_table
+
+    dlq = Metric(namespace="AWS/SQS", name="ApproximateNumberOfMessagesVisible", dimensions={"QueueName": "q"})
+    beat = Metric(namespace="X", name="Heartbeat")
+    specs = [
+        AlarmSpec(key="dlq-depth", metric=dlq, statistic="Maximum", threshold=0, description="jobs wait in the DLQ"),
+        AlarmSpec(
+            key="beats",
+            metric=beat,
+            statistic="Sum",
+            threshold=1,
+            comparison="LessThanThreshold",
+            periods=3,
+            missing="breaching",
+            guards_rollout=True,
+            description="no heartbeat",
+        ),
+    ]
+    rows = alarm_table({"p": specs}).splitlines()
+    assert rows[0] == "Alarms named `p-<alarm>`:"
+    assert "| `dlq-depth` | Maximum of `ApproximateNumberOfMessagesVisible` > 0 in a minute | jobs wait" in rows[4]
+    assert rows[5] == (
+        "| `beats` | Sum of `Heartbeat` < 1 in 3 of 3 minutes, missing data = alarm | no heartbeat | yes |"
+    )
+    assert alarm_table({"p": []}).startswith("No alarm")

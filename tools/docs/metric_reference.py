@@ -3,12 +3,11 @@ and meaning, and what reads it: the alarms and the scaling target the stacks bui
 
 from __future__ import annotations
 
-import re
-
 from modules.blocks.alarms import MetricMath
 from modules.blocks.server_metrics import CATALOG, DIMENSION_SETS, UNITS
 from modules.config import Settings
 from modules.patterns.server_metrics import configured_server_metrics, in_flight_target, server_alarms
+from tools.docs.alarm_table import named_expression
 
 
 def metric_uses(settings: Settings) -> dict[str, list[str]]:
@@ -19,7 +18,7 @@ def metric_uses(settings: Settings) -> dict[str, list[str]]:
     for spec in server_alarms(settings.server_metrics, m):
         op = "<" if spec.comparison.startswith("Less") else ">"
         if isinstance(spec.metric, MetricMath):
-            expression = _named(spec.metric)
+            expression = named_expression(spec.metric)
             how = f"`{expression}` {op} {spec.threshold:g} {_result_unit(spec.metric)}, per minute"
         else:
             unit = UNITS[spec.metric.name]
@@ -33,16 +32,6 @@ def metric_uses(settings: Settings) -> dict[str, list[str]]:
         "per task or instance)"
     )
     return uses
-
-
-def _named(query: MetricMath) -> str:
-    """The expression with each query id replaced by its metric's name (with its statistic
-    where it is not the query's own: ``p99(Latency)``)."""
-    names = {
-        query_id: f"{query.statistics[query_id]}({metric.name})" if query_id in query.statistics else metric.name
-        for query_id, metric in query.metrics.items()
-    }
-    return re.sub(r"\b[a-z]\w*\b", lambda word: names.get(word[0], word[0]), query.expression)
 
 
 def _result_unit(query: MetricMath) -> str:

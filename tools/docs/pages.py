@@ -12,14 +12,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 
-from modules.config.settings import SECTIONS, Settings
+from modules.config.settings import SECTIONS, Settings, load_settings
 from modules.config.table import section_table
 from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
+from modules.stack.base import BaseStack
 from modules.stack.emulator import adjustments_table
+from tools.docs.alarm_table import alarm_table
 from tools.docs.metric_reference import metric_reference, metric_uses
 from tools.generated_parts import REGION as _REGION
 
@@ -56,19 +60,39 @@ def server_metrics_reference() -> str:
     return metric_reference(metric_uses(Settings()))
 
 
-GENERATORS: Mapping[str, Callable[[], str]] = {
-    "stack-table": stack_table,
-    "settings-tables": settings_tables,
-    "emulator-adjustments": adjustments_table,
-    "server-metrics": server_metrics_reference,
+@cache
+def default_stacks() -> dict[str, BaseStack]:
+    """Every registered stack, built (not synthesized) with the embedded default settings."""
+    from modules.app import build_app  # imports every stack: only when a page needs them
+
+    defaults = load_settings(environ={}, settings_file=None)
+    app = build_app(defaults, Path(tempfile.mkdtemp(prefix="docs-")))
+    return {child.node.id: child for child in app.node.children if isinstance(child, BaseStack)}
+
+
+def stack_alarms(page: str) -> str:
+    """The alarm table of the stack whose README is ``page``, from the specs it declares."""
+    (entry,) = [e for e in STACKS if (e.folder / "README.md").relative_to(PROJECT_ROOT).as_posix() == page]
+    return alarm_table(default_stacks()[entry.name].alarm_specs)
+
+
+# Each generator gets the page it writes into (most ignore it).
+GENERATORS: Mapping[str, Callable[[str], str]] = {
+    "stack-table": lambda _page: stack_table(),
+    "settings-tables": lambda _page: settings_tables(),
+    "emulator-adjustments": lambda _page: adjustments_table(),
+    "server-metrics": lambda _page: server_metrics_reference(),
+    "alarms": stack_alarms,
 }
 
-# Each page and the generated parts it must hold: a part lost in an edit is an error.
+# Each page and the generated parts it must hold: a part lost in an edit is an error. Every
+# registered stack's README holds its alarm table.
 PAGES: Mapping[str, tuple[str, ...]] = {
     "README.md": ("stack-table",),
     "docs/settings.md": ("settings-tables",),
     "docs/testing.md": ("emulator-adjustments",),
     "docs/metrics.md": ("server-metrics",),
+    **{(entry.folder / "README.md").relative_to(PROJECT_ROOT).as_posix(): ("alarms",) for entry in STACKS},
 }
 
 
@@ -83,7 +107,7 @@ def render(text: str, expected: tuple[str, ...], where: str) -> str:
             f"(known: {sorted(GENERATORS)}; a part is <!-- BEGIN GENERATED <name> (make docs) --> ... "
             "<!-- END GENERATED <name> -->)"
         )
-    return _REGION.sub(lambda m: f"{m['begin']}{GENERATORS[m['name']]()}\n{m['end']}", text)
+    return _REGION.sub(lambda m: f"{m['begin']}{GENERATORS[m['name']](where)}\n{m['end']}", text)
 
 
 def stale_pages(root: Path = PROJECT_ROOT) -> list[str]:
