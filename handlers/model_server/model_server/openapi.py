@@ -1,15 +1,17 @@
 """The model's routes in the OpenAPI schema: parameters, the infer request body for this
 model, the answers and the error codes.
 
-model_server.admission answers the model's routes before the FastAPI app sees the request,
-so no route handler of the app can answer them. The routes added here are in the app's
-router all the same, and for two reasons: FastAPI writes their schema as it writes every
-other route's (one generator, nothing written by hand beside it), and the router answers
-405 to a method a route does not take, as it does for the app's own routes. Their
-endpoint is never called: Admission takes every request to a model path with the method
-its route takes (model_server.paths.METHOD, the only method each route here is given),
-and for any other method the router answers 405 before it would call the endpoint. If it
-ever were called, it fails loudly (a 500, which the tests refuse) rather than answer.
+model_server.admission answers the model's routes before the FastAPI app sees the request.
+The routes added here are in the app's router all the same, rather than patched into a
+custom ``openapi()``, for two reasons: FastAPI writes their operations as it writes every
+other route's (operation ids, merged responses, components), so the schema cannot drift
+from what it would write for a handler; and the router answers 405 to a method a route
+does not take, as it does for the app's own routes. Their endpoint is never called:
+Admission takes every request to a model path with the one method its route takes
+(model_server.paths.METHOD, the only method each route here is given), and for any other
+method the router answers 405 before it would call the endpoint
+(tests/test_model_server_paths.py). Were it ever called, it fails loudly, a 500 that the
+tests refuse, rather than answer as a second implementation.
 """
 
 from __future__ import annotations
