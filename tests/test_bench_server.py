@@ -12,29 +12,20 @@ import pytest
 from model_server import model as model_lib
 from model_server.protocol import parse
 
-from tools.bench.server import (
-    EMF,
-    EMF_PAIRS,
+from tools.bench.server import main
+from tools.bench.server_measure import (
     LIMIT_ROWS,
-    POINTS,
-    Result,
     Spread,
-    binary_body,
-    cpu_model,
     cpu_seconds,
-    emf_comparison,
-    in_order,
     machine_limit,
-    main,
-    parse_wrk,
     raw_rate,
     rss_mib,
     session,
     summarize,
-    targets,
-    versions,
-    wrk_script,
 )
+from tools.bench.server_points import EMF, EMF_PAIRS, POINTS, in_order
+from tools.bench.server_report import cpu_model, emf_comparison, targets, versions
+from tools.bench.server_wrk import Result, binary_body, parse_wrk, wrk_script
 from tools.harness.model_server_process import train_default_model
 
 

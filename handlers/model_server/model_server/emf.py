@@ -226,7 +226,7 @@ class Windowed(Protocol):
 
 
 class Counted(Protocol):
-    """The server's state (app.State): its metrics' open window, calls in flight, draining."""
+    """The server's state (state.State): its metrics' open window, calls in flight, draining."""
 
     @property
     def metrics(self) -> Windowed: ...

@@ -1,17 +1,16 @@
 """The infer call, end to end: check the model name, read the bounded body in time, parse
 it against the model's metadata, run it through the batcher, encode the answer.
 
-``app.Front`` serves ``POST /v2/models/{name}[/versions/{v}]/infer`` straight from the
-ASGI messages with :meth:`InferCall.answer`, without the framework's router and
+``admission.Admission`` serves ``POST /v2/models/{name}[/versions/{v}]/infer`` straight
+from the ASGI messages with :meth:`InferCall.answer`, without the framework's router and
 middleware stack: on the benchmark's MLP that stack cost more Python time per request than
-the rest of the call (README, "Model server benchmark"). FastAPI's route for the same paths
-documents the call in the OpenAPI schema and answers with the same method.
+the rest of the call (docs/model-server-benchmark.md). It is the only code that answers the
+call; the OpenAPI schema documents it (model_server.openapi).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = "application/json"
-INFER_PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Behaviour that matters in production:
   on the issuer; every route but ``/v2/health/live`` and ``/v2/health/ready`` then needs a
   valid bearer token, or it is 401 before admission and before its body is read;
 * at most ``MAX_IN_FLIGHT`` infer calls at once; one more gets 503 with ``Retry-After``
-  while health, readiness and metrics stay answered (app.Admission);
+  while health, readiness and metrics stay answered (admission.Admission);
 * bad input is a 4xx naming the problem, never a 500; bodies are bounded;
 * SIGTERM: ``/v2/health/ready`` turns 503 first, the listener closes after
   ``DRAIN_DELAY_S``, in-flight requests finish (up to ``DRAIN_TIMEOUT_S``), exit 0;
@@ -33,8 +33,10 @@ import uvicorn
 
 from model_server import auth
 from model_server import model as model_lib
-from model_server.app import ASGIApp, State, create_app
+from model_server.admission import ASGIApp
+from model_server.app import create_app
 from model_server.config import Config, ConfigError
+from model_server.state import State
 
 log = logging.getLogger("model_server")
 
