@@ -1,0 +1,1 @@
+"""The tests: unit, synth matchers, terraform validate, security scan, emulator round trips, handlers."""

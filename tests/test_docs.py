@@ -124,3 +124,20 @@ def test_a_stacks_alarm_table_says_when_each_alarm_fires_from_its_spec() -> None
         "| `beats` | Sum of `Heartbeat` < 1 in 3 of 3 minutes, missing data = alarm | no heartbeat | yes |"
     )
     assert alarm_table({"p": []}).startswith("No alarm")
+
+
+def test_the_layout_lists_every_file_and_refuses_one_it_cannot_describe(tmp_path: Path) -> None:
+    """docs/layout.md is generated from the tree: every tracked source file has its line, and a
+    file that says nothing of itself stops the generator, naming the file."""
+    from tools.docs.layout import UndescribedFile, describe, layout, tracked_files
+
+    names = [line.split()[0] for line in layout().splitlines()[1:-1]]
+    for relative in tracked_files():
+        if not relative.endswith("__init__.py"):
+            assert relative.rsplit("/", 1)[-1] in names, relative
+    silent = tmp_path / "silent.py"
+    silent.write_text("x = 1\n")
+    with pytest.raises(UndescribedFile, match=r"silent\.py: no module docstring"):
+        describe(silent)
+    with pytest.raises(UndescribedFile, match=r"data\.bin: add what it is to KINDS"):
+        describe(tmp_path / "data.bin")

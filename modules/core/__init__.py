@@ -1,2 +1,2 @@
-"""What every stack shares: the stack base (provider, tags, backend), emulator adjustments, the
-lazy provider import, pinned versions and paths."""
+"""The ground floor, which every layer may use and which imports nothing else of modules/: input
+rules, names, paths, pinned versions, the lazy provider import."""

@@ -24,6 +24,7 @@ from modules.registry import STACKS
 from modules.stack.base import BaseStack
 from modules.stack.emulator import adjustments_table
 from tools.docs.alarm_table import alarm_table
+from tools.docs.layout import layout
 from tools.docs.metric_reference import metric_reference, metric_uses
 from tools.generated_parts import REGION as _REGION
 
@@ -83,6 +84,7 @@ GENERATORS: Mapping[str, Callable[[str], str]] = {
     "emulator-adjustments": lambda _page: adjustments_table(),
     "server-metrics": lambda _page: server_metrics_reference(),
     "alarms": stack_alarms,
+    "layout": lambda _page: layout(),
 }
 
 # Each page and the generated parts it must hold: a part lost in an edit is an error. Every
@@ -92,6 +94,7 @@ PAGES: Mapping[str, tuple[str, ...]] = {
     "docs/settings.md": ("settings-tables",),
     "docs/testing.md": ("emulator-adjustments",),
     "docs/metrics.md": ("server-metrics",),
+    "docs/layout.md": ("layout",),
     **{(entry.folder / "README.md").relative_to(PROJECT_ROOT).as_posix(): ("alarms",) for entry in STACKS},
 }
 
