@@ -19,6 +19,7 @@ from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
+from modules.patterns.network import network_stacks
 from modules.patterns.server_environment import server_environment
 from modules.patterns.serving_fargate import FargateService, FargateServiceProps
 from modules.patterns.serving_front import ServingFront, ServingFrontProps
@@ -62,6 +63,7 @@ class ModelServingStack(BaseStack):
             ),
         )
         self.key, self.exposure, self.network = front.key, front.exposure, front.network
+        self.uses_stacks |= network_stacks(settings)
         self.load_balancer = front.add_load_balancer(
             TargetGroupProps(
                 name=front.props.short,

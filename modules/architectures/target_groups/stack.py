@@ -36,6 +36,7 @@ from modules.core.names import canary_state_parameter
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
+from modules.patterns.network import network_stacks
 from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
 from modules.stack.base import BaseStack
 
@@ -97,6 +98,7 @@ class TargetGroupsStack(BaseStack):
             exposure=exposure(settings, name, allowed_cidrs=tg.allowed_cidrs),
             target=target_group_props(settings, f"{prefix}-stable"),
         )
+        self.uses_stacks |= network_stacks(settings)  # the site's network
         lb = self.site.load_balancer
         # The block's default target group is the stable one; the canary is added beside it.
         groups = {
