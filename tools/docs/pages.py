@@ -16,12 +16,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from modules.config.settings import SECTIONS, Settings
-from modules.config.table import section_table
+from modules.config.table import renamed_table, section_table
 from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
 from modules.stack.emulator import adjustments_table
 from tools.docs.metric_reference import metric_reference, metric_uses
 from tools.generated_parts import REGION as _REGION
+
+RENAMED_INTRO = (
+    "Settings that moved or were renamed. The old name still works and prints a deprecation message "
+    "naming the new one; the old and the new name given together (in any source) are an error."
+)
 
 
 def settings_tables() -> str:
@@ -30,6 +35,7 @@ def settings_tables() -> str:
     for name, model in SECTIONS.items():
         intro = (model.__doc__ or "").strip().splitlines()[0]
         parts += ["", f"### `[{name}]`", "", intro, "", section_table(name)]
+    parts += ["", "### Old names", "", RENAMED_INTRO, "", renamed_table()]
     return "\n".join(parts)
 
 

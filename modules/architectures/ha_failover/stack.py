@@ -85,7 +85,7 @@ class HaFailoverStack(BaseStack):
                     settings,
                     site_prefix,
                     interval_s=ha.health_check_interval_s,
-                    healthy_threshold=settings.load_balancer.healthy_threshold,
+                    healthy_threshold=ha.healthy_threshold,
                     unhealthy_threshold=ha.unhealthy_threshold,
                 ),
             )

@@ -70,9 +70,9 @@ class ModelServingStack(BaseStack):
                 port=serving.container_port,
                 target_type="ip",
                 health_check_path="/v2/health/ready",  # a draining task leaves rotation before it stops
-                health_check_interval_s=lb_settings.health_check_interval_s,
-                healthy_threshold=lb_settings.healthy_threshold,
-                unhealthy_threshold=lb_settings.unhealthy_threshold,
+                health_check_interval_s=serving.health_check_interval_s,
+                healthy_threshold=serving.healthy_threshold,
+                unhealthy_threshold=serving.unhealthy_threshold,
                 deregistration_delay_s=lb_settings.deregistration_delay_s,
                 slow_start_s=lb_settings.slow_start_s,
             )
