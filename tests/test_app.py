@@ -80,6 +80,26 @@ def test_no_stack_depends_on_the_network_stack_unless_the_network_is_shared(tmp_
     assert stacks["model-serving"].dependencies == [] and stacks["model-serving"].uses_stacks == set()
 
 
+def test_a_stack_that_does_not_declare_the_network_it_reads_depends_on_nothing(tmp_path: Path) -> None:
+    """The network pattern writes nothing into the stack: the dependency is the stack's own
+    declaration (``network_stacks``), so a stack that reads the shared VPC without declaring it
+    gets none. The stacks above declare it."""
+    from cdktf import App
+
+    from modules.patterns.network import network_stacks, stack_network
+
+    settings = settings_from()
+    stack = BaseStack(App(outdir=str(tmp_path)), "reader", settings=settings)
+    stack_network(stack, settings, name="reader", logs_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")
+    assert stack.uses_stacks == set()
+    assert network_stacks(settings) == {"network"}
+    for mode in ("per_stack", "existing"):
+        assert (
+            network_stacks(settings.model_copy(update={"network": settings.network.model_copy(update={"mode": mode})}))
+            == set()
+        )
+
+
 def test_no_dependency_on_state_without_it_or_on_itself() -> None:
     """``only=`` without `state`: nothing to depend on; `state` with its own state in its
     bucket (bootstrap_backend = s3) does not depend on itself."""

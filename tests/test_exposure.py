@@ -97,10 +97,10 @@ def test_a_bad_field_never_hides_the_missing_public_requirements(tmp_path: Path)
     file = tmp_path / "settings.toml"
     file.write_text('[load_balancer]\nexposure = "public"\nidle_timeout_s = 0\n')
     with pytest.raises(SettingsError) as info:
-        load_settings(environ={"RAI_SERVING_MAX_IN_FLIGHT": "many"}, settings_file=file)
+        load_settings(environ={"RAI_MODEL_SERVER_MAX_IN_FLIGHT": "many"}, settings_file=file)
     field, other, public = info.value.problems
     assert field.startswith("load_balancer.idle_timeout_s = 0 (from ") and str(file) in field
-    assert other.startswith("serving.max_in_flight = 'many' (from RAI_SERVING_MAX_IN_FLIGHT)")
+    assert other.startswith("model_server.max_in_flight = 'many' (from RAI_MODEL_SERVER_MAX_IN_FLIGHT)")
     assert public.startswith("exposure = 'public' (model-serving, ha-failover, target-groups) needs: ")
     for name in ("load_balancer.certificate_arn", "load_balancer.jwt_issuer", "load_balancer.jwt_audience"):
         assert name in public

@@ -261,7 +261,7 @@ SERVER_SETTINGS = (
 def test_container_and_fleets_run_the_server_with_the_same_settings_and_a_keep_alive_beyond_the_albs(
     stacks: dict[str, StackDoc],
 ) -> None:
-    """The same [serving] settings mean the same server on Fargate and on EC2. Each server
+    """The same [model_server] settings mean the same server on Fargate and on EC2. Each server
     keeps idle connections open longer than its ALB: when the server closes first, the ALB can
     send a request on a connection being closed, and its client gets a 502."""
     (task,) = resources(stacks["model-serving"], "aws_ecs_task_definition")

@@ -155,7 +155,9 @@ RULES = [
     # load balancer timings
     Rule("load_balancer.idle_timeout_s", "0", load_balancer, "idle_timeout_s", 0),
     Rule("load_balancer.idle_timeout_s", "4001", load_balancer, "idle_timeout_s", 4001),
-    Rule("load_balancer.health_check_interval_s", "4", target_group, "health_check_interval_s", 4),
+    Rule("serving.health_check_interval_s", "4", target_group, "health_check_interval_s", 4),
+    Rule("serving.healthy_threshold", "1", target_group, "healthy_threshold", 1),
+    Rule("target_groups.unhealthy_threshold", "11", target_group, "unhealthy_threshold", 11),
     Rule("ha_failover.unhealthy_threshold", "11", target_group, "unhealthy_threshold", 11),
     Rule("load_balancer.deregistration_delay_s", "3601", target_group, "deregistration_delay_s", 3601),
     Rule("load_balancer.slow_start_s", "10", target_group, "slow_start_s", 10),  # AWS: 0 or 30-900
@@ -176,9 +178,9 @@ RULES = [
     Rule("fleet.root_volume_gib", "7", server_fleet, "root_volume_gib", 7),
     # model servers
     Rule("serving.container_port", "80", server_fleet, "port", 80),  # privileged
-    Rule("serving.max_body_bytes", "63", web_acl, "max_body_bytes", 63),
+    Rule("model_server.max_body_bytes", "63", web_acl, "max_body_bytes", 63),
     # model URIs: one object, so the servers' read grant reads that object only
-    Rule("serving.model_uri", "s3://acme-models/*", server_fleet, "model_uri", "s3://acme-models/*"),
+    Rule("model_server.model_uri", "s3://acme-models/*", server_fleet, "model_uri", "s3://acme-models/*"),
     Rule("target_groups.canary_model_uri", "s3://acme-models", server_fleet, "model_uri", "s3://acme-models"),
     # functions and queues
     Rule("event_processing.function_memory_mib", "127", function, "memory_mib", 127),
@@ -286,9 +288,13 @@ EDGES = [
     Rule("vpc_cidr", "10.1.0.0/24", network, "cidr", "10.1.0.0/24"),
     Rule("zone_ids", "euw3-az1,euw3-az2", network, "zone_ids", ("euw3-az1", "euw3-az2")),
     Rule(
-        "serving.model_uri", "s3://acme-models/wine/v2.json", server_fleet, "model_uri", "s3://acme-models/wine/v2.json"
+        "model_server.model_uri",
+        "s3://acme-models/wine/v2.json",
+        server_fleet,
+        "model_uri",
+        "s3://acme-models/wine/v2.json",
     ),
-    Rule("serving.model_uri", "/opt/models/wine.onnx", server_fleet, "model_uri", "/opt/models/wine.onnx"),
+    Rule("model_server.model_uri", "/opt/models/wine.onnx", server_fleet, "model_uri", "/opt/models/wine.onnx"),
 ]
 
 

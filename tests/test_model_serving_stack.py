@@ -25,7 +25,7 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> StackDoc:
     env = {
         "RAI_ENVIRONMENT": "prod",
         "RAI_SERVING_IMAGE_URI": IMAGE,
-        "RAI_SERVING_MODEL_URI": "s3://models-bucket/wine/v2.json",
+        "RAI_MODEL_SERVER_MODEL_URI": "s3://models-bucket/wine/v2.json",
         "RAI_LOAD_BALANCER_CERTIFICATE_ARN": CERT,
         "RAI_ALARM_EMAIL": "oncall@example.com",
     }
@@ -322,7 +322,7 @@ def test_bad_serving_settings_are_all_reported_together() -> None:
         "RAI_SERVING_CPU": "300",
         "RAI_SERVING_MIN_TASKS": "1",
         "RAI_SERVING_IMAGE_URI": "no-tag-image",
-        "RAI_SERVING_MODEL_URI": "ftp://x",
+        "RAI_MODEL_SERVER_MODEL_URI": "ftp://x",
         "RAI_LOAD_BALANCER_ALLOWED_CIDRS": "0.0.0.0/0,10.1.2.3/8",
         "RAI_NETWORK_NAT": "sometimes",
     }
@@ -333,7 +333,7 @@ def test_bad_serving_settings_are_all_reported_together() -> None:
         "serving.cpu",
         "serving.min_tasks",
         "serving.image_uri",
-        "serving.model_uri",
+        "model_server.model_uri",
         "load_balancer.allowed_cidrs",
         "network.nat",
     ):

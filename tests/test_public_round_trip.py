@@ -94,7 +94,7 @@ def _public_alb_is_https_only_behind_the_waf(settings: Settings, certificate_arn
     ]
     rate, size, bearer = rules[0]["Statement"], rules[1]["Statement"], rules[2]["Statement"]
     assert rate["RateBasedStatement"]["Limit"] == int(PUBLIC_ENV["RAI_LOAD_BALANCER_RATE_LIMIT_PER_5MIN"])
-    assert size["RegexMatchStatement"]["RegexString"] == greater_than_pattern(settings.serving.max_body_bytes)
+    assert size["RegexMatchStatement"]["RegexString"] == greater_than_pattern(settings.model_server.max_body_bytes)
     token = bearer["NotStatement"]["Statement"]["ByteMatchStatement"]
     assert (token["SearchString"], token["PositionalConstraint"]) == (b"bearer ", "STARTS_WITH")
     assert token["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}

@@ -112,7 +112,7 @@ def test_bad_server_metrics_settings_are_each_named_in_one_error() -> None:
         "in_flight_target",
     ):
         assert f"server_metrics.{name} = " in text, name
-    assert "serving.max_in_flight = 32" in text
+    assert "model_server.max_in_flight = 32" in text
 
 
 @pytest.mark.parametrize("namespace", ["", " ", "a" * 256, "bad$name", "AWS/ECS"])
@@ -122,9 +122,9 @@ def test_a_namespace_cloudwatch_refuses_is_a_settings_error(namespace: str) -> N
 
 
 def test_in_flight_target_must_stay_below_the_admission_limit_either_way() -> None:
-    assert settings_from({"RAI_SERVING_MAX_IN_FLIGHT": "64", "RAI_SERVER_METRICS_IN_FLIGHT_TARGET": "40"})
-    with pytest.raises(SettingsError, match=r"in_flight_target = 16: must be below serving.max_in_flight = 8"):
-        settings_from({"RAI_SERVING_MAX_IN_FLIGHT": "8"})
+    assert settings_from({"RAI_MODEL_SERVER_MAX_IN_FLIGHT": "64", "RAI_SERVER_METRICS_IN_FLIGHT_TARGET": "40"})
+    with pytest.raises(SettingsError, match=r"in_flight_target = 16: must be below model_server.max_in_flight = 8"):
+        settings_from({"RAI_MODEL_SERVER_MAX_IN_FLIGHT": "8"})
 
 
 def test_metric_target_refuses_bad_fields_naming_each() -> None:

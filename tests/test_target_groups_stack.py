@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modules.architectures.target_groups.settings import TargetGroupsSettings
-from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s
+from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s, target_group_props
 from modules.config import Settings, SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
 
@@ -75,6 +75,15 @@ def test_failure_detection_is_10_s_by_default_and_replacement_grace_plus_launch(
     assert detection == check["interval"] * check["unhealthy_threshold"] == 10 <= 20
     assert replacement == 240 + 60
     assert detection_and_replacement_s(settings_from({"RAI_TARGET_GROUPS_HEALTH_CHECK_INTERVAL_S": "30"}))[0] == 60
+
+
+def test_the_health_check_thresholds_are_the_stacks_own_settings() -> None:
+    """Both target groups check with [target_groups]'s thresholds, and detection follows them."""
+    env = {"RAI_TARGET_GROUPS_HEALTHY_THRESHOLD": "3", "RAI_TARGET_GROUPS_UNHEALTHY_THRESHOLD": "4"}
+    settings = settings_from(env)
+    props = target_group_props(settings, "x-stable")
+    assert (props.healthy_threshold, props.unhealthy_threshold) == (3, 4)
+    assert detection_and_replacement_s(settings)[0] == 5 * 4
 
 
 def test_listener_forwards_90_10_to_stable_and_canary(tg: StackDoc) -> None:

@@ -13,6 +13,7 @@ from modules.config.chaos import ChaosSettings
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
+from modules.config.model_server import ModelServerSettings
 from modules.config.network import NetworkSettings
 from modules.config.server_metrics import ServerMetricsSettings
 from modules.config.serving import ServingSettings
@@ -43,6 +44,7 @@ __all__ = [
     "FleetSettings",
     "HaFailoverSettings",
     "LoadBalancerSettings",
+    "ModelServerSettings",
     "NetworkSettings",
     "ServerMetricsSettings",
     "ServingSettings",

@@ -14,14 +14,13 @@ from modules.config.checks import (
     OptionalRegion,
     OptionalZoneIds,
     RecordName,
-    Section,
     between,
     refuse,
 )
-from modules.core.input_rules import HealthCheckIntervalS, HealthThreshold
+from modules.config.health_checks import HealthCheckSettings
 
 
-class HaFailoverSettings(Section):
+class HaFailoverSettings(HealthCheckSettings):
     """The `ha-failover` stack: ALB + self-healing Auto Scaling group, optional second region."""
 
     exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
@@ -31,8 +30,6 @@ class HaFailoverSettings(Section):
     min_size: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at least (over >= 2 AZs)")
     max_size: Annotated[Int, between(1, 1000)] = Field(default=4, description="instances at most")
     desired_capacity: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at deploy time")
-    health_check_interval_s: HealthCheckIntervalS = Field(default=10, description="ALB health check interval (seconds)")
-    unhealthy_threshold: HealthThreshold = Field(default=2, description="failed checks before a target is taken out")
     secondary_region: OptionalRegion = Field(
         default="", description="run the same ALB + fleet in this region too; empty = one region"
     )

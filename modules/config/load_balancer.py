@@ -10,8 +10,6 @@ from pydantic import Field
 from modules.config.checks import AcmArn, Exposure, HttpsUrl, OptionalCidrList, Section, Str
 from modules.core.input_rules import (
     DeregistrationDelayS,
-    HealthCheckIntervalS,
-    HealthThreshold,
     IdleTimeoutS,
     LogRetentionDays,
     SlowStartS,
@@ -20,7 +18,8 @@ from modules.core.input_rules import (
 
 
 class LoadBalancerSettings(Section):
-    """The application load balancers: exposure, TLS, WAF, authentication, health checks."""
+    """The application load balancers: exposure, TLS, WAF, authentication, target deregistration.
+    Each stack's health checks are in its own section."""
 
     exposure: Exposure = Field(
         default="internal",
@@ -68,15 +67,6 @@ class LoadBalancerSettings(Section):
         default=365, description="WAF log retention (days) in the KMS-encrypted `aws-waf-logs-` log group (public)"
     )
     idle_timeout_s: IdleTimeoutS = Field(default=60, description="ALB idle connection timeout (seconds)")
-    health_check_interval_s: HealthCheckIntervalS = Field(
-        default=10, description="target health check interval (seconds)"
-    )
-    healthy_threshold: HealthThreshold = Field(
-        default=2, description="consecutive passed checks before a target gets traffic"
-    )
-    unhealthy_threshold: HealthThreshold = Field(
-        default=2, description="consecutive failed checks before a target loses traffic"
-    )
     deregistration_delay_s: DeregistrationDelayS = Field(
         default=30, description="time in-flight requests get to finish on a deregistered target"
     )

@@ -4,6 +4,7 @@ stack, ``per_stack``) builds one (AZs and CIDR are top-level)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from pydantic import Field, model_validator
 
@@ -11,9 +12,24 @@ from modules.config.checks import Section, ServiceNames, SubnetIdList, refuse
 from modules.core.choices import NatMode, NetworkMode
 from modules.core.input_rules import LogRetentionDays, OptionalVpcId
 
-# The fields that name the user's network: set only with mode = "existing".
-_PRIMARY_IDS = ("vpc_id", "private_subnet_ids", "public_subnet_ids")
-_SECONDARY_IDS = tuple(f"secondary_{name}" for name in _PRIMARY_IDS)
+
+@dataclass(frozen=True, kw_only=True)
+class ExistingNetwork:
+    """The user's network in one region (mode ``existing``), and how the settings name it."""
+
+    vpc_id: str
+    private_subnet_ids: tuple[str, ...]
+    public_subnet_ids: tuple[str, ...]
+    setting_prefix: str  # "network." or "network.secondary_": what an error tells the user to fix
+
+    def given(self) -> list[str]:
+        """The settings naming this network that are set (set only with mode ``existing``)."""
+        values = (
+            ("vpc_id", self.vpc_id),
+            ("private_subnet_ids", self.private_subnet_ids),
+            ("public_subnet_ids", self.public_subnet_ids),
+        )
+        return [f"{self.setting_prefix}{name}" for name, value in values if value]
 
 
 class NetworkSettings(Section):
@@ -68,7 +84,7 @@ class NetworkSettings(Section):
                 else []
             )
         else:
-            given = [f"network.{f}" for f in _PRIMARY_IDS + _SECONDARY_IDS if getattr(self, f)]
+            given = self.existing(secondary=False).given() + self.existing(secondary=True).given()
             out = (
                 [f"{', '.join(given)}: set only with network.mode = 'existing' (mode is {self.mode!r})"]
                 if given
@@ -77,33 +93,50 @@ class NetworkSettings(Section):
         refuse(out)
         return self
 
+    def existing(self, *, secondary: bool) -> ExistingNetwork:
+        """The user's network in the primary region, or in ``ha_failover.secondary_region``."""
+        if secondary:
+            return ExistingNetwork(
+                vpc_id=self.secondary_vpc_id,
+                private_subnet_ids=self.secondary_private_subnet_ids,
+                public_subnet_ids=self.secondary_public_subnet_ids,
+                setting_prefix="network.secondary_",
+            )
+        return ExistingNetwork(
+            vpc_id=self.vpc_id,
+            private_subnet_ids=self.private_subnet_ids,
+            public_subnet_ids=self.public_subnet_ids,
+            setting_prefix="network.",
+        )
+
     def problems_with(self, *, az_count: int, secondary_region: str, public: Collection[str]) -> list[str]:
         """What the other sections make of an ``existing`` network: subnets for ``az_count`` AZs,
         public subnets when a stack in ``public`` is, the secondary region's network when set."""
         if self.mode != "existing":
             return []
-        regions = [("", "")] + (
-            [("secondary_", f"ha_failover.secondary_region = {secondary_region!r}")] if secondary_region else []
+        regions = [(self.existing(secondary=False), "")] + (
+            [(self.existing(secondary=True), f"ha_failover.secondary_region = {secondary_region!r}")]
+            if secondary_region
+            else []
         )
         out: list[str] = []
-        for prefix, region in regions:
+        for net, region in regions:
             where = f" ({region})" if region else ""
-            private: tuple[str, ...] = getattr(self, f"{prefix}private_subnet_ids")
-            public_ids: tuple[str, ...] = getattr(self, f"{prefix}public_subnet_ids")
-            if not getattr(self, f"{prefix}vpc_id"):
-                out.append(f"network.{prefix}vpc_id: required with network.mode = 'existing'{where}")
-            if len(private) < az_count:
+            at = net.setting_prefix
+            if not net.vpc_id:
+                out.append(f"{at}vpc_id: required with network.mode = 'existing'{where}")
+            if len(net.private_subnet_ids) < az_count:
                 out.append(
-                    f"network.{prefix}private_subnet_ids: {len(private)} given, az_count = {az_count} needs one "
-                    f"in each of {az_count} AZs{where}"
+                    f"{at}private_subnet_ids: {len(net.private_subnet_ids)} given, az_count = {az_count} needs "
+                    f"one in each of {az_count} AZs{where}"
                 )
-            shown = [s for s in public if not prefix or s == "ha-failover"]
-            if shown and len(public_ids) < az_count:
+            shown = [s for s in public if not region or s == "ha-failover"]
+            if shown and len(net.public_subnet_ids) < az_count:
                 out.append(
-                    f"network.{prefix}public_subnet_ids: {len(public_ids)} given, a public load balancer "
+                    f"{at}public_subnet_ids: {len(net.public_subnet_ids)} given, a public load balancer "
                     f"({', '.join(shown)}) needs one in each of az_count = {az_count} AZs{where}"
                 )
         if not secondary_region:
-            given = [f"network.{f}" for f in _SECONDARY_IDS if getattr(self, f)]
+            given = self.existing(secondary=True).given()
             out += [f"{', '.join(given)}: set only with ha_failover.secondary_region"] if given else []
         return out

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from modules.config.checks import Int, Section, between, check
-from modules.config.serving import ServingSettings
+from modules.config.model_server import ModelServerSettings
 from modules.core.input_rules import CloudWatchNamespace
 
 # Every alarm evaluates one-minute periods: an interval that divides the minute gives each
@@ -58,16 +58,16 @@ class ServerMetricsSettings(Section):
     )
     in_flight_target: Annotated[Int, between(1, 10000)] = Field(
         default=16,
-        description="target tracking: mean in-flight calls per task or instance; below serving.max_in_flight, "
+        description="target tracking: mean in-flight calls per task or instance; below model_server.max_in_flight, "
         "so capacity grows before servers refuse calls",
     )
 
 
-def server_metrics_problems(metrics: ServerMetricsSettings, serving: ServingSettings) -> list[str]:
-    """Rules across ``[server_metrics]`` and ``[serving]``."""
-    if metrics.in_flight_target < serving.max_in_flight:
+def server_metrics_problems(metrics: ServerMetricsSettings, server: ModelServerSettings) -> list[str]:
+    """Rules across ``[server_metrics]`` and ``[model_server]``."""
+    if metrics.in_flight_target < server.max_in_flight:
         return []
     return [
-        f"server_metrics.in_flight_target = {metrics.in_flight_target}: must be below serving.max_in_flight = "
-        f"{serving.max_in_flight} (at the limit a server refuses calls before scaling adds capacity)"
+        f"server_metrics.in_flight_target = {metrics.in_flight_target}: must be below model_server.max_in_flight = "
+        f"{server.max_in_flight} (at the limit a server refuses calls before scaling adds capacity)"
     ]

@@ -1,4 +1,6 @@
-"""``[serving]``: the `model-serving` stack (ECS Fargate model server behind the ALB)."""
+"""``[serving]``: the `model-serving` stack (ECS Fargate model server behind the ALB): its tasks,
+scaling and health checks. The server's own settings, the same in every serving stack, are
+``[model_server]`` (:mod:`modules.config.model_server`)."""
 
 from __future__ import annotations
 
@@ -12,31 +14,24 @@ from modules.config.checks import (
     FargateCpu,
     ImageUri,
     Int,
-    ModelUri,
-    Section,
-    Sha256,
     between,
     refuse,
 )
-from modules.core.input_rules import CpuTargetPercent, LogRetentionDays, MaxBodyBytes, RequestsPerTarget, ServerPort
+from modules.config.health_checks import HealthCheckSettings
+from modules.core.input_rules import (
+    CpuTargetPercent,
+    LogRetentionDays,
+    RequestsPerTarget,
+    ServerPort,
+)
 
 
-class ServingSettings(Section):
-    """The `model-serving` stack: ECS Fargate model server behind the ALB."""
+class ServingSettings(HealthCheckSettings):
+    """The `model-serving` stack: ECS Fargate model server behind the ALB (tasks, scaling, health checks)."""
 
     image_uri: ImageUri = Field(
         default="",
         description="deploy this existing image (no build); empty = build `handlers/model_server/` and push it to ECR",
-    )
-    model_uri: ModelUri = Field(
-        default="",
-        description="ONNX model the server loads at start: an `s3://` URI or a path in the image; "
-        "empty = the bundled model",
-    )
-    model_sha256: Sha256 = Field(
-        default="",
-        description="SHA-256 of the model's bytes (`sha256sum model.onnx`): other bytes stop the server at start; "
-        "empty = not checked",
     )
     cpu: FargateCpu = Field(default=512, description="task CPU units")
     memory_mib: Annotated[Int, between(512, 30720)] = Field(
@@ -61,26 +56,6 @@ class ServingSettings(Section):
         default=500, description="target tracking: ALB requests per task per minute"
     )
     exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
-    max_body_bytes: MaxBodyBytes = Field(
-        default=1024 * 1024, description="largest request body the server reads (413 beyond); the WAF refuses the same"
-    )
-    max_in_flight: Annotated[Int, between(1, 10000)] = Field(
-        default=32, description="requests a task serves at once; beyond it 503 + Retry-After"
-    )
-    max_batch_rows: Annotated[Int, between(1, 100000)] = Field(
-        default=1000, description="rows one infer call may carry"
-    )
-    max_batch_size: Annotated[Int, between(0, 100000)] = Field(
-        default=128,
-        description="dynamic batching: rows of concurrent infer calls stacked into one onnxruntime call; "
-        "0 = every call runs alone",
-    )
-    max_batch_delay_ms: Annotated[Int, between(0, 1000)] = Field(
-        default=0, description="dynamic batching: wait this long after a call for others to stack with it"
-    )
-    infer_threads: Annotated[Int, between(1, 64)] = Field(
-        default=1, description="onnxruntime calls a server runs at once (each on one thread)"
-    )
     stop_timeout_s: Annotated[Int, between(2, 120)] = Field(
         default=30, description="SIGTERM to SIGKILL: time a task gets to drain"
     )

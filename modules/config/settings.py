@@ -35,6 +35,7 @@ from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, P
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
+from modules.config.model_server import ModelServerSettings
 from modules.config.network import NetworkSettings
 from modules.config.server_metrics import ServerMetricsSettings, server_metrics_problems
 from modules.config.serving import ServingSettings
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
     tooling: ToolingSettings = Field(default_factory=ToolingSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
+    model_server: ModelServerSettings = Field(default_factory=ModelServerSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     server_metrics: ServerMetricsSettings = Field(default_factory=ServerMetricsSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
@@ -119,7 +121,7 @@ class Settings(BaseSettings):
             + zones
             + network
             + chaos_problems(self.chaos, self.az_count)
-            + server_metrics_problems(self.server_metrics, self.serving)
+            + server_metrics_problems(self.server_metrics, self.model_server)
         )
         return self
 
@@ -253,15 +255,16 @@ def load_settings(
         settings = Settings()
     except ValidationError as exc:
         raise SettingsError(
-            load.problems
+            load.all_problems()
             + _problems(exc, load)
             + _rules_beside_bad_fields(exc, load)
             + _public_requirements_beside_bad_fields(exc, load)
         ) from None
     finally:
         _LOAD.reset(token)
-    if load.problems:
-        raise SettingsError(load.problems)
+        load.warn_of_old_names()
+    if load.all_problems():
+        raise SettingsError(load.all_problems())
     return _with_derived_names(settings)
 
 
@@ -359,8 +362,8 @@ def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> 
         except ValidationError:  # the section's own rule, reported already; its fields are valid
             values[key] = model.model_construct(**valid)
     built = Settings.model_construct(**values)
-    scaling = {"server_metrics.in_flight_target", "serving.max_in_flight"}  # judged only when both are valid
-    found = [] if scaling & bad else server_metrics_problems(built.server_metrics, built.serving)
+    scaling = {"server_metrics.in_flight_target", "model_server.max_in_flight"}  # judged only when both are valid
+    found = [] if scaling & bad else server_metrics_problems(built.server_metrics, built.model_server)
     if not {"az_count", "chaos.az_outage_zone"} & bad:
         found += chaos_problems(built.chaos, built.az_count)
     return public_requirement_problems(built, invalid=bad) + found

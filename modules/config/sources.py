@@ -1,14 +1,16 @@
 """Where settings come from: the TOML file and the ``RAI_`` environment variables.
 
 Both are pydantic-settings sources that hand the raw values on unvalidated, and note
-where each value came from (so an error can name the file or the variable) and every
-problem that stops a source from being read at all.
+where each value came from (so an error can name the file or the variable), every
+problem that stops a source from being read at all, and every old name of a setting
+(:mod:`modules.config.renamed`) they read, with the setting it became.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from modules.config.renamed import RENAMED
 from modules.core.paths import PROJECT_ROOT
 
 ENV_PREFIX = "RAI_"
@@ -71,6 +74,25 @@ class Load:
     origins: dict[tuple[str, ...], str] = field(default_factory=dict)  # field path -> file or variable
     file_data: dict[str, Any] = field(default_factory=dict)
     env_data: dict[str, Any] = field(default_factory=dict)
+    deprecations: list[str] = field(default_factory=list)  # an old name was read: which, and the new one
+    # (section, key) of a renamed setting -> where it was given under its old name, under its new one
+    by_old_name: dict[tuple[str, str], str] = field(default_factory=dict)
+    by_new_name: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def all_problems(self) -> list[str]:
+        """The sources' problems, and every setting given under both its old and its new name."""
+        both = [
+            f"{self.by_old_name[path]} and {self.by_new_name[path]}: the same setting under its old and its new "
+            f"name; give only {'.'.join(path)}"
+            for path in self.by_new_name
+            if path in self.by_old_name
+        ]
+        return self.problems + both
+
+    def warn_of_old_names(self) -> None:
+        """Each old name read, on stderr (a warning: the setting works as before)."""
+        for line in self.deprecations:
+            print(f"settings: {line}", file=sys.stderr)
 
     def section_input(self, section: str) -> dict[str, Any]:
         """The raw values of ``[section]``, the environment's over the file's."""
@@ -107,6 +129,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
             self.load.origins[(key,)] = str(path)
             for sub in value if isinstance(value, dict) and key in sections(self.settings_cls) else ():
                 self.load.origins[(key, sub)] = str(path)
+        move_renamed(data, self.load, str(path))
         self.load.file_data = data
         return data
 
@@ -123,7 +146,7 @@ class EnvSource(PydanticBaseSettingsSource):
         return None, field_name, False  # __call__ reads every variable at once
 
     def __call__(self) -> dict[str, Any]:
-        known = env_names(self.settings_cls)
+        known = env_names(self.settings_cls) | old_env_names(self.settings_cls)
         out: dict[str, Any] = {}
         for name, text in self.load.environ.items():
             if not name.startswith(ENV_PREFIX) or name == SETTINGS_FILE_ENV:
@@ -135,8 +158,42 @@ class EnvSource(PydanticBaseSettingsSource):
             target = out.setdefault(path[0], {}) if len(path) == 2 else out
             target[path[-1]] = _from_text(info.annotation, text)
             self.load.origins[path] = name
+        move_renamed(out, self.load, None)
         self.load.env_data = out
         return out
+
+
+def old_env_names(settings_cls: type[BaseModel]) -> dict[str, tuple[tuple[str, ...], FieldInfo]]:
+    """Every old ``RAI_`` variable name -> (its old place, the field of the setting it became)."""
+    parts = sections(settings_cls)
+    return {env_var(*entry.old): (entry.old, parts[entry.new[0][0]].model_fields[entry.new[0][1]]) for entry in RENAMED}
+
+
+def _name(path: tuple[str, str], file: str | None) -> str:
+    """How a source names a setting: its variable, or its key and the file."""
+    return env_var(*path) if file is None else f"{'.'.join(path)} in {file}"
+
+
+def move_renamed(data: dict[str, Any], load: Load, file: str | None) -> None:
+    """Each value in ``data`` (one source's: the file's, or the environment's when ``file`` is
+    None) given under an old name moves to the setting(s) it became, with a deprecation message."""
+    for entry in RENAMED:
+        for new in entry.new:
+            if isinstance(data.get(new[0]), dict) and new[1] in data[new[0]]:
+                load.by_new_name[new] = _name(new, file)
+        old = data.get(entry.old[0])
+        if not isinstance(old, dict) or entry.old[1] not in old:
+            continue
+        if any(not isinstance(data.get(section, {}), dict) for section, _ in entry.new):
+            continue  # `[section]` is no table: that is the error to report, not this name
+        value = old.pop(entry.old[1])
+        where = _name(entry.old, file)
+        uses = " and ".join(_name(new, file) if file is None else ".".join(new) for new in entry.new)
+        load.deprecations.append(f"{where}: deprecated, use {uses} (the old name will be removed)")
+        for new in entry.new:
+            data.setdefault(new[0], {})[new[1]] = value
+            load.by_old_name[new] = where
+            load.origins[new] = where if file is None else f"{file}, as {'.'.join(entry.old)}"
 
 
 def _from_text(annotation: object, text: str) -> object:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from modules.config.renamed import RENAMED
 from modules.config.settings import SECTIONS, Settings, describe
 from modules.config.sources import env_var
 
@@ -39,6 +40,15 @@ def settings_table() -> str:
     rows = _HEADER + _rows(Settings, None)
     for section, model in SECTIONS.items():
         rows += _rows(model, section)
+    return "\n".join(rows)
+
+
+def renamed_table() -> str:
+    """The old names that still work (with a deprecation message), and the settings they became."""
+    rows = ["| old setting (TOML) | old environment variable | now |", "|---|---|---|"]
+    for entry in RENAMED:
+        now = " and ".join(f"`{'.'.join(new)}` (`{env_var(*new)}`)" for new in entry.new)
+        rows.append(f"| `{'.'.join(entry.old)}` | `{env_var(*entry.old)}` | {now} |")
     return "\n".join(rows)
 
 

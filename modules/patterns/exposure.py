@@ -84,7 +84,7 @@ def web_acl_if_public(
             resource_arn=lb.lb.arn,
             logs_kms_key_arn=logs_kms_key_arn,
             rate_limit_per_5min=settings.load_balancer.rate_limit_per_5min,
-            max_body_bytes=settings.serving.max_body_bytes,
+            max_body_bytes=settings.model_server.max_body_bytes,
             require_bearer_token=settings.load_balancer.auth == "jwt",
             log_retention_days=settings.load_balancer.waf_log_retention_days,
         ),

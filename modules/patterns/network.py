@@ -1,15 +1,14 @@
 """The settings -> network mapping every multi-AZ architecture shares, in one place: how a
-stack gets its network (:func:`stack_network`), whatever ``network.mode`` says."""
+stack gets its network (:func:`stack_network`), whatever ``network.mode`` says, and which
+stacks it then reads (:func:`network_stacks`, for the stack to declare)."""
 
 from __future__ import annotations
 
-from cdktf import TerraformStack
 from constructs import Construct
 
 from modules.blocks.network import Network, NetworkHandles, NetworkProps
 from modules.blocks.network_lookup import NetworkLookup, NetworkLookupProps
 from modules.config import Settings
-from modules.stack.base import BaseStack
 
 NETWORK_STACK = "network"  # the stack that builds the shared VPC (network.mode = "shared")
 
@@ -34,6 +33,13 @@ def shared_network_name(settings: Settings, region: str) -> str:
     return f"{settings.name_prefix}-network{suffix}"
 
 
+def network_stacks(settings: Settings) -> frozenset[str]:
+    """The stacks a stack that calls :func:`stack_network` reads at plan time, to be deployed
+    before it: the `network` stack when ``network.mode`` is ``shared``, else none. The stack
+    declares them (``uses_stacks``); nothing here writes into it."""
+    return frozenset({NETWORK_STACK}) if settings.network.mode == "shared" else frozenset()
+
+
 def stack_network(
     scope: Construct, settings: Settings, *, name: str, logs_kms_key_arn: str, region: str = "", public: bool = False
 ) -> NetworkHandles:
@@ -41,22 +47,24 @@ def stack_network(
     settings' own when empty); ``public``: the stack puts a load balancer in public subnets.
 
     ``per_stack``: the stack builds its own VPC (``name`` prefixes it; ``logs_kms_key_arn``
-    encrypts its flow logs). ``shared``: the `network` stack's VPC, read by its Name tags, and
-    the stack depends on `network`. ``existing``: the user's VPC, read by the ids in the settings.
+    encrypts its flow logs). ``shared``: the `network` stack's VPC, read by its Name tags (the
+    stack declares :func:`network_stacks`). ``existing``: the user's VPC, read by the ids in the
+    settings.
     """
     region = region or settings.region
     net = settings.network
     if net.mode == "per_stack":
         return Network(scope, "network", network_props(settings, name, logs_kms_key_arn, region)).handles
-    prefix = "" if region == settings.region else "secondary_"
+    secondary = region != settings.region
     if net.mode == "existing":
+        existing = net.existing(secondary=secondary)
         props = NetworkLookupProps(
             az_count=settings.az_count,
-            vpc_id=getattr(net, f"{prefix}vpc_id"),
-            private_subnet_ids=getattr(net, f"{prefix}private_subnet_ids"),
-            public_subnet_ids=getattr(net, f"{prefix}public_subnet_ids"),
+            vpc_id=existing.vpc_id,
+            private_subnet_ids=existing.private_subnet_ids,
+            public_subnet_ids=existing.public_subnet_ids,
             public=public,
-            setting_prefix=f"network.{prefix}",
+            setting_prefix=existing.setting_prefix,
         )
     else:
         props = NetworkLookupProps(
@@ -64,9 +72,6 @@ def stack_network(
             name=shared_network_name(settings, region),
             public=public,
             cidr=settings.vpc_cidr,
-            setting_prefix=f"network.{prefix}",
+            setting_prefix="network.secondary_" if secondary else "network.",
         )
-        stack = TerraformStack.of(scope)
-        if isinstance(stack, BaseStack):
-            stack.uses_stacks.add(NETWORK_STACK)
     return NetworkLookup(scope, "network", props).handles

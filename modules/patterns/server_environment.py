@@ -13,17 +13,18 @@ KEEP_ALIVE_MARGIN_S = 15
 
 
 def server_environment(settings: Settings, stack: str, service: str) -> dict[str, str]:
-    """Limits, dynamic batching and keep-alive from ``[serving]`` and ``[load_balancer]``;
+    """Limits, dynamic batching and keep-alive from ``[model_server]`` and ``[load_balancer]``;
     the metrics of ``[server_metrics]``, published as ``service`` (the ``Service`` dimension
     its stack's alarms and scaling read); the JWT settings when ``stack`` is public."""
-    serving = settings.serving
+    server = settings.model_server
     return {
-        "MAX_BODY_BYTES": str(serving.max_body_bytes),
-        "MAX_IN_FLIGHT": str(serving.max_in_flight),
-        "MAX_BATCH_ROWS": str(serving.max_batch_rows),
-        "MAX_BATCH_SIZE": str(serving.max_batch_size),
-        "MAX_BATCH_DELAY_MS": str(serving.max_batch_delay_ms),
-        "INFER_THREADS": str(serving.infer_threads),
+        "MAX_BODY_BYTES": str(server.max_body_bytes),
+        "MAX_IN_FLIGHT": str(server.max_in_flight),
+        # MAX_BATCH_ROWS keeps its name until the server reads one that says per request (max_rows_per_request).
+        "MAX_BATCH_ROWS": str(server.max_rows_per_request),
+        "MAX_BATCH_SIZE": str(server.max_batch_size),
+        "MAX_BATCH_DELAY_MS": str(server.max_batch_delay_ms),
+        "INFER_THREADS": str(server.infer_threads),
         "KEEP_ALIVE_S": str(settings.load_balancer.idle_timeout_s + KEEP_ALIVE_MARGIN_S),
         **emf_environment(settings, service),
         **server_auth_environment(settings, stack),

@@ -191,13 +191,13 @@ class FargateService:
             name_prefix="model-serving-task-",
             assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
         )
-        model_read = s3_object_read(self.settings.serving.model_uri)
+        model_read = s3_object_read(self.settings.model_server.model_uri)
         if model_read is not None:
             IamRolePolicy(scope, "task-policy", role=self.task_role.id, policy=policy_document(model_read))
 
     def _task_definition(self) -> EcsTaskDefinition:
         settings, props = self.settings, self.props
-        serving = settings.serving
+        serving, server = settings.serving, settings.model_server
         environment = {
             "PORT": str(serving.container_port),
             **props.environment,
@@ -207,10 +207,10 @@ class FargateService:
             "DRAIN_TIMEOUT_S": str(max(1, serving.stop_timeout_s - 5)),
             "AWS_REGION": settings.region,
         }
-        if serving.model_uri:
-            environment["MODEL_URI"] = serving.model_uri
-        if serving.model_sha256:
-            environment["MODEL_SHA256"] = serving.model_sha256
+        if server.model_uri:
+            environment["MODEL_URI"] = server.model_uri
+        if server.model_sha256:
+            environment["MODEL_SHA256"] = server.model_sha256
         container = {
             "name": CONTAINER,
             "image": props.image_uri,

@@ -172,7 +172,7 @@ class ModelServerRegion(Construct):
         rollback_alarms: Sequence[AlarmSpec] = (),
     ) -> ModelServerFleet:
         """Model servers behind ``group``, scaled on CPU, on requests per target and on their own
-        in-flight calls; they load ``model_uri`` (default: ``serving.model_uri``, the same
+        in-flight calls; they load ``model_uri`` (default: ``model_server.model_uri``, the same
         setting as the container's) and publish their metrics as service ``name``.
         An instance refresh rolls back when one of the rollout guards among ``rollback_alarms``
         (the site's alarms, named with its prefix) fires."""
@@ -192,10 +192,10 @@ class ModelServerRegion(Construct):
                 root_volume_gib=cfg.root_volume_gib,
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
-                model_uri=self.settings.serving.model_uri if model_uri is None else model_uri,
+                model_uri=self.settings.model_server.model_uri if model_uri is None else model_uri,
                 environment=server_environment(self.settings, self.stack, name),
-                # the checksum is of serving.model_uri's bytes: another model (a canary) is not checked
-                model_sha256=self.settings.serving.model_sha256 if model_uri is None else "",
+                # the checksum is of model_server.model_uri's bytes: another model (a canary) is not checked
+                model_sha256=self.settings.model_server.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(
                     cfg,
                     name=name,

@@ -80,7 +80,8 @@ class BaseStack(TerraformStack):
         self.settings = settings
         self.stack_name = name
         self.backend: Backend = backend
-        # Other stacks this one reads at plan time (by data source): deployed before it.
+        # Other stacks this one reads at plan time (by data source), declared by the stack itself:
+        # deployed before it.
         self.uses_stacks: set[str] = set()
         self.provider = AwsProvider(
             self,

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 from modules.config.settings import SECTIONS, Settings, load_settings
-from modules.config.table import section_table
+from modules.config.table import renamed_table, section_table
 from modules.core.paths import PROJECT_ROOT
 from modules.registry import STACKS
 from modules.stack.base import BaseStack
@@ -28,6 +28,11 @@ from tools.docs.layout import layout
 from tools.docs.metric_reference import metric_reference, metric_uses
 from tools.generated_parts import REGION as _REGION
 
+RENAMED_INTRO = (
+    "Settings that moved or were renamed. The old name still works and prints a deprecation message "
+    "naming the new one; the old and the new name given together (in any source) are an error."
+)
+
 
 def settings_tables() -> str:
     """One heading and table per settings section: the anchors the stack READMEs link to."""
@@ -35,6 +40,7 @@ def settings_tables() -> str:
     for name, model in SECTIONS.items():
         intro = (model.__doc__ or "").strip().splitlines()[0]
         parts += ["", f"### `[{name}]`", "", intro, "", section_table(name)]
+    parts += ["", "### Old names", "", RENAMED_INTRO, "", renamed_table()]
     return "\n".join(parts)
 
 

@@ -25,6 +25,7 @@ from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.config import Settings
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
+from modules.patterns.network import network_stacks
 from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
 from modules.stack.base import BaseStack
 
@@ -61,6 +62,7 @@ class HaFailoverStack(BaseStack):
         super().__init__(scope, name, settings=settings)
         ha = settings.ha_failover
         prefix = f"{settings.name_prefix}-ha"
+        self.uses_stacks |= network_stacks(settings)  # each site's network
         self.sites: dict[str, ModelServerRegion] = {}
         self.fleets: dict[str, ModelServerFleet] = {}
         targets: dict[str, TargetMetrics] = {}
@@ -83,7 +85,7 @@ class HaFailoverStack(BaseStack):
                     settings,
                     site_prefix,
                     interval_s=ha.health_check_interval_s,
-                    healthy_threshold=settings.load_balancer.healthy_threshold,
+                    healthy_threshold=ha.healthy_threshold,
                     unhealthy_threshold=ha.unhealthy_threshold,
                 ),
             )

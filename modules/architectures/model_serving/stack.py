@@ -19,6 +19,7 @@ from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
+from modules.patterns.network import network_stacks
 from modules.patterns.server_environment import server_environment
 from modules.patterns.serving_fargate import FargateService, FargateServiceProps
 from modules.patterns.serving_front import ServingFront, ServingFrontProps
@@ -62,15 +63,16 @@ class ModelServingStack(BaseStack):
             ),
         )
         self.key, self.exposure, self.network = front.key, front.exposure, front.network
+        self.uses_stacks |= network_stacks(settings)
         self.load_balancer = front.add_load_balancer(
             TargetGroupProps(
                 name=front.props.short,
                 port=serving.container_port,
                 target_type="ip",
                 health_check_path="/v2/health/ready",  # a draining task leaves rotation before it stops
-                health_check_interval_s=lb_settings.health_check_interval_s,
-                healthy_threshold=lb_settings.healthy_threshold,
-                unhealthy_threshold=lb_settings.unhealthy_threshold,
+                health_check_interval_s=serving.health_check_interval_s,
+                healthy_threshold=serving.healthy_threshold,
+                unhealthy_threshold=serving.unhealthy_threshold,
                 deregistration_delay_s=lb_settings.deregistration_delay_s,
                 slow_start_s=lb_settings.slow_start_s,
             )

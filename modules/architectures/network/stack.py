@@ -3,7 +3,8 @@
 Built only for ``network.mode = "shared"`` (the default); with ``per_stack`` each stack
 builds its own VPC and with ``existing`` the VPC is the user's, and this stack builds
 nothing. The other stacks find the VPC and its subnets by their ``Name`` tags
-(:func:`modules.patterns.network.stack_network`) and depend on this stack, so
+(:func:`modules.patterns.network.stack_network`) and declare they depend on this stack
+(:func:`modules.patterns.network.network_stacks`), so
 ``cdktf deploy '*'`` applies it first and ``cdktf destroy '*'`` destroys it last.
 """
 

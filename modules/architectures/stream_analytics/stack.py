@@ -47,7 +47,7 @@ from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.chaos_experiments import add_chaos
-from modules.patterns.network import stack_network
+from modules.patterns.network import network_stacks, stack_network
 from modules.policy.check import waive
 from modules.stack.base import BaseStack
 
@@ -105,6 +105,7 @@ class StreamAnalyticsStack(BaseStack):
             ),
         )
         self.network = stack_network(self, settings, name=prefix, logs_kms_key_arn=self.key.arn)
+        self.uses_stacks |= network_stacks(settings)
         provisioned = cfg.capacity_mode == "provisioned"
         self.stream = KinesisStream(
             self,

@@ -13,15 +13,15 @@ from modules.config.checks import (
     Int,
     ModelUri,
     OptionalCidrList,
-    Section,
     Weights,
     between,
     refuse,
 )
+from modules.config.health_checks import HealthCheckSettings
 from modules.core.input_rules import HealthCheckIntervalS, StickinessS
 
 
-class TargetGroupsSettings(Section):
+class TargetGroupsSettings(HealthCheckSettings):
     """The `target-groups` stack: stable and canary target groups, weighted, each with its fleet."""
 
     exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
@@ -29,7 +29,7 @@ class TargetGroupsSettings(Section):
         default=(), description="IPv4 CIDRs the ALB accepts; empty = load_balancer.allowed_cidrs"
     )
     health_check_interval_s: HealthCheckIntervalS = Field(
-        default=5, description="health check interval (seconds): fast detection"
+        default=5, description="ALB health check interval of the targets (seconds): fast detection"
     )
     weights: Weights = Field(
         default_factory=lambda: MappingProxyType({"stable": 90, "canary": 10}),
@@ -52,7 +52,7 @@ class TargetGroupsSettings(Section):
     canary_model_uri: ModelUri = Field(
         default="",
         description="model the canary servers load (e.g. v2 beside a v1 stable): an `s3://` URI or a path on the "
-        "instance; empty = the same model as stable (`serving.model_uri`)",
+        "instance; empty = the same model as stable (`model_server.model_uri`)",
     )
 
     @model_validator(mode="after")

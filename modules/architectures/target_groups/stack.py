@@ -35,15 +35,13 @@ from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
+from modules.patterns.network import network_stacks
 from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
 from modules.stack.base import BaseStack
 
 CONTROLLER_DIR = PROJECT_ROOT / "handlers" / "canary_controller"
 CONTROLLER_PERIOD_S = 60  # EventBridge Scheduler's shortest rate
-# The seed's thresholds: 2 passes in, 2 failures out (3 s timeout), any 2xx is healthy.
-HEALTHY_THRESHOLD = 2
-UNHEALTHY_THRESHOLD = 2
-MATCHER = "200-299"
+MATCHER = "200-299"  # the seed's: any 2xx is healthy
 GROUPS = ("stable", "canary")
 
 
@@ -53,8 +51,8 @@ def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
         settings,
         name,
         interval_s=tg.health_check_interval_s,
-        healthy_threshold=HEALTHY_THRESHOLD,
-        unhealthy_threshold=UNHEALTHY_THRESHOLD,
+        healthy_threshold=tg.healthy_threshold,
+        unhealthy_threshold=tg.unhealthy_threshold,
         matcher=MATCHER,
         stickiness_s=tg.stickiness_s,
     )
@@ -62,7 +60,8 @@ def target_group_props(settings: Settings, name: str) -> TargetGroupProps:
 
 def detection_and_replacement_s(settings: Settings) -> tuple[int, int]:
     """(s until the ALB takes a failed target out, s until a replacement can serve)."""
-    detection = detection_s(settings.section(TargetGroupsSettings).health_check_interval_s, UNHEALTHY_THRESHOLD)
+    tg = settings.section(TargetGroupsSettings)
+    detection = detection_s(tg.health_check_interval_s, tg.unhealthy_threshold)
     return detection, replacement_time_s(settings)
 
 
@@ -96,6 +95,7 @@ class TargetGroupsStack(BaseStack):
             exposure=exposure(settings, name, allowed_cidrs=tg.allowed_cidrs),
             target=target_group_props(settings, f"{prefix}-stable"),
         )
+        self.uses_stacks |= network_stacks(settings)  # the site's network
         lb = self.site.load_balancer
         # The block's default target group is the stable one; the canary is added beside it.
         groups = {
@@ -108,7 +108,8 @@ class TargetGroupsStack(BaseStack):
         targets = {key: target_metrics(lb, group) for key, group in groups.items()}
         # Each group's servers publish their metrics as the group's fleet (its name): their own alarms.
         self.group_alarm_specs = {key: group_alarms(settings, key, targets[key], f"{prefix}-{key}") for key in groups}
-        models = {"stable": settings.serving.model_uri, "canary": tg.canary_model_uri or settings.serving.model_uri}
+        stable_model = settings.model_server.model_uri
+        models = {"stable": stable_model, "canary": tg.canary_model_uri or stable_model}
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
                 key,
