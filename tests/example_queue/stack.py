@@ -10,7 +10,7 @@ from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_u
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
 from modules.patterns.chaos_experiments import add_chaos
-from modules.patterns.network import stack_network
+from modules.patterns.network import network_stacks, stack_network
 from modules.stack.base import BaseStack
 from tests.example_queue.chaos import experiments
 from tests.example_queue.observability import observe
@@ -37,6 +37,7 @@ class ExampleQueueStack(BaseStack):
         )
         # The consumers' network (none run here: the experiment shows a stack adding one).
         network = stack_network(self, settings, name=prefix, logs_kms_key_arn=key.arn)
+        self.uses_stacks |= network_stacks(settings)
         dlq = Queue(self, "dlq", QueueProps(name=f"{prefix}-dlq", kms_key_arn=key.key.arn))
         Queue(
             self,
