@@ -118,8 +118,8 @@ class FakeAws:
         }
 
     def _kinesis_calls(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        s = self.stream
-        return {"list_shards": s.list_shards, "get_shard_iterator": s.get_shard_iterator, "get_records": s.get_records}
+        names = ("list_shards", "get_shard_iterator", "get_records", "put_records", "split_shard", "merge_shards")
+        return {name: getattr(self.stream, name) for name in names}
 
     def _dynamodb_calls(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         t = self.table

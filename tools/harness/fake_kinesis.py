@@ -101,7 +101,7 @@ class FakeStream:
         with self.lock:
             parent = self._shard(kwargs["ShardToSplit"], "SplitShard")
             middle = int(kwargs["NewStartingHashKey"])
-            if not parent.open or not parent.start_hash < middle <= parent.end_hash:
+            if not parent.open or not parent.start_hash < middle < parent.end_hash:
                 raise client_error("InvalidArgumentException", "cannot split there", "SplitShard")
             self._close(parent)
             self._add(parent.start_hash, middle - 1, parent.shard_id)
