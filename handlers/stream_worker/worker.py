@@ -145,9 +145,12 @@ class Worker:
             if self.stop.is_set():
                 return
             if time.monotonic() - self.balanced_at >= self.cfg.poll_interval_s:
-                # A long pass (many shards): hand over, take and adopt leases now, not after it.
+                # A long pass (many shards): hand over, take and adopt leases now, not after
+                # it, and renew those it would reach too late (others would take them).
                 self.table.register()
                 self.balance()
+                for lease in list(self.held.values()):
+                    self.still_ours(lease)
             if shard_id in self.held:
                 self.process_batch(shard_id)
         self.beat()

@@ -44,6 +44,7 @@ from tools.harness.fake_dynamodb import item_size
 SCENARIO = Path(__file__).with_name("stream_scale.scenario")
 KINESIS_LIMITS = {"kinesis.get_records": 5, "kinesis.get_shard_iterator": 5, "kinesis.list_shards": 1000}
 AT_SCALE = (1000, 100)  # shards, workers of the price line
+STACK_POLL_S = 1.0  # stream.poll_interval_s's default: the stack's workers poll 5x less often than the bench's
 
 
 def overall(sim: Simulation) -> dict[str, float]:
@@ -75,23 +76,30 @@ def overall(sim: Simulation) -> dict[str, float]:
     }
 
 
-def price_line(figures: dict[str, float]) -> list[str]:
+def price_line(figures: dict[str, float], poll_s: float) -> list[str]:
+    """The lease table's month at :data:`AT_SCALE`, from the measured rates per worker and per
+    shard. Every lease-table call is paced by the poll (rounds, syncs, renewals at TTL/2), so
+    the rates are scaled from the bench's poll to the stack's."""
     prices = load_prices()
+    scale = poll_s / STACK_POLL_S
     shards, workers = AT_SCALE
     read_usd, write_usd = prices.usage["dynamodb_reads"].usd, prices.usage["dynamodb_writes"].usd
     table_bytes = shards * figures["lease item bytes"] + workers * 40
     per_scan = math.ceil(table_bytes / 4096)
-    rru = workers * figures["scans/worker/s"] * per_scan
-    wru = shards * figures["shard WCU/shard/s"] + workers * figures["worker WCU/worker/s"]
+    scans, shard_wru = figures["scans/worker/s"] * scale, figures["shard WCU/shard/s"] * scale
+    worker_wru = figures["worker WCU/worker/s"] * scale
+    rru = workers * scans * per_scan
+    wru = shards * shard_wru + workers * worker_wru
     seconds = 3600 * prices.hours_per_month
     monthly = (rru * read_usd + wru * write_usd) / 1e6 * seconds
     return [
-        f"lease table at {shards} shards, {workers} workers (on demand, {prices.region}, prices of {prices.date}):",
-        f"  reads  = {workers} workers x {figures['scans/worker/s']:.2f} scans/s x ceil(({shards} x "
+        f"lease table at {shards} shards, {workers} workers (on demand, {prices.region}, prices of {prices.date}; "
+        f"rates measured here x {scale:g}, the stack polling every {STACK_POLL_S:g} s):",
+        f"  reads  = {workers} workers x {scans:.2f} scans/s x ceil(({shards} x "
         f"{figures['lease item bytes']:.0f} B + {workers} x 40 B) / 4 KB) = {per_scan} RRU per consistent scan"
         f" = {rru:,.0f} RRU/s",
-        f"  writes = {shards} shards x {figures['shard WCU/shard/s']:.2f} WRU/s (checkpoints, renewals, handovers)"
-        f" + {workers} workers x {figures['worker WCU/worker/s']:.2f} WRU/s (registrations) = {wru:,.0f} WRU/s",
+        f"  writes = {shards} shards x {shard_wru:.2f} WRU/s (checkpoints, renewals, handovers)"
+        f" + {workers} workers x {worker_wru:.2f} WRU/s (registrations, lease creation) = {wru:,.0f} WRU/s",
         f"  month  = ({rru:,.0f} x ${read_usd} + {wru:,.0f} x ${write_usd}) / 1e6 x {seconds:,} s"
         f" = ${monthly:,.0f} per month",
     ]
@@ -100,7 +108,7 @@ def price_line(figures: dict[str, float]) -> list[str]:
 def show_events(runs: list[list[Window]], ttl: float) -> None:
     print(
         f"{'event':<28} {'rebalance (TTLs)':>18} {'leases moved':>14} {'dup records':>14} {'dup batches':>13} "
-        f"{'lost':>5} {'max lag s':>14} {'above share':>12}"
+        f"{'state re-read':>14} {'lost':>5} {'max lag s':>14} {'above share':>12}"
     )
     for i, window in enumerate(runs[0]):
         column = [run[i] for run in runs]
@@ -110,6 +118,7 @@ def show_events(runs: list[list[Window]], ttl: float) -> None:
             f"{Spread([float(w.moved) for w in column]).show():>14} "
             f"{Spread([float(w.duplicates) for w in column]).show():>14} "
             f"{Spread([float(w.duplicate_batches) for w in column]).show():>13} "
+            f"{Spread([float(w.rebuilt) for w in column]).show():>14} "
             f"{sum(w.lost for w in column):>5} {Spread([w.max_lag_s for w in column]).show('.1f'):>14} "
             f"{max(w.max_over_share for w in column):>12.2f}"
         )
@@ -158,7 +167,11 @@ def main(argv: list[str]) -> int:
         runs.append(sim.run())
         sims.append(sim)
         print(f"run {n + 1}: {sim.ended - sim.started:.0f}s, worker errors: {sim.errors or 'none'}")
-    print(f"median (min-max) of {args.runs} runs; above share: most leases above its fair share a live worker held")
+    print(
+        f"median (min-max) of {args.runs} runs; dup: records read again past the checkpoint (processed twice); "
+        "state re-read: records up to the checkpoint read again to rebuild a state after a crash (no output); "
+        "above share: most leases above its fair share a live worker held once balanced"
+    )
     show_events(runs, cfg.lease_ttl_s)
     figures = [overall(s) for s in sims]
 
@@ -179,7 +192,7 @@ def main(argv: list[str]) -> int:
         f"poison records: {poison.poison_put} put, {poison.poison_in_dlq} in the DLQ "
         f"({', '.join(f'{r}: {n}' for r, n in poison.poison_reasons.items())}), counted apart from lost"
     )
-    for line in price_line({k: Spread([f[k] for f in figures]).median for k in figures[0]}):
+    for line in price_line({k: Spread([f[k] for f in figures]).median for k in figures[0]}, cfg.poll_interval_s):
         print(line)
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(steal_report(cpu_before, CpuTimes.now()) + f"; {time.monotonic() - started:.0f}s in all")

@@ -75,7 +75,7 @@ class SimWorker:
 
 @dataclass
 class Accounting:
-    delivered: Counter[tuple[str, str]] = field(default_factory=Counter)
+    offered: Counter[str] = field(default_factory=Counter)  # record id -> result puts that held it
     calls_per_second: Counter[tuple[str, str, int]] = field(default_factory=Counter)  # (op, shard, second)
     last_owner: dict[str, str] = field(default_factory=dict)
 
@@ -150,20 +150,26 @@ class Simulation:
 
     def _observe(self, worker_id: str, operation: str, kwargs: dict[str, Any], out: Any) -> None:
         second = int(time.monotonic())
-        if operation == "kinesis.get_records":
+        if isinstance(out, Exception) and operation != "s3.put_object":
+            return
+        if operation == "s3.put_object" and kwargs["Key"].endswith(".jsonl"):
+            # Results offered for a batch, kept or refused: a record offered twice was processed twice.
+            ids = [json.loads(line)["id"] for line in kwargs["Body"].decode().splitlines() if line]
+            with self.lock:
+                twice = [i for i in ids if self.acct.offered[i]]
+                self.acct.offered.update(ids)
+                if self.windows:
+                    self.windows[-1].duplicates += len(twice)
+                    self.windows[-1].duplicate_batches += 1 if twice else 0
+        elif operation == "kinesis.get_records":
             shard = kwargs["ShardIterator"].partition("|")[0]
             checkpoint = self.aws.table.items.get(shard, {}).get("checkpoint", {}).get("S", "0")
             done = int(checkpoint) if checkpoint.isdigit() else 0
             with self.lock:
                 self.acct.calls_per_second[(operation, shard, second)] += 1
-                keys = [(shard, r["SequenceNumber"]) for r in out["Records"]]
-                rebuilt = [k for k in keys if int(k[1]) <= done]
-                seen = [k for k in keys if self.acct.delivered[k] and int(k[1]) > done]
-                self.acct.delivered.update(keys)
+                rebuilt = sum(1 for r in out["Records"] if int(r["SequenceNumber"]) <= done)
                 if self.windows:
-                    self.windows[-1].rebuilt += len(rebuilt)
-                    self.windows[-1].duplicates += len(seen)
-                    self.windows[-1].duplicate_batches += 1 if seen else 0
+                    self.windows[-1].rebuilt += rebuilt
         elif operation == "kinesis.get_shard_iterator":
             with self.lock:
                 self.acct.calls_per_second[(operation, kwargs["ShardId"], second)] += 1

@@ -100,7 +100,7 @@ class FakeAws:
         self.usage: dict[str, Usage] = collections.defaultdict(Usage)
         self.killed: set[str] = set()
         self.lock = threading.Lock()
-        # Called after each successful call: (worker id, "service.operation", kwargs, answer).
+        # Called after each call: (worker id, "service.operation", kwargs, answer or ClientError).
         self.observers: list[Callable[[str, str, dict[str, Any], Any], None]] = []
 
     def kill(self, worker_id: str) -> None:
@@ -156,6 +156,8 @@ class Client:
                 out = call(kwargs)
             except ClientError as exc:
                 self._aws.record(self._worker, name, *getattr(exc, "consumed", (0.0, 0.0)))
+                for observe in self._aws.observers:
+                    observe(self._worker, name, kwargs, exc)
                 raise
             finally:
                 time.sleep(delay / 2)
