@@ -105,15 +105,15 @@ def test_lease_items_carry_no_state_and_a_takeover_rebuilds_it_exactly() -> None
     assert json.loads(rebuilt) == json.loads(lease.state or "")
 
 
-def test_a_worker_creates_only_the_leases_that_are_missing() -> None:
+def test_a_worker_writes_only_the_leases_that_are_missing_and_registers_once_per_third_of_a_ttl() -> None:
     sim = Simulation(parse("start shards=6 workers=1\n"), SMALL)
     worker = fleet_worker(sim.aws, sim, "a")
     worker.round()
     creates = sim.aws.usage["a"].calls["dynamodb.put_item"]
     worker.next_sync = 0.0
     worker.round()
-    # One registration each round, and no create for the six leases that exist.
-    assert sim.aws.usage["a"].calls["dynamodb.put_item"] == creates + 1
+    # No create for the six leases that exist, no registration within a third of a TTL.
+    assert sim.aws.usage["a"].calls["dynamodb.put_item"] == creates
 
 
 def test_the_state_after_records_does_not_depend_on_where_batches_begin() -> None:

@@ -75,6 +75,7 @@ class LeaseTable:
         self.table = table
         self.me = worker_id
         self.ttl_s = ttl_s
+        self.registered_until = 0.0
 
     def ensure(self, shard_id: str, parents: list[str]) -> None:
         """Create the shard's lease unless it exists (free, at the trim horizon)."""
@@ -112,10 +113,15 @@ class LeaseTable:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def register(self) -> None:
+        """Say we are live for another TTL; a write only every third of a TTL (a write per
+        round cost more than all the checkpoints of a quiet stream)."""
+        if time.monotonic() < self.registered_until:
+            return
         self.ddb.put_item(
             TableName=self.table,
             Item={"lease_key": {"S": WORKER_PREFIX + self.me}, "expiry": {"N": repr(time.time() + self.ttl_s)}},
         )
+        self.registered_until = time.monotonic() + self.ttl_s / 3
 
     def deregister(self) -> None:
         self.ddb.delete_item(TableName=self.table, Key={"lease_key": {"S": WORKER_PREFIX + self.me}})
