@@ -144,9 +144,10 @@ class Worker:
         for shard_id in sorted(self.held):
             if self.stop.is_set():
                 return
-            if time.monotonic() - self.balanced_at >= self.cfg.poll_interval_s:
+            if time.monotonic() - self.balanced_at >= max(self.cfg.poll_interval_s, self.cfg.lease_ttl_s / 6):
                 # A long pass (many shards): hand over, take and adopt leases now, not after
-                # it, and renew those it would reach too late (others would take them).
+                # it, and renew those it would reach too late (others would take them). Not
+                # every poll: each balance is a scan, and the lease table is shared.
                 self.table.register()
                 self.balance()
                 for lease in list(self.held.values()):
