@@ -167,6 +167,7 @@ def main(argv: list[str]) -> int:
         runs.append(sim.run())
         sims.append(sim)
         print(f"run {n + 1}: {sim.ended - sim.started:.0f}s, worker errors: {sim.errors or 'none'}")
+        show_events([runs[-1]], cfg.lease_ttl_s)
     print(
         f"median (min-max) of {args.runs} runs; dup: records read again past the checkpoint (processed twice); "
         "state re-read: records up to the checkpoint read again to rebuild a state after a crash (no output); "
