@@ -44,6 +44,7 @@ from tools.harness.fake_dynamodb import item_size
 SCENARIO = Path(__file__).with_name("stream_scale.scenario")
 KINESIS_LIMITS = {"kinesis.get_records": 5, "kinesis.get_shard_iterator": 5, "kinesis.list_shards": 1000}
 AT_SCALE = (1000, 100)  # shards, workers of the price line
+STACK_SNAPSHOT_S = 60.0  # STATE_SNAPSHOT_S's default: one S3 put per shard per minute (plus one per release)
 STACK_POLL_S = 1.0  # stream.poll_interval_s's default: the stack's workers poll 5x less often than the bench's
 
 
@@ -92,6 +93,8 @@ def price_line(figures: dict[str, float], poll_s: float) -> list[str]:
     wru = shards * shard_wru + workers * worker_wru
     seconds = 3600 * prices.hours_per_month
     monthly = (rru * read_usd + wru * write_usd) / 1e6 * seconds
+    put_usd = prices.usage["s3_put"].usd
+    snapshots = shards / STACK_SNAPSHOT_S * seconds
     return [
         f"lease table at {shards} shards, {workers} workers (on demand, {prices.region}, prices of {prices.date}; "
         f"rates measured here x {scale:g}, the stack polling every {STACK_POLL_S:g} s):",
@@ -102,6 +105,8 @@ def price_line(figures: dict[str, float], poll_s: float) -> list[str]:
         f" + {workers} workers x {worker_wru:.2f} WRU/s (registrations, lease creation) = {wru:,.0f} WRU/s",
         f"  month  = ({rru:,.0f} x ${read_usd} + {wru:,.0f} x ${write_usd}) / 1e6 x {seconds:,} s"
         f" = ${monthly:,.0f} per month",
+        f"  and the state snapshots in S3: {shards} shards / {STACK_SNAPSHOT_S:g} s x {seconds:,} s"
+        f" x ${put_usd} / 1,000 = ${snapshots * put_usd / 1000:,.0f} per month ({snapshots / 1e6:.1f} M puts)",
     ]
 
 
