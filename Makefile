@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy pro
 
 bench-worker: $(VENV)/.synced ## stream worker benchmark on moto: records/s vs raw GetRecords, failover after kill -9 / SIGTERM
 	$(PY) -m tools.bench.worker
+
+bench-stream-scale: $(VENV)/.synced ## stream workers at 200 shards and 20 workers through joins, kill -9, spot drains, a reshard and a shrink: rebalance in TTLs, duplicates, lost, lag, lease-table cost (RUNS=3)
+	$(PY) -m tools.bench.stream_scale --runs $(or $(RUNS),3)
 
 scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replacement, DLQ, alarms, encryption, SPOFs) from the default synth
 	$(PY) -m tools.docs.scorecard

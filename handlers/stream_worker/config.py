@@ -13,6 +13,7 @@
 | `POLL_INTERVAL_S` | `1` | pause between rounds of reads, and between lease-table scans |
 | `SHARD_SYNC_S` | `30` | how often ListShards looks for new (resharded) shards |
 | `BATCH_LIMIT` | `1000` | GetRecords limit per call |
+| `STATE_SNAPSHOT_S` | `60` | how often a shard's analytics state goes to S3 (a crash re-reads at most this) |
 | `WINDOW_S`, `MIN_WINDOW_COUNT` | `60`, `5` | analytics window and scoring minimum (analytics.py) |
 | `ANOMALY_THRESHOLD`, `MAX_KEYS` | `3.0`, `2000` | anomaly z-score and keys kept (analytics.py) |
 | `RESULTS_PREFIX` | `results/` | key prefix of result objects |
@@ -55,6 +56,7 @@ class Config:
     poll_interval_s: float
     shard_sync_s: float
     batch_limit: int
+    state_snapshot_s: float
     analytics: AnalyticsParams
     results_prefix: str
     imds_endpoint: str
@@ -104,6 +106,7 @@ class Config:
             poll_interval_s=positive("POLL_INTERVAL_S", 1.0),
             shard_sync_s=positive("SHARD_SYNC_S", 30.0),
             batch_limit=get("BATCH_LIMIT", int, 1000, lambda v: 1 <= v <= 10000, "an integer from 1 to 10000"),
+            state_snapshot_s=positive("STATE_SNAPSHOT_S", 60.0),
             analytics=AnalyticsParams(
                 window_s=get("WINDOW_S", int, 60, lambda v: v > 0, "an integer > 0"),
                 min_count=get("MIN_WINDOW_COUNT", int, 5, lambda v: v >= 2, "an integer >= 2"),

@@ -15,8 +15,9 @@ table, takes its fair share of leases, then reads one batch from each shard it h
    a batch of another length: the object already there wins, and the batch is cut at, or
    read on to, its last sequence number before the checkpoint. So a record is in exactly
    one object;
-4. only then the checkpoint (with the analytics state), conditional on still holding the
-   lease. A worker writes results only within half a TTL of a successful lease write.
+4. only then the checkpoint, conditional on still holding the lease. The analytics state
+   at the checkpoint stays in memory, with a snapshot in S3 now and then (:mod:`snapshots`).
+   A worker writes results only within half a TTL of a successful lease write.
 
 Draining (SIGTERM, a spot interruption notice, a rebalance recommendation) stops reading
 after the current batch, releases every lease (their checkpoints are current) and exits;
@@ -27,18 +28,20 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import analytics
+from . import analytics, snapshots
+from .balance import balance
 from .config import Config, ConfigError
 from .imds import Imds, watch
 from .leases import SHARD_END, Lease, LeaseTable
@@ -49,12 +52,15 @@ log = logging.getLogger("stream_worker")
 
 
 class Worker:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clients: Mapping[str, Any] | None = None) -> None:
+        """``clients``: a client per service name, instead of boto3's (a simulation's)."""
         self.cfg = config
         boto = BotoConfig(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
         session = boto3.session.Session(region_name=config.region)
 
         def client(name: str) -> Any:
+            if clients is not None:
+                return clients[name]
             return session.client(name, endpoint_url=config.endpoint_url, config=boto)
 
         self.kinesis, self.s3, self.sqs = client("kinesis"), client("s3"), client("sqs")
@@ -66,8 +72,11 @@ class Worker:
         self.known_shards: set[str] = set()
         self.stop = threading.Event()
         self.stop_reason = ""
+        self.lease_keys: set[str] = set()  # every lease in the table at the last balance
         self.next_sync = 0.0
         self.next_beat = 0.0
+        self.balanced_at = 0.0
+        self.next_snapshot: dict[str, float] = {}
         self.counts = {"RecordsProcessed": 0, "PoisonRecords": 0}
 
     # --- lifecycle -------------------------------------------------------------------
@@ -79,8 +88,9 @@ class Worker:
             self.stop.set()
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.request_stop("SIGTERM"))
-        signal.signal(signal.SIGINT, lambda *_: self.request_stop("SIGINT"))
+        if threading.current_thread() is threading.main_thread():  # a simulation runs workers in threads
+            signal.signal(signal.SIGTERM, lambda *_: self.request_stop("SIGTERM"))
+            signal.signal(signal.SIGINT, lambda *_: self.request_stop("SIGINT"))
         if self.cfg.imds_endpoint:
             imds = Imds(self.cfg.imds_endpoint)
             # systemd restarts a drained worker: on an instance under notice it must not take
@@ -114,7 +124,11 @@ class Worker:
         # Also leases handed to us that we have not adopted yet: the table says they are ours.
         mine = {s: lease for s, lease in self.table.scan()[0].items() if lease.owner == self.cfg.worker_id}
         mine |= self.held
-        released = [shard for shard, lease in mine.items() if self.table.release(lease)]
+        # Each release carries a snapshot of the state at its checkpoint, so the next owner
+        # need not re-read records: the puts at once, or a drain of many shards takes seconds.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            saved = dict(zip(mine, pool.map(self.save_snapshot, mine.values()), strict=True))
+        released = [s for s, lease in mine.items() if self.table.release(lease, snapshot=saved[s])]
         self.held.clear()
         self.table.deregister()
         self.beat(force=True)
@@ -130,11 +144,21 @@ class Worker:
         for shard_id in sorted(self.held):
             if self.stop.is_set():
                 return
-            self.process_batch(shard_id)
+            if time.monotonic() - self.balanced_at >= max(self.cfg.poll_interval_s, self.cfg.lease_ttl_s / 6):
+                # A long pass (many shards): hand over, take and adopt leases now, not after
+                # it, and renew those it would reach too late (others would take them). Not
+                # every poll: each balance is a scan, and the lease table is shared.
+                self.table.register()
+                self.balance()
+                for lease in list(self.held.values()):
+                    self.still_ours(lease)
+            if shard_id in self.held:
+                self.process_batch(shard_id)
         self.beat()
 
     def sync_shards(self) -> None:
-        """Create a lease for every shard, parents first; note which shards are closed."""
+        """Create a lease for every shard that has none yet, parents first; note which shards
+        are closed. (A create of a lease that exists is a failed conditional write: billed.)"""
         shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamName": self.cfg.stream_name}
         while True:
@@ -145,7 +169,8 @@ class Worker:
             kwargs = {"NextToken": page["NextToken"]}
         for shard in shards:
             parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
-            self.table.ensure(shard["ShardId"], parents)
+            if shard["ShardId"] not in self.lease_keys:
+                self.table.ensure(shard["ShardId"], parents)
             ending = shard["SequenceNumberRange"].get("EndingSequenceNumber")
             if ending is not None:
                 self.closed[shard["ShardId"]] = ending
@@ -153,59 +178,9 @@ class Worker:
         self.next_sync = time.monotonic() + self.cfg.shard_sync_s
 
     def balance(self) -> None:
-        """Adopt, hand over, take free or expired leases, or ask for one: the fair share."""
-        leases, workers = self.table.scan()
-        now = time.time()
-        for shard_id, lease in leases.items():  # the table is the truth about who holds what
-            if shard_id in self.held and lease.owner != self.cfg.worker_id:
-                log.info("lost lease %s to %s", shard_id, lease.owner or "nobody")
-                self.drop(shard_id)
-            elif lease.owner == self.cfg.worker_id and shard_id not in self.held and self.table.renew(lease):
-                log.info("adopted lease %s", shard_id)
-                self.held[shard_id] = lease
-        for shard_id, held in list(self.held.items()):
-            pending = leases[shard_id].pending_owner if shard_id in leases else ""
-            if pending and pending != self.cfg.worker_id and workers.get(pending, 0) > now:
-                if self.table.release(held, to=pending):
-                    log.info("handed lease %s to %s", shard_id, pending)
-                self.drop(shard_id)
-
-        finished = {s for s, lease in leases.items() if lease.finished}
-        eligible = {
-            s: lease
-            for s, lease in leases.items()
-            if not lease.finished
-            and all(p in finished or (p not in leases and p not in self.known_shards) for p in lease.parents)
-        }
-        dead = {lease.owner for lease in leases.values() if lease.expired(now)}
-        live = ({w for w, expiry in workers.items() if expiry > now} - dead) | {self.cfg.worker_id}
-        target = math.ceil(len(eligible) / len(live)) if eligible else 0
-        mine = [s for s in eligible if s in self.held]
-        free = sorted(
-            s for s, lease in eligible.items() if s not in self.held and (not lease.owner or lease.expired(now))
-        )
-        for shard_id in free[: max(0, target - len(mine))]:
-            lease = eligible[shard_id]
-            previous = lease.owner
-            if self.table.take(lease):
-                log.info("took lease %s%s", shard_id, f" (expired, from {previous})" if previous else "")
-                self.held[shard_id] = lease
-                mine.append(shard_id)
-        # Count a lease already promised to a live worker as that worker's, so one request
-        # at a time is in flight per lease and the shares converge instead of swinging.
-        promised = {s for s, lease in eligible.items() if lease.pending_owner in live}
-        asked = len([s for s in promised if eligible[s].pending_owner == self.cfg.worker_id])
-        if len(mine) + asked < target and not free:
-            load: dict[str, list[Lease]] = {}
-            for shard_id, lease in eligible.items():
-                if lease.owner in live and lease.owner != self.cfg.worker_id and shard_id not in promised:
-                    load.setdefault(lease.owner, []).append(lease)
-            if load:
-                owner, theirs = max(load.items(), key=lambda kv: (len(kv[1]), kv[0]))
-                if len(theirs) > len(mine) + asked + 1:
-                    candidate = min(theirs, key=lambda lease: lease.shard_id)
-                    if self.table.request_handoff(candidate):
-                        log.info("asked %s for lease %s", owner, candidate.shard_id)
+        """The fair share (:func:`balance.balance`); the shards seen, for the next sync."""
+        self.lease_keys = balance(self)
+        self.balanced_at = time.monotonic()
 
     def drop(self, shard_id: str) -> None:
         self.held.pop(shard_id, None)
@@ -238,6 +213,8 @@ class Worker:
         lease = self.held[shard_id]
         if not self.still_ours(lease):
             return
+        if lease.state is None:
+            lease.state = snapshots.restore(self, lease)
         iterator = self.iterator(lease)
         try:
             out = with_backoff(
@@ -282,7 +259,12 @@ class Worker:
                 results, poison, state = self.analyse(shard_id, records, lease.state)
         for start in range(0, len(poison), 10):
             self.send_to_dlq(poison[start : start + 10])
-        if self.table.checkpoint(lease, records[-1]["SequenceNumber"], state):
+        last = records[-1]["SequenceNumber"]
+        snapshot = None
+        if time.monotonic() >= self.next_snapshot.get(shard_id, 0.0):
+            self.save_state(shard_id, last, state)
+            snapshot = last
+        if self.table.checkpoint(lease, last, state, snapshot):
             self.counts["RecordsProcessed"] += len(results)
             self.counts["PoisonRecords"] += len(poison)
             if cut:  # the cached iterator is past the checkpoint
@@ -294,6 +276,18 @@ class Worker:
         else:
             log.info("checkpoint of %s refused: lease taken over; its owner replays from its checkpoint", shard_id)
             self.drop(shard_id)
+
+    def save_state(self, shard_id: str, sequence_number: str, state: str) -> None:
+        key = snapshots.snapshot_key(self.cfg.results_prefix, self.cfg.stream_name, shard_id, sequence_number)
+        snapshots.save(self.s3, self.cfg.results_bucket, key, state, self.cfg.max_backoff_s)
+        self.next_snapshot[shard_id] = time.monotonic() + self.cfg.state_snapshot_s
+
+    def save_snapshot(self, lease: Lease) -> str | None:
+        """Before giving a lease up: a snapshot at its checkpoint, if it has none there."""
+        if lease.state is None or not lease.checkpoint or lease.finished or lease.snapshot == lease.checkpoint:
+            return None
+        self.save_state(lease.shard_id, lease.checkpoint, lease.state)
+        return lease.checkpoint
 
     def analyse(
         self, shard_id: str, records: list[dict[str, Any]], state_json: str
@@ -309,9 +303,11 @@ class Worker:
                 poison.append(dlq_message(shard_id, record, str(exc)))
                 continue
             line = analytics.score(state, event, self.cfg.analytics)
+            # After every record, not every batch: the state then does not depend on where
+            # batches began, so a rebuild from a snapshot gives the same state.
+            analytics.evict(state, self.cfg.analytics.max_keys)
             line |= {"shard_id": shard_id, "sequence_number": record["SequenceNumber"]}
             results.append(json.dumps(line, sort_keys=True))
-        analytics.evict(state, self.cfg.analytics.max_keys)
         return results, poison, json.dumps(state, sort_keys=True)
 
     def write_results(self, key: str, results: list[str], last_sequence_number: str) -> str | None:
@@ -355,8 +351,9 @@ class Worker:
 
     def finish(self, lease: Lease) -> None:
         """Shard end: mark it finished (its children become eligible) and let it go."""
-        if self.table.checkpoint(lease, SHARD_END, lease.state):
+        if self.table.checkpoint(lease, SHARD_END, lease.state or "{}"):
             self.table.release(lease)
+            self.next_sync = 0.0  # its children's leases: at the next round, not the next sync
             log.info("shard %s finished", lease.shard_id)
         self.drop(lease.shard_id)
 

@@ -23,8 +23,8 @@ moto 5.2.5 gets these wrong in ways a deployed stack cannot work around:
   the children stay empty (AWS writes only to open shards); and SplitShard moves the
   parent's records into the children under new sequence numbers, so a record read from
   the parent before the split comes back from a child (AWS keeps them in the parent,
-  readable until retention ends). A stream reader cannot tell either from data loss or
-  duplication.
+  readable until retention ends). MergeShards copies both parents' records into the child
+  likewise. A stream reader cannot tell either from data loss or duplication.
 - **Concurrent requests.** moto's server runs each request on its own thread, but its
   in-memory backends are not thread-safe: a call that iterates a backend's dicts while
   another thread adds to them fails with ``RuntimeError: dictionary changed size during
@@ -219,6 +219,12 @@ def apply() -> None:
             del self.put_record
         parent.records = records
 
+    def merge_shards(self: Any, shard_to_merge: str, adjacent_shard_to_merge: str) -> None:
+        original_merge(self, shard_to_merge, adjacent_shard_to_merge)
+        for shard in self.shards.values():  # the child starts empty: its parents keep their records
+            if shard.parent == shard_to_merge and shard.adjacent_parent == adjacent_shard_to_merge:
+                shard.records = type(shard.records)()
+
     s3_models.FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
     original_delete = s3_models.S3Backend.delete_object
     s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign]
@@ -226,6 +232,8 @@ def apply() -> None:
     original_split = kinesis_models.Stream.split_shard
     kinesis_models.Stream.get_shard_for_key = get_shard_for_key  # type: ignore[method-assign]
     kinesis_models.Stream.split_shard = split_shard  # type: ignore[method-assign]
+    original_merge = kinesis_models.Stream.merge_shards
+    kinesis_models.Stream.merge_shards = merge_shards  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

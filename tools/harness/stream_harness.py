@@ -206,6 +206,8 @@ class StreamRig:
         lines: list[dict[str, Any]] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
             for obj in page.get("Contents", []):
+                if not obj["Key"].endswith(".jsonl"):
+                    continue  # a worker's state snapshot (stream_worker/snapshots.py)
                 body = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read().decode()
                 lines.extend(json.loads(line) for line in body.splitlines() if line)
         return lines
