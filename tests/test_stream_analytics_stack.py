@@ -65,6 +65,7 @@ WORKER_SIDS = (
     "ReadThisStream",
     "LeasesInThisTable",
     "WriteResults",
+    "DeleteSupersededSnapshots",
     "SendPoisonRecords",
     "UseTheDataKey",
     "WorkerMetricsOnly",
@@ -272,6 +273,9 @@ def test_worker_role_may_do_exactly_what_the_worker_does_on_these_resources(sa: 
     assert statements["WriteResults"]["Resource"].endswith("/results/*")
     # The worker HEADs a result key that already exists (a replay, a takeover): 403 would stall the shard.
     assert set(statements["WriteResults"]["Action"]) == {"s3:PutObject", "s3:GetObject"}
+    # It deletes only the analytics-state snapshots its lease no longer points at, never a result.
+    assert statements["DeleteSupersededSnapshots"]["Action"] == "s3:DeleteObject"
+    assert statements["DeleteSupersededSnapshots"]["Resource"].endswith("/results/*/_state/*")
     assert statements["SendPoisonRecords"] == {
         **statements["SendPoisonRecords"],
         "Action": ["sqs:SendMessage"],

@@ -138,3 +138,22 @@ def test_the_state_after_records_does_not_depend_on_where_batches_begin() -> Non
         return lines, state
 
     assert state_after(1) == state_after(4) == state_after(20)
+
+
+def test_a_shard_keeps_one_snapshot_the_superseded_ones_are_deleted() -> None:
+    """Snapshots are keyed by sequence number; once the lease points at a newer one, the owner
+    deletes the one before, and a finished shard's last one: S3 holds one per live shard."""
+    sim = Simulation(parse("start shards=1 workers=1\n"), dataclasses.replace(SMALL, state_snapshot_s=0.001))
+    aws = sim.aws
+    worker = fleet_worker(aws, sim, "a")
+
+    def snapshots() -> list[str]:
+        return sorted(key for key in aws.s3.objects if "/_state/" in key)
+
+    for batch in range(3):
+        put(aws, batch * 10, 10, keys=3)
+        worker.round()
+        time.sleep(0.01)  # the next batch is due a snapshot
+    (lease,) = worker.held.values()
+    assert lease.snapshot is not None
+    assert [key.rsplit("/", 1)[-1] for key in snapshots()] == [f"{lease.snapshot.zfill(56)}.json"]

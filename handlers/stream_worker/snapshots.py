@@ -11,13 +11,22 @@ interval of records is re-read, far inside the stream's retention (>= 24 h).
 
 A snapshot is a pure function of the shard's records up to its sequence number, so a worker
 that lost its lease and saves one anyway writes the same bytes: puts may overwrite.
+
+Once the lease points at a newer snapshot (its owner's conditional write succeeded), the one
+before is no reader's any more: the owner deletes it (:func:`forget`), so a shard keeps one
+snapshot, not one a minute. A finished shard's last one goes too. Deleting is best effort: a
+snapshot left behind (a delete that failed, or one saved by a worker that had just lost the
+lease) costs its few hundred bytes and is never read.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .leases import Lease
 from .retry import with_backoff
@@ -36,6 +45,45 @@ def save(s3: Any, bucket: str, key: str, state: str, max_backoff_s: float) -> No
     with_backoff(
         s3.put_object, max_backoff_s, Bucket=bucket, Key=key, Body=state.encode(), ContentType="application/json"
     )
+
+
+def save_state(w: Worker, shard_id: str, sequence_number: str, state: str) -> None:
+    """A snapshot of ``state``, the shard's state at ``sequence_number``; the next is due in ``STATE_SNAPSHOT_S``."""
+    cfg = w.cfg
+    key = snapshot_key(cfg.results_prefix, cfg.stream_name, shard_id, sequence_number)
+    save(w.s3, cfg.results_bucket, key, state, cfg.max_backoff_s)
+    w.next_snapshot[shard_id] = time.monotonic() + cfg.state_snapshot_s
+
+
+def save_at_checkpoint(w: Worker, lease: Lease) -> str | None:
+    """Before giving a lease up: a snapshot at its checkpoint, if it has none there (its
+    sequence number, for the release to point the lease at; None when none was needed)."""
+    if lease.state is None or not lease.checkpoint or lease.finished or lease.snapshot == lease.checkpoint:
+        return None
+    save_state(w, lease.shard_id, lease.checkpoint, lease.state)
+    return lease.checkpoint
+
+
+def forget_superseded(w: Worker, shard_id: str, sequence_number: str | None, kept: str | None) -> None:
+    """Delete the shard's snapshot at ``sequence_number`` once the lease points at ``kept``
+    instead (None: nothing new was saved, so the old one is still the lease's)."""
+    if kept is None or sequence_number is None or sequence_number == kept:
+        return
+    cfg = w.cfg
+    forget(
+        w.s3,
+        cfg.results_bucket,
+        snapshot_key(cfg.results_prefix, cfg.stream_name, shard_id, sequence_number),
+        cfg.max_backoff_s,
+    )
+
+
+def forget(s3: Any, bucket: str, key: str, max_backoff_s: float) -> None:
+    """Delete a snapshot no lease points at any more; a failure is logged, not raised."""
+    try:
+        with_backoff(s3.delete_object, max_backoff_s, Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("superseded snapshot %s left behind: %s", key, exc)
 
 
 def load(s3: Any, bucket: str, key: str, max_backoff_s: float) -> str:

@@ -127,8 +127,13 @@ class Worker:
         # Each release carries a snapshot of the state at its checkpoint, so the next owner
         # need not re-read records: the puts at once, or a drain of many shards takes seconds.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            saved = dict(zip(mine, pool.map(self.save_snapshot, mine.values()), strict=True))
+            saved = dict(
+                zip(mine, pool.map(lambda lease: snapshots.save_at_checkpoint(self, lease), mine.values()), strict=True)
+            )
+        previous = {s: lease.snapshot for s, lease in mine.items()}
         released = [s for s, lease in mine.items() if self.table.release(lease, snapshot=saved[s])]
+        for shard_id in released:
+            snapshots.forget_superseded(self, shard_id, previous[shard_id], kept=saved[shard_id])
         self.held.clear()
         self.table.deregister()
         self.beat(force=True)
@@ -260,11 +265,12 @@ class Worker:
         for start in range(0, len(poison), 10):
             self.send_to_dlq(poison[start : start + 10])
         last = records[-1]["SequenceNumber"]
-        snapshot = None
+        snapshot, previous = None, lease.snapshot
         if time.monotonic() >= self.next_snapshot.get(shard_id, 0.0):
-            self.save_state(shard_id, last, state)
+            snapshots.save_state(self, shard_id, last, state)
             snapshot = last
         if self.table.checkpoint(lease, last, state, snapshot):
+            snapshots.forget_superseded(self, shard_id, previous, kept=snapshot)
             self.counts["RecordsProcessed"] += len(results)
             self.counts["PoisonRecords"] += len(poison)
             if cut:  # the cached iterator is past the checkpoint
@@ -276,18 +282,6 @@ class Worker:
         else:
             log.info("checkpoint of %s refused: lease taken over; its owner replays from its checkpoint", shard_id)
             self.drop(shard_id)
-
-    def save_state(self, shard_id: str, sequence_number: str, state: str) -> None:
-        key = snapshots.snapshot_key(self.cfg.results_prefix, self.cfg.stream_name, shard_id, sequence_number)
-        snapshots.save(self.s3, self.cfg.results_bucket, key, state, self.cfg.max_backoff_s)
-        self.next_snapshot[shard_id] = time.monotonic() + self.cfg.state_snapshot_s
-
-    def save_snapshot(self, lease: Lease) -> str | None:
-        """Before giving a lease up: a snapshot at its checkpoint, if it has none there."""
-        if lease.state is None or not lease.checkpoint or lease.finished or lease.snapshot == lease.checkpoint:
-            return None
-        self.save_state(lease.shard_id, lease.checkpoint, lease.state)
-        return lease.checkpoint
 
     def analyse(
         self, shard_id: str, records: list[dict[str, Any]], state_json: str
@@ -351,8 +345,11 @@ class Worker:
 
     def finish(self, lease: Lease) -> None:
         """Shard end: mark it finished (its children become eligible) and let it go."""
+        last_snapshot = lease.snapshot
         if self.table.checkpoint(lease, SHARD_END, lease.state or "{}"):
             self.table.release(lease)
+            # Nobody restores a finished shard: its last snapshot is no one's.
+            snapshots.forget_superseded(self, lease.shard_id, last_snapshot, kept=SHARD_END)
             self.next_sync = 0.0  # its children's leases: at the next round, not the next sync
             log.info("shard %s finished", lease.shard_id)
         self.drop(lease.shard_id)

@@ -35,7 +35,8 @@ from modules.core.paths import PROJECT_ROOT
 sys.path.insert(0, str(PROJECT_ROOT / "handlers"))  # the worker, as the stack ships it
 
 from tools.bench.cpu_steal import CpuTimes, steal_report
-from tools.bench.server import Spread, cpu_model
+from tools.bench.server_measure import Spread
+from tools.bench.server_report import cpu_model
 from tools.bench.stream_scenario import Scenario, ScenarioError, load
 from tools.bench.stream_sim import SimConfig, Simulation, Window
 from tools.cost.prices import load_prices

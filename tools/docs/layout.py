@@ -22,6 +22,7 @@ KINDS = {
     "Pipfile": "checkov's own environment (its pins clash with the project's)",
     "Pipfile.lock": "its lock",
     "prices.toml": "the dated price table `make cost` reads",
+    "stream_scale.scenario": "the timeline `make bench-stream-scale` runs (joins, kills, drains, a reshard)",
     "cdktf.json": "the cdktf CLI's project file (runs main.py)",
 }
 _WIDTH = 34  # the column the descriptions start in
@@ -35,7 +36,7 @@ class UndescribedFile(ValueError):
 def tracked_files(root: Path = PROJECT_ROOT) -> list[str]:
     """The files of the tree under :data:`ROOTS`, as git tracks them (what a clone holds)."""
     out = subprocess.run(["git", "ls-files", *ROOTS], cwd=root, capture_output=True, text=True, check=True).stdout
-    return sorted(out.split())
+    return sorted(set(out.split()))  # a file in a merge conflict is listed once per stage
 
 
 def first_sentence(text: str) -> str:

@@ -70,6 +70,11 @@ class FakeS3:
             body, metadata = self.objects[kwargs["Key"]]
         return {"ContentLength": len(body), "Metadata": metadata}
 
+    def delete_object(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.objects.pop(kwargs["Key"], None)  # S3 answers 204 for a key that is not there too
+        return {}
+
     def get_object(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             if kwargs["Key"] not in self.objects:
@@ -111,7 +116,10 @@ class FakeAws:
             "kinesis": Client(self, worker_id, "kinesis", self._kinesis_calls()),
             "dynamodb": Client(self, worker_id, "dynamodb", self._dynamodb_calls()),
             "s3": Client(
-                self, worker_id, "s3", {n: getattr(self.s3, n) for n in ("put_object", "head_object", "get_object")}
+                self,
+                worker_id,
+                "s3",
+                {n: getattr(self.s3, n) for n in ("put_object", "head_object", "get_object", "delete_object")},
             ),
             "sqs": Client(self, worker_id, "sqs", {"send_message_batch": self.dlq.send_message_batch}),
             "cloudwatch": Client(self, worker_id, "cloudwatch", {}),

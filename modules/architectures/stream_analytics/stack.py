@@ -9,8 +9,6 @@ both from one launch template (:mod:`modules.blocks.instance_template`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from cdktf import TerraformOutput, Token
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.dynamodb_table import (
@@ -35,11 +33,18 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from modules.architectures.stream_analytics.chaos import experiments
-from modules.architectures.stream_analytics.observability import HEARTBEAT_S, METRIC_NAMESPACE, alert_routes, observe
+from modules.architectures.stream_analytics.observability import alert_routes, observe
 from modules.architectures.stream_analytics.settings import StreamSettings
+from modules.architectures.stream_analytics.worker_access import (
+    RESULTS_PREFIX,
+    SERVICE,
+    WorkerResources,
+    worker_environment,
+    worker_statements,
+)
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.fleet import Fleet, FleetProps
-from modules.blocks.iam import allow, assume_role_policy
+from modules.blocks.iam import assume_role_policy
 from modules.blocks.instance_template import InstanceTemplate, InstanceTemplateProps
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.network import https_egress
@@ -52,8 +57,6 @@ from modules.policy.check import waive
 from modules.stack.base import BaseStack
 
 WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
-SERVICE = "stream-worker"
-RESULTS_PREFIX = "results/"
 SHARD_LEVEL_METRICS = (
     "IncomingBytes",
     "IncomingRecords",
@@ -201,9 +204,20 @@ class StreamAnalyticsStack(BaseStack):
                     f"-r /opt/{SERVICE}/{WORKER_DIR.name}/requirements.txt"
                 ),
                 command="/usr/bin/python3.11 -m stream_worker",
-                environment=self._worker_environment(settings, prefix),
+                environment=worker_environment(
+                    settings, prefix, results_bucket=self.results.bucket.bucket, dlq_url=self.dlq.url
+                ),
                 security_group_ids=[self.workers_sg.id],
-                policy_statements=self._worker_statements(settings),
+                policy_statements=worker_statements(
+                    WorkerResources(
+                        stream_arn=self.stream.arn,
+                        leases_arn=self.leases.arn,
+                        results_bucket_arn=self.results.bucket.arn,
+                        dlq_arn=self.dlq.arn,
+                        key_arn=self.key.arn,
+                        log_group_arn=self.log_group.arn,
+                    )
+                ),
                 log_group_name=self.log_group.name,
             ),
             region=settings.region,
@@ -224,59 +238,6 @@ class StreamAnalyticsStack(BaseStack):
         self._outputs()
 
     # --- workers --------------------------------------------------------------------------
-
-    def _worker_environment(self, settings: Settings, prefix: str) -> dict[str, str]:
-        cfg = settings.section(StreamSettings)
-        return {
-            "STREAM_NAME": prefix,
-            "LEASE_TABLE": f"{prefix}-leases",
-            "RESULTS_BUCKET": self.results.bucket.bucket,
-            "RESULTS_PREFIX": RESULTS_PREFIX,
-            "DLQ_URL": self.dlq.url,
-            "AWS_REGION": settings.region,
-            "LEASE_TTL_S": str(cfg.lease_ttl_s),
-            "POLL_INTERVAL_S": str(cfg.poll_interval_s),
-            "HEARTBEAT_S": str(HEARTBEAT_S),
-            "METRIC_NAMESPACE": METRIC_NAMESPACE,
-            "PYTHONPATH": f"/opt/{SERVICE}/vendor",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-
-    def _worker_statements(self, settings: Settings) -> list[dict[str, Any]]:
-        """Exactly what the worker calls, on exactly these resources."""
-        return [
-            allow(
-                "ReadThisStream",
-                [
-                    "kinesis:DescribeStreamSummary",
-                    "kinesis:ListShards",
-                    "kinesis:GetShardIterator",
-                    "kinesis:GetRecords",
-                ],
-                self.stream.arn,
-            ),
-            allow(
-                "LeasesInThisTable",
-                ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:GetItem"],
-                self.leases.arn,
-            ),
-            # GetObject: the HEAD of a result key that already exists (its last sequence number).
-            allow("WriteResults", ["s3:PutObject", "s3:GetObject"], f"{self.results.bucket.arn}/{RESULTS_PREFIX}*"),
-            allow("SendPoisonRecords", ["sqs:SendMessage"], self.dlq.arn),
-            # The stream, table, bucket and queue are all encrypted with this key.
-            allow("UseTheDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], self.key.arn),
-            allow(
-                "WorkerMetricsOnly",
-                ["cloudwatch:PutMetricData"],
-                "*",  # PutMetricData has no resource; the condition pins the namespace
-                condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-            ),
-            allow(
-                "WriteWorkerLogs",
-                ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                f"{self.log_group.arn}:*",
-            ),
-        ]
 
     def _spot_fleet(self, settings: Settings, prefix: str) -> str:
         cfg = settings.section(StreamSettings)
