@@ -492,3 +492,18 @@ def test_the_asg_variant_validates_offline_and_passes_checkov(alt_dir: Path) -> 
     used = {w for _, w in result.waived}
     stale = [w for w in waivers if w.variant == "stream.fleet_kind = asg" and w not in used]
     assert not stale, f"waivers for this variant that match nothing here: {stale}"
+
+
+def test_the_snapshot_interval_setting_reaches_the_workers_config() -> None:
+    """``stream.state_snapshot_s`` is what the worker reads as ``STATE_SNAPSHOT_S``: how much of a
+    shard a takeover after a crash re-reads, against one S3 put per shard per interval."""
+    from stream_worker.config import Config
+
+    from modules.architectures.stream_analytics.worker_access import worker_environment
+
+    settings = settings_from({"RAI_STREAM_STATE_SNAPSHOT_S": "300"})
+    env = worker_environment(settings, "p", results_bucket="b", dlq_url="https://sqs/q.fifo")
+    config = Config.from_env({**env, "WORKER_ID": "w"})
+    assert config.state_snapshot_s == 300
+    with pytest.raises(SettingsError, match=r"stream\.state_snapshot_s = 1"):
+        settings_from({"RAI_STREAM_STATE_SNAPSHOT_S": "1"})

@@ -47,6 +47,11 @@ class StreamSettings(Section):
     poll_interval_s: Annotated[Int, between(1, 60)] = Field(
         default=1, description="pause between a worker's read rounds (seconds)"
     )
+    state_snapshot_s: Annotated[Int, between(5, 3600)] = Field(
+        default=60,
+        description="how often a worker saves a shard's analytics state to S3: a worker taking over "
+        "after a crash re-reads at most this much of the shard (one S3 put per shard per interval)",
+    )
     iterator_age_alarm_s: Annotated[Int, between(1, 86400)] = Field(
         default=300, description="alarm when the oldest unread record is older than this (seconds)"
     )
