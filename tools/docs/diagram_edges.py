@@ -138,6 +138,8 @@ def _policy_targets(doc: StackDocument, resource_field: Any) -> list[Resource]:
 def compute_edges(doc: StackDocument, g: Graph) -> None:
     structural = {frozenset((a, b)) for a, b, _ in g.edges}
     for compute in doc.of_type(*COMPUTE):
+        # What the compute may do to each target, over all its statements: one edge per target.
+        access: dict[str, tuple[Resource, bool, bool]] = {}
         for role in _roles_of(doc, compute):
             for policy in doc.referencing(role, "aws_iam_role_policy", key="role"):
                 try:
@@ -154,13 +156,17 @@ def compute_edges(doc: StackDocument, g: Graph) -> None:
                             continue  # already drawn as what it is (a mapping, a notification)
                         if target.type == "aws_s3_bucket" and "artifacts" in short_path(doc, target):
                             continue  # the code the instances boot from: drawn below
-                        reads, writes = bool(_READS.search(actions)), bool(_WRITES.search(actions))
-                        if reads and writes:
-                            g.add_edge(compute, target, 'dir="both", label="read/write"')
-                        elif reads:
-                            g.add_edge(target, compute, 'label="read"')
-                        elif writes:
-                            g.add_edge(compute, target, 'label="write"')
+                        _, reads, writes = access.get(g.node_id(target), (target, False, False))
+                        reads |= bool(_READS.search(actions))
+                        writes |= bool(_WRITES.search(actions))
+                        access[g.node_id(target)] = (target, reads, writes)
+        for target, reads, writes in access.values():
+            if reads and writes:
+                g.add_edge(compute, target, 'dir="both", label="read/write"')
+            elif reads:
+                g.add_edge(target, compute, 'label="read"')
+            elif writes:
+                g.add_edge(compute, target, 'label="write"')
         for template in doc.referenced(compute.body, "aws_launch_template"):
             for bucket in doc.referenced(template.body.get("user_data"), "aws_s3_bucket"):
                 if "artifacts" in short_path(doc, bucket):
