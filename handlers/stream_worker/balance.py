@@ -39,10 +39,8 @@ def balance(w: Worker) -> set[str]:
     for shard_id, held in list(w.held.items()):
         pending = leases[shard_id].pending_owner if shard_id in leases else ""
         if pending and pending != w.cfg.worker_id and workers.get(pending, 0) > now:
-            previous, saved = held.snapshot, snapshots.save_at_checkpoint(w, held)
-            if w.table.release(held, to=pending, snapshot=saved):
+            if w.table.release(held, to=pending, snapshot=snapshots.save_at_checkpoint(w, held)):
                 log.info("handed lease %s to %s", shard_id, pending)
-                snapshots.forget_superseded(w, shard_id, previous, kept=saved)
             w.drop(shard_id)
 
     finished = {s for s, lease in leases.items() if lease.finished}

@@ -21,6 +21,7 @@ instances keep them within milliseconds (Amazon Time Sync), far below any sensib
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,11 +71,21 @@ def is_conditional_failure(exc: ClientError) -> bool:
 
 
 class LeaseTable:
-    def __init__(self, client: Any, table: str, worker_id: str, ttl_s: float) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        worker_id: str,
+        ttl_s: float,
+        on_superseded: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``on_superseded(shard_id, sequence_number)``: called once a write of ours has moved a
+        lease's ``snapshot`` away from that one, which no lease then points at."""
         self.ddb = client
         self.table = table
         self.me = worker_id
         self.ttl_s = ttl_s
+        self.on_superseded = on_superseded
         self.registered_until = 0.0
 
     def ensure(self, shard_id: str, parents: list[str]) -> None:
@@ -155,6 +166,8 @@ class LeaseTable:
             raise
         fresh = Lease.from_item(out["Attributes"])
         fresh.renewed_at = time.monotonic()
+        if self.on_superseded is not None and lease.snapshot is not None and fresh.snapshot != lease.snapshot:
+            self.on_superseded(lease.shard_id, lease.snapshot)
         if fresh.checkpoint == lease.checkpoint and lease.state is not None:
             fresh.state = lease.state  # the item does not carry it: what we hold still holds
         lease.__dict__.update(fresh.__dict__)

@@ -13,10 +13,11 @@ A snapshot is a pure function of the shard's records up to its sequence number, 
 that lost its lease and saves one anyway writes the same bytes: puts may overwrite.
 
 Once the lease points at a newer snapshot (its owner's conditional write succeeded), the one
-before is no reader's any more: the owner deletes it (:func:`forget`), so a shard keeps one
-snapshot, not one a minute. A finished shard's last one goes too. Deleting is best effort: a
-snapshot left behind (a delete that failed, or one saved by a worker that had just lost the
-lease) costs its few hundred bytes and is never read.
+before is no reader's any more: the lease table says so (``LeaseTable.on_superseded``) and the
+owner deletes it (:func:`forget_at`), so a shard keeps one snapshot, not one a minute. A
+finished shard's last one goes too. Deleting is best effort: a snapshot left behind (a delete
+that failed, or one saved by a worker that had just lost the lease) costs its few hundred
+bytes and is never read.
 """
 
 from __future__ import annotations
@@ -64,18 +65,11 @@ def save_at_checkpoint(w: Worker, lease: Lease) -> str | None:
     return lease.checkpoint
 
 
-def forget_superseded(w: Worker, shard_id: str, sequence_number: str | None, kept: str | None) -> None:
-    """Delete the shard's snapshot at ``sequence_number`` once the lease points at ``kept``
-    instead (None: nothing new was saved, so the old one is still the lease's)."""
-    if kept is None or sequence_number is None or sequence_number == kept:
-        return
+def forget_at(w: Worker, shard_id: str, sequence_number: str) -> None:
+    """Delete the shard's snapshot at ``sequence_number``: no lease points at it any more."""
     cfg = w.cfg
-    forget(
-        w.s3,
-        cfg.results_bucket,
-        snapshot_key(cfg.results_prefix, cfg.stream_name, shard_id, sequence_number),
-        cfg.max_backoff_s,
-    )
+    key = snapshot_key(cfg.results_prefix, cfg.stream_name, shard_id, sequence_number)
+    forget(w.s3, cfg.results_bucket, key, cfg.max_backoff_s)
 
 
 def forget(s3: Any, bucket: str, key: str, max_backoff_s: float) -> None:

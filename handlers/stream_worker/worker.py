@@ -65,7 +65,13 @@ class Worker:
 
         self.kinesis, self.s3, self.sqs = client("kinesis"), client("s3"), client("sqs")
         self.cloudwatch = client("cloudwatch")
-        self.table = LeaseTable(client("dynamodb"), config.lease_table, config.worker_id, config.lease_ttl_s)
+        self.table = LeaseTable(
+            client("dynamodb"),
+            config.lease_table,
+            config.worker_id,
+            config.lease_ttl_s,
+            on_superseded=lambda shard_id, sequence_number: snapshots.forget_at(self, shard_id, sequence_number),
+        )
         self.held: dict[str, Lease] = {}
         self.iterators: dict[str, str] = {}
         self.closed: dict[str, str] = {}  # closed shard -> its ending sequence number
@@ -130,10 +136,7 @@ class Worker:
             saved = dict(
                 zip(mine, pool.map(lambda lease: snapshots.save_at_checkpoint(self, lease), mine.values()), strict=True)
             )
-        previous = {s: lease.snapshot for s, lease in mine.items()}
         released = [s for s, lease in mine.items() if self.table.release(lease, snapshot=saved[s])]
-        for shard_id in released:
-            snapshots.forget_superseded(self, shard_id, previous[shard_id], kept=saved[shard_id])
         self.held.clear()
         self.table.deregister()
         self.beat(force=True)
@@ -265,12 +268,11 @@ class Worker:
         for start in range(0, len(poison), 10):
             self.send_to_dlq(poison[start : start + 10])
         last = records[-1]["SequenceNumber"]
-        snapshot, previous = None, lease.snapshot
+        snapshot = None
         if time.monotonic() >= self.next_snapshot.get(shard_id, 0.0):
             snapshots.save_state(self, shard_id, last, state)
             snapshot = last
         if self.table.checkpoint(lease, last, state, snapshot):
-            snapshots.forget_superseded(self, shard_id, previous, kept=snapshot)
             self.counts["RecordsProcessed"] += len(results)
             self.counts["PoisonRecords"] += len(poison)
             if cut:  # the cached iterator is past the checkpoint
@@ -345,11 +347,10 @@ class Worker:
 
     def finish(self, lease: Lease) -> None:
         """Shard end: mark it finished (its children become eligible) and let it go."""
-        last_snapshot = lease.snapshot
         if self.table.checkpoint(lease, SHARD_END, lease.state or "{}"):
             self.table.release(lease)
-            # Nobody restores a finished shard: its last snapshot is no one's.
-            snapshots.forget_superseded(self, lease.shard_id, last_snapshot, kept=SHARD_END)
+            if lease.snapshot is not None:  # nobody restores a finished shard: its last snapshot is no one's
+                snapshots.forget_at(self, lease.shard_id, lease.snapshot)
             self.next_sync = 0.0  # its children's leases: at the next round, not the next sync
             log.info("shard %s finished", lease.shard_id)
         self.drop(lease.shard_id)
