@@ -70,7 +70,6 @@ class ServingFront:
 
     def __init__(self, scope: Construct, settings: Settings, props: ServingFrontProps) -> None:
         self.scope, self.settings, self.props = scope, settings, props
-        self.prefix, self.region, self.exposure = props.prefix, props.region, props.exposure
         self.account = caller_identity(scope)
         self.key = KmsKey(
             scope,
@@ -129,7 +128,9 @@ class ServingFront:
 
     def add_alarm_topic(self) -> SnsTopic:
         """The site's alarm topic (id ``alarms``), encrypted with its key, e-mailing ``alarm_email``."""
-        props = AlarmTopicProps(name=f"{self.prefix}-alarms", kms_key_arn=self.key.arn, email=self.settings.alarm_email)
+        props = AlarmTopicProps(
+            name=f"{self.props.prefix}-alarms", kms_key_arn=self.key.arn, email=self.settings.alarm_email
+        )
         if self.props.flat_topic_ids is None:
             self.topic = AlarmTopic(self.scope, "alarms", props).topic
         else:

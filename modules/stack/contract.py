@@ -30,10 +30,6 @@ class Observability:
             if missing := [spec.key for spec in specs if spec.key not in made]:
                 raise ValueError(f"Observability: {prefix}: no alarm made for spec(s) {', '.join(missing)}")
 
-    def every_spec(self) -> list[AlarmSpec]:
-        """Every spec, by prefix in order."""
-        return [spec for specs in self.specs.values() for spec in specs]
-
     def guard_names(self, prefix: str) -> list[str]:
         """The names of ``prefix``'s rollout guards, written out (a reference back from what the
         rollout changes would be a cycle: :func:`~modules.blocks.alarms.rollout_guards`)."""

@@ -62,7 +62,7 @@ class ModelServingStack(BaseStack):
                 flat_topic_ids=("alarms", "alarm-email"),
             ),
         )
-        self.key, self.exposure, self.network = front.key, front.exposure, front.network
+        self.key, self.exposure, self.network = front.key, front.props.exposure, front.network
         self.uses_stacks |= network_stacks(settings)
         self.load_balancer = front.add_load_balancer(
             TargetGroupProps(
