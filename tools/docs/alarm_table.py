@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from modules.blocks.alarms import AlarmSpec, MetricMath
 
-_OPERATORS = {
+OPERATORS = {  # how each CloudWatch comparison reads in the docs
     "GreaterThanThreshold": ">",
     "GreaterThanOrEqualToThreshold": ">=",
     "LessThanThreshold": "<",
@@ -37,7 +37,7 @@ def condition(spec: AlarmSpec) -> str:
     breaching = spec.datapoints or spec.periods
     minutes = "in a minute" if spec.periods == 1 else f"in {breaching} of {spec.periods} minutes"
     missing = ", missing data = alarm" if spec.missing == "breaching" else ""
-    return f"{reads} {_OPERATORS[spec.comparison]} {spec.threshold:g} {minutes}{missing}"
+    return f"{reads} {OPERATORS[spec.comparison]} {spec.threshold:g} {minutes}{missing}"
 
 
 def alarm_table(specs: Mapping[str, Sequence[AlarmSpec]]) -> str:

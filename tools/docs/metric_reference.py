@@ -7,7 +7,7 @@ from modules.blocks.alarms import MetricMath
 from modules.blocks.server_metrics import CATALOG, DIMENSION_SETS, UNITS
 from modules.config import Settings
 from modules.patterns.server_metrics import configured_server_metrics, in_flight_target, server_alarms
-from tools.docs.alarm_table import named_expression
+from tools.docs.alarm_table import OPERATORS, named_expression
 
 
 def metric_uses(settings: Settings) -> dict[str, list[str]]:
@@ -16,7 +16,7 @@ def metric_uses(settings: Settings) -> dict[str, list[str]]:
     m = configured_server_metrics(settings, "service")
     uses: dict[str, list[str]] = {}
     for spec in server_alarms(settings.server_metrics, m):
-        op = "<" if spec.comparison.startswith("Less") else ">"
+        op = OPERATORS[spec.comparison]
         if isinstance(spec.metric, MetricMath):
             expression = named_expression(spec.metric)
             how = f"`{expression}` {op} {spec.threshold:g} {_result_unit(spec.metric)}, per minute"
