@@ -22,10 +22,9 @@ from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from modules import registry
@@ -35,6 +34,7 @@ from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, P
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
+from modules.config.messages import Wording
 from modules.config.model_server import ModelServerSettings
 from modules.config.network import NetworkSettings
 from modules.config.server_metrics import ServerMetricsSettings, server_metrics_problems
@@ -45,7 +45,6 @@ from modules.config.sources import (
     EnvSource,
     Load,
     TomlFileSource,
-    did_you_mean,
     sections,
 )
 from modules.config.state import StateSettings
@@ -197,6 +196,7 @@ if not TYPE_CHECKING:
     Settings = _with_registered_sections(Settings)
 
 SECTIONS = sections(Settings)
+WORDING = Wording(Settings, SECTIONS)
 SECTION_OF = {entry.name: entry.section for entry in registry.STACKS}
 # The stacks with a load balancer: their section overrides load_balancer.exposure.
 EXPOSED_STACKS = tuple(
@@ -256,8 +256,8 @@ def load_settings(
     except ValidationError as exc:
         raise SettingsError(
             load.all_problems()
-            + _problems(exc, load)
-            + _rules_beside_bad_fields(exc, load)
+            + WORDING.problems(exc, load)
+            + WORDING.rules_beside_bad_fields(exc, load)
             + _public_requirements_beside_bad_fields(exc, load)
         ) from None
     finally:
@@ -287,65 +287,6 @@ def _with_derived_names(settings: Settings) -> Settings:
     return settings.model_copy(update=update) if update else settings
 
 
-# --- error messages ------------------------------------------------------------------------
-
-_PHRASES = {
-    "int_type": "an integer",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "tuple_type": "a list (a TOML array, or comma-separated)",
-    "dict_type": "a table",
-    "mapping_type": "a table",
-}
-
-
-def describe(annotation: Any) -> str:
-    """What a field of this type accepts, in words."""
-    origin = get_origin(annotation)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(annotation))
-    if origin is tuple:
-        item = get_args(annotation)[0]
-        item = get_args(item)[0] if get_origin(item) is Annotated else item
-        return f"a list of {'integers' if item is int else 'strings'}: a TOML array, or comma-separated"
-    if origin is not None:  # Mapping[str, X]
-        value = get_args(annotation)[1]
-        value = get_args(value)[0] if get_origin(value) is Annotated else value
-        return f"a table of string keys to {'integer' if value is int else 'string'} values"
-    return {bool: "true or false", int: "an integer", str: "a string"}.get(annotation, str(annotation))
-
-
-def _field(loc: tuple[str, ...]) -> Any:
-    """The FieldInfo at ``loc`` (a top-level key, or section and key), or None."""
-    if loc[0] in SECTIONS:
-        return SECTIONS[loc[0]].model_fields.get(loc[1]) if len(loc) > 1 else Settings.model_fields[loc[0]]
-    return Settings.model_fields.get(loc[0])
-
-
-def _problems(exc: ValidationError, load: Load) -> list[str]:
-    return [line for error in exc.errors() for line in _problem(error, load)]
-
-
-def _rules_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
-    """A section's rules across fields, checked on its valid fields (defaults for the bad
-    ones): pydantic runs a model validator only when every field is valid, but one error
-    should still name every problem."""
-    bad: dict[str, set[str]] = {}
-    for error in exc.errors():
-        if len(error["loc"]) >= 2 and error["loc"][0] in SECTIONS:
-            bad.setdefault(str(error["loc"][0]), set()).add(str(error["loc"][1]))
-    out: list[str] = []
-    for section, keys in bad.items():
-        valid = {k: v for k, v in load.section_input(section).items() if k not in keys}
-        try:
-            SECTIONS[section].model_validate(valid)
-        except ValidationError as again:
-            out += [
-                line for e in again.errors() if not e["loc"] for line in str((e.get("ctx") or {})["error"]).splitlines()
-            ]
-    return out
-
-
 def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
     """The rules across sections (public exposure, in-flight target) on the valid values, defaults
     for the bad ones: pydantic runs them only when every field is valid, so a bad ``idle_timeout_s`` would
@@ -367,32 +308,3 @@ def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> 
     if not {"az_count", "chaos.az_outage_zone"} & bad:
         found += chaos_problems(built.chaos, built.az_count)
     return public_requirement_problems(built, invalid=bad) + found
-
-
-def _problem(error: ErrorDetails, load: Load) -> list[str]:
-    loc = tuple(str(p) for p in error["loc"])
-    ctx = error.get("ctx") or {}
-    if not loc or (loc[0] in SECTIONS and len(loc) == 1 and error["type"] == "value_error"):
-        return str(ctx["error"]).splitlines()  # a rule across fields: its message names them
-    name = ".".join(loc)
-    at = loc[:2] if loc[0] in SECTIONS else loc[:1]
-    origin = load.origins.get(at)
-    source = f" (from {origin})" if origin else " (default)"
-    if error["type"] == "extra_forbidden":
-        known = SECTIONS[loc[0]].model_fields if len(loc) == 2 else Settings.model_fields
-        return [f"{name}{source}: unknown setting{did_you_mean(loc[-1], known)}"]
-    if loc[0] in SECTIONS and len(loc) == 1:
-        return [f"{name} = {error['input']!r}{source}: must be a table ([{name}])"]
-    if error["type"] == "value_error":
-        allowed = str(ctx["error"])
-    elif (info := _field(loc)) is not None and len(loc) == len(at):
-        allowed = describe(info.annotation)
-    else:
-        allowed = _PHRASES.get(error["type"], error["msg"])
-    return [f"{name} = {_show(error['input'])}{source}: must be {allowed}"]
-
-
-def _show(value: object) -> str:
-    if isinstance(value, Mapping):
-        return repr(dict(value))
-    return repr(value)

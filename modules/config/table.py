@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from modules.config.messages import describe
 from modules.config.renamed import RENAMED
-from modules.config.settings import SECTIONS, Settings, describe
+from modules.config.settings import SECTIONS, Settings
 from modules.config.sources import env_var
 
 
