@@ -104,7 +104,7 @@ def test_every_bad_field_is_reported_at_once(tmp_path: Path) -> None:
         """
 az_count = 1
 vpc_cidr = "10.0.0.0/33"
-environment = "qa"
+environment = "QA"
 colour = "blue"
 [state]
 bucket = "Bad_Bucket"
@@ -115,7 +115,7 @@ bucket = "Bad_Bucket"
     for field_name in ("az_count", "vpc_cidr", "environment", "colour", "state.bucket", "region", "alarm_email"):
         assert field_name in text, f"{field_name} missing from:\n{text}"
     assert len(problems) == 7
-    assert "from 2 to 6" in text and "'dev', 'staging', 'prod'" in text and "unknown setting" in text
+    assert "from 2 to 6" in text and "lowercase letters" in text and "unknown setting" in text
     assert "RAI_REGION" in text, "an environment value names the variable it came from"
 
 
@@ -126,7 +126,12 @@ bucket = "Bad_Bucket"
         ({"RAI_AZ_COUNT": "three"}, "az_count = 'three' (from RAI_AZ_COUNT): must be an integer"),
         ({"RAI_VPC_CIDR": "10.0.0.1/16"}, "vpc_cidr"),  # host bits set
         ({"RAI_VPC_CIDR": "10.0.0.0/8"}, "prefix from /16 to /24"),
-        ({"RAI_ENVIRONMENT": "production"}, "one of 'dev', 'staging', 'prod'"),
+        ({"RAI_ENVIRONMENT": "production-eu"}, "1-10 characters: lowercase letters"),
+        ({"RAI_ENVIRONMENT": "qa_2"}, "(dev, staging, prod, qa-2)"),
+        (
+            {"RAI_ACCOUNT_ID": "12345678901"},
+            "account_id = '12345678901' (from RAI_ACCOUNT_ID): must be empty (any account) or 12 digits",
+        ),
         ({"RAI_STATE_BUCKET": "ab"}, "state.bucket"),
         ({"RAI_STATE_BUCKET": "192.168.1.1"}, "not an IP address"),
         ({"RAI_STATE_BOOTSTRAP_BACKEND": "gcs"}, "one of 'local', 's3'"),
@@ -181,7 +186,7 @@ def test_bad_settings_exit_non_zero_and_write_nothing(tmp_path: Path) -> None:
     """main.py with two bad values: exit 2, both named, no cdktf.out at all."""
     outdir = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAI_")}
-    env.update({"RAI_AZ_COUNT": "1", "RAI_ENVIRONMENT": "qa", "CDKTF_OUTDIR": str(outdir)})
+    env.update({"RAI_AZ_COUNT": "1", "RAI_ENVIRONMENT": "Qa", "CDKTF_OUTDIR": str(outdir)})
     proc = subprocess.run(
         [sys.executable, "main.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
@@ -317,3 +322,20 @@ def test_another_region_needs_its_own_zone_ids() -> None:
 )
 def test_bad_zone_ids_are_refused(env: dict[str, str], fragment: str) -> None:
     assert any(fragment in p for p in problems_of(env)), problems_of(env)
+
+
+@pytest.mark.parametrize(
+    ("environ", "protected"),
+    [
+        ({"RAI_ENVIRONMENT": "prod"}, True),
+        ({"RAI_ENVIRONMENT": "staging"}, False),
+        ({"RAI_ENVIRONMENT": "qa-2", "RAI_PROTECTED": "true"}, True),
+        ({"RAI_ENVIRONMENT": "prod", "RAI_PROTECTED": "false"}, False),
+    ],
+)
+def test_protection_is_a_setting_of_its_own_defaulting_on_for_prod_only(
+    environ: dict[str, str], protected: bool
+) -> None:
+    """Stores of data keep prevent_destroy where the environment is protected: by default prod,
+    and any environment that says so; a name alone never decides against the setting."""
+    assert load_settings(environ, settings_file=None).is_protected is protected

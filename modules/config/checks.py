@@ -49,6 +49,8 @@ FARGATE_CPU_MEMORY = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
+_ENVIRONMENT_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?$")
+_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 _KEY_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 _TAG_RE = re.compile(r"^[\w .:/=+\-@]*$")
@@ -165,6 +167,20 @@ Project = Annotated[
     str,
     Strict(),
     _where(_PROJECT_RE.match, "2-20 characters: lowercase letters, digits and '-', starting with a letter"),
+]
+# An environment is a named settings file of the team's (environments/<name>.toml): any short
+# lowercase name. It is part of every resource name and state key.
+EnvironmentName = Annotated[
+    str,
+    Strict(),
+    _where(
+        _ENVIRONMENT_RE.match,
+        "1-10 characters: lowercase letters, digits and '-', starting with a letter (dev, staging, prod, qa-2)",
+    ),
+]
+# The AWS account an environment is pinned to: a plan or deploy against another fails.
+AccountId = Annotated[
+    str, Strict(), _where(lambda v: v == "" or _ACCOUNT_RE.match(v), "empty (any account) or 12 digits")
 ]
 # Zone ids (use1-az1) name the same physical zone in every account; zone names (us-east-1a)
 # are shuffled per account. us-east-1's default leaves out use1-az3: it offers almost no

@@ -30,7 +30,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from modules import registry
 from modules.config import checks
 from modules.config.chaos import ChaosSettings, chaos_problems
-from modules.config.checks import DEFAULT_ZONE_IDS, Email, Endpoint, Exposure, Project, Region, Tags, ZoneIds, refuse
+from modules.config.checks import (
+    DEFAULT_ZONE_IDS,
+    AccountId,
+    Email,
+    Endpoint,
+    EnvironmentName,
+    Exposure,
+    Project,
+    Region,
+    Tags,
+    ZoneIds,
+    refuse,
+)
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
@@ -53,7 +65,6 @@ from modules.config.zones import zone_problems
 from modules.core.input_rules import AzCount, VpcCidr
 from modules.core.names import bucket_name_problem
 
-Environment = Literal["dev", "staging", "prod"]
 SectionModel = TypeVar("SectionModel", bound=BaseModel)
 
 
@@ -77,7 +88,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
 
     project: Project = Field(default="resilient-ai", description="name prefix of every resource")
-    environment: Environment = Field(default="dev", description="deployment environment")
+    environment: EnvironmentName = Field(
+        default="dev", description="deployment environment: part of every name and state key (environments/<name>.toml)"
+    )
+    protected: bool | None = Field(
+        default=None,
+        description="whether stores of data and state carry prevent_destroy and deletion protection; "
+        "unset = true for the environment named prod, false for any other",
+    )
+    account_id: AccountId = Field(
+        default="", description="the AWS account this environment deploys to; a plan against another fails"
+    )
     region: Region = Field(default="us-east-1", description="AWS region of every stack")
     az_count: AzCount = Field(default=3, description="availability zones each multi-AZ stack spans")
     zone_ids: ZoneIds = Field(
@@ -152,6 +173,11 @@ class Settings(BaseSettings):
             f"{model.__module__}.{model.__qualname__}: no settings section has this model; "
             "name it with settings= in the stack's line of modules/registry.py"
         )
+
+    @property
+    def is_protected(self) -> bool:
+        """``protected`` if given, else whether the environment is named prod."""
+        return self.environment == "prod" if self.protected is None else self.protected
 
     @property
     def emulated(self) -> bool:

@@ -109,7 +109,7 @@ class ServingFront:
                 certificate_arn=props.exposure.certificate_arn,
                 redirect_http=lb.http_redirect,
                 idle_timeout_s=lb.idle_timeout_s,
-                deletion_protection=self.settings.environment == "prod",
+                deletion_protection=self.settings.is_protected,
                 target=target,
             ),
         )

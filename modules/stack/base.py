@@ -175,6 +175,6 @@ def protect_in_prod(settings: Settings, *resources: TerraformResource) -> None:
 
     Outside prod nothing is written, so dev stacks can be torn down freely.
     """
-    if settings.environment == "prod":
+    if settings.is_protected:
         for resource in resources:
             resource.add_override("lifecycle.prevent_destroy", True)

@@ -130,7 +130,7 @@ class StreamAnalyticsStack(BaseStack):
             attribute=[DynamodbTableAttribute(name="lease_key", type="S")],
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
-            deletion_protection_enabled=settings.environment == "prod",
+            deletion_protection_enabled=settings.is_protected,
         )
         bucket_suffix = f"{settings.region}"
         self.results = SecureBucket(
