@@ -210,8 +210,8 @@ def test_too_few_subnets_and_public_without_public_subnets_are_refused_together(
             "RAI_LOAD_BALANCER_JWT_AUDIENCE": "models",
         }
     )
-    assert "network.private_subnet_ids: 2 given, az_count = 3" in message
-    assert "network.public_subnet_ids: 0 given, a public load balancer (target-groups)" in message
+    assert "network.private_subnet_ids (from RAI_NETWORK_PRIVATE_SUBNET_IDS): 2 given, az_count = 3" in message
+    assert "network.public_subnet_ids (default): 0 given, a public load balancer (target-groups)" in message
 
 
 def test_existing_needs_a_vpc_and_the_secondary_regions_network_when_set() -> None:
@@ -223,10 +223,10 @@ def test_existing_needs_a_vpc_and_the_secondary_regions_network_when_set() -> No
         }
     )
     expected = (
-        "network.vpc_id: required",
-        "network.private_subnet_ids: 0 given",
-        "network.secondary_vpc_id: required",
-        "network.secondary_private_subnet_ids: 0 given",
+        "network.vpc_id (default): required",
+        "network.private_subnet_ids (default): 0 given",
+        "network.secondary_vpc_id (default): required",
+        "network.secondary_private_subnet_ids (default): 0 given",
     )
     for name in expected:
         assert name in message, message
@@ -235,15 +235,19 @@ def test_existing_needs_a_vpc_and_the_secondary_regions_network_when_set() -> No
 def test_ids_while_the_mode_is_not_existing_are_refused() -> None:
     """Given ids and a mode that ignores them is a mistake either way: say so, build nothing."""
     message = refused({"RAI_NETWORK_VPC_ID": "vpc-0a1b2c3d4e5f67890", "RAI_NETWORK_SECONDARY_VPC_ID": "vpc-0a1b2c3d"})
-    assert "network.vpc_id, network.secondary_vpc_id: set only with network.mode = 'existing' (mode is 'shared')" in (
-        message
-    )
+    assert (
+        "network.vpc_id (from RAI_NETWORK_VPC_ID), network.secondary_vpc_id (from RAI_NETWORK_SECONDARY_VPC_ID): "
+        "set only with network.mode = 'existing' (mode is 'shared')"
+    ) in message
 
 
 def test_interface_endpoints_are_refused_in_the_users_vpc() -> None:
     """No stack creates endpoints in a VPC it does not own: the user's VPC provides them."""
     message = refused({**EXISTING_NETWORK_ENV, "RAI_NETWORK_INTERFACE_ENDPOINTS": "logs"})
-    assert "network.interface_endpoints: not with network.mode = 'existing'" in message
+    assert (
+        "network.interface_endpoints (from RAI_NETWORK_INTERFACE_ENDPOINTS): not with network.mode = 'existing' "
+        "(from RAI_NETWORK_MODE)"
+    ) in message
 
 
 def test_lookup_props_refuse_a_half_named_network() -> None:

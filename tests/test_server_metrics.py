@@ -123,7 +123,11 @@ def test_a_namespace_cloudwatch_refuses_is_a_settings_error(namespace: str) -> N
 
 def test_in_flight_target_must_stay_below_the_admission_limit_either_way() -> None:
     assert settings_from({"RAI_MODEL_SERVER_MAX_IN_FLIGHT": "64", "RAI_SERVER_METRICS_IN_FLIGHT_TARGET": "40"})
-    with pytest.raises(SettingsError, match=r"in_flight_target = 16: must be below model_server.max_in_flight = 8"):
+    with pytest.raises(
+        SettingsError,
+        match=r"in_flight_target = 16 \(default\): must be below model_server.max_in_flight = 8 "
+        r"\(from RAI_MODEL_SERVER_MAX_IN_FLIGHT\)",
+    ):
         settings_from({"RAI_MODEL_SERVER_MAX_IN_FLIGHT": "8"})
 
 

@@ -265,7 +265,7 @@ def test_one_error_lists_bad_fields_from_every_source(tmp_path: Path) -> None:
     problems = problems_of({"RAI_AZ_COUNT": "9", "RAI_LOAD_BALANCER_ALLOWED_CIDRS": "10.0.0.1/8"}, path)
     assert len(problems) == 5
     text = "\n".join(problems)
-    assert f"region = 'mars-1' (from {path}): must be an AWS region code" in text
+    assert f"region = 'mars-1' (from {path}): must be an AWS region botocore knows:" in text
     assert f"serving.cpu = 300 (from {path}): must be one of the Fargate CPU units" in text
     assert f"stream.instance_types = ['m5.large'] (from {path}): must be at least 2 distinct" in text
     assert "az_count = 9 (from RAI_AZ_COUNT): must be an integer from 2 to 6" in text
@@ -294,7 +294,7 @@ def test_zones_are_pinned_by_id_and_the_default_is_us_east_1s_without_use1_az3()
 
 def test_another_region_needs_its_own_zone_ids() -> None:
     problems = problems_of({"RAI_REGION": "eu-west-1"})
-    assert len(problems) == 1 and problems[0].startswith("zone_ids: the default is us-east-1's")
+    assert len(problems) == 1 and problems[0].startswith("zone_ids (default): the default is us-east-1's")
     s = settings_from({"RAI_REGION": "eu-west-1", "RAI_ZONE_IDS": "euw1-az1,euw1-az2,euw1-az3"})
     assert s.zones_in("eu-west-1") == ("euw1-az1", "euw1-az2", "euw1-az3")
 
@@ -302,17 +302,24 @@ def test_another_region_needs_its_own_zone_ids() -> None:
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"RAI_ZONE_IDS": "use1-az1,use1-az2"}, "zone_ids: 2 given, az_count = 3 needs as many"),
+        (
+            {"RAI_ZONE_IDS": "use1-az1,use1-az2"},
+            "zone_ids (from RAI_ZONE_IDS): 2 given, az_count = 3 (default) needs as many",
+        ),
         ({"RAI_ZONE_IDS": "use1-az1,use1-az1,use1-az2"}, "must be distinct availability zone ids of one region"),
         ({"RAI_ZONE_IDS": "use1-az1,usw2-az1,use1-az2"}, "must be distinct availability zone ids of one region"),
         ({"RAI_ZONE_IDS": "use1-az1,use1-az2,use1-bos1-az1"}, "must be distinct availability zone ids"),
-        ({"RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2"}, "ha_failover.secondary_zone_ids: secondary_region"),
+        (
+            {"RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2"},
+            "ha_failover.secondary_zone_ids (default): secondary_region",
+        ),
         (
             {
                 "RAI_HA_FAILOVER_SECONDARY_REGION": "us-west-2",
                 "RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "use1-az1,use1-az2,use1-az4",
             },
-            "ha_failover.secondary_zone_ids: zone ids of secondary_region, not of region",
+            "ha_failover.secondary_zone_ids (from RAI_HA_FAILOVER_SECONDARY_ZONE_IDS): zone ids of secondary_region, "
+            "not of region",
         ),
         (
             {"RAI_HA_FAILOVER_SECONDARY_ZONE_IDS": "usw2-az1,usw2-az2"},

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import Field
@@ -45,6 +46,16 @@ class ChaosSettings(Section):
     )
 
 
+# The groups of instances the `terminate-*` and `spot-interruptions` experiments act on: the setting
+# that sizes each (section, key). By name: a stack's own section is registered, not imported here.
+# (section, key, whether a `spot-interruptions` experiment acts on it too)
+GROUP_SIZES = (
+    ("ha_failover", "min_size", False),
+    ("target_groups", "min_size", True),
+    ("stream", "target_capacity", True),
+)
+
+
 def chaos_problems(chaos: ChaosSettings, az_count: int) -> list[str]:
     """Rules across ``[chaos]`` and the top-level settings."""
     if chaos.az_outage_zone <= az_count:
@@ -52,3 +63,28 @@ def chaos_problems(chaos: ChaosSettings, az_count: int) -> list[str]:
     return [
         f"chaos.az_outage_zone = {chaos.az_outage_zone}: must be at most az_count = {az_count} (a zone the stacks use)"
     ]
+
+
+def chaos_group_problems(chaos: ChaosSettings, sections: Mapping[str, object]) -> list[str]:
+    """The instances the experiments take, against the sizes of the groups they act on
+    (``sections``: the settings' sections by name)."""
+    if not chaos.enabled:
+        return []
+    out = []
+    sizes = [
+        (f"{section}.{key}", getattr(sections.get(section), key, None), spot) for section, key, spot in GROUP_SIZES
+    ]
+    groups = [(name, size, spot) for name, size, spot in sizes if isinstance(size, int)]
+    small = [f"{name} = {size}" for name, size, _ in groups if chaos.terminate_count >= size]
+    if small:
+        out.append(
+            f"chaos.terminate_count = {chaos.terminate_count}: must be below the size of each group it acts on: "
+            f"{', '.join(small)} (it would take the whole group, and the fault claim would not hold)"
+        )
+    small = [f"{name} = {size}" for name, size, spot in groups if spot and chaos.spot_interruptions_count > size]
+    if small:
+        out.append(
+            f"chaos.spot_interruptions_count = {chaos.spot_interruptions_count}: must be at most the size of each "
+            f"group it interrupts: {', '.join(small)}"
+        )
+    return out

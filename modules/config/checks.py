@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict
 
+from modules.core import aws_catalogue
+from modules.core.aws_facts import FARGATE_MEMORY_MIB
 from modules.core.input_rules import (
     CHECKPOINTS_ALLOWED,
     CHECKPOINTS_RULE,
@@ -44,10 +47,6 @@ T = TypeVar("T")
 RESERVED_TAG_KEYS = ("project", "environment", "stack", "managed-by")
 MAX_USER_TAGS = 50 - len(RESERVED_TAG_KEYS)  # AWS allows 50 tags per resource
 
-# Fargate CPU units -> (min, max) memory MiB allowed with it.
-FARGATE_CPU_MEMORY = {256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384), 4096: (8192, 30720)}
-
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$")
 _ENVIRONMENT_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,8}[a-z0-9])?$")
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
@@ -157,10 +156,22 @@ def _ints(allowed: str) -> BeforeValidator:
 
 # --- the field types ---------------------------------------------------------------------
 
-Region = Annotated[str, Strict(), _where(_REGION_RE.match, "an AWS region code such as us-east-1 or eu-west-3")]
-OptionalRegion = Annotated[
-    str, Strict(), _where(lambda v: v == "" or _REGION_RE.match(v), "an AWS region code such as us-east-1 or eu-west-3")
-]
+
+def _region_problem(region: str) -> str | None:
+    if region in aws_catalogue.regions():
+        return None
+    close = aws_catalogue.closest(region, aws_catalogue.regions())
+    hint = f" (did you mean `{close}`?)" if close else ""
+    others = ", ".join(sorted(set(aws_catalogue.partitions()) - {"aws"}))
+    return (
+        f"an AWS region botocore knows{hint}: {', '.join(sorted(aws_catalogue.partitions()['aws']))}; "
+        f"or one of the partitions {others} (python -m modules.core.aws_catalogue regions)"
+    )
+
+
+# A region botocore knows (its partitions.json, pinned with boto3 in Pipfile.lock).
+Region = Annotated[str, Strict(), check(_region_problem)]
+OptionalRegion = Annotated[str, Strict(), check(lambda v: None if v == "" else _region_problem(v))]
 # Resource names are "<project>-<environment>-<role>"; ALB and target group names allow 32
 # characters, so the project part stays short.
 Project = Annotated[
@@ -228,25 +239,41 @@ Mirror = Annotated[
 ]
 
 
-def arn(service: str) -> AfterValidator:
-    """Empty (none) or an ARN of ``service``."""
-    return _matches(
-        rf"arn:aws[a-z-]*:{service}:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9/_.:-]+",
-        f"empty (none) or an ARN of {service}, e.g. arn:aws:{service}:us-east-1:123456789012:...",
-        empty=True,
+@dataclass(frozen=True)
+class ArnCheck(AfterValidator):
+    """The form of an ARN of ``service`` (empty allowed when ``optional``), and where it is used:
+    ``used_in`` names the setting holding the region its resource must be in (a certificate, a
+    topic, a key, a stream is regional), checked across settings by :mod:`modules.config.arns`."""
+
+    service: str = ""
+    used_in: str = "region"
+
+
+def arn(
+    service: str, *, resource: str = "", optional: bool = True, used_in: str = "region", note: str = ""
+) -> ArnCheck:
+    """An ARN of ``service`` (``resource``: the start of its resource part, e.g. ``certificate/``) in the
+    region of the setting ``used_in``; empty means none when ``optional``. ``note`` ends the message."""
+    pattern = re.compile(rf"arn:aws[a-z-]*:{service}:[a-z0-9-]+:\d{{12}}:{re.escape(resource)}[A-Za-z0-9/_.:-]+")
+    allowed = (
+        f"{'empty (none) or ' if optional else ''}an ARN of {service} in the region `{used_in}` names, "
+        f"e.g. arn:aws:{service}:us-east-1:123456789012:{resource or '...'}{'<id>' if resource else ''}{note}"
     )
 
+    def validate(value: str) -> str:
+        if (optional and value == "") or pattern.fullmatch(value):
+            return value
+        raise ValueError(allowed)
 
-AcmArn = Annotated[
-    str,
-    Strict(),
-    _matches(
-        r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+",
-        "an ACM certificate ARN, e.g. arn:aws:acm:us-east-1:123456789012:certificate/<id> "
-        "(empty: no HTTPS listener; public needs one)",
-        empty=True,
-    ),
+    return ArnCheck(validate, service=service, used_in=used_in)
+
+
+_CERTIFICATE_NOTE = " (empty: no HTTPS listener; public needs one)"
+AcmArn = Annotated[str, Strict(), arn("acm", resource="certificate/", note=_CERTIFICATE_NOTE)]
+SecondaryAcmArn = Annotated[
+    str, Strict(), arn("acm", resource="certificate/", used_in="ha_failover.secondary_region", note=_CERTIFICATE_NOTE)
 ]
+SnsTopicArn = Annotated[str, Strict(), arn("sns")]
 ImageUri = Annotated[
     str,
     Strict(),
@@ -263,8 +290,27 @@ Sha256 = Annotated[
 ]
 
 FargateCpu = Annotated[
-    int, Strict(), _where(FARGATE_CPU_MEMORY.__contains__, f"one of the Fargate CPU units {sorted(FARGATE_CPU_MEMORY)}")
+    int,
+    Strict(),
+    _where(
+        FARGATE_MEMORY_MIB.__contains__,
+        f"one of the Fargate CPU units {', '.join(map(str, FARGATE_MEMORY_MIB))} (1024 = 1 vCPU)",
+    ),
 ]
+
+
+def fargate_memory_problem(cpu: int, memory_mib: int, cpu_setting: str) -> str | None:
+    """What Fargate runs with ``cpu`` (set by ``cpu_setting``) when it has no ``memory_mib`` size for it."""
+    allowed = FARGATE_MEMORY_MIB[cpu]
+    if memory_mib in allowed:
+        return None
+    if len(allowed) <= 4:
+        sizes = ", ".join(map(str, allowed))
+    else:
+        sizes = f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+    return f"one of Fargate's sizes with {cpu_setting} = {cpu}: {sizes} (MiB)"
+
+
 HostedZoneId = Annotated[
     str, Strict(), _matches(r"Z[A-Z0-9]{1,31}", "empty (no DNS failover) or a Route 53 zone id", empty=True)
 ]

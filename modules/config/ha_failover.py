@@ -7,13 +7,13 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from modules.config.checks import (
-    AcmArn,
     ExposureOverride,
     HostedZoneId,
     Int,
     OptionalRegion,
     OptionalZoneIds,
     RecordName,
+    SecondaryAcmArn,
     between,
     refuse,
 )
@@ -24,7 +24,7 @@ class HaFailoverSettings(HealthCheckSettings):
     """The `ha-failover` stack: ALB + self-healing Auto Scaling group, optional second region."""
 
     exposure: ExposureOverride = Field(default="", description="`internal` or `public`; empty = load_balancer.exposure")
-    secondary_certificate_arn: AcmArn = Field(
+    secondary_certificate_arn: SecondaryAcmArn = Field(
         default="", description="ACM certificate in secondary_region (certificates are regional); required when public"
     )
     min_size: Annotated[Int, between(1, 1000)] = Field(default=2, description="instances at least (over >= 2 AZs)")

@@ -3,6 +3,7 @@ is allowed. Generic over the settings root: it reads the model's fields, not the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -69,6 +70,31 @@ class Wording:
                 ]
         return out
 
+    def with_sources(self, lines: list[str], load: Load) -> list[str]:
+        """Each line with the source of the setting it is about (its first name, ``name = value``
+        or ``name:``), and of each other setting it cites with the value given for it."""
+        return [self._sourced(line, load) for line in lines]
+
+    def _sourced(self, line: str, load: Load) -> str:
+        out, done = [], 0
+        for match in _NAMED.finditer(line):
+            path = tuple(match.group(1).split("."))
+            if not self._is_setting(path) or line[match.end() :].startswith((" (from ", " (default")):
+                continue
+            origin = load.origins.get(path)
+            value = _given(load, path) if origin else self._field(path).default
+            leading = _LEADING.fullmatch(line[: match.start()])
+            if not leading and not _shown_as_given(match.group(2), value):
+                continue  # a value the rule asks for, not one the setting has: no source to name
+            out += [line[done : match.end()], f" (from {origin})" if origin else " (default)"]
+            done = match.end()
+        return "".join(out) + line[done:]
+
+    def _is_setting(self, path: tuple[str, ...]) -> bool:
+        if len(path) == 1:
+            return path[0] in self.root.model_fields and path[0] not in self.sections
+        return len(path) == 2 and path[0] in self.sections and path[1] in self.sections[path[0]].model_fields
+
     def _field(self, loc: tuple[str, ...]) -> Any:
         """The FieldInfo at ``loc`` (a top-level key, or section and key), or None."""
         if loc[0] in self.sections:
@@ -81,7 +107,7 @@ class Wording:
         loc = tuple(str(p) for p in error["loc"])
         ctx = error.get("ctx") or {}
         if not loc or (loc[0] in self.sections and len(loc) == 1 and error["type"] == "value_error"):
-            return str(ctx["error"]).splitlines()  # a rule across fields: its message names them
+            return self.with_sources(str(ctx["error"]).splitlines(), load)  # a rule across fields names them
         name = ".".join(loc)
         at = loc[:2] if loc[0] in self.sections else loc[:1]
         origin = load.origins.get(at)
@@ -98,6 +124,31 @@ class Wording:
         else:
             allowed = _PHRASES.get(error["type"], error["msg"])
         return [f"{name} = {_show(error['input'])}{source}: must be {allowed}"]
+
+
+# A setting's dotted name, and the value a rule's message shows for it: `name = value` or `name:`.
+_NAMED = re.compile(
+    r"(?<![\w.])([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?)(?: = ('[^']*'|\([^)]*\)|[^\s;:()]+?))?(?=[:;,)]?(?:\s|$)|:)"
+)
+
+# What may come before a name the line is about: nothing, or other such names ("a.b, c.d: ...").
+_LEADING = re.compile(r"(?:[a-z][a-z0-9_.]*, )*")
+
+
+def _given(load: Load, path: tuple[str, ...]) -> object:
+    if len(path) == 2:
+        return load.section_input(path[0]).get(path[1])
+    return {**load.file_data, **load.env_data}.get(path[0])
+
+
+def _shown_as_given(shown: str | None, given: object) -> bool:
+    """Whether a message shows the value as it was given (then it is the value given, not one asked for)."""
+    if shown is None or given is None:
+        return False
+    forms = {str(given), repr(given)}
+    if isinstance(given, list | tuple):
+        forms |= {",".join(map(str, given)), repr(tuple(given))}
+    return shown in forms
 
 
 def _show(value: object) -> str:

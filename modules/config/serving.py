@@ -9,12 +9,12 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from modules.config.checks import (
-    FARGATE_CPU_MEMORY,
     ExposureOverride,
     FargateCpu,
     ImageUri,
     Int,
     between,
+    fargate_memory_problem,
     refuse,
 )
 from modules.config.health_checks import HealthCheckSettings
@@ -34,8 +34,8 @@ class ServingSettings(HealthCheckSettings):
         description="deploy this existing image (no build); empty = build `handlers/model_server/` and push it to ECR",
     )
     cpu: FargateCpu = Field(default=512, description="task CPU units")
-    memory_mib: Annotated[Int, between(512, 30720)] = Field(
-        default=1024, description="task memory (MiB), within Fargate's range for `cpu`"
+    memory_mib: Annotated[Int, between(512, 122880)] = Field(
+        default=1024, description="task memory (MiB), one of Fargate's sizes for `cpu`"
     )
     container_port: ServerPort = Field(default=8080, description="port the server listens on")
     min_tasks: Annotated[Int, between(2, 1000)] = Field(
@@ -73,11 +73,9 @@ class ServingSettings(HealthCheckSettings):
     @model_validator(mode="after")
     def _across_fields(self) -> ServingSettings:
         out = []
-        lo, hi = FARGATE_CPU_MEMORY[self.cpu]
-        if not lo <= self.memory_mib <= hi:
-            out.append(
-                f"serving.memory_mib = {self.memory_mib}: must be from {lo} to {hi} with serving.cpu = {self.cpu}"
-            )
+        memory = fargate_memory_problem(self.cpu, self.memory_mib, "serving.cpu")
+        if memory:
+            out.append(f"serving.memory_mib = {self.memory_mib}: must be {memory}")
         if self.min_tasks > self.max_tasks:
             out.append(f"serving.max_tasks = {self.max_tasks}: must be >= serving.min_tasks = {self.min_tasks}")
         if self.on_demand_weight + self.spot_weight == 0:

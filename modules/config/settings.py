@@ -29,7 +29,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from modules import registry
 from modules.config import checks
-from modules.config.chaos import ChaosSettings, chaos_problems
+from modules.config.arns import arn_region_problems
+from modules.config.chaos import GROUP_SIZES, ChaosSettings, chaos_group_problems, chaos_problems
 from modules.config.checks import (
     DEFAULT_ZONE_IDS,
     AccountId,
@@ -135,14 +136,7 @@ class Settings(BaseSettings):
         network = self.network.problems_with(
             az_count=self.az_count, secondary_region=self.ha_failover.secondary_region, public=public
         )
-        zones = zone_problems(self.region, self.zone_ids, self.az_count, self.ha_failover)
-        refuse(
-            public_requirement_problems(self)
-            + zones
-            + network
-            + chaos_problems(self.chaos, self.az_count)
-            + server_metrics_problems(self.server_metrics, self.model_server)
-        )
+        refuse(public_requirement_problems(self) + network + rules_across_sections(self))
         return self
 
     def zones_in(self, region: str) -> tuple[str, ...]:
@@ -256,6 +250,40 @@ def public_requirement_problems(settings: Settings, invalid: Collection[str] = (
     return [f"exposure = 'public' ({', '.join(public)}) needs: " + "; ".join(shown)]
 
 
+# The rules across sections that also run beside bad fields, each with the fields it judges: it
+# is left out while one of them is invalid (its problem would be about a default, not the value given).
+_JUDGES = {
+    "zones": {"region", "zone_ids", "az_count", "ha_failover.secondary_region", "ha_failover.secondary_zone_ids"},
+    "arns": {"region", "ha_failover.secondary_region"},
+    "chaos_zone": {"az_count", "chaos.az_outage_zone"},
+    "chaos_groups": {
+        "chaos.enabled",
+        "chaos.terminate_count",
+        "chaos.spot_interruptions_count",
+        *(f"{section}.{key}" for section, key, _ in GROUP_SIZES),
+    },
+    "scaling": {"server_metrics.in_flight_target", "model_server.max_in_flight"},
+}
+
+
+def rules_across_sections(settings: Settings, bad: Collection[str] = ()) -> list[str]:
+    """The zone, ARN, chaos and scaling rules across sections; ``bad``: dotted names of refused
+    fields (``settings`` holds defaults for them), whose rules are then left out."""
+    judged = {rule for rule, fields in _JUDGES.items() if not fields & set(bad)}
+    found: list[str] = []
+    if "zones" in judged:
+        found += zone_problems(settings.region, settings.zone_ids, settings.az_count, settings.ha_failover)
+    if "arns" in judged:
+        found += arn_region_problems(settings)
+    if "chaos_zone" in judged:
+        found += chaos_problems(settings.chaos, settings.az_count)
+    if "chaos_groups" in judged:
+        found += chaos_group_problems(settings.chaos, {name: getattr(settings, name) for name in SECTIONS})
+    if "scaling" in judged:
+        found += server_metrics_problems(settings.server_metrics, settings.model_server)
+    return found
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     settings_file: Path | Literal["auto"] | None = "auto",
@@ -280,12 +308,9 @@ def load_settings(
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise SettingsError(
-            load.all_problems()
-            + WORDING.problems(exc, load)
-            + WORDING.rules_beside_bad_fields(exc, load)
-            + _public_requirements_beside_bad_fields(exc, load)
-        ) from None
+        rules = WORDING.rules_beside_bad_fields(exc, load) + _public_requirements_beside_bad_fields(exc, load)
+        problems = WORDING.problems(exc, load) + WORDING.with_sources(rules, load)
+        raise SettingsError(load.all_problems() + problems) from None
     finally:
         _LOAD.reset(token)
         load.warn_of_old_names()
@@ -329,8 +354,4 @@ def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> 
         except ValidationError:  # the section's own rule, reported already; its fields are valid
             values[key] = model.model_construct(**valid)
     built = Settings.model_construct(**values)
-    scaling = {"server_metrics.in_flight_target", "model_server.max_in_flight"}  # judged only when both are valid
-    found = [] if scaling & bad else server_metrics_problems(built.server_metrics, built.model_server)
-    if not {"az_count", "chaos.az_outage_zone"} & bad:
-        found += chaos_problems(built.chaos, built.az_count)
-    return public_requirement_problems(built, invalid=bad) + found
+    return public_requirement_problems(built, invalid=bad) + rules_across_sections(built, bad)

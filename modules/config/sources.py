@@ -8,11 +8,10 @@ problem that stops a source from being read at all, and every old name of a sett
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from modules.config.renamed import RENAMED
+from modules.core.aws_catalogue import did_you_mean as did_you_mean
 from modules.core.paths import PROJECT_ROOT
 
 ENV_PREFIX = "RAI_"
@@ -33,12 +33,6 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 def env_var(section: str | None, key: str) -> str:
     """The environment variable that sets ``[section].key`` (or a top-level key)."""
     return ENV_PREFIX + (f"{section}_{key}" if section else key).upper()
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``; did you mean `x`?`` when a known name is close to ``name``, else ``""``."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
-    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 def sections(settings_cls: type[BaseModel]) -> dict[str, type[BaseModel]]:
@@ -71,13 +65,21 @@ class Load:
     settings_file: Path | None
     file_named_by_env: bool = False
     problems: list[str] = field(default_factory=list)
-    origins: dict[tuple[str, ...], str] = field(default_factory=dict)  # field path -> file or variable
+    # field path -> where its value came from: the file (or its old name there), the variable
+    file_origins: dict[tuple[str, ...], str] = field(default_factory=dict)
+    env_origins: dict[tuple[str, ...], str] = field(default_factory=dict)
     file_data: dict[str, Any] = field(default_factory=dict)
     env_data: dict[str, Any] = field(default_factory=dict)
     deprecations: list[str] = field(default_factory=list)  # an old name was read: which, and the new one
     # (section, key) of a renamed setting -> where it was given under its old name, under its new one
     by_old_name: dict[tuple[str, str], str] = field(default_factory=dict)
     by_new_name: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def origins(self) -> dict[tuple[str, ...], str]:
+        """Where each given value came from: the environment's over the file's, as the values are
+        (whichever source pydantic-settings happens to read last)."""
+        return {**self.file_origins, **self.env_origins}
 
     def all_problems(self) -> list[str]:
         """The sources' problems, and every setting given under both its old and its new name."""
@@ -126,9 +128,9 @@ class TomlFileSource(PydanticBaseSettingsSource):
             self.load.problems.append(f"settings file {path}: not valid TOML ({exc})")
             return {}
         for key, value in data.items():
-            self.load.origins[(key,)] = str(path)
+            self.load.file_origins[(key,)] = str(path)
             for sub in value if isinstance(value, dict) and key in sections(self.settings_cls) else ():
-                self.load.origins[(key, sub)] = str(path)
+                self.load.file_origins[(key, sub)] = str(path)
         move_renamed(data, self.load, str(path))
         self.load.file_data = data
         return data
@@ -157,7 +159,7 @@ class EnvSource(PydanticBaseSettingsSource):
             path, info = known[name]
             target = out.setdefault(path[0], {}) if len(path) == 2 else out
             target[path[-1]] = _from_text(info.annotation, text)
-            self.load.origins[path] = name
+            self.load.env_origins[path] = name
         move_renamed(out, self.load, None)
         self.load.env_data = out
         return out
@@ -193,7 +195,10 @@ def move_renamed(data: dict[str, Any], load: Load, file: str | None) -> None:
         for new in entry.new:
             data.setdefault(new[0], {})[new[1]] = value
             load.by_old_name[new] = where
-            load.origins[new] = where if file is None else f"{file}, as {'.'.join(entry.old)}"
+            if file is None:
+                load.env_origins[new] = where
+            else:
+                load.file_origins[new] = f"{file}, as {'.'.join(entry.old)}"
 
 
 def _from_text(annotation: object, text: str) -> object:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Strict
 
+from modules.core import aws_catalogue
 from modules.core.names import bucket_name_problem
 
 T = TypeVar("T")
@@ -166,11 +167,33 @@ MultiAzZoneIds = Annotated[
     ZoneIds, where(lambda v: 2 <= len(v) <= MAX_AZS, f"2 to {MAX_AZS} zone ids (fault tolerance needs >= 2 AZs)")
 ]
 
-_SERVICE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")
-SERVICE_NAMES_RULE = where(
-    lambda v: len(set(v)) == len(v) and all(_SERVICE_NAME_RE.fullmatch(s) for s in v),
-    "a list of distinct AWS service names such as ecr.api,ecr.dkr,logs",
-)
+_SERVICE_NAMES_ALLOWED = "a list of distinct AWS service names such as ecr.api,ecr.dkr,logs"
+
+
+def _service_names_problem(names: Sequence[str]) -> str | None:
+    if len(set(names)) != len(names):
+        return _SERVICE_NAMES_ALLOWED
+    unknown = [n for n in names if not aws_catalogue.is_interface_endpoint_name(n)]
+    return _unknown_problem(
+        _SERVICE_NAMES_ALLOWED,
+        "no AWS service has an interface endpoint named",
+        unknown,
+        aws_catalogue.interface_endpoint_names,
+        "endpoints",
+    )
+
+
+def _unknown_problem(
+    allowed: str, what: str, unknown: Sequence[str], known: Callable[[], Collection[str]], listing: str
+) -> str | None:
+    """``allowed`` and each name of ``unknown`` with its did-you-mean, or None when none is unknown."""
+    if not unknown:
+        return None
+    named = ", ".join(aws_catalogue.with_closest(n, known()) for n in unknown)
+    return f"{allowed}: {what} {named} (all: python -m modules.core.aws_catalogue {listing})"
+
+
+SERVICE_NAMES_RULE = check(_service_names_problem)
 ServiceNames = Annotated[_STR_TUPLE, SERVICE_NAMES_RULE]  # of interface endpoints: com.amazonaws.<region>.<name>
 
 # --- load balancers ----------------------------------------------------------------------
@@ -196,11 +219,15 @@ WafRateLimit = Annotated[Int, between(10, 2_000_000_000)]  # requests per client
 # --- fleets (Auto Scaling groups) ----------------------------------------------------------
 
 
-def _instance_types_ok(types: Sequence[str]) -> bool:
-    return (
-        len(types) >= 2
-        and len(set(types)) == len(types)
-        and all(re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", t) for t in types)
+_INSTANCE_TYPES_ALLOWED = "at least 2 distinct EC2 instance types, e.g. c7i.large,c6i.large"
+
+
+def _instance_types_problem(types: Sequence[str]) -> str | None:
+    if len(types) < 2 or len(set(types)) != len(types):
+        return _INSTANCE_TYPES_ALLOWED
+    unknown = [t for t in types if t not in aws_catalogue.instance_types()]
+    return _unknown_problem(
+        _INSTANCE_TYPES_ALLOWED, "EC2 has no instance type", unknown, aws_catalogue.instance_types, "instance-types"
     )
 
 
@@ -215,7 +242,7 @@ def percent_steps(lo: int, allowed: str) -> AfterValidator:
 
 
 # >= 2 types: more spot pools, fewer interruptions.
-INSTANCE_TYPES_RULE = where(_instance_types_ok, "at least 2 distinct EC2 instance types, e.g. c7i.large,c6i.large")
+INSTANCE_TYPES_RULE = check(_instance_types_problem)
 CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
 CHECKPOINTS_RULE = percent_steps(1, CHECKPOINTS_ALLOWED)
 InstanceTypes = Annotated[Sequence[str], INSTANCE_TYPES_RULE]
