@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -27,6 +28,9 @@ def describe(annotation: Any) -> str:
     origin = get_origin(annotation)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(annotation))
+    if origin in (Union, UnionType):  # X | None: unset means the documented fallback
+        given = [a for a in get_args(annotation) if a is not type(None)]
+        return " or ".join(describe(a) for a in given) + ", or unset"
     if origin is tuple:
         item = get_args(annotation)[0]
         item = get_args(item)[0] if get_origin(item) is Annotated else item
@@ -46,7 +50,16 @@ class Wording:
         self.sections = sections
 
     def problems(self, exc: ValidationError, load: Load) -> list[str]:
-        return [line for error in exc.errors() for line in self._problem(error, load)]
+        """One line per problem: a value given under an old name that became several settings
+        (:mod:`modules.config.renamed`) is one problem, named once with every setting it set."""
+        lines = [line for error in exc.errors() for line in self._problem(error, load)]
+        renamed = {f" (from {origin})" for path, origin in load.origins.items() if path in load.by_old_name}
+        merged: dict[str, list[str]] = {}  # the line (after the name, if renamed) -> the names; a repeat is one
+        for line in lines:
+            name, sep, rest = line.partition(" = ")
+            key = sep + rest if sep and any(origin in rest for origin in renamed) else line
+            merged.setdefault(key, []).append(name)
+        return [" and ".join(names) + key if key.startswith(" = ") else key for key, names in merged.items()]
 
     def rules_beside_bad_fields(self, exc: ValidationError, load: Load) -> list[str]:
         """A section's rules across fields, checked on its valid fields (defaults for the bad

@@ -73,7 +73,7 @@ class SettingsError(ValueError):
     """Every problem found in every settings source, one per line."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
+        self.problems = list(dict.fromkeys(problems))  # each problem once, however many rules found it
         body = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid settings ({len(self.problems)} problem(s)):\n{body}")
 
