@@ -341,7 +341,8 @@ def test_bad_serving_settings_are_all_reported_together() -> None:
 
 
 def test_memory_must_fit_the_fargate_cpu_size() -> None:
-    with pytest.raises(SettingsError, match=r"serving.memory_mib = 8192 .*: must be one of Fargate's sizes .*: 1024, 2048, 3072, 4096 \(MiB\)"):
+    sizes = r"serving.memory_mib = 8192 .*: must be one of Fargate's sizes .*: 1024, 2048, 3072, 4096 \(MiB\)"
+    with pytest.raises(SettingsError, match=sizes):
         settings_from({"RAI_SERVING_CPU": "512", "RAI_SERVING_MEMORY_MIB": "8192"})
     with pytest.raises(SettingsError, match="max_tasks"):
         settings_from({"RAI_SERVING_MIN_TASKS": "5", "RAI_SERVING_MAX_TASKS": "4"})

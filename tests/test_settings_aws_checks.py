@@ -1,6 +1,7 @@
-"""Settings AWS would refuse are refused at synth, from AWS's own catalogue (botocore's data and
-the dated table of modules/core/aws_facts.py), each naming the setting, where its value came
-from and what is allowed; their valid neighbours still pass."""
+"""Settings AWS would refuse are refused at synth, each naming its setting, source and what is allowed.
+
+From AWS's own catalogue (botocore's data) and the dated table of modules/core/aws_facts.py;
+the valid neighbours of each still pass."""
 
 from __future__ import annotations
 
