@@ -14,6 +14,8 @@ from modules.architectures.stream_analytics.settings import StreamSettings
 from modules.config import SettingsError, load_settings
 from modules.core import aws_catalogue
 from modules.core.aws_facts import FARGATE_MEMORY_MIB, ZONE_ID_PREFIX
+from modules.core.input_rules import InstanceType, InstanceTypes, ServiceNames
+from modules.core.props_check import problem
 from tests.conftest import settings_from
 
 CERT = "arn:aws:acm:{}:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
@@ -274,3 +276,13 @@ def test_an_optional_boolean_says_what_it_takes() -> None:
     assert problems_of({"RAI_PROTECTED": "maybe"}) == [
         "protected = 'maybe' (from RAI_PROTECTED): must be true or false, or unset"
     ]
+
+
+# --- the props take the same checked types --------------------------------------------------
+
+
+def test_block_props_refuse_an_unknown_instance_type_and_endpoint_in_the_same_words() -> None:
+    assert problem(InstanceType, "c7i.large") is None
+    assert "'c7i.lrage' (did you mean `c7i.large`?)" in str(problem(InstanceType, "c7i.lrage"))
+    assert "'c7i.lrage' (did you mean `c7i.large`?)" in str(problem(InstanceTypes, ("c7i.lrage", "c6i.large")))
+    assert "'logz' (did you mean `logs`?)" in str(problem(ServiceNames, ("ecr.api", "logz")))

@@ -107,6 +107,14 @@ MISTYPED: list[tuple[str, dict[str, str], str]] = [
         "RAI_EVENT_PROCESSING_KINESIS_STREAM_ARN",
     ),
     (
+        "stream key of another region",
+        {
+            "RAI_EVENT_PROCESSING_KINESIS_STREAM_ARN": "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+            "RAI_EVENT_PROCESSING_KINESIS_KMS_KEY_ARN": "arn:aws:kms:eu-west-1:123456789012:key/k",
+        },
+        "RAI_EVENT_PROCESSING_KINESIS_KMS_KEY_ARN",
+    ),
+    (
         "China partition in us-east-1",
         {"RAI_LOAD_BALANCER_CERTIFICATE_ARN": "arn:aws-cn:acm:us-east-1:123456789012:certificate/x"},
         "RAI_LOAD_BALANCER_CERTIFICATE_ARN",

@@ -36,7 +36,7 @@ from cdktf_cdktf_provider_aws.s3_object import S3Object
 from constructs import Construct
 
 from modules.blocks.iam import allow, assume_role_policy, policy_document
-from modules.core.input_rules import RootVolumeGib
+from modules.core.input_rules import InstanceType, RootVolumeGib
 from modules.core.props_check import field_problems
 from modules.core.source_archive import source_archive
 
@@ -60,7 +60,7 @@ class InstanceTemplateProps:
     packages: Sequence[str] = ()  # dnf packages installed first
     artifact_prefix: str = "artifacts"
     ami_parameter: str = AL2023_X86_64  # public SSM parameter: always the current patched AMI
-    instance_type: str | None = None  # None: the fleet's overrides choose
+    instance_type: InstanceType | None = None  # None: the fleet's overrides choose
     root_volume_gib: RootVolumeGib = 20
     stop_timeout_s: int = 90  # SIGTERM to SIGKILL; a spot notice gives 120 s in all
     restart_delay_s: int = 5

@@ -243,6 +243,20 @@ def percent_steps(lo: int, allowed: str) -> AfterValidator:
 
 # >= 2 types: more spot pools, fewer interruptions.
 INSTANCE_TYPES_RULE = check(_instance_types_problem)
+# One instance type (a launch template's own, when no fleet overrides choose).
+InstanceType = Annotated[
+    str,
+    Strict(),
+    check(
+        lambda t: _unknown_problem(
+            "an EC2 instance type such as c7i.large",
+            "EC2 has no instance type",
+            [] if t in aws_catalogue.instance_types() else [t],
+            aws_catalogue.instance_types,
+            "instance-types",
+        )
+    ),
+]
 CHECKPOINTS_ALLOWED = "increasing percentages from 1 to 100 that end at 100, e.g. 20,100"
 CHECKPOINTS_RULE = percent_steps(1, CHECKPOINTS_ALLOWED)
 InstanceTypes = Annotated[Sequence[str], INSTANCE_TYPES_RULE]
