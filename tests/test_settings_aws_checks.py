@@ -286,3 +286,10 @@ def test_block_props_refuse_an_unknown_instance_type_and_endpoint_in_the_same_wo
     assert "'c7i.lrage' (did you mean `c7i.large`?)" in str(problem(InstanceType, "c7i.lrage"))
     assert "'c7i.lrage' (did you mean `c7i.large`?)" in str(problem(InstanceTypes, ("c7i.lrage", "c6i.large")))
     assert "'logz' (did you mean `logs`?)" in str(problem(ServiceNames, ("ecr.api", "logz")))
+
+
+def test_a_bad_item_of_a_list_holds_back_the_rules_on_that_list(tmp_path: Path) -> None:
+    """The zone rule would judge the default zone ids in place of the bad list: it waits."""
+    path = tmp_path / "settings.toml"
+    path.write_text('zone_ids = [1, "euw1-az2"]\n')
+    assert problems_of({"RAI_REGION": "eu-west-1"}, path) == [f"zone_ids.0 = 1 (from {path}): must be a string"]

@@ -339,12 +339,13 @@ def _with_derived_names(settings: Settings) -> Settings:
 
 
 def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> list[str]:
-    """The rules across sections (public exposure, in-flight target) on the valid values, defaults
-    for the bad ones: pydantic runs them only when every field is valid, so a bad ``idle_timeout_s`` would
+    """The rules across sections (public exposure, :func:`rules_across_sections`) on the valid values,
+    defaults for the bad ones: pydantic runs them only when every field is valid, so a bad ``idle_timeout_s`` would
     hide that ``exposure = 'public'`` also lacks its certificate until the next run."""
     if any(not e["loc"] for e in exc.errors()):
         return []  # every field was valid: the rule ran, and its problem is already reported
-    bad = {".".join(str(p) for p in e["loc"][:2]) for e in exc.errors()}
+    # the setting each error is about: a section's key, or a top-level key (not an item of its list)
+    bad = {".".join(str(p) for p in e["loc"][: 2 if e["loc"][0] in SECTIONS else 1]) for e in exc.errors()}
     given = {**load.file_data, **load.env_data}
     values: dict[str, Any] = {key: value for key, value in given.items() if key not in SECTIONS and key not in bad}
     for key, model in SECTIONS.items():
