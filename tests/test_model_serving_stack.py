@@ -255,6 +255,8 @@ def test_alarms_cover_errors_health_latency_capacity_and_cpu(ms: StackDoc) -> No
         "p99-latency",
         "running-below-desired",
         *SERVER_ALARMS,
+        "emf-parsing-errors",
+        "emf-validation-errors",
     }
     assert alarms["alb-5xx"]["metric_name"] == "HTTPCode_ELB_5XX_Count"
     assert alarms["target-5xx"]["metric_name"] == "HTTPCode_Target_5XX_Count"

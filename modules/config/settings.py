@@ -142,8 +142,14 @@ class Settings(BaseSettings):
             + network
             + chaos_problems(self.chaos, self.az_count)
             + server_metrics_problems(self.server_metrics, self.model_server)
+            + self._stack_rules()
         )
         return self
+
+    def _stack_rules(self) -> list[str]:
+        """A stack's own section may check itself against the others: its ``problems_across(settings)``."""
+        rules = [getattr(getattr(self, name), "problems_across", None) for name in type(self).model_fields]
+        return [problem for rule in rules if rule is not None for problem in rule(self)]
 
     def zones_in(self, region: str) -> tuple[str, ...]:
         """The ``az_count`` zone ids the multi-AZ stacks use in ``region`` (primary or secondary)."""

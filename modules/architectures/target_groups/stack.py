@@ -110,6 +110,7 @@ class TargetGroupsStack(BaseStack):
         self.group_alarm_specs = {key: group_alarms(settings, key, targets[key], f"{prefix}-{key}") for key in groups}
         stable_model = settings.model_server.model_uri
         models = {"stable": stable_model, "canary": tg.canary_model_uri or stable_model}
+        names = tg.served_names(settings)
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
                 key,
@@ -118,11 +119,13 @@ class TargetGroupsStack(BaseStack):
                 min_size=tg.min_size,
                 max_size=tg.max_size,
                 model_uri=models[key],
+                model_name=names[key],
                 # A refresh of this group undoes itself when its own targets go bad.
                 rollback_alarms=self.group_alarm_specs[key],
             )
             for key, group in groups.items()
         }
+        self._canary_controller(settings, prefix)
         self.observability = observe(
             self,
             settings,
@@ -131,9 +134,9 @@ class TargetGroupsStack(BaseStack):
             specs=self.group_alarm_specs,
             targets=targets,
             fleets=self.fleets,
+            controller=self.canary_controller.function.function_name,
         )
         self.alarm_topic = self.site.topic
-        self._canary_controller(settings, prefix)
         self.chaos = add_chaos(
             self,
             settings,
