@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.architectures.target_groups.settings import TargetGroupsSettings
+from modules.architectures.target_groups.settings import TargetGroupsSettings, controller_alarm_names
 from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s, target_group_props
 from modules.config import Settings, SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
@@ -349,3 +349,36 @@ def test_canary_status_says_where_the_rollout_is_and_what_comes_next() -> None:
     assert "promotion in 300 s" in describe({"status": "rolling", "step": 4, "since": 0}, steps, 300, 0)
     assert "0 %" in describe({"status": "rolled_back", "reason": "alarm x"}, steps, 300, 0)
     assert describe({"status": "idle"}, steps, 300, 0).startswith("idle")
+
+
+def test_canary_status_says_a_rolling_canary_is_unguarded_while_the_controller_fails(tg: StackDoc) -> None:
+    from tools.deploy.canary import describe
+
+    names = controller_alarm_names("resilient-ai-dev")
+    made = {a["alarm_name"] for a in resources(tg, "aws_cloudwatch_metric_alarm")}
+    assert set(names) <= made, "the status reads the alarms the stack makes"
+    steps, failing = (0, 10, 25, 50, 100), names[2:]
+    rolling = {"status": "rolling", "step": 1, "since": 0, "waiting": "too few predictions to judge: ..."}
+    text = describe(rolling, steps, 300, 0, failing)
+    assert text.startswith(f"UNGUARDED: the canary controller's alarm(s) {names[2]} in ALARM") and "extended" in text
+    assert not describe(rolling, steps, 300, 0).startswith("UNGUARDED")
+    assert describe({"status": "rolled_back"}, steps, 300, 0, failing).startswith("rolled back"), "nothing to guard"
+
+
+def test_the_controller_judges_the_canarys_predictions_against_stables(tg: StackDoc) -> None:
+    env = controller_env(tg)
+    assert (env["PREDICTION_NAMESPACE"], env["DRIFT_THRESHOLD"], env["DRIFT_MIN_ROWS"]) == (
+        "ResilientAI/ModelServer",
+        "0.08",
+        "1000",
+    )
+    assert (env["STABLE_SERVICE"], env["CANARY_SERVICE"]) == (
+        "resilient-ai-dev-tg-stable",
+        "resilient-ai-dev-tg-canary",
+    )
+    assert env["DRIFT_MAX_WAIT_S"] == "3600"
+    policy = json.loads(by_path(tg, "aws_iam_role_policy", "canary-controller/policy")["policy"])
+    reads = next(s for s in policy["Statement"] if s["Sid"] == "ReadThePredictions")
+    assert sorted(reads["Action"]) == ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"]
+    off = settings_from({"RAI_TARGET_GROUPS_CANARY_JUDGE_PREDICTIONS": "false"})
+    assert not off.section(TargetGroupsSettings).canary_judge_predictions

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from constructs import Construct
 
-from modules.architectures.target_groups.settings import TargetGroupsSettings
+from modules.architectures.target_groups.settings import CONTROLLER_ALARMS, TargetGroupsSettings
 from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms
 from modules.blocks.dashboard import AlarmStatus, DashboardProps, Graph, dashboard
 from modules.blocks.fleet_metrics import (
@@ -41,7 +41,6 @@ from modules.patterns.server_metrics import (
 from modules.patterns.serving_site import ModelServerRegion
 from modules.stack.contract import Observability
 
-CONTROLLER_ALARMS = ("controller-errors", "controller-throttles", "controller-missed-runs")
 UNGUARDED = "canary controller: any of these in ALARM = a rolling canary is UNGUARDED (make canary-status)"
 
 

@@ -87,14 +87,14 @@ class TargetGroupsSettings(HealthCheckSettings):
         "over the step's minutes and roll back above `canary_drift_threshold`",
     )
     canary_drift_threshold: DriftThreshold = Field(
-        default=0.1,
+        default=0.08,
         description="largest difference of the distribution functions of the canary's and stable's predictions "
         "(0-1: for classes, the largest share of rows any set of classes gains or loses) above which the canary "
         "is rolled back; identical models drift by chance far less at the default `canary_drift_min_rows` "
         "(target-groups README)",
     )
     canary_drift_min_rows: Annotated[Int, between(100, 10_000_000)] = Field(
-        default=500,
+        default=1000,
         description="predictions each side (canary and stable) needs in a step before its drift is judged; with "
         "fewer, the step's bake is extended",
     )
@@ -132,3 +132,13 @@ def canary_state_parameter(name_prefix: str) -> str:
     """The SSM parameter holding the canary rollout's state (the stack writes it, the controller
     and ``make canary-*`` read it): here, construct-free, so the tool reads it without jsii."""
     return f"/{name_prefix}-tg/canary/rollout"
+
+
+# The canary controller's own alarms (keys of observability.py): while one fires, a rolling
+# canary is unguarded. Here, construct-free, so ``make canary-status`` reads them without jsii.
+CONTROLLER_ALARMS = ("controller-errors", "controller-throttles", "controller-missed-runs")
+
+
+def controller_alarm_names(name_prefix: str) -> list[str]:
+    """The names of the controller's alarms (the stack's alarms are named ``<name_prefix>-tg-<key>``)."""
+    return [f"{name_prefix}-tg-{key}" for key in CONTROLLER_ALARMS]
