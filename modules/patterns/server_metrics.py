@@ -126,8 +126,8 @@ def in_flight_target(settings: Settings, m: ServerMetrics) -> MetricTarget:
 
 # CloudWatch Logs counts the EMF documents it drops, per log group (AWS/Logs, LogGroupName).
 EMF_ERRORS = {
-    "emf-parsing-errors": ("EMFParsingErrors", "is not valid JSON or EMF"),
-    "emf-validation-errors": ("EMFValidationErrors", "breaks the EMF specification (namespace, dimensions, units)"),
+    "emf-parsing-errors": ("EMFParsingErrors", "not valid JSON or EMF"),
+    "emf-validation-errors": ("EMFValidationErrors", "against the EMF specification (namespace, dimension, unit)"),
 }
 
 
@@ -148,9 +148,9 @@ def emf_error_alarms(log_group_name: str, *, key_prefix: str = "", who: str = ""
             metric=metric,
             statistic="Sum",
             threshold=0,
-            description=f"CloudWatch Logs dropped EMF documents of {servers} (one {why}): their metrics are "
-            "missing and the alarms on them blind. Read a document in the log group; with `Values`/`Counts` "
-            "refused, make the servers write plain value arrays (docs/metrics.md)",
+            description=f"CloudWatch Logs dropped EMF documents of {servers}, {why}: their metrics are missing "
+            "and the alarms on them blind. Read a document in the log group; if `Values`/`Counts` is refused, "
+            "switch the servers to plain value arrays (docs/metrics.md)",
         )
         for (key, (_, why)), metric in zip(EMF_ERRORS.items(), emf_error_metrics(log_group_name), strict=True)
     ]

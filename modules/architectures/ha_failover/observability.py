@@ -1,6 +1,7 @@
 """What the ``ha-failover`` stack watches, per site (region): unhealthy and no healthy
 targets, ALB and target 5xx, instances in service below the minimum, the servers' own
-latency, 5xx rate, rejection rate and metrics; and one dashboard over both sites.
+latency, 5xx rate, rejection rate and metrics, the EMF documents CloudWatch dropped from their
+log (these page only); and one dashboard over both sites.
 
 The rollout guards are what an instance refresh of the site's group watches: a refresh
 whose new instances fail their checks, answer 5xx, get slow or shed load undoes itself. "No healthy hosts" is

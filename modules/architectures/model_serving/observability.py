@@ -1,6 +1,7 @@
 """What the ``model-serving`` stack watches: alarms on the ALB, the target group and the
 service (5xx, unhealthy hosts, p99 latency, CPU, running < desired), on the servers' own
-metrics (model p99 latency, 5xx rate, rejection rate, metrics missing), and its dashboard.
+metrics (model p99 latency, 5xx rate, rejection rate, metrics missing), on the EMF documents
+CloudWatch dropped from their log (these page only), and its dashboard.
 
 The deployment guards (``guards_rollout``) are what an ECS deployment watches on its new
 revision, with rollback: errors, latency (the ALB's and the model's), rejections and missing
