@@ -229,6 +229,14 @@ def judging(rig: Rig, **overrides: str) -> None:
     }
 
 
+def rolled_back(rig: Rig, timeout_s: float) -> list[tuple[float, int]]:
+    """The weights seen until the state says ``rolled_back`` and then the listener is at 0 (the
+    controller writes the state first)."""
+    seen = watch(rig, lambda: rig.state()["status"] == "rolled_back", timeout_s=timeout_s)
+    more = watch(rig, lambda: rig.weight() == 0, timeout_s=PERIOD_S + 1)
+    return seen + [change for change in more if change[1] != seen[-1][1]]
+
+
 class Servers(threading.Thread):
     """Both groups' servers publishing their EMF prediction counts (what CloudWatch extracts from
     them: ``Predictions`` by Service, Model, Version, Class) every 0.25 s, until stopped."""
@@ -293,7 +301,7 @@ def test_a_label_permuted_model_is_rolled_back_within_one_bake_step_naming_its_d
     servers[0].start()
     rig.start_rollout()
     controller.append(rig.controller())
-    seen = watch(rig, lambda: rig.state()["status"] == "rolled_back", timeout_s=3 * (BAKE_S + 2))
+    seen = rolled_back(rig, timeout_s=3 * (BAKE_S + 2))
     assert [w for _, w in seen] == [0, 10, 0], "rolled back at the first step that splits traffic"
     at_10, back_to_0 = seen[1][0], seen[2][0]
     assert back_to_0 - at_10 <= BAKE_S + 2 * PERIOD_S + 0.5, "within one bake step"
@@ -316,7 +324,7 @@ def test_too_few_predictions_extend_the_bake_then_roll_back_unjudged(
     reached = time.monotonic()
     watch(rig, lambda: "waiting" in rig.state(), timeout_s=BAKE_S + 2)
     assert "too few predictions to judge: canary 0 rows" in rig.state()["waiting"] and rig.weight() == 10
-    seen = watch(rig, lambda: rig.state()["status"] == "rolled_back", timeout_s=BAKE_S + 2 + 3)
+    seen = rolled_back(rig, timeout_s=BAKE_S + 2 + 3)
     assert seen[-1][1] == 0 and seen[-1][0] - reached >= BAKE_S + 2 - PERIOD_S, "the bake was extended first"
     assert rig.state()["reason"].startswith("predictions not judged after 4 s: too few predictions")
 

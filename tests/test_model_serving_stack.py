@@ -154,6 +154,9 @@ def test_model_location_is_in_the_environment(ms: StackDoc, prod: StackDoc) -> N
     assert "MODEL_URI" not in {e["name"] for e in container(ms)["environment"]}, "default: the image's own model"
     env = {e["name"]: e["value"] for e in container(prod)["environment"]}
     assert env["MODEL_URI"] == "s3://models-bucket/wine/v2.json"
+    # The served name is written out: serving.model_name, else the file's stem (as the server would).
+    served = {e["name"]: e["value"] for e in container(ms)["environment"]}["MODEL_NAME"]
+    assert (served, env["MODEL_NAME"]) == ("wine", "v2")
     task_policy = next(p for p in resources(prod, "aws_iam_role_policy") if "s3:GetObject" in p["policy"])
     (statement,) = json.loads(task_policy["policy"])["Statement"]
     assert statement["Resource"] == "arn:aws:s3:::models-bucket/wine/v2.json", "read that one object, nothing else"
