@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import settings_from
 from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.local_lambda import schedule
 from tools.harness.moto_server import MotoServer
@@ -360,3 +361,35 @@ def test_a_canary_answering_404_is_rolled_back_by_its_client_error_alarm(
 def _stat(name: str) -> dict[str, Any]:
     metric = {"Namespace": "AWS/ApplicationELB", "MetricName": name}
     return {"Metric": metric, "Period": 60, "Stat": "Sum"}
+
+
+def test_canary_status_reads_the_controllers_alarms_and_says_a_rolling_canary_is_unguarded(
+    rig: Rig, moto: MotoServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modules.architectures.target_groups.settings import canary_state_parameter, controller_alarm_names
+    from tools.deploy import canary
+
+    prefix = f"p{time.time_ns() % 10**6}-dev"
+    settings = settings_from({"RAI_EMULATOR_ENDPOINT": moto.endpoint, "RAI_PROJECT": prefix.removesuffix("-dev")})
+    assert settings.name_prefix == prefix
+    monkeypatch.setattr(canary, "load_settings", lambda: settings)
+    for name in controller_alarm_names(prefix):
+        rig.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        rig.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="start")
+    state = json.dumps({"status": "rolling", "step": 1, "since": time.time()})
+    rig.ssm.put_parameter(Name=canary_state_parameter(prefix), Value=state, Type="SecureString")
+    assert canary.main(["canary", "status"]) == 0
+    assert "UNGUARDED" not in capsys.readouterr().out
+    missed = controller_alarm_names(prefix)[2]
+    rig.cloudwatch.set_alarm_state(AlarmName=missed, StateValue="ALARM", StateReason="no invocation for 3 minutes")
+    assert canary.main(["canary", "status"]) == 0
+    assert f"UNGUARDED: the canary controller's alarm(s) {missed} in ALARM" in capsys.readouterr().out
