@@ -192,7 +192,7 @@ FLEET_VARIANT_ENV = {
     "RAI_TARGET_GROUPS_ALLOWED_CIDRS": "10.0.0.0/8,192.168.0.0/16",
     "RAI_TARGET_GROUPS_WEIGHTS": "stable=50,canary=50",
     "RAI_TARGET_GROUPS_STICKINESS_S": "3600",
-    "RAI_TARGET_GROUPS_CANARY_MODEL_URI": "s3://acme-models/wine/v2.json",
+    "RAI_TARGET_GROUPS_CANARY_MODEL_URI": "s3://acme-models/wine/v2.onnx",
 }
 
 

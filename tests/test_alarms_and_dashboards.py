@@ -194,7 +194,7 @@ def dashboard_metrics(doc: StackDoc) -> set[tuple[str, str, frozenset[tuple[str,
     (board,) = resources(doc, "aws_cloudwatch_dashboard")
     shown = set()
     for widget in json.loads(board["dashboard_body"])["widgets"]:
-        for line in widget["properties"]["metrics"]:
+        for line in widget["properties"].get("metrics", []):  # an alarm status widget draws no metric
             namespace, name, *rest = (x for x in line if not isinstance(x, dict))
             shown.add((namespace, name, frozenset(zip(rest[::2], rest[1::2], strict=True))))
     return shown

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import settings_from
 from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.local_lambda import schedule
 from tools.harness.moto_server import MotoServer
@@ -204,3 +207,189 @@ def test_a_controller_killed_mid_step_resumes_at_the_same_step(
         assert after == before, "the step's bake time goes on from where it was"
     seen = watch(rig, lambda: rig.state()["status"] == "promoted", timeout_s=3 * (BAKE_S + 2) + 5)
     assert [w for _, w in seen] in ([25, 50, 100], [50, 100])
+
+
+# --- the canary judged on its predictions ------------------------------------------------------
+
+NAMESPACE = "Test/ModelServer"
+SHARES = {"0": 0.331, "1": 0.399, "2": 0.270}  # the bundled model's predicted class shares (wine)
+PERMUTED = {"0": 0.270, "1": 0.331, "2": 0.399}  # the same model, its labels in another order
+ROWS_PER_WRITE = 100  # canary rows per write; stable gets 9 x as many (a 10 % step)
+
+
+def judging(rig: Rig, **overrides: str) -> None:
+    """The controller judges predictions of services ``<run>-stable`` and ``<run>-canary``."""
+    rig.env |= {
+        "PREDICTION_NAMESPACE": NAMESPACE,
+        "STABLE_SERVICE": f"{rig.parameter}-stable",
+        "CANARY_SERVICE": f"{rig.parameter}-canary",
+        "DRIFT_THRESHOLD": "0.08",
+        "DRIFT_MIN_ROWS": "300",
+        "DRIFT_MAX_WAIT_S": "60",
+        **overrides,
+    }
+
+
+def rolled_back(rig: Rig, timeout_s: float) -> list[tuple[float, int]]:
+    """The weights seen until the state says ``rolled_back`` and then the listener is at 0 (the
+    controller writes the state first)."""
+    seen = watch(rig, lambda: rig.state()["status"] == "rolled_back", timeout_s=timeout_s)
+    more = watch(rig, lambda: rig.weight() == 0, timeout_s=PERIOD_S + 1)
+    return seen + [change for change in more if change[1] != seen[-1][1]]
+
+
+class Servers(threading.Thread):
+    """Both groups' servers publishing their EMF prediction counts (what CloudWatch extracts from
+    them: ``Predictions`` by Service, Model, Version, Class) every 0.25 s, until stopped."""
+
+    def __init__(self, rig: Rig, canary: dict[str, float] | None, seed: int = 1) -> None:
+        super().__init__(daemon=True)
+        self.rig, self.canary, self.random = rig, canary, random.Random(seed)
+        self.stop = threading.Event()
+
+    def publish(self, group: str, shares: dict[str, float], rows: int) -> None:
+        drawn = self.random.choices(list(shares), weights=list(shares.values()), k=rows)
+        dims = {"Service": f"{self.rig.parameter}-{group}", "Model": "wine", "Version": "1"}
+        self.rig.cloudwatch.put_metric_data(
+            Namespace=NAMESPACE,
+            MetricData=[
+                {
+                    "MetricName": "Predictions",
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in {**dims, "Class": label}.items()],
+                    "Value": drawn.count(label),
+                    "Unit": "Count",
+                }
+                for label in shares
+            ],
+        )
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            self.publish("stable", SHARES, 9 * ROWS_PER_WRITE)
+            if self.canary is not None:
+                self.publish("canary", self.canary, ROWS_PER_WRITE)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Servers]]:
+    started: list[Servers] = []
+    yield started
+    for thread in started:
+        thread.stop.set()
+        thread.join()
+
+
+def test_an_identical_model_is_promoted_with_its_predictions_judged_at_each_split_step(
+    rig: Rig, controller: list[subprocess.Popen[bytes]], servers: list[Servers]
+) -> None:
+    judging(rig)
+    servers.append(Servers(rig, SHARES))
+    servers[0].start()
+    rig.start_rollout()
+    controller.append(rig.controller())
+    seen = watch(rig, lambda: rig.state()["status"] == "promoted", timeout_s=len(STEPS) * (BAKE_S + 2) + 10)
+    assert [w for _, w in seen] == list(STEPS)
+    judged = rig.state()["judged"]
+    assert judged.startswith("step 3: prediction divergence (largest class-share difference) 0.0"), judged
+
+
+def test_a_label_permuted_model_is_rolled_back_within_one_bake_step_naming_its_divergence(
+    rig: Rig, controller: list[subprocess.Popen[bytes]], servers: list[Servers]
+) -> None:
+    """The same latency and no errors (no alarm fires): only its predictions tell it apart."""
+    judging(rig)
+    servers.append(Servers(rig, PERMUTED))
+    servers[0].start()
+    rig.start_rollout()
+    controller.append(rig.controller())
+    seen = rolled_back(rig, timeout_s=3 * (BAKE_S + 2))
+    assert [w for _, w in seen] == [0, 10, 0], "rolled back at the first step that splits traffic"
+    at_10, back_to_0 = seen[1][0], seen[2][0]
+    assert back_to_0 - at_10 <= BAKE_S + 2 * PERIOD_S + 0.5, "within one bake step"
+    reason = rig.state()["reason"]
+    value = float(reason.split("difference) ")[1].split()[0])
+    assert reason.startswith("prediction divergence (largest class-share difference)") and value > 0.08, reason
+    assert "at step 1 (10 %)" in reason and rig.weight() == 0
+
+
+def test_too_few_predictions_extend_the_bake_then_roll_back_unjudged(
+    rig: Rig, controller: list[subprocess.Popen[bytes]], servers: list[Servers]
+) -> None:
+    """No canary rows (clients never reach it): the step waits, then the canary goes back to 0."""
+    judging(rig, DRIFT_MAX_WAIT_S="2")
+    servers.append(Servers(rig, None))
+    servers[0].start()
+    rig.start_rollout()
+    controller.append(rig.controller())
+    watch(rig, lambda: rig.weight() == 10, timeout_s=BAKE_S + 3)
+    reached = time.monotonic()
+    watch(rig, lambda: "waiting" in rig.state(), timeout_s=BAKE_S + 2)
+    assert "too few predictions to judge: canary 0 rows" in rig.state()["waiting"] and rig.weight() == 10
+    seen = rolled_back(rig, timeout_s=BAKE_S + 2 + 3)
+    assert seen[-1][1] == 0 and seen[-1][0] - reached >= BAKE_S + 2 - PERIOD_S, "the bake was extended first"
+    assert rig.state()["reason"].startswith("predictions not judged after 4 s: too few predictions")
+
+
+def test_a_canary_answering_404_is_rolled_back_by_its_client_error_alarm(
+    rig: Rig, controller: list[subprocess.Popen[bytes]]
+) -> None:
+    """The canary serving another name answers 404 to every call; its client-error alarm (a rollout
+    guard, tests/test_target_groups_stack.py) fires, here set as moto evaluates no alarm."""
+    alarm = f"{rig.parameter.strip('/').split('/')[0]}-canary-client-error-rate"
+    rig.cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Metrics=[
+            {"Id": "clienterrors", "MetricStat": _stat("HTTPCode_Target_4XX_Count"), "ReturnData": False},
+            {"Id": "requests", "MetricStat": _stat("RequestCount"), "ReturnData": False},
+            {"Id": "clienterrorrate", "Expression": "100 * FILL(clienterrors, 0) / requests", "ReturnData": True},
+        ],
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    rig.env["CANARY_ALARMS"] = f"{rig.alarm},{alarm}"
+    rig.start_rollout()
+    controller.append(rig.controller())
+    watch(rig, lambda: rig.weight() == STEPS[1], timeout_s=BAKE_S + 3)
+    rig.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="100 % of calls answered 404")
+    watch(rig, lambda: rig.weight() == 0, timeout_s=PERIOD_S + 2)
+    state = rig.state()
+    assert state["status"] == "rolled_back" and alarm in state["reason"]
+
+
+def _stat(name: str) -> dict[str, Any]:
+    metric = {"Namespace": "AWS/ApplicationELB", "MetricName": name}
+    return {"Metric": metric, "Period": 60, "Stat": "Sum"}
+
+
+def test_canary_status_reads_the_controllers_alarms_and_says_a_rolling_canary_is_unguarded(
+    rig: Rig, moto: MotoServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modules.architectures.target_groups.settings import canary_state_parameter, controller_alarm_names
+    from tools.deploy import canary
+
+    prefix = f"p{time.time_ns() % 10**6}-dev"
+    settings = settings_from({"RAI_EMULATOR_ENDPOINT": moto.endpoint, "RAI_PROJECT": prefix.removesuffix("-dev")})
+    assert settings.name_prefix == prefix
+    monkeypatch.setattr(canary, "load_settings", lambda: settings)
+    for name in controller_alarm_names(prefix):
+        rig.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        rig.cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="start")
+    state = json.dumps({"status": "rolling", "step": 1, "since": time.time()})
+    rig.ssm.put_parameter(Name=canary_state_parameter(prefix), Value=state, Type="SecureString")
+    assert canary.main(["canary", "status"]) == 0
+    assert "UNGUARDED" not in capsys.readouterr().out
+    missed = controller_alarm_names(prefix)[2]
+    rig.cloudwatch.set_alarm_state(AlarmName=missed, StateValue="ALARM", StateReason="no invocation for 3 minutes")
+    assert canary.main(["canary", "status"]) == 0
+    assert f"UNGUARDED: the canary controller's alarm(s) {missed} in ALARM" in capsys.readouterr().out

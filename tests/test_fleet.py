@@ -121,7 +121,7 @@ def test_instance_refresh_rolls_itself_back_when_the_fleets_own_alarms_fire(stac
         prefs = refresh_of(tg, f"site/{key}/fleet/asg")
         assert prefs["auto_rollback"] is True
         assert prefs["alarm_specification"]["alarms"] == [
-            names[f"site/alarm-{key}-{k}"] for k in (*TARGET_GUARDS, *SERVER_GUARDS)
+            names[f"site/alarm-{key}-{k}"] for k in (*TARGET_GUARDS, "client-error-rate", *SERVER_GUARDS)
         ]
 
 

@@ -79,7 +79,8 @@ def test_alarms_watch_unhealthy_hosts_5xx_and_in_service_below_min_to_the_encryp
     found = alarms(ha)
     server = {"model-p99-latency", "server-5xx-rate", "rejection-rate", "server-metrics-missing"}
     site = {"unhealthy-hosts", "no-healthy-hosts", "alb-5xx", "target-5xx", "in-service-below-min"}
-    assert set(found) == site | server
+    emf = {"emf-parsing-errors", "emf-validation-errors"}  # documents CloudWatch dropped from the servers' log
+    assert set(found) == site | server | emf
     unhealthy = found["unhealthy-hosts"]
     assert (unhealthy["metric_name"], unhealthy["threshold"], unhealthy["comparison_operator"]) == (
         "UnHealthyHostCount",
@@ -147,7 +148,7 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(
         "aws_autoscaling_lifecycle_hook",
     ):
         assert per_provider[(rtype, "default")] == per_provider[(rtype, "aws.secondary")] == 1, rtype
-    assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 9, "alarms in the region of their metrics"
+    assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 11, "alarms in the region of their metrics"
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
     assert ssm == {"default", "aws.secondary"}, "each region reads its own AMI"
     vpcs = {(d.get("provider", "default"), d["tags"]["Name"]) for d in two["data"]["aws_vpc"].values()}

@@ -154,6 +154,9 @@ def test_model_location_is_in_the_environment(ms: StackDoc, prod: StackDoc) -> N
     assert "MODEL_URI" not in {e["name"] for e in container(ms)["environment"]}, "default: the image's own model"
     env = {e["name"]: e["value"] for e in container(prod)["environment"]}
     assert env["MODEL_URI"] == "s3://models-bucket/wine/v2.json"
+    # The served name is written out: serving.model_name, else the file's stem (as the server would).
+    served = {e["name"]: e["value"] for e in container(ms)["environment"]}["MODEL_NAME"]
+    assert (served, env["MODEL_NAME"]) == ("wine", "v2")
     task_policy = next(p for p in resources(prod, "aws_iam_role_policy") if "s3:GetObject" in p["policy"])
     (statement,) = json.loads(task_policy["policy"])["Statement"]
     assert statement["Resource"] == "arn:aws:s3:::models-bucket/wine/v2.json", "read that one object, nothing else"
@@ -255,6 +258,8 @@ def test_alarms_cover_errors_health_latency_capacity_and_cpu(ms: StackDoc) -> No
         "p99-latency",
         "running-below-desired",
         *SERVER_ALARMS,
+        "emf-parsing-errors",
+        "emf-validation-errors",
     }
     assert alarms["alb-5xx"]["metric_name"] == "HTTPCode_ELB_5XX_Count"
     assert alarms["target-5xx"]["metric_name"] == "HTTPCode_Target_5XX_Count"

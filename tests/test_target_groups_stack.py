@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.architectures.target_groups.settings import TargetGroupsSettings
+from modules.architectures.target_groups.settings import TargetGroupsSettings, controller_alarm_names
 from modules.architectures.target_groups.stack import GROUPS, detection_and_replacement_s, target_group_props
 from modules.config import Settings, SettingsError
 from tests.conftest import StackDoc, one, resources, settings_from
@@ -113,17 +113,77 @@ def test_each_target_group_is_backed_by_its_own_group(tg: StackDoc) -> None:
         assert (group["min_size"], group["max_size"]) == (2, 4)
 
 
-def test_alarms_watch_each_group_for_unhealthy_hosts_and_5xx(tg: StackDoc) -> None:
+def test_alarms_watch_each_group_its_alb_and_the_controller(tg: StackDoc) -> None:
     names = {a["alarm_name"].split("-tg-", 1)[1] for a in resources(tg, "aws_cloudwatch_metric_alarm")}
     own = (
         "unhealthy-hosts",
         "target-5xx",
+        "client-error-rate",
         "model-p99-latency",
         "server-5xx-rate",
         "rejection-rate",
         "server-metrics-missing",
+        "in-service-below-min",
+        "emf-parsing-errors",
+        "emf-validation-errors",
     )
-    assert names == {f"{group}-{alarm}" for group in ("stable", "canary") for alarm in own}
+    controller = ("controller-errors", "controller-throttles", "controller-missed-runs")
+    assert names == {f"{group}-{alarm}" for group in GROUPS for alarm in own} | {"alb-5xx", *controller}
+
+
+def alarm(doc: StackDoc, key: str) -> dict[str, Any]:
+    return by_path(doc, "aws_cloudwatch_metric_alarm", f"site/alarm-{key}")
+
+
+def test_a_canary_answering_4xx_is_a_rollout_guard_with_the_servers_traffic_floor(tg: StackDoc) -> None:
+    """404 from a canary serving another name, or 400 on inputs it refuses: the ALB's target 4xx
+    less the servers' 401s, as a share of the group's calls, once 20 calls a minute arrive."""
+    spec = alarm(tg, "canary-client-error-rate")
+    queries = {q["id"]: q for q in spec["metric_query"]}
+    assert queries["clienterrors"]["metric"]["metric_name"] == "HTTPCode_Target_4XX_Count"
+    assert queries["requests"]["metric"]["metric_name"] == "RequestCount"
+    assert "TargetGroup" in queries["requests"]["metric"]["dimensions"]
+    assert queries["unauthorized"]["metric"]["metric_name"] == "Unauthorized"
+    assert queries["clienterrorrate"]["expression"].startswith("IF(requests >= 20, ")
+    assert (spec["threshold"], spec["evaluation_periods"], spec["datapoints_to_alarm"]) == (5, 3, 2)
+    assert spec["alarm_name"] in controller_env(tg)["CANARY_ALARMS"].split(",")
+
+
+def test_the_controller_pages_when_it_fails_is_throttled_or_misses_runs(tg: StackDoc) -> None:
+    function = ref(tg, "aws_lambda_function", "canary-controller/function", "function_name")
+    missed = alarm(tg, "controller-missed-runs")
+    assert (missed["metric_name"], missed["comparison_operator"], missed["threshold"]) == (
+        "Invocations",
+        "LessThanThreshold",
+        1,
+    )
+    assert (missed["evaluation_periods"], missed["treat_missing_data"]) == (3, "breaching")
+    for key in ("controller-errors", "controller-throttles", "controller-missed-runs"):
+        assert alarm(tg, key)["dimensions"] == {"FunctionName": function}
+        assert alarm(tg, key)["alarm_actions"] == [ref(tg, "aws_sns_topic", "site/alarms/topic", "arn")]
+    guards = controller_env(tg)["CANARY_ALARMS"]
+    assert "controller" not in guards and "emf" not in guards, "they page and guard nothing"
+
+
+def test_the_dashboard_says_first_when_a_rolling_canary_is_unguarded(tg: StackDoc) -> None:
+    body = json.loads(one(tg, "aws_cloudwatch_dashboard")["dashboard_body"])
+    first = body["widgets"][0]
+    assert first["type"] == "alarm" and "UNGUARDED" in first["properties"]["title"]
+    assert first["properties"]["alarms"] == [
+        ref(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-controller-{k}", "arn")
+        for k in ("errors", "throttles", "missed-runs")
+    ]
+
+
+def test_dropped_emf_documents_page_for_each_group_and_guard_nothing(tg: StackDoc) -> None:
+    for group in GROUPS:
+        log_group = ref(tg, "aws_cloudwatch_log_group", f"site/{group}/logs", "name")
+        for metric in ("parsing", "validation"):
+            spec = alarm(tg, f"{group}-emf-{metric}-errors")
+            assert (spec["namespace"], spec["dimensions"]) == ("AWS/Logs", {"LogGroupName": log_group})
+            assert spec["metric_name"] == f"EMF{metric.capitalize()}Errors"
+    experiments = resources(tg, "aws_fis_experiment_template")
+    assert experiments and all("emf" not in json.dumps(x.get("stop_condition")) for x in experiments)
 
 
 def test_outputs_url_and_both_target_group_arns(tg: StackDoc) -> None:
@@ -170,13 +230,34 @@ def test_the_canary_can_run_another_model_than_stable(tg: StackDoc, variant: Sta
             "Sid": "ReadTheModel",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": "arn:aws:s3:::acme-models/wine/v2.json",
+            "Resource": "arn:aws:s3:::acme-models/wine/v2.onnx",
         }
     ]
     assert not [st for st in role_statements(variant, "stable") if st.get("Sid") == "ReadTheModel"]
     assert not [st for g in GROUPS for st in role_statements(tg, g) if st.get("Sid") == "ReadTheModel"]
-    assert "s3://acme-models/wine/v2.json" in boot_env(variant, "canary")
+    assert "s3://acme-models/wine/v2.onnx" in boot_env(variant, "canary")
     assert "MODEL_URI" not in boot_env(variant, "stable") and "MODEL_URI" not in boot_env(tg, "canary")
+    # The canary's file is v2.onnx; it serves under stable's name all the same, so clients call one name.
+    for doc in (tg, variant):
+        assert all("MODEL_NAME='wine'" in boot_env(doc, group) for group in GROUPS), boot_env(doc, "canary")
+
+
+def test_a_canary_serving_another_name_than_stable_is_refused_unless_on_purpose() -> None:
+    with pytest.raises(SettingsError, match=r"target_groups\.canary_model_name = 'v2'.*404.*on_purpose"):
+        settings_from({"RAI_TARGET_GROUPS_CANARY_MODEL_NAME": "v2"})
+    with pytest.raises(SettingsError, match=r"canary_model_name = 'wine'.*\('iris'"):
+        settings_from({"RAI_SERVING_MODEL_NAME": "iris", "RAI_TARGET_GROUPS_CANARY_MODEL_NAME": "wine"})
+    env = {"RAI_TARGET_GROUPS_CANARY_MODEL_NAME": "v2", "RAI_TARGET_GROUPS_CANARY_NAME_DIFFERS_ON_PURPOSE": "true"}
+    settings = settings_from(env)
+    assert settings.section(TargetGroupsSettings).served_names(settings) == {"stable": "wine", "canary": "v2"}
+    same = settings_from({"RAI_SERVING_MODEL_NAME": "iris", "RAI_TARGET_GROUPS_CANARY_MODEL_NAME": "iris"})
+    assert same.section(TargetGroupsSettings).served_names(same) == {"stable": "iris", "canary": "iris"}
+
+
+@pytest.mark.parametrize("threshold", ["0", "0.005", "1", "1.5", "-0.1"])
+def test_a_drift_threshold_outside_its_range_is_refused(threshold: str) -> None:
+    with pytest.raises(SettingsError, match=r"target_groups\.canary_drift_threshold.*0\.01 to 0\.99"):
+        settings_from({"RAI_TARGET_GROUPS_CANARY_DRIFT_THRESHOLD": threshold})
 
 
 # --- progressive canary delivery ----------------------------------------------------------
@@ -211,7 +292,14 @@ def test_controller_moves_through_the_steps_of_the_settings_after_each_bake(tg: 
 def test_controller_watches_the_canarys_own_alarms(tg: StackDoc) -> None:
     """Its targets' and its servers' own (latency, 5xx rate, rejection rate): a canary model that
     is slow or fails is sent back to weight 0, whatever the stable servers do."""
-    guards = ("unhealthy-hosts", "target-5xx", "model-p99-latency", "server-5xx-rate", "rejection-rate")
+    guards = (
+        "unhealthy-hosts",
+        "target-5xx",
+        "client-error-rate",
+        "model-p99-latency",
+        "server-5xx-rate",
+        "rejection-rate",
+    )
     names = [ref(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}", "alarm_name") for k in guards]
     resolved = [by_path(tg, "aws_cloudwatch_metric_alarm", f"site/alarm-canary-{k}")["alarm_name"] for k in guards]
     assert controller_env(tg)["CANARY_ALARMS"].split(",") == resolved, names
@@ -261,3 +349,36 @@ def test_canary_status_says_where_the_rollout_is_and_what_comes_next() -> None:
     assert "promotion in 300 s" in describe({"status": "rolling", "step": 4, "since": 0}, steps, 300, 0)
     assert "0 %" in describe({"status": "rolled_back", "reason": "alarm x"}, steps, 300, 0)
     assert describe({"status": "idle"}, steps, 300, 0).startswith("idle")
+
+
+def test_canary_status_says_a_rolling_canary_is_unguarded_while_the_controller_fails(tg: StackDoc) -> None:
+    from tools.deploy.canary import describe
+
+    names = controller_alarm_names("resilient-ai-dev")
+    made = {a["alarm_name"] for a in resources(tg, "aws_cloudwatch_metric_alarm")}
+    assert set(names) <= made, "the status reads the alarms the stack makes"
+    steps, failing = (0, 10, 25, 50, 100), names[2:]
+    rolling = {"status": "rolling", "step": 1, "since": 0, "waiting": "too few predictions to judge: ..."}
+    text = describe(rolling, steps, 300, 0, failing)
+    assert text.startswith(f"UNGUARDED: the canary controller's alarm(s) {names[2]} in ALARM") and "extended" in text
+    assert not describe(rolling, steps, 300, 0).startswith("UNGUARDED")
+    assert describe({"status": "rolled_back"}, steps, 300, 0, failing).startswith("rolled back"), "nothing to guard"
+
+
+def test_the_controller_judges_the_canarys_predictions_against_stables(tg: StackDoc) -> None:
+    env = controller_env(tg)
+    assert (env["PREDICTION_NAMESPACE"], env["DRIFT_THRESHOLD"], env["DRIFT_MIN_ROWS"]) == (
+        "ResilientAI/ModelServer",
+        "0.08",
+        "1000",
+    )
+    assert (env["STABLE_SERVICE"], env["CANARY_SERVICE"]) == (
+        "resilient-ai-dev-tg-stable",
+        "resilient-ai-dev-tg-canary",
+    )
+    assert env["DRIFT_MAX_WAIT_S"] == "3600"
+    policy = json.loads(by_path(tg, "aws_iam_role_policy", "canary-controller/policy")["policy"])
+    reads = next(s for s in policy["Statement"] if s["Sid"] == "ReadThePredictions")
+    assert sorted(reads["Action"]) == ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"]
+    off = settings_from({"RAI_TARGET_GROUPS_CANARY_JUDGE_PREDICTIONS": "false"})
+    assert not off.section(TargetGroupsSettings).canary_judge_predictions

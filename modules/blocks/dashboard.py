@@ -18,6 +18,7 @@ from constructs import Construct
 from modules.blocks.alarms import PERIOD_S, AlarmSpec, Metric, statistic_problem
 
 GRID_COLUMNS = 24  # CloudWatch's dashboard grid
+STATUS_HEIGHT = 3  # an alarm status widget's rows
 Layout = Literal["flow", "grid"]
 View = Literal["timeSeries", ""]
 
@@ -66,6 +67,19 @@ class Graph:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlarmStatus:
+    """An alarm status widget: the state of ``alarm_arns``, under a title that says what their
+    ALARM means; drawn first, full width."""
+
+    title: str
+    alarm_arns: Sequence[str]
+
+    def __post_init__(self) -> None:
+        if not self.title or not self.alarm_arns:
+            raise ValueError(f"AlarmStatus {self.title!r}: needs a title and at least one alarm")
+
+
+@dataclass(frozen=True, kw_only=True)
 class DashboardProps:
     name: str
     region: str
@@ -79,6 +93,7 @@ class DashboardProps:
     # Every line ends with its options object, {} when it has none (the form the
     # model-serving dashboard was deployed with: a change would show in every plan).
     line_options: bool = False
+    status: Sequence[AlarmStatus] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -112,8 +127,17 @@ def alarm_graph(spec: AlarmSpec, *, width: int = 12, height: int = 6) -> Graph:
 
 def dashboard_body(props: DashboardProps) -> str:
     """The dashboard's JSON body."""
-    widgets: list[dict[str, Any]] = []
-    x = y = row_height = 0
+    widgets: list[dict[str, Any]] = [
+        {
+            "type": "alarm",
+            "width": GRID_COLUMNS,
+            "height": STATUS_HEIGHT,
+            "properties": {"title": status.title, "alarms": list(status.alarm_arns)},
+            **({"x": 0, "y": STATUS_HEIGHT * i} if props.layout == "grid" else {}),
+        }
+        for i, status in enumerate(props.status)
+    ]
+    x, y, row_height = 0, STATUS_HEIGHT * len(props.status), 0
     for graph in props.graphs:
         properties: dict[str, Any] = {
             "title": graph.title,

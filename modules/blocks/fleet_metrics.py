@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 
-from modules.blocks.alarms import Metric
+from modules.blocks.alarms import AlarmSpec, Metric
 from modules.blocks.dashboard import Graph
 from modules.blocks.load_balancer import LoadBalancer
 from modules.blocks.model_server_fleet import ModelServerFleet
@@ -18,10 +18,13 @@ ELB = "AWS/ApplicationELB"
 
 @dataclass(frozen=True)
 class TargetMetrics:
-    """One target group behind the site's ALB (requests and ALB 5xx are the ALB's)."""
+    """One target group behind the site's ALB (requests and ALB 5xx are the ALB's;
+    ``target_requests`` and ``target_4xx`` the group's)."""
 
     requests: Metric
     alb_5xx: Metric
+    target_requests: Metric
+    target_4xx: Metric
     target_5xx: Metric
     healthy_hosts: Metric
     unhealthy_hosts: Metric
@@ -43,6 +46,8 @@ def target_metrics(lb: LoadBalancer, group: LbTargetGroup) -> TargetMetrics:
     return TargetMetrics(
         requests=Metric(namespace=ELB, name="RequestCount", dimensions=alb),
         alb_5xx=Metric(namespace=ELB, name="HTTPCode_ELB_5XX_Count", dimensions=alb),
+        target_requests=Metric(namespace=ELB, name="RequestCount", dimensions=tg),
+        target_4xx=Metric(namespace=ELB, name="HTTPCode_Target_4XX_Count", dimensions=tg),
         target_5xx=Metric(namespace=ELB, name="HTTPCode_Target_5XX_Count", dimensions=tg),
         healthy_hosts=Metric(namespace=ELB, name="HealthyHostCount", dimensions=tg),
         unhealthy_hosts=Metric(namespace=ELB, name="UnHealthyHostCount", dimensions=tg),
@@ -56,6 +61,36 @@ def group_metrics(fleet: ModelServerFleet) -> GroupMetrics:
         in_service=Metric(namespace="AWS/AutoScaling", name="GroupInServiceInstances", dimensions=asg),
         desired=Metric(namespace="AWS/AutoScaling", name="GroupDesiredCapacity", dimensions=asg),
         cpu=Metric(namespace="AWS/EC2", name="CPUUtilization", dimensions=asg),
+    )
+
+
+def alb_5xx_alarm(t: TargetMetrics) -> AlarmSpec:
+    """The ALB's own 5xx: pages (a rollback cannot fix a missing target or a timeout)."""
+    return AlarmSpec(
+        key="alb-5xx",
+        metric=t.alb_5xx,
+        statistic="Sum",
+        threshold=0,
+        periods=3,
+        datapoints=2,
+        description="the ALB answers 5xx itself: no healthy target, or targets time out",
+    )
+
+
+def in_service_alarm(g: GroupMetrics, min_size: int, *, key: str = "in-service-below-min", who: str = "") -> AlarmSpec:
+    """Fewer instances in service than ``min_size`` in 2 of 3 minutes; ``who`` names the group."""
+    return AlarmSpec(
+        key=key,
+        metric=g.in_service,
+        statistic="Minimum",
+        threshold=min_size,
+        comparison="LessThanThreshold",
+        periods=3,
+        datapoints=2,
+        # The group always reports its metrics: silence means something is wrong.
+        missing="breaching",
+        description=f"fewer {who + ' ' if who else ''}instances in service than the minimum (no capacity, or a "
+        "crash loop)",
     )
 
 

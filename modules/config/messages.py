@@ -39,7 +39,9 @@ def describe(annotation: Any) -> str:
         value = get_args(annotation)[1]
         value = get_args(value)[0] if get_origin(value) is Annotated else value
         return f"a table of string keys to {'integer' if value is int else 'string'} values"
-    return {bool: "true or false", int: "an integer", str: "a string"}.get(annotation, str(annotation))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        annotation, str(annotation)
+    )
 
 
 class Wording:

@@ -4,9 +4,11 @@ scaling and health checks. The server's own settings, the same in every serving 
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePosixPath
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, Strict, model_validator
 
 from modules.config.checks import (
     ExposureOverride,
@@ -23,12 +25,40 @@ from modules.core.input_rules import (
     LogRetentionDays,
     RequestsPerTarget,
     ServerPort,
+    where,
 )
+
+# The server's rule for a served name (MODEL_NAME) that is also a CloudWatch dimension value
+# (`Model`): ASCII letters, digits, `_ . -`; CloudWatch allows up to 1024 characters.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,1024}")
+ModelName = Annotated[
+    str,
+    Strict(),
+    where(lambda v: v == "" or bool(_MODEL_NAME.fullmatch(v)), "empty, or 1-1024 ASCII letters, digits, _ . -"),
+]
+# The bundled model (handlers/model_server/model_server/wine.onnx) serves under its stem.
+BUNDLED_MODEL_NAME = "wine"
+
+
+def served_name(model_name: str, model_uri: str) -> str:
+    """The name a server serves its model under: ``model_name``, else the stem of the model
+    file (the server's own default: ``s3://b/wine/v2.onnx`` -> ``v2``), else the bundled model's."""
+    if model_name:
+        return model_name
+    if not model_uri:
+        return BUNDLED_MODEL_NAME
+    return PurePosixPath(model_uri.rsplit("/", 1)[-1]).stem or "model"
 
 
 class ServingSettings(HealthCheckSettings):
     """The `model-serving` stack: ECS Fargate model server behind the ALB (tasks, scaling, health checks)."""
 
+    model_name: ModelName = Field(
+        default="",
+        description="the name every serving stack's servers serve the model under (`/v2/models/<name>/infer`: "
+        "what clients call; passed as `MODEL_NAME`); empty = the stem of `model_server.model_uri` (`wine` for "
+        "the bundled model). Set it, so that a new model file keeps the name clients call",
+    )
     image_uri: ImageUri = Field(
         default="",
         description="deploy this existing image (no build); empty = build `handlers/model_server/` and push it to ECR",

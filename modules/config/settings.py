@@ -136,8 +136,13 @@ class Settings(BaseSettings):
         network = self.network.problems_with(
             az_count=self.az_count, secondary_region=self.ha_failover.secondary_region, public=public
         )
-        refuse(public_requirement_problems(self) + network + rules_across_sections(self))
+        refuse(public_requirement_problems(self) + network + rules_across_sections(self) + self._stack_rules())
         return self
+
+    def _stack_rules(self) -> list[str]:
+        """A stack's own section may check itself against the others: its ``problems_across(settings)``."""
+        rules = [getattr(getattr(self, name), "problems_across", None) for name in type(self).model_fields]
+        return [problem for rule in rules if rule is not None for problem in rule(self)]
 
     def zones_in(self, region: str) -> tuple[str, ...]:
         """The ``az_count`` zone ids the multi-AZ stacks use in ``region`` (primary or secondary)."""

@@ -4,6 +4,7 @@ EC2 fleets (ha-failover, target-groups): the same settings mean the same server.
 from __future__ import annotations
 
 from modules.config import Settings
+from modules.config.serving import served_name
 from modules.patterns.exposure import server_auth_environment
 from modules.patterns.server_metrics import emf_environment
 
@@ -18,6 +19,7 @@ def server_environment(settings: Settings, stack: str, service: str) -> dict[str
     its stack's alarms and scaling read); the JWT settings when ``stack`` is public."""
     server = settings.model_server
     return {
+        "MODEL_NAME": served_name(settings.serving.model_name, server.model_uri),
         "MAX_BODY_BYTES": str(server.max_body_bytes),
         "MAX_IN_FLIGHT": str(server.max_in_flight),
         # MAX_BATCH_ROWS keeps its name until the server reads one that says per request (max_rows_per_request).

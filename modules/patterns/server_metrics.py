@@ -7,6 +7,7 @@ serving stacks' ``observability.py`` and scaling. What each metric is, and its g
 from __future__ import annotations
 
 from modules.blocks.alarms import AlarmSpec, Metric, MetricMath
+from modules.blocks.dashboard import Graph
 from modules.blocks.fleet import MetricTarget
 from modules.blocks.server_metrics import SCALING_STATISTIC, ServerMetrics, server_metrics
 from modules.config import Settings
@@ -121,3 +122,41 @@ def in_flight_target(settings: Settings, m: ServerMetrics) -> MetricTarget:
         statistic=SCALING_STATISTIC,
         target=settings.server_metrics.in_flight_target,
     )
+
+
+# CloudWatch Logs counts the EMF documents it drops, per log group (AWS/Logs, LogGroupName).
+EMF_ERRORS = {
+    "emf-parsing-errors": ("EMFParsingErrors", "not valid JSON or EMF"),
+    "emf-validation-errors": ("EMFValidationErrors", "against the EMF specification (namespace, dimension, unit)"),
+}
+
+
+def emf_error_metrics(log_group_name: str) -> list[Metric]:
+    """The counts of documents CloudWatch Logs dropped from ``log_group_name``."""
+    group = {"LogGroupName": log_group_name}
+    return [Metric(namespace="AWS/Logs", name=name, dimensions=group) for name, _ in EMF_ERRORS.values()]
+
+
+def emf_error_alarms(log_group_name: str, *, key_prefix: str = "", who: str = "") -> list[AlarmSpec]:
+    """A dropped document's metrics never exist, and the alarms that read them stay blind: these
+    page, and guard nothing (no rollout, no chaos experiment), since what they say is that the
+    other alarms cannot be trusted, not that callers are hurt."""
+    servers = f"{who} model servers" if who else "the model servers"
+    return [
+        AlarmSpec(
+            key=f"{key_prefix}{key}",
+            metric=metric,
+            statistic="Sum",
+            threshold=0,
+            description=f"CloudWatch Logs dropped EMF documents of {servers}, {why}: their metrics are missing "
+            "and the alarms on them blind. Read a document in the log group; if `Values`/`Counts` is refused, "
+            "switch the servers to plain value arrays (docs/metrics.md)",
+        )
+        for (key, (_, why)), metric in zip(EMF_ERRORS.items(), emf_error_metrics(log_group_name), strict=True)
+    ]
+
+
+def emf_error_graph(label: str, log_group_name: str, region: str = "") -> Graph:
+    """The EMF documents CloudWatch Logs dropped from ``log_group_name``; title starts with ``label``."""
+    head = f"{label}: " if label else ""
+    return Graph(title=f"{head}EMF documents dropped", lines=emf_error_metrics(log_group_name), region=region)

@@ -169,11 +169,13 @@ class ModelServerRegion(Construct):
         max_size: int,
         desired: int | None = None,
         model_uri: str | None = None,
+        model_name: str = "",
         rollback_alarms: Sequence[AlarmSpec] = (),
     ) -> ModelServerFleet:
         """Model servers behind ``group``, scaled on CPU, on requests per target and on their own
         in-flight calls; they load ``model_uri`` (default: ``model_server.model_uri``, the same
-        setting as the container's) and publish their metrics as service ``name``.
+        setting as the container's), serve it as ``model_name`` (default: ``serving.model_name``'s
+        served name) and publish their metrics as service ``name``.
         An instance refresh rolls back when one of the rollout guards among ``rollback_alarms``
         (the site's alarms, named with its prefix) fires."""
         cfg = self.settings.fleet
@@ -193,7 +195,10 @@ class ModelServerRegion(Construct):
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
                 model_uri=self.settings.model_server.model_uri if model_uri is None else model_uri,
-                environment=server_environment(self.settings, self.stack, name),
+                environment={
+                    **server_environment(self.settings, self.stack, name),
+                    **({"MODEL_NAME": model_name} if model_name else {}),
+                },
                 # the checksum is of model_server.model_uri's bytes: another model (a canary) is not checked
                 model_sha256=self.settings.model_server.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(

@@ -1,6 +1,7 @@
 """What the ``ha-failover`` stack watches, per site (region): unhealthy and no healthy
 targets, ALB and target 5xx, instances in service below the minimum, the servers' own
-latency, 5xx rate, rejection rate and metrics; and one dashboard over both sites.
+latency, 5xx rate, rejection rate and metrics, the EMF documents CloudWatch dropped from their
+log (these page only); and one dashboard over both sites.
 
 The rollout guards are what an instance refresh of the site's group watches: a refresh
 whose new instances fail their checks, answer 5xx, get slow or shed load undoes itself. "No healthy hosts" is
@@ -16,11 +17,23 @@ from constructs import Construct
 
 from modules.blocks.alarms import AlarmSpec, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
-from modules.blocks.fleet_metrics import GroupMetrics, TargetMetrics, fleet_graphs, group_metrics
+from modules.blocks.fleet_metrics import (
+    GroupMetrics,
+    TargetMetrics,
+    alb_5xx_alarm,
+    fleet_graphs,
+    group_metrics,
+    in_service_alarm,
+)
 from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.blocks.server_metrics import server_graphs
 from modules.config import Settings
-from modules.patterns.server_metrics import configured_server_metrics, server_alarms
+from modules.patterns.server_metrics import (
+    configured_server_metrics,
+    emf_error_alarms,
+    emf_error_graph,
+    server_alarms,
+)
 from modules.patterns.serving_site import ModelServerRegion
 from modules.stack.contract import Observability
 
@@ -50,15 +63,7 @@ def target_alarms(t: TargetMetrics) -> list[AlarmSpec]:
             missing="breaching",
             description="the site serves nothing: no target passes its health checks (DNS failover keys on this)",
         ),
-        AlarmSpec(
-            key="alb-5xx",
-            metric=t.alb_5xx,
-            statistic="Sum",
-            threshold=0,
-            periods=3,
-            datapoints=2,
-            description="the ALB answers 5xx itself: no healthy target, or targets time out",
-        ),
+        alb_5xx_alarm(t),
         AlarmSpec(
             key="target-5xx",
             metric=t.target_5xx,
@@ -79,20 +84,7 @@ def site_alarms(settings: Settings, t: TargetMetrics, service: str) -> list[Alar
 
 
 def group_alarms(g: GroupMetrics, min_size: int) -> list[AlarmSpec]:
-    return [
-        AlarmSpec(
-            key="in-service-below-min",
-            metric=g.in_service,
-            statistic="Minimum",
-            threshold=min_size,
-            comparison="LessThanThreshold",
-            periods=3,
-            datapoints=2,
-            # The group always reports its metrics: silence means something is wrong.
-            missing="breaching",
-            description="fewer instances in service than the minimum (no capacity, or a crash loop)",
-        )
-    ]
+    return [in_service_alarm(g, min_size)]
 
 
 def observe(
@@ -117,10 +109,16 @@ def observe(
     every: list[AlarmSpec] = []
     for role, site in sites.items():
         group = group_metrics(fleets[role])
-        specs = [*target_specs[role], *group_alarms(group, settings.ha_failover.min_size)]
+        log_group = fleets[role].log_group.name
+        specs = [
+            *target_specs[role],
+            *group_alarms(group, settings.ha_failover.min_size),
+            *emf_error_alarms(log_group),
+        ]
         alarms[site.prefix] = metric_alarms(site, site.prefix, specs, [site.topic.arn])
         graphs += fleet_graphs(role, site.region, targets[role], group)
         graphs += server_graphs(role, configured_server_metrics(settings, fleets[role].fleet.props.name), site.region)
+        graphs.append(emf_error_graph(role, log_group, site.region))
         every += specs
         by_prefix[site.prefix] = specs
     board = dashboard(scope, DashboardProps(name=prefix, region=settings.region, graphs=graphs, alarms=every))

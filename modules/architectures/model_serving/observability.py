@@ -1,6 +1,7 @@
 """What the ``model-serving`` stack watches: alarms on the ALB, the target group and the
 service (5xx, unhealthy hosts, p99 latency, CPU, running < desired), on the servers' own
-metrics (model p99 latency, 5xx rate, rejection rate, metrics missing), and its dashboard.
+metrics (model p99 latency, 5xx rate, rejection rate, metrics missing), on the EMF documents
+CloudWatch dropped from their log (these page only), and its dashboard.
 
 The deployment guards (``guards_rollout``) are what an ECS deployment watches on its new
 revision, with rollback: errors, latency (the ALB's and the model's), rejections and missing
@@ -22,7 +23,12 @@ from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, Line, dashboard
 from modules.blocks.server_metrics import ServerMetrics, server_graphs
 from modules.config import Settings
-from modules.patterns.server_metrics import configured_server_metrics, server_alarms
+from modules.patterns.server_metrics import (
+    configured_server_metrics,
+    emf_error_alarms,
+    emf_error_graph,
+    server_alarms,
+)
 from modules.stack.contract import Observability
 
 ELB = "AWS/ApplicationELB"
@@ -165,19 +171,21 @@ def observe(
     tg: LbTargetGroup,
     cluster: EcsCluster,
     service: EcsService,
+    log_group_name: str,
 ) -> Observability:
-    """The alarms of the service, its ALB and its target group (to ``topic_arn``), and its
-    dashboard, created in ``scope`` (the stack: their ids are Terraform addresses)."""
+    """The alarms of the service, its ALB and its target group (to ``topic_arn``), and the EMF
+    documents dropped from the servers' ``log_group_name``; its dashboard, created in ``scope``
+    (the stack: their ids are Terraform addresses)."""
     metrics = service_metrics(lb, tg, cluster, service)
     server = configured_server_metrics(settings, prefix)  # the task publishes as service ``prefix``
-    specs = alarm_specs(settings, metrics, server)
+    specs = [*alarm_specs(settings, metrics, server), *emf_error_alarms(log_group_name)]
     alarms = metric_alarms(scope, prefix, specs, [topic_arn])
     board = dashboard(
         scope,
         DashboardProps(
             name=prefix,
             region=settings.region,
-            graphs=graphs(metrics, server),
+            graphs=[*graphs(metrics, server), emf_error_graph("", log_group_name)],
             alarms=specs,
             view="timeSeries",
             line_options=True,

@@ -130,6 +130,7 @@ class ModelServingStack(BaseStack):
             tg=self.load_balancer.target_group,
             cluster=self.cluster,
             service=self.service,
+            log_group_name=self.fargate.log_group.name,
         )
         # Beside the breaker (tasks that never get healthy): a new revision that is healthy
         # but answers 5xx, slowly, or keeps crashing is rolled back when a rollout guard fires.

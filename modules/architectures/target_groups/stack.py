@@ -110,6 +110,7 @@ class TargetGroupsStack(BaseStack):
         self.group_alarm_specs = {key: group_alarms(settings, key, targets[key], f"{prefix}-{key}") for key in groups}
         stable_model = settings.model_server.model_uri
         models = {"stable": stable_model, "canary": tg.canary_model_uri or stable_model}
+        names = tg.served_names(settings)
         self.fleets: dict[str, ModelServerFleet] = {
             key: self.site.add_fleet(
                 key,
@@ -118,11 +119,13 @@ class TargetGroupsStack(BaseStack):
                 min_size=tg.min_size,
                 max_size=tg.max_size,
                 model_uri=models[key],
+                model_name=names[key],
                 # A refresh of this group undoes itself when its own targets go bad.
                 rollback_alarms=self.group_alarm_specs[key],
             )
             for key, group in groups.items()
         }
+        self._canary_controller(settings, prefix)
         self.observability = observe(
             self,
             settings,
@@ -131,9 +134,9 @@ class TargetGroupsStack(BaseStack):
             specs=self.group_alarm_specs,
             targets=targets,
             fleets=self.fleets,
+            controller=self.canary_controller.function.function_name,
         )
         self.alarm_topic = self.site.topic
-        self._canary_controller(settings, prefix)
         self.chaos = add_chaos(
             self,
             settings,
@@ -210,12 +213,15 @@ class TargetGroupsStack(BaseStack):
                     "STEPS": ",".join(str(step) for step in tg.canary_steps),
                     "BAKE_S": str(tg.canary_bake_s),
                     "STICKINESS_S": str(tg.stickiness_s),
+                    **self._prediction_judgement(settings),
                 },
                 policy_statements=(
                     allow("MoveTheCanaryWeight", "elasticloadbalancing:ModifyListener", lb.listener.arn),
                     # Describe* and DescribeAlarms have no resource-level permissions.
                     allow("ReadTheListener", "elasticloadbalancing:DescribeListeners", "*"),
                     allow("ReadTheAlarms", "cloudwatch:DescribeAlarms", "*"),
+                    # The servers' prediction metrics; neither action has resource-level permissions.
+                    allow("ReadThePredictions", ["cloudwatch:ListMetrics", "cloudwatch:GetMetricData"], "*"),
                     allow("KeepTheRolloutState", ["ssm:GetParameter", "ssm:PutParameter"], self.canary_state.arn),
                     allow("EncryptTheState", ["kms:Encrypt", "kms:GenerateDataKey"], site.key.arn),
                     allow("PublishTheRollback", "sns:Publish", site.topic.arn),
@@ -252,6 +258,21 @@ class TargetGroupsStack(BaseStack):
                 ),
             ),
         )
+
+    def _prediction_judgement(self, settings: Settings) -> dict[str, str]:
+        """The controller's environment for judging the canary's predictions (none when off):
+        each group's servers publish as their fleet's name."""
+        tg = settings.section(TargetGroupsSettings)
+        if not tg.canary_judge_predictions:
+            return {}
+        return {
+            "PREDICTION_NAMESPACE": settings.server_metrics.namespace,
+            "STABLE_SERVICE": self.fleets["stable"].fleet.props.name,
+            "CANARY_SERVICE": self.fleets["canary"].fleet.props.name,
+            "DRIFT_THRESHOLD": str(tg.canary_drift_threshold),
+            "DRIFT_MIN_ROWS": str(tg.canary_drift_min_rows),
+            "DRIFT_MAX_WAIT_S": str(tg.canary_drift_max_wait_s),
+        }
 
 
 def rollback_s(settings: Settings) -> int:
