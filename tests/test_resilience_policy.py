@@ -220,6 +220,21 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
         {**FIS_ALARM, "aws_fis_experiment_template": {"x": FIS_TEMPLATE}},
         {},
     ),
+    "experiment-fis-limits": (
+        {
+            **FIS_ALARM,
+            "aws_fis_experiment_template": {
+                "x": {**FIS_TEMPLATE, "stop_condition": FIS_TEMPLATE["stop_condition"] * 6}
+            },
+        },
+        {
+            **FIS_ALARM,
+            "aws_fis_experiment_template": {
+                "x": {**FIS_TEMPLATE, "stop_condition": FIS_TEMPLATE["stop_condition"] * 5}
+            },
+        },
+        {},
+    ),
     "prod-stateful-protected": (
         KINESIS,
         {"aws_kinesis_stream": {"k": {**KINESIS["aws_kinesis_stream"]["k"], "lifecycle": {"prevent_destroy": True}}}},
