@@ -2,9 +2,8 @@
 ``terraform plan`` before anything is created, each message naming the setting to change.
 
 A synth cannot see these (the catalogue checks of ``modules/config`` know AWS, not the
-account): whether an instance type is offered in the zones chosen, and how much Lambda
-concurrency the account has. The zones themselves are checked by the network block
-(:class:`modules.blocks.network.Network`). An ACM certificate's state is not checked here:
+account): whether the zones chosen are zones of the region, whether an instance type is
+offered in them, and how much Lambda concurrency the account has. An ACM certificate's state is not checked here:
 the provider's ``aws_acm_certificate`` data source (5.100) looks a certificate up by domain or
 tags, never by ARN; ``make preflight`` reads it (``tools/preflight``).
 """
@@ -14,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from cdktf import Postcondition, TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
+    DataAwsAvailabilityZones,
+    DataAwsAvailabilityZonesFilter,
+)
 from cdktf_cdktf_provider_aws.data_aws_ec2_instance_type_offerings import (
     DataAwsEc2InstanceTypeOfferings,
     DataAwsEc2InstanceTypeOfferingsFilter,
@@ -25,6 +28,31 @@ from constructs import Construct
 LAMBDA_CONCURRENCY_QUOTA = "L-B99A9384"
 # Lambda refuses a reservation that leaves fewer unreserved executions than this.
 LAMBDA_UNRESERVED_MINIMUM = 10
+
+
+def zones_exist(scope: Construct, id: str, *, zone_ids: Sequence[str]) -> DataAwsAvailabilityZones:
+    """The zones ``zone_ids``, with a postcondition: all are regular zones of the provider's region.
+
+    An id that is not (a typo, another region's, a Local or Wavelength Zone) fails the plan
+    before anything is created. No state filter: an impaired zone must not block every plan.
+    """
+    return DataAwsAvailabilityZones(
+        scope,
+        id,
+        filter=[
+            DataAwsAvailabilityZonesFilter(name="zone-id", values=list(zone_ids)),
+            DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"]),
+        ],
+        lifecycle=TerraformResourceLifecycle(
+            postcondition=[
+                Postcondition(
+                    condition=f"${{length(self.zone_ids) == {len(zone_ids)}}}",
+                    error_message=f"Not all of {', '.join(zone_ids)} are regular availability zones "
+                    "of this region: set zone_ids (or ha_failover.secondary_zone_ids) to zone ids that are.",
+                )
+            ]
+        ),
+    )
 
 
 def instance_types_offered(
