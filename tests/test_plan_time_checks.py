@@ -11,9 +11,28 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT, StackDoc, resources
+from tests.conftest import StackDoc, resources
 
-RECORDED = PROJECT_ROOT / "tests" / "recorded"
+
+def _quota_answer(value: float, account: str) -> dict[str, Any]:
+    """Service Quotas' GetServiceQuota answer for Lambda's concurrent executions, in AWS's shape."""
+    return {
+        "Quota": {
+            "ServiceCode": "lambda",
+            "ServiceName": "AWS Lambda",
+            "QuotaArn": f"arn:aws:servicequotas:us-east-1:{account}:lambda/L-B99A9384",
+            "QuotaCode": "L-B99A9384",
+            "QuotaName": "Concurrent executions",
+            "Value": value,
+            "Unit": "None",
+            "Adjustable": True,
+            "GlobalQuota": False,
+        }
+    }
+
+
+# What a new account answers (10, as the issue found) and what AWS's default quota gives (1000).
+RECORDED = {"new_account": _quota_answer(10.0, "123456789012"), "default": _quota_answer(1000.0, "")}
 FLEET_TYPES = ("c7i.large", "c6i.large", "c6a.large", "c5.large", "c5a.large")  # the defaults
 ZONES = ["use1-az1", "use1-az2", "use1-az4"]
 
@@ -154,11 +173,10 @@ def test_on_the_emulator_a_wrong_zone_and_an_unoffered_type_fail_the_plan(tmp_pa
     assert "c7i.large is not offered" not in errors, "a type offered in every zone passes"
 
 
-def _recorded_quota(name: str) -> float:
-    """``Quota.Value`` of a recorded GetServiceQuota answer (the shape AWS answers in)."""
-    answer = json.loads((RECORDED / name).read_text())
-    assert answer["Quota"]["QuotaCode"] == "L-B99A9384"
-    return float(answer["Quota"]["Value"])
+def _recorded_quota(label: str) -> float:
+    answer = RECORDED[label]["Quota"]
+    assert answer["QuotaCode"] == "L-B99A9384"
+    return float(answer["Value"])
 
 
 @pytest.mark.slow
@@ -171,8 +189,8 @@ def test_on_a_recorded_quota_an_over_reservation_fails_the_plan(tmp_path: Path) 
     stack_dir = _checks_app(tmp_path / "out", None)
     runs = []
     # The passing run first: Terraform skips the runs after a failed one.
-    for label, recorded in (("default", "lambda_quota_default.json"), ("new_account", "lambda_quota_new_account.json")):
-        value = _recorded_quota(recorded)
+    for label in ("default", "new_account"):
+        value = _recorded_quota(label)
         runs.append(
             f'run "{label}" {{\n  command = plan\n  override_data {{\n'
             f"    target = data.aws_servicequotas_service_quota.lambda\n    values = {{ value = {value} }}\n  }}\n}}\n"
