@@ -67,7 +67,12 @@ def test_cost_synthesizes_first_when_the_settings_changed(
     calls: list[Path] = []
     # A stand-in for the app (its real synth is tested elsewhere; importing it starts jsii).
     app = types.ModuleType("modules.app")
-    app.synth = lambda settings, out, *a, **k: calls.append(out) or _fake_synth(out)  # type: ignore[attr-defined]
+
+    def synth(settings: object, out: Path, *args: object, **kwargs: object) -> None:
+        calls.append(out)
+        _fake_synth(out)
+
+    app.synth = synth  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "modules.app", app)
     _fake_synth(outdir)
     fingerprint.write(outdir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_on_the_emulator_preflight_prints_its_table(
         )
         assert exit_code(checked) == EXIT_SHORT
 
-        def client(service: str, region: str) -> object:
+        def client(service: str, region: str) -> Any:
             return aws_client(service, other.model_copy(update={"region": region}))
 
         zone = client("route53", "us-east-1").create_hosted_zone(Name="example.com", CallerReference="preflight")

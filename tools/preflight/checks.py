@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -84,7 +85,7 @@ def quota_rows(client: Client, needs: Needs) -> list[Row]:
                 _compare(
                     f"Lambda concurrent executions ({region})",
                     reserved + LAMBDA_UNRESERVED_MINIMUM,
-                    lambda region=region: quota(client, region, LAMBDA_CONCURRENCY),
+                    partial(quota, client, region, LAMBDA_CONCURRENCY),
                     f"{reserved} reserved + {LAMBDA_UNRESERVED_MINIMUM} Lambda keeps unreserved; other functions' "
                     "reservations come off the same pool",
                 )
@@ -94,7 +95,7 @@ def quota_rows(client: Client, needs: Needs) -> list[Row]:
             _compare(
                 f"Fargate on-demand vCPU ({region})",
                 vcpu,
-                lambda region=region: quota(client, region, FARGATE_ON_DEMAND_VCPU),
+                partial(quota, client, region, FARGATE_ON_DEMAND_VCPU),
                 "max tasks x task vCPU",
             )
         )
@@ -135,7 +136,7 @@ def _instance_rows(client: Client, needs: Needs) -> list[Row]:
                     _compare(
                         f"EC2 {kind} standard vCPU ({region})",
                         needed,
-                        lambda region=region, code=code: quota(client, region, code),
+                        partial(quota, client, region, code),
                         note,
                     )
                 )
@@ -147,7 +148,7 @@ def certificate_rows(client: Client, needs: Needs) -> list[Row]:
     for arn in needs.certificates:
         region = arn.split(":")[3]
         try:
-            status = _ask(lambda arn=arn, region=region: client("acm", region).describe_certificate(CertificateArn=arn))
+            status = _ask(partial(client("acm", region).describe_certificate, CertificateArn=arn))
         except NotAnswered as exc:
             rows.append(Row(f"certificate {arn}", "ISSUED", NOT_ANSWERED, UNVERIFIED, str(exc)))
             continue
