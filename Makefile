@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ canary-start: $(VENV)/.synced ## begin a canary rollout at the first of target_g
 
 canary-abort: $(VENV)/.synced ## roll the canary back: the controller sets its weight to 0 within a minute
 	$(PY) -m tools.deploy.canary abort
+
+preflight: $(VENV)/.synced ## before a deploy (ENV=<env>): caller account, quotas vs the synth at its maximum sizes, certificates, hosted zone; a table; exit 1 on a shortfall, 3 when only unverified (docs/preflight.md)
+	$(PY) -m tools.preflight
 
 plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
 	$(PY) -m tools.deploy.plan_review --emulator $(STACKS)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from modules.config import SettingsError, load_settings
+from modules.core import fingerprint
 
 
 def main() -> int:
@@ -24,8 +24,7 @@ def main() -> int:
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
     from modules.policy.check import PolicyError
 
-    # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write.
-    outdir = Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out"))
+    outdir = fingerprint.synth_outdir()
     try:
         only = list(settings.tooling.stacks) or None
         paths = synth(settings, outdir, only, on_waiver=lambda f: print(f"policy waiver: {f}"))
@@ -37,6 +36,7 @@ def main() -> int:
         return 2
     for path in paths:
         print(f"synthesized {path.parent.name}: {path}")
+    fingerprint.write(outdir)  # what `make cost` and the other readers compare against
     return 0
 
 

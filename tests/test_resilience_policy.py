@@ -65,8 +65,9 @@ PROD = {"provider": {"aws": [{"default_tags": [{"tags": {"environment": "prod"}}
 # rule id -> (resources of a stack that breaks it, of one that passes[, top-level extras])
 FIS_ALARM = {"aws_cloudwatch_metric_alarm": {"a": {"alarm_name": "a"}}}
 FIS_UNSCOPED = {"name": "t", "resource_type": "aws:ec2:instance", "selection_mode": "COUNT(1)"}
+FIS_STOP = {"source": "aws:cloudwatch:alarm", "value": "${aws_cloudwatch_metric_alarm.a.arn}"}
 FIS_TEMPLATE = {
-    "stop_condition": [{"source": "aws:cloudwatch:alarm", "value": "${aws_cloudwatch_metric_alarm.a.arn}"}],
+    "stop_condition": [FIS_STOP],
     "target": [{**FIS_UNSCOPED, "resource_tag": [{"key": "aws:autoscaling:groupName", "value": "g"}]}],
     "experiment_options": {"account_targeting": "single-account", "empty_target_resolution_mode": "fail"},
 }
@@ -218,6 +219,17 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "experiment-targets-scoped": (
         {**FIS_ALARM, "aws_fis_experiment_template": {"x": {**FIS_TEMPLATE, "target": [FIS_UNSCOPED]}}},
         {**FIS_ALARM, "aws_fis_experiment_template": {"x": FIS_TEMPLATE}},
+        {},
+    ),
+    "experiment-fis-limits": (
+        {
+            **FIS_ALARM,
+            "aws_fis_experiment_template": {"x": {**FIS_TEMPLATE, "stop_condition": [FIS_STOP] * 6}},
+        },
+        {
+            **FIS_ALARM,
+            "aws_fis_experiment_template": {"x": {**FIS_TEMPLATE, "stop_condition": [FIS_STOP] * 5}},
+        },
         {},
     ),
     "prod-stateful-protected": (

@@ -6,12 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cdktf import Postcondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
-    DataAwsAvailabilityZones,
-    DataAwsAvailabilityZonesFilter,
-)
 from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
@@ -31,6 +26,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
+from modules.blocks.account_checks import zones_exist
 from modules.blocks.iam import allow, assume_role_policy, policy_document
 from modules.core.choices import NatMode
 from modules.core.input_rules import KmsKeyArn, LogRetentionDays, MultiAzZoneIds, ServiceNames, VpcCidr
@@ -106,26 +102,7 @@ class Network(Construct):
     def __init__(self, scope: Construct, id: str, props: NetworkProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        # Only to check the zones at plan time: an id that is not a regular AZ of this region
-        # (a typo, another region's, a Local or Wavelength Zone) fails the plan before anything
-        # is created. No state filter: an impaired zone must not block every plan.
-        DataAwsAvailabilityZones(
-            self,
-            "zones",
-            filter=[
-                DataAwsAvailabilityZonesFilter(name="zone-id", values=list(props.zone_ids)),
-                DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"]),
-            ],
-            lifecycle=TerraformResourceLifecycle(
-                postcondition=[
-                    Postcondition(
-                        condition=f"${{length(self.zone_ids) == {props.az_count}}}",
-                        error_message=f"Not all of {', '.join(props.zone_ids)} are regular availability zones "
-                        "of this region: set zone_ids (or ha_failover.secondary_zone_ids) to zone ids that are.",
-                    )
-                ]
-            ),
-        )
+        zones_exist(self, "zones", zone_ids=props.zone_ids)
         region = DataAwsRegion(self, "region")
         self.vpc = Vpc(
             self,

@@ -9,7 +9,7 @@ target group, with :meth:`ModelServerRegion.add_fleet`. The Fargate variant is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
@@ -20,11 +20,13 @@ from modules.blocks.load_balancer import TargetGroupProps
 from modules.blocks.model_server_fleet import ModelServerFleet, ModelServerFleetProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import FleetSettings, Settings
+from modules.patterns.account_limits import check_instance_types
 from modules.patterns.exposure import Exposure
 from modules.patterns.server_environment import server_environment
 from modules.patterns.server_metrics import configured_server_metrics, in_flight_target
 from modules.patterns.serving_front import ServingFront, ServingFrontProps, short_name
 from modules.policy.check import waive
+from modules.stack.contract import Observability, depend_on
 
 SERVER_PORT = 8080
 HEALTH_PATH = "/v2/health/ready"  # readiness: a draining instance leaves rotation
@@ -97,6 +99,13 @@ def fleet_props(
     )
 
 
+def after_rollback_alarms(fleets: Iterable[ModelServerFleet], observability: Observability) -> None:
+    """Each fleet's group is created after the alarms its instance refresh names (by string:
+    the alarms read the group's servers, a reference back could be a cycle)."""
+    for fleet in fleets:
+        depend_on(fleet.fleet.group, observability.alarms_named(fleet.fleet.props.rollback_alarm_names))
+
+
 def replacement_time_s(settings: Settings) -> int:
     """s from a failed instance's launch until its replacement can serve (the ``fleet`` settings)."""
     return replacement_s(settings.fleet.health_check_grace_s, settings.fleet.launch_s)
@@ -156,6 +165,13 @@ class ModelServerRegion(Construct):
             "holds only the model server artifact, uploaded again from handlers/ by every deploy",
         )
         self.load_balancer = front.add_load_balancer(target)
+        check_instance_types(
+            self,
+            settings,
+            region=region,
+            instance_types=settings.fleet.instance_types,
+            types_setting="fleet.instance_types",
+        )
         self.waf = front.waf
         self.topic = front.add_alarm_topic()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from modules.policy.chaos_rules import ExperimentStopConditions, ExperimentTargetsScoped
 from modules.policy.document import Resource, StackDocument, data_references, references
+from modules.policy.fis_limits import ExperimentWithinFisLimits
 from modules.policy.internet_access_rules import NoOpenIngress, PublicEndpointProtected
 from modules.policy.rule import Rule, blocks, is_true
 
@@ -394,4 +395,5 @@ RULES: tuple[Rule, ...] = (
     ProdStatefulProtected(),
     ExperimentStopConditions(),
     ExperimentTargetsScoped(),
+    ExperimentWithinFisLimits(),
 )

@@ -1,9 +1,10 @@
 """``python -m tools.cost [SOURCE | --defaults [--check]]`` (``make cost``).
 
 Prints the fixed monthly cost of ``cdktf.out`` (synthesized with the current settings first
-when it holds no stack) per stack and per resource kind, then rewrites the tables of
-``docs/cost.md`` from a synth of the embedded defaults (the page shows the defaults, never
-a developer's settings). With SOURCE, prints that synth output only. ``--defaults`` prints
+when it holds no stack or is out of date: :mod:`tools.current_synth`) per stack and per
+resource kind, then rewrites the tables of ``docs/cost.md`` from a synth of the embedded
+defaults (the page shows the defaults, never a developer's settings). With SOURCE, prints
+that synth output only (saying whether it is out of date). ``--defaults`` prints
 and writes the defaults (``make docs``); with ``--check`` it writes nothing and exits 1 when
 ``docs/cost.md`` is stale.
 """
@@ -14,10 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from modules.core.fingerprint import synth_outdir
 from modules.core.paths import PROJECT_ROOT
-from modules.policy.document import StackDocument, load_outdir
+from modules.policy.document import StackDocument
 from tools.cost.prices import load_prices
 from tools.cost.report import UnclassifiedError, render, stack_cost, text_report
+from tools.current_synth import current_stacks
 from tools.generated_parts import replace_part, write_or_check
 
 DOC = PROJECT_ROOT / "docs" / "cost.md"
@@ -29,18 +32,6 @@ def fresh_doc(docs: list[StackDocument], page: Path = DOC) -> str:
     return replace_part(page.read_text(), PART, render(docs, load_prices()), str(page.relative_to(PROJECT_ROOT)))
 
 
-def _current_stacks(source: Path) -> list[StackDocument]:
-    docs = load_outdir(str(source))
-    if not docs:
-        from modules.app import synth
-        from modules.config import load_settings
-
-        print(f"no stacks under {source}: synthesizing the current settings first", file=sys.stderr)
-        synth(load_settings(), source)
-        docs = load_outdir(str(source))
-    return docs
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the fixed monthly cost of the synthesized stacks")
     parser.add_argument("source", nargs="?", help="a synth output dir: print its cost only (default: cdktf.out)")
@@ -49,15 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from tools.default_synth import default_stacks
 
-    source = args.source or "cdktf.out"
+    source = Path(args.source) if args.source else None
     prices = load_prices()
     try:
-        docs = default_stacks() if args.defaults else _current_stacks(Path(source))
-        print(
-            text_report(
-                [stack_cost(doc, prices) for doc in docs], prices, "the embedded defaults" if args.defaults else source
-            )
-        )
+        docs = default_stacks() if args.defaults else current_stacks(source)
+        origin = "the embedded defaults" if args.defaults else str(source or synth_outdir())
+        print(text_report([stack_cost(doc, prices) for doc in docs], prices, origin))
         if args.source:
             return 0
         text = fresh_doc(docs if args.defaults else default_stacks())

@@ -44,6 +44,7 @@ from modules.blocks.queue import Queue, QueueProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
+from modules.patterns.account_limits import check_lambda_concurrency
 from modules.stack.base import BaseStack
 
 HANDLER_DIR = PROJECT_ROOT / "handlers" / "event_processor"
@@ -123,6 +124,7 @@ class EventProcessingStack(BaseStack):
             )
 
         self.protect_in_prod(self.dlq.queue, *([self.queue.queue] if self.queue else []))
+        check_lambda_concurrency(self, settings)  # the plan fails if the account cannot reserve it
         self.function = PythonFunction(
             self,
             "processor",

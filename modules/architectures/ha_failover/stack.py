@@ -26,7 +26,12 @@ from modules.config import Settings
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
 from modules.patterns.network import network_stacks
-from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
+from modules.patterns.serving_site import (
+    ModelServerRegion,
+    after_rollback_alarms,
+    replacement_time_s,
+    server_target_group,
+)
 from modules.stack.base import BaseStack
 
 
@@ -105,6 +110,7 @@ class HaFailoverStack(BaseStack):
         self.observability = observe(
             self, settings, prefix, sites=self.sites, fleets=self.fleets, targets=targets, target_specs=target_specs
         )
+        after_rollback_alarms(self.fleets.values(), self.observability)
         primary = self.sites["primary"]
         self.alarm_topic = primary.topic
         self.chaos = add_chaos(

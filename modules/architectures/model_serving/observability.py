@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster
-from cdktf_cdktf_provider_aws.ecs_service import EcsService
 from cdktf_cdktf_provider_aws.lb import Lb
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from constructs import Construct
@@ -50,10 +49,12 @@ class ServiceMetrics:
     desired_tasks: Metric
 
 
-def service_metrics(lb: Lb, tg: LbTargetGroup, cluster: EcsCluster, service: EcsService) -> ServiceMetrics:
+def service_metrics(lb: Lb, tg: LbTargetGroup, cluster: EcsCluster, service_name: str) -> ServiceMetrics:
+    """``service_name`` written out, not the service's attribute: the service depends on its
+    rollout guards (it names them by string), so a guard reading it back would be a cycle."""
     alb = {"LoadBalancer": lb.arn_suffix}
     group = {"LoadBalancer": alb["LoadBalancer"], "TargetGroup": tg.arn_suffix}
-    svc = {"ClusterName": cluster.name, "ServiceName": service.name}
+    svc = {"ClusterName": cluster.name, "ServiceName": service_name}
     return ServiceMetrics(
         requests=Metric(namespace=ELB, name="RequestCount", dimensions=alb),
         alb_5xx=Metric(namespace=ELB, name="HTTPCode_ELB_5XX_Count", dimensions=alb),
@@ -170,13 +171,13 @@ def observe(
     lb: Lb,
     tg: LbTargetGroup,
     cluster: EcsCluster,
-    service: EcsService,
+    service_name: str,
     log_group_name: str,
 ) -> Observability:
     """The alarms of the service, its ALB and its target group (to ``topic_arn``), and the EMF
     documents dropped from the servers' ``log_group_name``; its dashboard, created in ``scope``
     (the stack: their ids are Terraform addresses)."""
-    metrics = service_metrics(lb, tg, cluster, service)
+    metrics = service_metrics(lb, tg, cluster, service_name)
     server = configured_server_metrics(settings, prefix)  # the task publishes as service ``prefix``
     specs = [*alarm_specs(settings, metrics, server), *emf_error_alarms(log_group_name)]
     alarms = metric_alarms(scope, prefix, specs, [topic_arn])

@@ -21,9 +21,10 @@ from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
 from modules.patterns.network import network_stacks
 from modules.patterns.server_environment import server_environment
-from modules.patterns.serving_fargate import FargateService, FargateServiceProps
+from modules.patterns.serving_fargate import CONTAINER, FargateService, FargateServiceProps
 from modules.patterns.serving_front import ServingFront, ServingFrontProps
 from modules.stack.base import BaseStack
+from modules.stack.contract import depend_on
 
 SERVER_DIR = PROJECT_ROOT / "handlers" / "model_server"
 
@@ -129,13 +130,15 @@ class ModelServingStack(BaseStack):
             lb=self.load_balancer.lb,
             tg=self.load_balancer.target_group,
             cluster=self.cluster,
-            service=self.service,
+            service_name=CONTAINER,
             log_group_name=self.fargate.log_group.name,
         )
         # Beside the breaker (tasks that never get healthy): a new revision that is healthy
         # but answers 5xx, slowly, or keeps crashing is rolled back when a rollout guard fires.
-        # Set after the alarms exist: they read the service's name.
+        # By name (AWS takes names); the service is created after the alarms it names, which
+        # read its name written out, not as a reference (that would be a cycle).
         self.service.put_alarms(alarm_names=watch.guard_names(prefix), enable=True, rollback=True)
+        depend_on(self.service, watch.alarms_named(watch.guard_names(prefix)))
         account_id = front.account.account_id
         self.chaos = add_chaos(
             self,

@@ -51,10 +51,12 @@ from modules.blocks.network import https_egress
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
+from modules.patterns.account_limits import check_instance_types
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.network import network_stacks, stack_network
 from modules.policy.check import waive
 from modules.stack.base import BaseStack
+from modules.stack.contract import depend_on
 
 WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
 SHARD_LEVEL_METRICS = (
@@ -222,6 +224,13 @@ class StreamAnalyticsStack(BaseStack):
             ),
             region=settings.region,
         )
+        check_instance_types(
+            self,
+            settings,
+            region=settings.region,
+            instance_types=_instance_types(settings),
+            types_setting="stream.instance_types",
+        )
         # Alerts first: the worker group's instance refresh rolls back on their rollout guards.
         self._alerts(settings, prefix, account.account_id)
         self.fleet_id = self._spot_fleet(settings, prefix) if cfg.fleet_kind == "spot_fleet" else self._asg(prefix)
@@ -317,6 +326,7 @@ class StreamAnalyticsStack(BaseStack):
             ),
             launch_template=self.template.launch_template,
         )
+        depend_on(self.fleet.group, self.observability.alarms_named(self.fleet.props.rollback_alarm_names))
         return self.fleet.name
 
     # --- visibility ---------------------------------------------------------------------------

@@ -33,10 +33,16 @@ from modules.blocks.model_server_fleet import ModelServerFleet
 from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
+from modules.patterns.account_limits import CANARY_CONTROLLER_CONCURRENCY, check_lambda_concurrency
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
 from modules.patterns.network import network_stacks
-from modules.patterns.serving_site import ModelServerRegion, replacement_time_s, server_target_group
+from modules.patterns.serving_site import (
+    ModelServerRegion,
+    after_rollback_alarms,
+    replacement_time_s,
+    server_target_group,
+)
 from modules.stack.base import BaseStack
 
 CONTROLLER_DIR = PROJECT_ROOT / "handlers" / "canary_controller"
@@ -136,6 +142,7 @@ class TargetGroupsStack(BaseStack):
             fleets=self.fleets,
             controller=self.canary_controller.function.function_name,
         )
+        after_rollback_alarms(self.fleets.values(), self.observability)
         self.alarm_topic = self.site.topic
         self.chaos = add_chaos(
             self,
@@ -189,6 +196,7 @@ class TargetGroupsStack(BaseStack):
             # The controller and people write it; Terraform only creates it.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["value"]),
         )
+        check_lambda_concurrency(self, settings)  # the plan fails if the account cannot reserve it
         self.canary_controller = PythonFunction(
             self,
             "canary-controller",
@@ -200,7 +208,7 @@ class TargetGroupsStack(BaseStack):
                 region=settings.region,
                 memory_mib=256,
                 timeout_s=30,
-                reserved_concurrency=1,  # one run at a time moves the weights
+                reserved_concurrency=CANARY_CONTROLLER_CONCURRENCY,  # one run at a time moves the weights
                 environment={
                     "LISTENER_ARN": lb.listener.arn,
                     "STABLE_TARGET_GROUP_ARN": self.target_groups["stable"].arn,

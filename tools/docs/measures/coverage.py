@@ -102,26 +102,25 @@ def dlq_coverage(doc: StackDocument) -> Row:
     return Row("retries and DLQ coverage", f"{len(covered)} of {total} asynchronous paths", detail)
 
 
-def _alarm_index(doc: StackDocument) -> list[tuple[set[str], set[tuple[str, str]]]]:
-    """Per alarm: the metric names it watches and the resources its metrics name."""
+def _alarm_index(doc: StackDocument) -> list[tuple[set[str], set[tuple[str, str]], set[str]]]:
+    """Per alarm: the metric names it watches, the resources its metrics refer to, and the
+    literal dimension values (a name written out, where a reference back would be a cycle)."""
     out = []
     for alarm in doc.of_type("aws_cloudwatch_metric_alarm"):
-        names: set[str] = set()
-        _collect(alarm.body, "metric_name", names)
-        out.append((names, set(references(alarm.body))))
+        names = {v for v in _values(alarm.body, "metric_name") if isinstance(v, str)}
+        dimensions = [d for d in _values(alarm.body, "dimensions") if isinstance(d, dict)]
+        literals = {v for d in dimensions for v in d.values() if isinstance(v, str) and "${" not in v}
+        out.append((names, set(references(alarm.body)), literals))
     return out
 
 
-def _collect(value: Any, key: str, into: set[str]) -> None:
+def _values(value: Any, key: str) -> list[Any]:
+    """Every value under ``key`` anywhere in ``value`` (not looking inside a match)."""
     if isinstance(value, dict):
-        for k, v in value.items():
-            if k == key and isinstance(v, str):
-                into.add(v)
-            else:
-                _collect(v, key, into)
-    elif isinstance(value, list):
-        for v in value:
-            _collect(v, key, into)
+        return [x for k, v in value.items() for x in ([v] if k == key else _values(v, key))]
+    if isinstance(value, list):
+        return [x for v in value for x in _values(v, key)]
+    return []
 
 
 def alarm_coverage(doc: StackDocument) -> Row:
@@ -132,8 +131,12 @@ def alarm_coverage(doc: StackDocument) -> Row:
         signals = SIGNALS.get(res.type, ())
         if res.type == "aws_sqs_queue":
             signals = (DLQ_SIGNAL,) if is_dead_letter_queue(doc, res) else (QUEUE_SIGNAL,)
+        literal_name = res.body.get("name")
         for signal, metrics in signals:
-            hit = any(set(metrics) & names and (res.type, res.name) in refs for names, refs in alarms)
+            hit = any(
+                set(metrics) & names and ((res.type, res.name) in refs or literal_name in literals)
+                for names, refs, literals in alarms
+            )
             (have if hit else missing).append(f"{path_cell(doc, res)} {signal}")
     if not have and not missing:
         return Row("alarm coverage", "n/a", "no monitored resource types")

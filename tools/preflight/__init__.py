@@ -1,0 +1,1 @@
+"""``make preflight``: what only the account can tell, checked before a deploy."""
