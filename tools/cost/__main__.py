@@ -1,6 +1,7 @@
 """``python -m tools.cost [SOURCE | --defaults [--check]]`` (``make cost``).
 
-Prints the fixed monthly cost of ``cdktf.out`` (synthesized with the current settings first
+Prints the fixed monthly cost of the environment's synth output (``cdktf.out``, ``cdktf.out.<environment>``;
+synthesized with the current settings first
 when it holds no stack) per stack and per resource kind, then rewrites the tables of
 ``docs/cost.md`` from a synth of the embedded defaults (the page shows the defaults, never
 a developer's settings). With SOURCE, prints that synth output only. ``--defaults`` prints
@@ -19,6 +20,7 @@ from modules.policy.document import StackDocument, load_outdir
 from tools.cost.prices import load_prices
 from tools.cost.report import UnclassifiedError, render, stack_cost, text_report
 from tools.generated_parts import replace_part, write_or_check
+from tools.synth_output import current_outdir
 
 DOC = PROJECT_ROOT / "docs" / "cost.md"
 PART = "cost-tables"
@@ -43,21 +45,19 @@ def _current_stacks(source: Path) -> list[StackDocument]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the fixed monthly cost of the synthesized stacks")
-    parser.add_argument("source", nargs="?", help="a synth output dir: print its cost only (default: cdktf.out)")
+    parser.add_argument(
+        "source", nargs="?", help="a synth output dir: print its cost only (default: the environment's, cdktf.out)"
+    )
     parser.add_argument("--defaults", action="store_true", help="synthesize the embedded defaults; write docs/cost.md")
     parser.add_argument("--check", action="store_true", help="with --defaults: exit 1 if docs/cost.md is stale")
     args = parser.parse_args(argv)
     from tools.default_synth import default_stacks
 
-    source = args.source or "cdktf.out"
     prices = load_prices()
     try:
+        source = "the embedded defaults" if args.defaults else str(args.source or current_outdir())
         docs = default_stacks() if args.defaults else _current_stacks(Path(source))
-        print(
-            text_report(
-                [stack_cost(doc, prices) for doc in docs], prices, "the embedded defaults" if args.defaults else source
-            )
-        )
+        print(text_report([stack_cost(doc, prices) for doc in docs], prices, source))
         if args.source:
             return 0
         text = fresh_doc(docs if args.defaults else default_stacks())
