@@ -35,9 +35,9 @@ DEFAULT_ENVIRONMENT = "dev"
 SYNTH_OUTDIR = "cdktf.out"
 
 
-def known_environments(directory: Path = ENVIRONMENTS_DIR) -> list[str]:
-    """The names of the environment files in ``directory``, sorted."""
-    return sorted(p.stem for p in directory.glob("*.toml") if p.is_file())
+def known_environments(directory: Path | None = None) -> list[str]:
+    """The names of the environment files in ``directory`` (default ``environments/``), sorted."""
+    return sorted(p.stem for p in (directory or ENVIRONMENTS_DIR).glob("*.toml") if p.is_file())
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,10 @@ class FileChoice:
     problems: list[str] = field(default_factory=list)
 
 
-def choose_settings_file(environ: Mapping[str, str], directory: Path = ENVIRONMENTS_DIR) -> FileChoice:
-    """``RAI_ENV``'s environment file, else ``RAI_SETTINGS_FILE``, else ``settings.toml`` if present."""
+def choose_settings_file(environ: Mapping[str, str], directory: Path | None = None) -> FileChoice:
+    """``RAI_ENV``'s environment file (in ``directory``, default ``environments/``), else
+    ``RAI_SETTINGS_FILE``, else ``settings.toml`` if present."""
+    directory = directory or ENVIRONMENTS_DIR
     name = environ.get(ENV_SELECT)
     if name is None:
         if SETTINGS_FILE_ENV in environ:
