@@ -147,7 +147,7 @@ def test_a_protected_environments_destroy_is_refused_before_anything(
     monkeypatch.setattr(prechecks, "caller_account", touched)
     outdir = tmp_path / "cdktf.out.prod"
     with pytest.raises(Refused) as exc:
-        orchestrate.run(orchestrate.Request("destroy", with_state=True), outdir=outdir)
+        orchestrate.ready(orchestrate.Request("destroy", with_state=True), outdir=outdir)
     text = orchestrate.refusal_text("destroy", exc.value.problems)
     assert "environment prod is protected (protected unset: true for prod)" in text
     assert "state: aws_kms_key.key_" in text and "aws_s3_bucket.bucket_" in text and "(state/bucket/bucket)" in text

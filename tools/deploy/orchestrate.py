@@ -168,17 +168,34 @@ def prepare(request: Request, settings: Settings, outdir: Path) -> tuple[Path, l
     return staged, order
 
 
-def run(request: Request, outdir: Path | None = None, log: Callable[[str], None] = print) -> Outcome:
-    """One deploy or destroy of the environment the settings name (``outdir``: its synth output)."""
+@dataclass(frozen=True)
+class Ready:
+    """A run past every check: the environment's synth in place, the layers to run."""
+
+    request: Request
+    settings: Settings
+    outdir: Path
+    order: list[list[str]]
+
+
+def ready(request: Request, outdir: Path | None = None, settings: Settings | None = None) -> Ready:
+    """Check, then put the synth in place: for the environment the settings name (default: the
+    process environment's), into ``outdir`` (default: the environment's own synth output)."""
     from modules.app import publish
 
-    settings = load_settings()
+    settings = settings or load_settings()
     outdir = outdir or synth_outdir(settings.environment)
     staged, order = prepare(request, settings, outdir)
     publish(staged, outdir)
-    log(f"{request.action} {settings.environment} ({outdir.name}): " + " -> ".join(", ".join(x) for x in order))
-    cli = CdktfCli(settings, outdir, request.auto_approve)
-    outcome = run_layers(order, cli.step(request.action), side_by_side=request.auto_approve)
+    return Ready(request, settings, outdir, order)
+
+
+def execute(run: Ready, log: Callable[[str], None] = print) -> Outcome:
+    """The pinned cdktf CLI on each stack of ``run``, layer by layer."""
+    action, env = run.request.action, run.settings.environment
+    log(f"{action} {env} ({run.outdir.name}): " + " -> ".join(", ".join(layer) for layer in run.order))
+    cli = CdktfCli(run.settings, run.outdir, run.request.auto_approve)
+    outcome = run_layers(run.order, cli.step(action), side_by_side=run.request.auto_approve)
     for name, error in outcome.failed.items():
         log(f"FAILED {name}: {error}")
     if outcome.not_started:
@@ -197,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if request.action == "plan":
             return _plan(request)
-        outcome = run(request)
+        outcome = execute(ready(request))
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
