@@ -22,16 +22,15 @@ def main() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
-    from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
-    from modules.policy.check import PolicyError
-
     # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write; else the environment's own.
     outdir = Path(os.environ.get("CDKTF_OUTDIR") or synth_outdir(settings.environment))
     problem = outdir_problem(settings.environment, outdir)
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
+    from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
+    from modules.policy.check import PolicyError
     try:
         only = list(settings.tooling.stacks) or None
         paths = synth(settings, outdir, only, on_waiver=lambda f: print(f"policy waiver: {f}"))

@@ -104,6 +104,31 @@ def test_a_synth_into_another_environments_output_is_refused(tmp_path: Path) -> 
     assert outdir_problem("prod", tmp_path / "cdktf.out") is None, "a directory of one's own is anyone's"
 
 
+def test_the_app_refuses_to_write_prod_into_devs_output_and_writes_nothing(tmp_path: Path) -> None:
+    """`RAI_ENV=prod npx cdktf synth` (the CLI's default --output, cdktf.out) and an unknown
+    environment both stop main.py before jsii starts, with nothing written."""
+    import os
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("RAI_", "CDKTF_"))}
+    before = sorted(PROJECT_ROOT.glob("*cdktf.out*"))
+    runs = {
+        "other's output": {"RAI_ENV": "prod", "CDKTF_OUTDIR": str(PROJECT_ROOT / "cdktf.out")},
+        "unknown": {"RAI_ENV": "nope", "CDKTF_OUTDIR": str(tmp_path / "out")},
+    }
+    errors = {}
+    for case, env in runs.items():
+        proc = subprocess.run(
+            [sys.executable, "main.py"], cwd=PROJECT_ROOT, env={**base, **env}, capture_output=True, text=True
+        )
+        assert proc.returncode == 2, (case, proc.stderr)
+        errors[case] = proc.stderr
+    assert "--output cdktf.out.prod" in errors["other's output"]
+    assert "RAI_ENV=nope" in errors["unknown"] and "known: dev, prod" in errors["unknown"]
+    assert not (tmp_path / "out").exists()
+    assert sorted(PROJECT_ROOT.glob("*cdktf.out*")) == before
+
+
 def test_make_passes_env_from_its_command_line_only(tmp_path: Path) -> None:
     show = tmp_path / "show.mk"
     show.write_text('show-env:\n\t@echo "[$$RAI_ENV]"\n')
