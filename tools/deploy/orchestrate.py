@@ -210,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--with-state", action="store_true", help="destroy: the state stack too (WITH_STATE=1)")
     parser.add_argument("--auto-approve", action="store_true", help="no prompt; a layer's stacks side by side")
     args = parser.parse_args(argv)
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
     request = Request(args.action, tuple(args.stacks), args.with_state, args.auto_approve)
     try:
         if request.action == "plan":
