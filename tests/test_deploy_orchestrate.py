@@ -156,6 +156,28 @@ def test_a_protected_environments_destroy_is_refused_before_anything(
     assert not list(PROJECT_ROOT.glob(".cdktf.out*check*")), "no staged synth left in the project"
 
 
+def test_a_deploy_missing_a_tool_or_on_the_wrong_account_is_refused_before_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
+    """Every check of a deploy, one line each, before the synth takes its place or the CLI runs."""
+    import shutil
+
+    node = shutil.which("node")
+    assert node is not None
+    path = fake_bin(tmp_path)
+    (Path(path) / "node").symlink_to(node)  # jsii needs it for the synth; terraform is missing
+    monkeypatch.setenv("PATH", path)
+    monkeypatch.setenv("RAI_TOOLING_STACKS", "state")
+    monkeypatch.setenv("RAI_ACCOUNT_ID", "111111111111")
+    monkeypatch.setattr(prechecks, "caller_account", lambda _: "123456789012")
+    monkeypatch.setattr(orchestrate, "CdktfCli", None)  # never built
+    outdir = tmp_path / "out" / "cdktf.out"
+    with pytest.raises(Refused) as exc:
+        orchestrate.ready(orchestrate.Request("deploy"), outdir=outdir)
+    assert [p.split(":")[0] for p in exc.value.problems] == ["terraform", "account_id"]
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == [], "nothing written"
+
+
 def test_protected_resources_are_read_from_the_synthesized_json(stacks: dict[str, Any]) -> None:
     found = protected_resources(stacks)
     assert any(item.startswith("aws_s3_bucket.") for item in found["state"])

@@ -104,12 +104,13 @@ def caller_account(settings: Settings) -> str:
     return str(aws_client("sts", settings).get_caller_identity()["Account"])
 
 
-def account_problems(settings: Settings, who: Callable[[Settings], str] = caller_account) -> list[str]:
-    """No credentials, or credentials of another account than ``account_id`` pins."""
+def account_problems(settings: Settings, who: Callable[[Settings], str] | None = None) -> list[str]:
+    """No credentials, or credentials of another account than ``account_id`` pins (``who``:
+    the account of the credentials, default :func:`caller_account`)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        account = who(settings)
+        account = (who or caller_account)(settings)
     except (BotoCoreError, ClientError) as exc:
         return [
             f"AWS credentials: `sts get-caller-identity` failed ({exc}); set AWS_PROFILE, or "
