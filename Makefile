@@ -19,7 +19,9 @@ export CHECKPOINT_DISABLE := 1
 # ENV=<name> on any target: the environment of environments/<name>.toml (docs/environments.md),
 # passed to every tool as RAI_ENV. Only from the command line: shells may set ENV for themselves.
 ifeq ($(origin ENV),command line)
+ifneq ($(ENV),)
 export RAI_ENV := $(ENV)
+endif
 endif
 TRUE_VALUES := 1 yes true
 

@@ -74,6 +74,7 @@ def test_env_and_another_choice_of_file_or_name_is_refused(env_dir: Path, tmp_pa
 
 def test_without_env_the_old_ways_still_work(env_dir: Path, tmp_path: Path) -> None:
     assert load_settings(environ={"RAI_ENVIRONMENT": "prod"}).environment == "prod"
+    assert load_settings(environ={"RAI_ENV": "", "RAI_ENVIRONMENT": "prod"}).environment == "prod", "empty: none"
     file = tmp_path / "mine.toml"
     file.write_text('environment = "staging"\n')
     assert load_settings(environ={"RAI_SETTINGS_FILE": str(file)}).environment == "staging"
@@ -138,4 +139,5 @@ def test_make_passes_env_from_its_command_line_only(tmp_path: Path) -> None:
         return subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, check=True).stdout
 
     assert make("ENV=prod").strip() == "[prod]"
+    assert make("ENV=").strip() == "[]", "an empty ENV= is none"
     assert make(env={"PATH": "/usr/bin:/bin", "ENV": "/root/.shrc"}).strip() == "[]", "a shell's own ENV is not ours"

@@ -54,7 +54,7 @@ def choose_settings_file(environ: Mapping[str, str], directory: Path | None = No
     """``RAI_ENV``'s environment file (in ``directory``, default ``environments/``), else
     ``RAI_SETTINGS_FILE``, else ``settings.toml`` if present."""
     directory = directory or ENVIRONMENTS_DIR
-    name = environ.get(ENV_SELECT)
+    name = environ.get(ENV_SELECT) or None  # empty (`make synth ENV=`): no environment file
     if name is None:
         if SETTINGS_FILE_ENV in environ:
             return FileChoice(Path(environ[SETTINGS_FILE_ENV]))
