@@ -31,6 +31,7 @@ def main() -> int:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
     from modules.policy.check import PolicyError
+
     try:
         only = list(settings.tooling.stacks) or None
         paths = synth(settings, outdir, only, on_waiver=lambda f: print(f"policy waiver: {f}"))
