@@ -16,9 +16,17 @@ export PIPENV_NOSPIN := 1
 export PIPENV_YES := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
+# ENV=<name> on any target: the environment of environments/<name>.toml (docs/environments.md),
+# passed to every tool as RAI_ENV. Only from the command line: shells may set ENV for themselves.
+ifeq ($(origin ENV),command line)
+ifneq ($(ENV),)
+export RAI_ENV := $(ENV)
+endif
+endif
+TRUE_VALUES := 1 yes true
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight deploy destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,11 +49,11 @@ node_modules/.installed: package-lock.json
 
 setup: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.installed ## install Python (Pipfile.lock; checkov from tools/checkov/Pipfile.lock) and the cdktf CLI (package-lock.json)
 
-synth: $(VENV)/.synced ## synthesize every stack with the embedded defaults into cdktf.out/
+synth: $(VENV)/.synced ## synthesize every stack with the embedded defaults into cdktf.out/ (ENV=<name>: cdktf.out.<name>/)
 	$(PY) main.py
 
 cdktf-synth: setup ## the same through the cdktf CLI
-	npx --no-install cdktf synth
+	npx --no-install cdktf synth --output "$$($(PY) -m tools.synth_output)"
 
 # Round trips mostly wait on the emulator: several at once fit 2 cores. One test per send,
 # longest first (tests/conftest.py), so no worker queues two round trips behind each other.
@@ -96,8 +104,14 @@ scorecard: $(VENV)/.synced ## write docs/scorecard.md (AZs, detection, replaceme
 cost: $(VENV)/.synced ## fixed monthly cost of cdktf.out (synthesized first if missing) per stack and kind, from tools/cost/prices.toml; docs/cost.md from the defaults
 	$(PY) -m tools.cost
 
-plan: $(VENV)/.synced ## terraform plan of every stack against AWS (credentials from the environment); plan.json per stack, stateful replacements in red
-	$(PY) -m tools.deploy.plan_review $(STACKS)
+plan: $(VENV)/.synced ## terraform plan of every stack against AWS (ENV=, credentials and account checked first); plan.json per stack, stateful replacements in red
+	$(PY) -m tools.deploy.orchestrate plan $(STACKS)
+
+deploy: $(VENV)/.synced node_modules/.installed ## ENV=<name>: check tools, credentials and account, then deploy every stack in dependency order (STACKS= a subset, AUTO_APPROVE=1)
+	$(PY) -m tools.deploy.orchestrate deploy $(if $(filter $(TRUE_VALUES),$(AUTO_APPROVE)),--auto-approve) $(STACKS)
+
+destroy: $(VENV)/.synced node_modules/.installed ## ENV=<name>: destroy in reverse dependency order, keeping state (WITH_STATE=1); a protected environment is refused
+	$(PY) -m tools.deploy.orchestrate destroy $(if $(filter $(TRUE_VALUES),$(WITH_STATE)),--with-state) $(if $(filter $(TRUE_VALUES),$(AUTO_APPROVE)),--auto-approve) $(STACKS)
 
 # Through make a failed run ends in make's own exit code 2: `python -m tools.chaos --run` gives the run's (docs/chaos.md).
 chaos: $(VENV)/.synced ## list the chaos experiments (FIS) of cdktf.out; RUN=<stack>/<experiment> runs one on the settings' account (TIMEOUT=s, POLL=s)

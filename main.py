@@ -2,15 +2,18 @@
 """Synthesize every stack: `python main.py` (or `cdktf synth`).
 
 Writes cdktf.out/stacks/<name>/cdk.tf.json for each stack in modules/registry.py (or
-those in ``tooling.stacks``), or nothing at all when the settings are invalid.
+those in ``tooling.stacks``), or nothing at all when the settings are invalid. An environment
+other than the default ``dev`` writes into cdktf.out.<environment>/ (docs/environments.md).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from modules.config import SettingsError, load_settings
+from modules.config.environments import outdir_problem, synth_outdir
 from modules.core import fingerprint
 
 
@@ -20,11 +23,16 @@ def main() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write; else the environment's own.
+    outdir = Path(os.environ.get("CDKTF_OUTDIR") or synth_outdir(settings.environment))
+    problem = outdir_problem(settings.environment, outdir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the pinned Node (20) is EOL
     from modules.app import synth  # after the settings check: bad settings cost no jsii start-up
     from modules.policy.check import PolicyError
 
-    outdir = fingerprint.synth_outdir()
     try:
         only = list(settings.tooling.stacks) or None
         paths = synth(settings, outdir, only, on_waiver=lambda f: print(f"policy waiver: {f}"))

@@ -19,7 +19,7 @@ from modules.stack.base import BaseStack
 
 StackBuilder = Callable[[Construct, str, Settings], BaseStack]
 
-__all__ = ["STACKS", "STATE_STACK", "build_app", "policy_findings", "synth"]
+__all__ = ["STACKS", "STATE_STACK", "build_app", "policy_findings", "publish", "synth"]
 
 
 def _builder(entry: Registered) -> StackBuilder:
@@ -86,17 +86,23 @@ def synth(
         for waived in raise_on_violations(policy_findings(app)):
             if on_waiver is not None:
                 on_waiver(waived)
-        old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
-        if outdir.exists():
-            outdir.rename(old)
-        staging.rename(outdir)
-        if old.exists():
-            _keep_terraform_files(old, outdir)
-        shutil.rmtree(old, ignore_errors=True)
+        publish(staging, outdir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return sorted(outdir.glob("stacks/*/cdk.tf.json"))
+
+
+def publish(synthesized: Path, outdir: Path) -> None:
+    """Put the finished synth ``synthesized`` (a directory beside ``outdir``, on the same file
+    system) in the place of ``outdir``, keeping what Terraform wrote into each stack's directory."""
+    old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
+    if outdir.exists():
+        outdir.rename(old)
+    synthesized.rename(outdir)
+    if old.exists():
+        _keep_terraform_files(old, outdir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _keep_terraform_files(old: Path, new: Path) -> None:

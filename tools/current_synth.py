@@ -12,6 +12,7 @@ from pathlib import Path
 
 from modules.core import fingerprint
 from modules.policy.document import StackDocument, load_outdir
+from tools.synth_output import current_outdir
 
 
 def describe(source: Path) -> str:
@@ -28,7 +29,7 @@ def current_stacks(source: Path | None = None) -> list[StackDocument]:
     if source is not None:
         print(f"reading {describe(source)}", file=sys.stderr)
         return load_outdir(str(source))
-    outdir = fingerprint.synth_outdir()
+    outdir = current_outdir()
     docs = load_outdir(str(outdir))
     stale = fingerprint.changes(outdir) if docs else [f"no stacks under {outdir}"]
     if stale:

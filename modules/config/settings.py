@@ -4,8 +4,9 @@ Sources, lowest to highest precedence:
 
 1. built-in defaults (the field defaults of the models): with nothing else, every stack
    synthesizes;
-2. a TOML settings file: ``settings.toml`` in the project root, or the path in
-   ``RAI_SETTINGS_FILE`` (which must then exist);
+2. a TOML settings file: ``environments/<name>.toml`` of the environment ``RAI_ENV`` names
+   (``make ... ENV=<name>``), else the path in ``RAI_SETTINGS_FILE`` (which must then exist),
+   else ``settings.toml`` in the project root;
 3. environment variables ``RAI_<KEY>`` for top-level keys and
    ``RAI_<SECTION>_<KEY>`` for keys of a section (``RAI_STATE_BUCKET``).
 
@@ -44,6 +45,7 @@ from modules.config.checks import (
     ZoneIds,
     refuse,
 )
+from modules.config.environments import FileChoice, choose_settings_file
 from modules.config.fleet import FleetSettings
 from modules.config.ha_failover import HaFailoverSettings
 from modules.config.load_balancer import LoadBalancerSettings
@@ -53,8 +55,6 @@ from modules.config.network import NetworkSettings
 from modules.config.server_metrics import ServerMetricsSettings, server_metrics_problems
 from modules.config.serving import ServingSettings
 from modules.config.sources import (
-    DEFAULT_SETTINGS_FILE,
-    SETTINGS_FILE_ENV,
     EnvSource,
     Load,
     TomlFileSource,
@@ -296,19 +296,13 @@ def load_settings(
     """Settings from defaults < file < environment.
 
     ``environ`` defaults to the process environment; ``settings_file="auto"`` means
-    ``RAI_SETTINGS_FILE`` if set, else ``settings.toml`` in the project root if present
-    (``None``: no file). Raises :class:`SettingsError` listing every problem.
+    ``environments/<RAI_ENV>.toml`` if ``RAI_ENV`` is set, else ``RAI_SETTINGS_FILE`` if set,
+    else ``settings.toml`` in the project root if present (``None``: no file; a path or None
+    ignores ``RAI_ENV``). Raises :class:`SettingsError` listing every problem.
     """
     env = os.environ if environ is None else environ
-    path: Path | None = None
-    if settings_file == "auto":
-        if SETTINGS_FILE_ENV in env:
-            path = Path(env[SETTINGS_FILE_ENV])
-        elif DEFAULT_SETTINGS_FILE.is_file():
-            path = DEFAULT_SETTINGS_FILE
-    else:
-        path = settings_file
-    load = Load(environ=env, settings_file=path)
+    choice = choose_settings_file(env) if settings_file == "auto" else FileChoice(settings_file)
+    load = Load(environ=env, settings_file=choice.path, environment=choice.environment, problems=list(choice.problems))
     token = _LOAD.set(load)
     try:
         settings = Settings()

@@ -26,6 +26,8 @@ from modules.core.paths import PROJECT_ROOT
 
 ENV_PREFIX = "RAI_"
 SETTINGS_FILE_ENV = f"{ENV_PREFIX}SETTINGS_FILE"
+# Selects the environment file environments/<name>.toml (modules/config/environments.py); make's ENV= sets it.
+ENV_SELECT = f"{ENV_PREFIX}ENV"
 DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.toml"
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -64,6 +66,7 @@ class Load:
     environ: Mapping[str, str]
     settings_file: Path | None
     file_named_by_env: bool = False
+    environment: str | None = None  # the environment whose file `settings_file` is (selected by RAI_ENV)
     problems: list[str] = field(default_factory=list)
     # field path -> where its value came from: the file (or its old name there), the variable
     file_origins: dict[tuple[str, ...], str] = field(default_factory=dict)
@@ -131,6 +134,8 @@ class TomlFileSource(PydanticBaseSettingsSource):
             self.load.file_origins[(key,)] = str(path)
             for sub in value if isinstance(value, dict) and key in sections(self.settings_cls) else ():
                 self.load.file_origins[(key, sub)] = str(path)
+        if self.load.environment is not None:
+            _name_the_environment(data, self.load, path, self.load.environment)
         move_renamed(data, self.load, str(path))
         self.load.file_data = data
         return data
@@ -151,7 +156,7 @@ class EnvSource(PydanticBaseSettingsSource):
         known = env_names(self.settings_cls) | old_env_names(self.settings_cls)
         out: dict[str, Any] = {}
         for name, text in self.load.environ.items():
-            if not name.startswith(ENV_PREFIX) or name == SETTINGS_FILE_ENV:
+            if not name.startswith(ENV_PREFIX) or name in (SETTINGS_FILE_ENV, ENV_SELECT):
                 continue
             if name not in known:
                 self.load.problems.append(f"{name}: unknown setting{did_you_mean(name, known)}")
@@ -163,6 +168,19 @@ class EnvSource(PydanticBaseSettingsSource):
         move_renamed(out, self.load, None)
         self.load.env_data = out
         return out
+
+
+def _name_the_environment(data: dict[str, Any], load: Load, path: Path, name: str) -> None:
+    """The file of environment ``name`` sets ``environment`` to its name; a file saying another is refused."""
+    said = data.get("environment")
+    if said is not None and said != name:
+        load.problems.append(
+            f"environment = {said!r} in {path}: the file of environment {name!r} names another; an environment "
+            "file says its own name or none (rename the file, or change the value)"
+        )
+        return
+    data["environment"] = name
+    load.file_origins[("environment",)] = f"{path} (its name)"
 
 
 def old_env_names(settings_cls: type[BaseModel]) -> dict[str, tuple[tuple[str, ...], FieldInfo]]:

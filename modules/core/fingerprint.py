@@ -26,13 +26,6 @@ SETTINGS_VAR_PREFIX = "RAI_"
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
 
-def synth_outdir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where ``python main.py`` writes, and the tools read: ``CDKTF_OUTDIR`` (how ``cdktf synth``
-    tells the app), else ``cdktf.out``."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("CDKTF_OUTDIR", "cdktf.out"))
-
-
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 

@@ -9,6 +9,8 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
 * state lives in the S3 bucket of the ``state`` stack under
   ``<key_prefix>/<environment>/<stack>.tfstate``, encrypted, with S3-native locking
   (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
+* with ``settings.account_id`` set, a caller-identity postcondition fails the plan of any
+  stack run with another account's credentials, before any change, naming ``account_id``;
 * the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth;
 * what a stack offers to tools and tests is declared here, not found by ``getattr``: its
   :class:`~modules.stack.contract.Observability` (alarm specs, alarms, dashboard), its alarm
@@ -30,9 +32,10 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from constructs import Construct
 
 from modules.blocks.alarms import AlarmSpec
+from modules.blocks.caller_identity import account_pin
 from modules.blocks.chaos import Chaos
 from modules.config import Settings
-from modules.core.paths import PROJECT_ROOT
+from modules.config.environments import local_state_file
 from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 from modules.policy.check import ResiliencePolicy
 from modules.stack import emulator
@@ -49,14 +52,15 @@ def state_key(settings: Settings, stack_name: str) -> str:
 
 
 def local_state_path(settings: Settings, stack_name: str) -> str:
-    """Local state lives in the project root, never in the regenerated ``cdktf.out``.
+    """Local state lives in the project root, never in the regenerated ``cdktf.out``, in a file of
+    the environment's own (:func:`~modules.config.environments.local_state_file`).
 
     Against the emulator it stays in the stack's own working directory, so an emulator
     run can never touch the real bootstrap state.
     """
     if settings.emulated:
         return emulator.local_state_path(stack_name)
-    return str(PROJECT_ROOT / f"terraform.{stack_name}.tfstate")
+    return str(local_state_file(settings.environment, stack_name))
 
 
 class BaseStack(TerraformStack):
@@ -93,6 +97,8 @@ class BaseStack(TerraformStack):
         self.add_override("terraform.required_providers.aws.source", AWS_PROVIDER_SOURCE)
         self.add_override("terraform.required_providers.aws.version", AWS_PROVIDER_VERSION)
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
+        if settings.account_id:
+            account_pin(self, settings.account_id, "account_id", settings.environment)
         if backend == "s3":
             self._use_s3_backend()
         else:

@@ -1,7 +1,8 @@
 """``python -m tools.chaos [SOURCE | --defaults]`` lists; ``python -m tools.chaos --run <stack>/<experiment>`` runs.
 
-Listing reads ``SOURCE`` (a synth output dir, default ``cdktf.out``; synthesized with the
-current settings first when it holds no stack, as ``make cost`` does), or with ``--defaults``
+Listing reads ``SOURCE`` (a synth output dir, default the environment's: ``cdktf.out``, or
+``cdktf.out.<environment>``; synthesized with the current settings first when it holds no
+stack, as ``make cost`` does), or with ``--defaults``
 a synth of the embedded defaults. Running talks to the account and region of the current
 settings (the emulator when ``emulator_endpoint`` is set); the exit codes are
 :class:`tools.chaos.runner.ExitCode`.
@@ -34,6 +35,7 @@ from tools.chaos.runner import (
     start,
 )
 from tools.deploy.clients import aws_client
+from tools.synth_output import current_outdir
 
 
 def _stacks(source: Path, defaults: bool) -> tuple[list[StackDocument], str]:
@@ -79,7 +81,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=__doc__.split("\n")[0])
-    parser.add_argument("source", nargs="?", default="cdktf.out", help="synth output dir to list (default: cdktf.out)")
+    parser.add_argument("source", nargs="?", help="synth output dir to list (default: the environment's, cdktf.out)")
     parser.add_argument("--defaults", action="store_true", help="list a synth of the embedded defaults")
     parser.add_argument("--run", metavar="STACK/EXPERIMENT", help="run this experiment on the settings' account")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between polls (default 5)")
@@ -87,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-wait", type=float, default=300.0, help="seconds to wait for a final state after a stop")
     args = parser.parse_args(argv)
     if not args.run:
-        docs, source = _stacks(Path(args.source), args.defaults)
+        try:
+            outdir = Path(args.source) if args.source or args.defaults else current_outdir()
+        except SettingsError as exc:
+            print(exc, file=sys.stderr)
+            return ExitCode.USAGE
+        docs, source = _stacks(outdir, args.defaults)
         print(listing.render(docs, shutil.get_terminal_size((160, 24)).columns, source))
         return 0
     try:

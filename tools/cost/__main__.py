@@ -1,6 +1,7 @@
 """``python -m tools.cost [SOURCE | --defaults [--check]]`` (``make cost``).
 
-Prints the fixed monthly cost of ``cdktf.out`` (synthesized with the current settings first
+Prints the fixed monthly cost of the environment's synth output (``cdktf.out``,
+``cdktf.out.<environment>``; synthesized with the current settings first
 when it holds no stack or is out of date: :mod:`tools.current_synth`) per stack and per
 resource kind, then rewrites the tables of ``docs/cost.md`` from a synth of the embedded
 defaults (the page shows the defaults, never a developer's settings). With SOURCE, prints
@@ -15,13 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from modules.core.fingerprint import synth_outdir
 from modules.core.paths import PROJECT_ROOT
 from modules.policy.document import StackDocument
 from tools.cost.prices import load_prices
 from tools.cost.report import UnclassifiedError, render, stack_cost, text_report
 from tools.current_synth import current_stacks
 from tools.generated_parts import replace_part, write_or_check
+from tools.synth_output import current_outdir
 
 DOC = PROJECT_ROOT / "docs" / "cost.md"
 PART = "cost-tables"
@@ -34,7 +35,9 @@ def fresh_doc(docs: list[StackDocument], page: Path = DOC) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the fixed monthly cost of the synthesized stacks")
-    parser.add_argument("source", nargs="?", help="a synth output dir: print its cost only (default: cdktf.out)")
+    parser.add_argument(
+        "source", nargs="?", help="a synth output dir: print its cost only (default: the environment's, cdktf.out)"
+    )
     parser.add_argument("--defaults", action="store_true", help="synthesize the embedded defaults; write docs/cost.md")
     parser.add_argument("--check", action="store_true", help="with --defaults: exit 1 if docs/cost.md is stale")
     args = parser.parse_args(argv)
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     prices = load_prices()
     try:
         docs = default_stacks() if args.defaults else current_stacks(source)
-        origin = "the embedded defaults" if args.defaults else str(source or synth_outdir())
+        origin = "the embedded defaults" if args.defaults else str(source or current_outdir())
         print(text_report([stack_cost(doc, prices) for doc in docs], prices, origin))
         if args.source:
             return 0

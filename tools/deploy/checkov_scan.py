@@ -151,7 +151,9 @@ def scan(outdir: Path, waivers: Sequence[Waiver]) -> ScanResult:
 
 
 def main(argv: Sequence[str]) -> int:
-    outdir = Path(argv[1]) if len(argv) > 1 else PROJECT_ROOT / "cdktf.out"
+    from tools.synth_output import current_outdir
+
+    outdir = Path(argv[1]) if len(argv) > 1 else current_outdir()
     result = scan(outdir, load_waivers())
     for finding, waiver in result.waived:
         print(f"waived  {finding}\n        reason: {waiver.reason}")

@@ -5,8 +5,9 @@ forces each one.
     python -m tools.deploy.plan_review [stack ...]            # AWS (credentials from the environment)
     python -m tools.deploy.plan_review --emulator [stack ...] # a moto server started for the run
 
-The stacks are synthesized with the effective settings (``settings.toml``, ``RAI_*``)
-into ``cdktf.out/`` (for the emulator: ``.cache/plan-local/cdktf.out``, so the real synth
+The stacks are synthesized with the effective settings (``settings.toml`` or the environment's
+file, ``RAI_*``) into the environment's synth output (``cdktf.out/``, or ``cdktf.out.<environment>/``:
+:func:`modules.config.environments.synth_outdir`; for the emulator: ``.cache/plan-local/cdktf.out``, so the real synth
 is never replaced by an emulator one); each stack's ``tfplan`` and ``plan.json`` (``terraform show -json``)
 stay in its directory, where the scorecard can read them too. On the emulator every
 stack's state starts empty, so its plan shows what a first deploy creates; the tests
@@ -136,9 +137,10 @@ def _in_deploy_order(outdir: Path, stacks: list[str] | None) -> list[Path]:
 def _plan_aws(stacks: list[str] | None, color: bool) -> list[StackReview]:
     from modules.app import synth
     from modules.config import load_settings
+    from modules.config.environments import synth_outdir
 
     settings = load_settings()
-    outdir = Path("cdktf.out")
+    outdir = synth_outdir(settings.environment)
     synth(settings, outdir, stacks)
     return plan_all(Terraform(settings), _in_deploy_order(outdir, stacks), color)
 

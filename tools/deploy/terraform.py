@@ -202,13 +202,14 @@ def stack_dirs(outdir: Path) -> list[Path]:
 def main(argv: Sequence[str]) -> int:
     """``python -m tools.deploy.terraform [outdir]``: validate every synthesized stack."""
     from modules.config import SettingsError, load_settings
+    from modules.config.environments import synth_outdir
 
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    outdir = Path(argv[1]) if len(argv) > 1 else PROJECT_ROOT / "cdktf.out"
+    outdir = Path(argv[1]) if len(argv) > 1 else synth_outdir(settings.environment)
     dirs = stack_dirs(outdir)
     if not dirs:
         print(f"no synthesized stacks under {outdir}: run `make synth` first", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The ``state`` stack: the bootstrap that creates the bucket every other stack keeps
 its Terraform state in.
 
-Deploy it first, with local state (``terraform.state.tfstate`` in the project root);
+Deploy it first, with local state (``terraform.state.tfstate`` in the project root,
+``terraform.<environment>.state.tfstate`` for an environment other than ``dev``);
 then every other stack. ``state.bootstrap_backend = "s3"`` moves its own state into
 the bucket it created (see the README).
 """
