@@ -29,11 +29,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from modules import registry
 from modules.config import checks
+from modules.config.alarms import AlarmsSettings, alarm_problems
 from modules.config.chaos import ChaosSettings, chaos_problems
 from modules.config.checks import (
     DEFAULT_ZONE_IDS,
     AccountId,
-    Email,
     Endpoint,
     EnvironmentName,
     Exposure,
@@ -108,7 +108,6 @@ class Settings(BaseSettings):
         "without use1-az3 (almost no current instance types); another region needs its own",
     )
     vpc_cidr: VpcCidr = Field(default="10.0.0.0/16", description="VPC address range")
-    alarm_email: Email = Field(default="", description="e-mail subscribed to alarm topics; empty = no subscription")
     emulator_endpoint: Endpoint = Field(
         default="",
         description="AWS emulator URL (e.g. a moto server); empty = real AWS. "
@@ -127,6 +126,7 @@ class Settings(BaseSettings):
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
     chaos: ChaosSettings = Field(default_factory=ChaosSettings)
+    alarms: AlarmsSettings = Field(default_factory=AlarmsSettings)
 
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
@@ -142,8 +142,14 @@ class Settings(BaseSettings):
             + network
             + chaos_problems(self.chaos, self.az_count)
             + server_metrics_problems(self.server_metrics, self.model_server)
+            + self.alarm_problems()
         )
         return self
+
+    def alarm_problems(self) -> list[str]:
+        """The ``[alarms]`` rules that read the region, the secondary region and protection."""
+        secondary = self.ha_failover.secondary_region
+        return alarm_problems(self.alarms, region=self.region, secondary_region=secondary, protected=self.is_protected)
 
     def zones_in(self, region: str) -> tuple[str, ...]:
         """The ``az_count`` zone ids the multi-AZ stacks use in ``region`` (primary or secondary)."""
@@ -333,4 +339,7 @@ def _public_requirements_beside_bad_fields(exc: ValidationError, load: Load) -> 
     found = [] if scaling & bad else server_metrics_problems(built.server_metrics, built.model_server)
     if not {"az_count", "chaos.az_outage_zone"} & bad:
         found += chaos_problems(built.chaos, built.az_count)
+    read = {"region", "environment", "protected", "ha_failover.secondary_region"}
+    if not read & bad and not any(name.startswith("alarms.") for name in bad):
+        found += built.alarm_problems()
     return public_requirement_problems(built, invalid=bad) + found
