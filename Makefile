@@ -18,7 +18,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
+PHONY_ALARMS := alarms-test
+.PHONY: $(PHONY_CANARY) $(PHONY_ALARMS) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -108,6 +109,9 @@ canary-start: $(VENV)/.synced ## begin a canary rollout at the first of target_g
 
 canary-abort: $(VENV)/.synced ## roll the canary back: the controller sets its weight to 0 within a minute
 	$(PY) -m tools.deploy.canary abort
+
+alarms-test: $(VENV)/.synced ## set one deployed alarm of ENV to ALARM and back, and say where its message went (docs/alarms.md)
+	$(if $(ENV),RAI_ENVIRONMENT=$(ENV) )$(PY) -m tools.alarms
 
 plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
 	$(PY) -m tools.deploy.plan_review --emulator $(STACKS)

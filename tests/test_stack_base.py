@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from modules.app import STACKS
 from modules.core.paths import PROJECT_ROOT
+from modules.registry import STACKS as REGISTERED
 from tests.conftest import EMULATOR_URL, PROD_ALARMS, StackDoc, settings_from
 
-REMOTE_STACKS = [name for name in STACKS if name != "state"]
+REMOTE_STACKS = [entry.name for entry in REGISTERED if entry.name != "state" and not entry.on_demand]
 
 
 def aws_provider(doc: StackDoc) -> dict[str, object]:

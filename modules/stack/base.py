@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
+from cdktf import LocalBackend, S3Backend, TerraformDataSource, TerraformResource, TerraformStack
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 from constructs import Construct
@@ -133,6 +133,15 @@ class BaseStack(TerraformStack):
             default_tags=[AwsProviderDefaultTags(tags=self.default_tags())],
             **(self._emulator_provider_config() if self.settings.emulated else {}),
         )
+
+    def move_to_region(self, scope: Construct, alias: str, region: str) -> AwsProvider:
+        """Every resource and data source under ``scope`` managed by a provider in ``region``
+        (:meth:`region_provider`): call it once ``scope`` is complete."""
+        provider = self.region_provider(alias, region)
+        for node in scope.node.find_all():
+            if isinstance(node, TerraformResource | TerraformDataSource):
+                node.provider = provider
+        return provider
 
     def default_tags(self) -> dict[str, str]:
         return {

@@ -3,6 +3,7 @@ and the subscribers of whichever it is."""
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from constructs import Construct
 
@@ -34,8 +35,11 @@ class AlarmRegion(Construct):
         self.region = region
         route = route_in(settings, region)
         self.topic_arn = route.topic_arn
+        # The team's topic is watched by the name in its ARN.
+        self.topic_name = route.topic_arn.rsplit(":", 1)[-1] if route.topic_arn else shared_topic_name(settings, region)
+        self.topic: SnsTopic | None = None
         if not route.topic_arn:
-            self.topic_arn = self._topic(settings, shared_topic_name(settings, region))
+            self.topic_arn = self._topic(settings, self.topic_name)
         subscribe(self, self.topic_arn, emails=alarms.emails, https_endpoints=alarms.https_endpoints)
 
     def _topic(self, settings: Settings, name: str) -> str:
@@ -60,23 +64,23 @@ class AlarmRegion(Construct):
             ),
         )
         protect_in_prod(settings, key.key)
-        self.topic = AlarmTopic(self, "alarms", AlarmTopicProps(name=name, kms_key_arn=key.arn)).topic
+        self.topic = topic = AlarmTopic(self, "alarms", AlarmTopicProps(name=name, kms_key_arn=key.arn)).topic
         SnsTopicPolicy(
             self,
             "policy",
-            arn=self.topic.arn,
+            arn=topic.arn,
             policy=policy_document(
                 allow(
                     "AccountManagesTopic",
                     ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes"],
-                    self.topic.arn,
+                    topic.arn,
                     principal={"AWS": f"arn:aws:iam::{account_id}:root"},
                 ),
                 *(
                     allow(
                         f"{who}Publish",
                         "sns:Publish",
-                        self.topic.arn,
+                        topic.arn,
                         principal={"Service": service},
                         condition=on_our_behalf,
                     )
@@ -84,4 +88,4 @@ class AlarmRegion(Construct):
                 ),
             ),
         )
-        return self.topic.arn
+        return topic.arn

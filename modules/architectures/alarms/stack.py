@@ -10,10 +10,12 @@ and this stack is not built.
 
 from __future__ import annotations
 
-from cdktf import TerraformDataSource, TerraformOutput, TerraformResource
+from cdktf import TerraformOutput
 from constructs import Construct
 
+from modules.architectures.alarms.observability import observe
 from modules.architectures.alarms.region import AlarmRegion
+from modules.blocks.alarm_topic import TopicHandle
 from modules.blocks.chatbot import ChatbotChannel, ChatbotChannelProps, chatbot_region
 from modules.config import Settings
 from modules.stack.base import BaseStack
@@ -22,7 +24,8 @@ from modules.stack.base import BaseStack
 class AlarmsStack(BaseStack):
     """The environment's alarm topic in ``region`` (and in ``ha_failover.secondary_region``), each
     with its own key, and its subscribers: ``alarms.emails``, ``alarms.https_endpoints``, and an
-    AWS Chatbot channel (Slack or Teams) notified of every region's topic."""
+    AWS Chatbot channel (Slack or Teams) notified of every region's topic. Alarms when a topic
+    cannot deliver to a subscriber (to the same topic: the other subscribers hear of it)."""
 
     @classmethod
     def wanted(cls, settings: Settings) -> bool:
@@ -34,10 +37,11 @@ class AlarmsStack(BaseStack):
         secondary = settings.ha_failover.secondary_region
         if secondary:
             self.regions["secondary"] = AlarmRegion(self, "secondary", settings, region=secondary)
-            provider = self.region_provider("secondary", secondary)
-            for node in self.regions["secondary"].node.find_all():
-                if isinstance(node, TerraformResource | TerraformDataSource):
-                    node.provider = provider
+        self.observability = observe(self, settings, self.regions)
+        primary = self.regions["primary"]
+        self.alarm_topic = TopicHandle(primary.topic_arn, primary.topic)
+        if secondary:  # last: the secondary's alarms too are managed in its region
+            self.move_to_region(self.regions["secondary"], "secondary", secondary)
         self._chatbot(settings)
         for role, site in self.regions.items():
             key = "" if role == "primary" else "secondary_"
