@@ -184,3 +184,18 @@ def test_teams_subscribes_to_the_teams_topic_without_a_topic_or_key_of_its_own(t
     assert config["sns_topic_arns"] == [TEAM_TOPIC] and config["tenant_id"].startswith("0a1b2c3d")
     manifest = json.loads((team_dir / "manifest.json").read_text())["stacks"]
     assert all("alarms" not in manifest[name]["dependencies"] for name in WITH_ALARMS), "nothing of it is read"
+
+
+# --- Terraform accepts it ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_alarms_stack_validates_offline_in_both_configurations(emails_dir: Path, team_dir: Path) -> None:
+    """The Chatbot resources' arguments are checked by the provider's schema only (a synth passes
+    any): `terraform validate` of the Slack (subscribers, two regions) and the Teams (team's
+    topic) variants."""
+    from tools.deploy.terraform import Terraform, validate_all
+
+    dirs = [emails_dir / "stacks" / "alarms", team_dir / "stacks" / "alarms"]
+    found = validate_all(Terraform(settings_from()), dirs)
+    assert all(diags == [] for diags in found.values()), {k: [str(d) for d in v] for k, v in found.items()}
