@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import StackDoc, load_stacks, resources, settings_from
+from tests.conftest import StackDoc, load_stacks, resources, settings_from, shared_synth
 
 EMAILS = ("oncall@example.com", "ml-platform@example.com")
 PAGER = "https://events.pagerduty.com/integration/0123abcd/enqueue"
@@ -45,7 +45,8 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[st
 
 @pytest.fixture(scope="module")
 def emails_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth_with(tmp_path_factory, "alarms-emails", EMAILS_ENV)
+    # Shared: tests/test_alarms_route.py creates this synth's topic on the emulator.
+    return shared_synth(tmp_path_factory, "alarms-emails", EMAILS_ENV)
 
 
 @pytest.fixture(scope="module")
