@@ -26,7 +26,8 @@ endif
 TRUE_VALUES := 1 yes true
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight deploy destroy
+PHONY_ALARMS := alarms-test
+.PHONY: $(PHONY_CANARY) $(PHONY_ALARMS) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight deploy destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -128,6 +129,9 @@ canary-abort: $(VENV)/.synced ## roll the canary back: the controller sets its w
 
 preflight: $(VENV)/.synced ## before a deploy (ENV=<env>): caller account, quotas vs the synth at its maximum sizes, certificates, hosted zone; a table; exit 1 on a shortfall, 3 when only unverified (docs/preflight.md)
 	$(PY) -m tools.preflight
+
+alarms-test: $(VENV)/.synced ## set one deployed alarm of ENV to ALARM and back, and say where its message went (docs/alarms.md)
+	$(PY) -m tools.alarms
 
 plan-local: $(VENV)/.synced ## the same plan review against a moto server started for the run (empty state: shows a first deploy)
 	$(PY) -m tools.deploy.plan_review --emulator $(STACKS)

@@ -29,6 +29,10 @@ def _builder(entry: Registered) -> StackBuilder:
     return cls
 
 
+def _wanted(builder: StackBuilder, settings: Settings) -> bool:
+    return not (isinstance(builder, type) and issubclass(builder, BaseStack)) or builder.wanted(settings)
+
+
 # Stack name -> builder, in deploy order (the registry's): `state` first, it holds everyone's state.
 STACKS: dict[str, StackBuilder] = {entry.name: _builder(entry) for entry in REGISTERED}
 
@@ -40,7 +44,8 @@ def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -
     (when it is built too): ``cdktf deploy '*'`` applies ``state`` first and the others
     after it, ``cdktf destroy '*'`` destroys ``state`` last. The dependency is recorded in
     cdktf's ``manifest.json`` only; no stack's ``cdk.tf.json`` changes. So is a stack's
-    dependency on the stacks it reads (``uses_stacks``: the `network` stack's VPC).
+    dependency on the stacks it reads (``uses_stacks``: the `network` stack's VPC, the `alarms`
+    stack's topics). A stack built on demand is left out when it is not wanted (``wanted``).
     """
     unknown = sorted(set(only or ()) - STACKS.keys())
     if unknown:
@@ -48,7 +53,7 @@ def build_app(settings: Settings, outdir: Path, only: list[str] | None = None) -
     app = App(outdir=str(outdir), stack_traces=False)
     built: dict[str, BaseStack] = {}
     for name, builder in STACKS.items():
-        if only is None or name in only:
+        if (only is None or name in only) and _wanted(builder, settings):
             built[name] = builder(app, name, settings)
             built[name].finalize()
     state = built.get(STATE_STACK)

@@ -37,7 +37,9 @@ class Registered:
     has a section of its own, names the pydantic model in ``<package>/settings.py``, read in
     the stack with ``settings.section(<model>)``. ``section`` is the stack's settings section
     (``[<section>]``, ``RAI_<SECTION>_<KEY>``), by default the last part of ``package``; a
-    section with an ``exposure`` field makes the stack one with a load balancer.
+    section with an ``exposure`` field makes the stack one with a load balancer. ``on_demand``:
+    the stack is built only when its class's ``wanted(settings)`` says so (``alarms``: when
+    ``[alarms]`` names subscribers), so the default synth does not have it.
     """
 
     name: str
@@ -45,6 +47,7 @@ class Registered:
     package: str = ""
     settings: str = ""
     section: str = ""
+    on_demand: bool = False
 
     def __post_init__(self) -> None:
         if not _STACK_NAME.match(self.name):
@@ -64,10 +67,12 @@ class Registered:
         return PROJECT_ROOT.joinpath(*self.package.split("."))
 
 
-# Deploy order: `state` first (it holds everyone's state), `network` next (the VPC the others
+# Deploy order: `state` first (it holds everyone's state), `alarms` next (the topics every
+# stack's alarms notify, when [alarms] names subscribers), `network` next (the VPC the others
 # use with network.mode = "shared"), then the others in this order.
 STACKS: tuple[Registered, ...] = (
     Registered("state", "StateStack"),
+    Registered("alarms", "AlarmsStack", on_demand=True),
     Registered("network", "NetworkStack"),
     Registered("stream-analytics", "StreamAnalyticsStack", settings="StreamSettings", section="stream"),
     Registered("model-serving", "ModelServingStack", section="serving"),

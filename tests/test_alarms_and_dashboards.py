@@ -160,7 +160,8 @@ class Built:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return Built(tmp_path_factory.mktemp("alarms") / "cdktf.out")
+    """The defaults and an alarm address: the `alarms` stack (built only with subscribers) is there too."""
+    return Built(tmp_path_factory.mktemp("alarms") / "cdktf.out", {"RAI_ALARMS_EMAILS": "oncall@example.com"})
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from modules.policy.rules import STATEFUL_TYPES
 from modules.stack import emulator
-from tests.conftest import EMULATOR_ENV, PROJECT_ROOT, PUBLIC_ENV, StackDoc, load_stacks, settings_from
+from tests.conftest import EMULATOR_ENV, PROD_ALARMS, PROJECT_ROOT, PUBLIC_ENV, StackDoc, load_stacks, settings_from
 
 # Settings that bring in resources the default synth lacks (e.g. the ASG fleet instead of
 # the Spot Fleet): each is synthesized for real AWS and for the emulator too.
@@ -18,8 +18,8 @@ from tests.conftest import EMULATOR_ENV, PROJECT_ROOT, PUBLIC_ENV, StackDoc, loa
 # prod ones carry the protections (prevent_destroy, deletion protection) the emulator lifts.
 VARIANTS = (
     ("stream-analytics", {"RAI_STREAM_FLEET_KIND": "asg"}),
-    ("stream-analytics", {"RAI_ENVIRONMENT": "prod"}),
-    ("model-serving", {"RAI_ENVIRONMENT": "prod"}),
+    ("stream-analytics", {"RAI_ENVIRONMENT": "prod", **PROD_ALARMS}),
+    ("model-serving", {"RAI_ENVIRONMENT": "prod", **PROD_ALARMS}),
     ("model-serving", PUBLIC_ENV),  # the WAF, the HTTPS listener (tests/test_public_round_trip.py)
 )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modules.config import load_settings
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROD_ALARMS, PROJECT_ROOT
 from tools.deploy import orchestrate, prechecks
 from tools.deploy.order import Refused
 from tools.deploy.round_trip import aws_client, emulator_terraform
@@ -40,6 +40,7 @@ def test_destroying_devs_state_leaves_prods_untouched(tmp_path: Path) -> None:
 
         def ready(action: str, env: str, with_state: bool = False) -> orchestrate.Ready:
             environ = {"RAI_EMULATOR_ENDPOINT": moto.endpoint, "RAI_TOOLING_STACKS": "state", "RAI_ENV": env}
+            environ |= PROD_ALARMS if env == "prod" else {}
             outdir = tmp_path / ("cdktf.out" if env == "dev" else f"cdktf.out.{env}")
             request = orchestrate.Request(action, with_state=with_state, auto_approve=True)
             return orchestrate.ready(request, outdir, load_settings(environ=environ))

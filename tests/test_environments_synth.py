@@ -13,7 +13,7 @@ import pytest
 
 from modules.config import Settings, load_settings
 from modules.config.environments import synth_outdir
-from tests.conftest import load_stacks
+from tests.conftest import PROD_ALARMS, load_stacks
 
 SMALL = "state,network"
 PROD_ACCOUNT = "222222222222"
@@ -33,8 +33,10 @@ def synth_env(root: Path, environ: dict[str, str]) -> tuple[Settings, dict[str, 
 def side_by_side(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Settings, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("checkout")
     return {
-        "dev": synth_env(root, {"RAI_ENV": "dev"}),
-        "prod": synth_env(root, {"RAI_ENV": "prod", "RAI_ACCOUNT_ID": PROD_ACCOUNT}),
+        # Both send their alarms to a team's topic (prod must name a destination), so both
+        # build the same resources and differ only in their names.
+        "dev": synth_env(root, {"RAI_ENV": "dev", **PROD_ALARMS}),
+        "prod": synth_env(root, {"RAI_ENV": "prod", "RAI_ACCOUNT_ID": PROD_ACCOUNT, **PROD_ALARMS}),
     }
 
 

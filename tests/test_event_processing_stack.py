@@ -359,11 +359,14 @@ def test_direct_mode_alarms_on_events_that_could_be_lost(direct: StackDoc) -> No
     assert "ApproximateAgeOfOldestMessage" not in found
 
 
-def test_alarm_topic_is_encrypted_and_emails_only_when_set(queued: StackDoc, direct: StackDoc) -> None:
+def test_alarm_topic_is_encrypted_and_an_address_sends_the_alarms_to_the_environments_topic(
+    queued: StackDoc, direct: StackDoc
+) -> None:
     assert one(queued, "aws_sns_topic")["kms_master_key_id"] == ref(queued, "aws_kms_key", "key/key", "arn")
     assert not resources(queued, "aws_sns_topic_subscription")
-    sub = one(direct, "aws_sns_topic_subscription")
-    assert (sub["protocol"], sub["endpoint"]) == ("email", "oncall@example.com")
+    assert not resources(direct, "aws_sns_topic_subscription") and not resources(direct, "aws_sns_topic")
+    (lookup,) = direct["data"]["aws_sns_topic"].values()
+    assert lookup["name"] == "resilient-ai-dev-alarms", "an address: the `alarms` stack's topic, subscribed there"
 
 
 def test_dashboard_shows_every_alarmed_metric(queued: StackDoc) -> None:

@@ -12,7 +12,15 @@ import pytest
 
 from modules.architectures.ha_failover.stack import detection_and_replacement_s
 from modules.config import Settings, SettingsError
-from tests.conftest import FLEET_VARIANT_ENV, StackDoc, one, resources, settings_from
+from tests.conftest import (
+    FLEET_VARIANT_ENV,
+    ONCALL_SECONDARY_TOPIC_ARN,
+    ONCALL_TOPIC_ARN,
+    StackDoc,
+    one,
+    resources,
+    settings_from,
+)
 
 
 @pytest.fixture
@@ -143,12 +151,15 @@ def test_secondary_region_runs_the_same_site_through_its_own_provider(
         "aws_autoscaling_group",
         "aws_launch_template",
         "aws_kms_key",
-        "aws_sns_topic",
         "aws_s3_object",
         "aws_autoscaling_lifecycle_hook",
     ):
         assert per_provider[(rtype, "default")] == per_provider[(rtype, "aws.secondary")] == 1, rtype
     assert per_provider[("aws_cloudwatch_metric_alarm", "aws.secondary")] == 11, "alarms in the region of their metrics"
+    topics = {a.get("provider", "default"): a["alarm_actions"] for a in resources(two, "aws_cloudwatch_metric_alarm")}
+    assert topics == {"default": [ONCALL_TOPIC_ARN], "aws.secondary": [ONCALL_SECONDARY_TOPIC_ARN]}, (
+        "each region's alarms notify the team's topic in that region"
+    )
     ssm = {d.get("provider", "default") for d in two["data"]["aws_ssm_parameter"].values()}
     assert ssm == {"default", "aws.secondary"}, "each region reads its own AMI"
     vpcs = {(d.get("provider", "default"), d["tags"]["Name"]) for d in two["data"]["aws_vpc"].values()}

@@ -278,11 +278,14 @@ def test_alarms_cover_errors_health_latency_capacity_and_cpu(ms: StackDoc) -> No
     assert all(a["alarm_actions"] == [topic] and a["ok_actions"] == [topic] for a in alarms.values())
 
 
-def test_alarm_topic_is_encrypted_and_mails_oncall_when_set(ms: StackDoc, prod: StackDoc) -> None:
+def test_alarm_topic_is_encrypted_and_an_address_makes_the_alarms_go_to_the_environments_topic(
+    ms: StackDoc, prod: StackDoc
+) -> None:
     assert one(ms, "aws_sns_topic")["kms_master_key_id"].startswith("${aws_kms_key.")
     assert "aws_sns_topic_subscription" not in ms["resource"]
-    sub = one(prod, "aws_sns_topic_subscription")
-    assert (sub["protocol"], sub["endpoint"]) == ("email", "oncall@example.com")
+    assert not resources(prod, "aws_sns_topic") and not resources(prod, "aws_sns_topic_subscription")
+    (lookup,) = prod["data"]["aws_sns_topic"].values()
+    assert lookup["name"] == "resilient-ai-prod-alarms", "the `alarms` stack's topic, which the address subscribes to"
 
 
 def test_key_lets_logs_and_alarms_use_it(ms: StackDoc) -> None:

@@ -377,7 +377,8 @@ def prod_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]
     from tests.conftest import load_stacks
 
     outdir = tmp_path_factory.mktemp("synth-prod") / "cdktf.out"
-    synth(settings_from({"RAI_ENVIRONMENT": "prod"}), outdir)
+    # E-mail: the `alarms` stack is built too, and judged in prod like the others.
+    synth(settings_from({"RAI_ENVIRONMENT": "prod", "RAI_ALARMS_EMAILS": "oncall@example.com"}), outdir)
     return load_stacks(outdir)
 
 
@@ -397,9 +398,9 @@ def test_the_emulator_synth_passes_on_the_real_aws_form_although_it_lifts_preven
     the policy ran before that adjustment, so the synth passes, while the JSON it wrote
     would break prod-stateful-protected."""
     from modules.app import synth
-    from tests.conftest import EMULATOR_ENV, load_stacks
+    from tests.conftest import EMULATOR_ENV, PROD_ALARMS, load_stacks
 
-    synth(settings_from({**EMULATOR_ENV, "RAI_ENVIRONMENT": "prod"}), tmp_path / "out", only=["state"])
+    synth(settings_from({**EMULATOR_ENV, "RAI_ENVIRONMENT": "prod", **PROD_ALARMS}), tmp_path / "out", only=["state"])
     written = load_stacks(tmp_path / "out")["state"]
     assert written["resource"]["aws_s3_bucket"]["bucket_3056591E"]["lifecycle"]["prevent_destroy"] is False
     assert {f.rule for f in evaluate(StackDocument("state", written))} == {"prod-stateful-protected"}

@@ -16,7 +16,7 @@ from modules.config import SettingsError, env_var, load_settings, settings_table
 from modules.config.settings import SECTIONS
 from modules.config.table import section_table
 from modules.core.names import bucket_name_problem
-from tests.conftest import PROJECT_ROOT, settings_from
+from tests.conftest import PROD_ALARMS, PROJECT_ROOT, settings_from
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -36,7 +36,7 @@ def test_embedded_defaults_are_valid_and_multi_az() -> None:
     assert (s.project, s.environment, s.region) == ("resilient-ai", "dev", "us-east-1")
     assert s.az_count >= 2, "fault tolerance needs at least two AZs by default"
     assert s.vpc_cidr == "10.0.0.0/16"
-    assert s.alarm_email == "" and s.emulator_endpoint == "" and not s.emulated
+    assert s.alarms.emails == () and s.emulator_endpoint == "" and not s.emulated
     assert s.state.bucket == "resilient-ai-dev-tfstate-us-east-1"
     assert s.state.key_prefix == "resilient-ai" and s.state.bootstrap_backend == "local"
     assert dict(s.tags) == {}
@@ -75,6 +75,7 @@ team = "ml-platform"
 def test_environment_overrides_file(tmp_path: Path) -> None:
     path = write(tmp_path, 'environment = "staging"\naz_count = 2\n[state]\nbucket = "from-file-bucket"\n')
     env = {"RAI_ENVIRONMENT": "prod", "RAI_STATE_BUCKET": "from-env-bucket", "RAI_TAGS": "team=ml, cost-center=42"}
+    env |= PROD_ALARMS
     s = load_settings(environ=env, settings_file=path)
     assert s.environment == "prod"
     assert s.az_count == 2, "a key the environment does not set keeps the file's value"
@@ -112,7 +113,7 @@ bucket = "Bad_Bucket"
     )
     problems = problems_of({"RAI_REGION": "mars-1", "RAI_ALARM_EMAIL": "nobody"}, path)
     text = "\n".join(problems)
-    for field_name in ("az_count", "vpc_cidr", "environment", "colour", "state.bucket", "region", "alarm_email"):
+    for field_name in ("az_count", "vpc_cidr", "environment", "colour", "state.bucket", "region", "alarms.emails"):
         assert field_name in text, f"{field_name} missing from:\n{text}"
     assert len(problems) == 7
     assert "from 2 to 6" in text and "lowercase letters" in text and "unknown setting" in text
@@ -156,7 +157,7 @@ def test_wrong_types_in_file_are_errors(tmp_path: Path) -> None:
     path = write(tmp_path, 'az_count = "3"\nalarm_email = 5\nstate = "bucket"\n[tags]\nteam = 1\n')
     text = "\n".join(problems_of(file=path))
     assert f"az_count = '3' (from {path}): must be an integer" in text, "a file value names the file"
-    assert f"alarm_email = 5 (from {path}): must be a string" in text
+    assert f"alarms.emails = 5 (from {path}, as alarm_email): must be a list of strings" in text
     assert f"state = 'bucket' (from {path}): must be a table ([state])" in text
     assert "tags.team = 1" in text
 
@@ -334,9 +335,9 @@ def test_bad_zone_ids_are_refused(env: dict[str, str], fragment: str) -> None:
 @pytest.mark.parametrize(
     ("environ", "protected"),
     [
-        ({"RAI_ENVIRONMENT": "prod"}, True),
+        ({"RAI_ENVIRONMENT": "prod", **PROD_ALARMS}, True),
         ({"RAI_ENVIRONMENT": "staging"}, False),
-        ({"RAI_ENVIRONMENT": "qa-2", "RAI_PROTECTED": "true"}, True),
+        ({"RAI_ENVIRONMENT": "qa-2", "RAI_PROTECTED": "true", **PROD_ALARMS}, True),
         ({"RAI_ENVIRONMENT": "prod", "RAI_PROTECTED": "false"}, False),
     ],
 )

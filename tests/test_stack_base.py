@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from modules.app import STACKS
 from modules.core.paths import PROJECT_ROOT
-from tests.conftest import EMULATOR_URL, StackDoc, settings_from
+from modules.registry import STACKS as REGISTERED
+from tests.conftest import EMULATOR_URL, PROD_ALARMS, StackDoc, settings_from
 
-REMOTE_STACKS = [name for name in STACKS if name != "state"]
+REMOTE_STACKS = [entry.name for entry in REGISTERED if entry.name != "state" and not entry.on_demand]
 
 
 def aws_provider(doc: StackDoc) -> dict[str, object]:
@@ -108,7 +108,9 @@ def test_finalize_judges_the_real_form_then_applies_the_emulator_adjustments() -
 
     app = cdktf.Testing.app()
     stack = BaseStack(
-        app, "probe", settings=settings_from({"RAI_EMULATOR_ENDPOINT": EMULATOR_URL, "RAI_ENVIRONMENT": "prod"})
+        app,
+        "probe",
+        settings=settings_from({"RAI_EMULATOR_ENDPOINT": EMULATOR_URL, "RAI_ENVIRONMENT": "prod", **PROD_ALARMS}),
     )
     key = KmsKey(stack, "key", enable_key_rotation=True, deletion_window_in_days=30)
     stack.protect_in_prod(key)

@@ -16,7 +16,7 @@ from modules.architectures.stream_analytics.observability import LEASE_OPERATION
 from modules.architectures.stream_analytics.stack import WORKER_DIR
 from modules.blocks.instance_template import AL2023_X86_64, InstanceTemplateProps, user_data
 from modules.config import SettingsError
-from tests.conftest import StackDoc, load_stacks, one, private_subnet_refs, resources, settings_from
+from tests.conftest import PROD_ALARMS, StackDoc, load_stacks, one, private_subnet_refs, resources, settings_from
 
 ALT_ENV = {
     "RAI_STREAM_FLEET_KIND": "asg",
@@ -122,7 +122,7 @@ def test_lease_table_is_deletion_protected_in_prod_only(sa: StackDoc) -> None:
     from modules.app import build_app
 
     assert one(sa, "aws_dynamodb_table")["deletion_protection_enabled"] is False
-    settings = settings_from({"RAI_ENVIRONMENT": "prod"})
+    settings = settings_from({"RAI_ENVIRONMENT": "prod", **PROD_ALARMS})
     app = build_app(settings, Path("/nonexistent"), only=["stream-analytics"])
     table = next(c for c in app.node.find_all() if c.node.id == "leases")
     assert table.deletion_protection_enabled_input is True  # type: ignore[attr-defined]

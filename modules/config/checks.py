@@ -273,7 +273,6 @@ AcmArn = Annotated[str, Strict(), arn("acm", resource="certificate/", note=_CERT
 SecondaryAcmArn = Annotated[
     str, Strict(), arn("acm", resource="certificate/", used_in="ha_failover.secondary_region", note=_CERTIFICATE_NOTE)
 ]
-SnsTopicArn = Annotated[str, Strict(), arn("sns")]
 ImageUri = Annotated[
     str,
     Strict(),

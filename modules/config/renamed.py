@@ -25,10 +25,16 @@ _SERVER_KEYS = (
 
 @dataclass(frozen=True)
 class Renamed:
-    """``old`` (section, key) is now ``new``: one setting or more, each (section, key)."""
+    """``old`` (section, key; section ``""`` for a top-level key) is now ``new``: one setting or
+    more, each (section, key)."""
 
     old: tuple[str, str]
     new: tuple[tuple[str, str], ...]
+
+    @property
+    def old_name(self) -> str:
+        """The old setting, dotted (a top-level key alone), for a message."""
+        return ".".join(part for part in self.old if part)
 
     @property
     def new_names(self) -> str:
@@ -45,4 +51,6 @@ RENAMED: tuple[Renamed, ...] = (
     Renamed(("load_balancer", "unhealthy_threshold"), (("serving", "unhealthy_threshold"),)),
     *(Renamed(("serving", key), (("model_server", key),)) for key in _SERVER_KEYS),
     Renamed(("serving", "max_batch_rows"), (("model_server", "max_rows_per_request"),)),
+    # One address, now one of a list: a string is read as a list of one.
+    Renamed(("", "alarm_email"), (("alarms", "emails"),)),
 )

@@ -30,12 +30,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from modules import registry
 from modules.config import checks
+from modules.config.alarms import AlarmsSettings, alarm_problems
 from modules.config.arns import arn_region_problems
 from modules.config.chaos import GROUP_SIZES, ChaosSettings, chaos_group_problems, chaos_problems
 from modules.config.checks import (
     DEFAULT_ZONE_IDS,
     AccountId,
-    Email,
     Endpoint,
     EnvironmentName,
     Exposure,
@@ -109,7 +109,6 @@ class Settings(BaseSettings):
         "without use1-az3 (almost no current instance types); another region needs its own",
     )
     vpc_cidr: VpcCidr = Field(default="10.0.0.0/16", description="VPC address range")
-    alarm_email: Email = Field(default="", description="e-mail subscribed to alarm topics; empty = no subscription")
     emulator_endpoint: Endpoint = Field(
         default="",
         description="AWS emulator URL (e.g. a moto server); empty = real AWS. "
@@ -128,6 +127,7 @@ class Settings(BaseSettings):
     fleet: FleetSettings = Field(default_factory=FleetSettings)
     ha_failover: HaFailoverSettings = Field(default_factory=HaFailoverSettings)
     chaos: ChaosSettings = Field(default_factory=ChaosSettings)
+    alarms: AlarmsSettings = Field(default_factory=AlarmsSettings)
 
     @model_validator(mode="after")
     def _rules_across_sections(self) -> Settings:
@@ -268,6 +268,12 @@ _JUDGES = {
         *(f"{section}.{key}" for section, key, _ in GROUP_SIZES),
     },
     "scaling": {"server_metrics.in_flight_target", "model_server.max_in_flight"},
+    "alarms": {
+        "environment",
+        "protected",
+        "ha_failover.secondary_region",
+        *(f"alarms.{key}" for key in AlarmsSettings.model_fields),
+    },
 }
 
 
@@ -286,6 +292,9 @@ def rules_across_sections(settings: Settings, bad: Collection[str] = ()) -> list
         found += chaos_group_problems(settings.chaos, {name: getattr(settings, name) for name in SECTIONS})
     if "scaling" in judged:
         found += server_metrics_problems(settings.server_metrics, settings.model_server)
+    if "alarms" in judged:
+        secondary = settings.ha_failover.secondary_region
+        found += alarm_problems(settings.alarms, secondary_region=secondary, protected=settings.is_protected)
     return found
 
 

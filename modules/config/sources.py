@@ -162,7 +162,7 @@ class EnvSource(PydanticBaseSettingsSource):
                 self.load.problems.append(f"{name}: unknown setting{did_you_mean(name, known)}")
                 continue
             path, info = known[name]
-            target = out.setdefault(path[0], {}) if len(path) == 2 else out
+            target = out.setdefault(path[0], {}) if len(path) == 2 and path[0] else out
             target[path[-1]] = _from_text(info.annotation, text)
             self.load.env_origins[path] = name
         move_renamed(out, self.load, None)
@@ -191,7 +191,7 @@ def old_env_names(settings_cls: type[BaseModel]) -> dict[str, tuple[tuple[str, .
 
 def _name(path: tuple[str, str], file: str | None) -> str:
     """How a source names a setting: its variable, or its key and the file."""
-    return env_var(*path) if file is None else f"{'.'.join(path)} in {file}"
+    return env_var(*path) if file is None else f"{'.'.join(p for p in path if p)} in {file}"
 
 
 def move_renamed(data: dict[str, Any], load: Load, file: str | None) -> None:
@@ -201,7 +201,7 @@ def move_renamed(data: dict[str, Any], load: Load, file: str | None) -> None:
         for new in entry.new:
             if isinstance(data.get(new[0]), dict) and new[1] in data[new[0]]:
                 load.by_new_name[new] = _name(new, file)
-        old = data.get(entry.old[0])
+        old = data.get(entry.old[0]) if entry.old[0] else data  # "": a top-level key
         if not isinstance(old, dict) or entry.old[1] not in old:
             continue
         if any(not isinstance(data.get(section, {}), dict) for section, _ in entry.new):
@@ -216,7 +216,7 @@ def move_renamed(data: dict[str, Any], load: Load, file: str | None) -> None:
             if file is None:
                 load.env_origins[new] = where
             else:
-                load.file_origins[new] = f"{file}, as {'.'.join(entry.old)}"
+                load.file_origins[new] = f"{file}, as {entry.old_name}"
 
 
 def _from_text(annotation: object, text: str) -> object:

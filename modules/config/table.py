@@ -49,7 +49,7 @@ def renamed_table() -> str:
     rows = ["| old setting (TOML) | old environment variable | now |", "|---|---|---|"]
     for entry in RENAMED:
         now = " and ".join(f"`{'.'.join(new)}` (`{env_var(*new)}`)" for new in entry.new)
-        rows.append(f"| `{'.'.join(entry.old)}` | `{env_var(*entry.old)}` | {now} |")
+        rows.append(f"| `{entry.old_name}` | `{env_var(*entry.old)}` | {now} |")
     return "\n".join(rows)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from constructs import Construct
 
-from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps, alarm_topic
+from modules.blocks.alarm_topic import TopicHandle
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.load_balancer import LoadBalancer, LoadBalancerProps, TargetGroupProps
@@ -23,6 +22,7 @@ from modules.blocks.network import https_egress
 from modules.blocks.web_acl import WebAcl
 from modules.config import Settings
 from modules.core.input_rules import LB_NAME_MAX
+from modules.patterns.alarm_routing import stack_alarm_topic
 from modules.patterns.exposure import Exposure, web_acl_if_public
 from modules.patterns.network import stack_network
 from modules.stack.base import protect_in_prod
@@ -49,9 +49,9 @@ class ServingFrontProps:
     encrypts: str  # what the key's description says it encrypts besides logs and alarm notifications
     egress_id: str  # construct id of the targets' HTTPS egress rule
     egress_description: str
-    # The ids of a topic created straight in the scope (topic, e-mail subscription), where the
-    # stack deployed it before the AlarmTopic construct existed: its Terraform addresses.
-    flat_topic_ids: tuple[str, str] | None = None
+    # The id of a topic created straight in the scope, where the stack deployed it before the
+    # AlarmTopic construct existed: its Terraform address.
+    flat_topic_id: str | None = None
 
 
 class ServingFront:
@@ -126,14 +126,17 @@ class ServingFront:
         )
         return self.load_balancer
 
-    def add_alarm_topic(self) -> SnsTopic:
-        """The site's alarm topic (id ``alarms``), encrypted with its key, e-mailing ``alarm_email``."""
-        props = AlarmTopicProps(
-            name=f"{self.props.prefix}-alarms", kms_key_arn=self.key.arn, email=self.settings.alarm_email
+    def add_alarm_topic(self) -> TopicHandle:
+        """The topic the site's alarms notify (:func:`~modules.patterns.alarm_routing.stack_alarm_topic`):
+        with no ``[alarms]`` destination its own (id ``alarms``), encrypted with its key."""
+        props = self.props
+        self.topic = stack_alarm_topic(
+            self.scope,
+            self.settings,
+            name=f"{props.prefix}-alarms",
+            kms_key_arn=self.key.arn,
+            region=props.region,
+            topic_id=props.flat_topic_id or "alarms",
+            flat=props.flat_topic_id is not None,
         )
-        if self.props.flat_topic_ids is None:
-            self.topic = AlarmTopic(self.scope, "alarms", props).topic
-        else:
-            topic_id, email_id = self.props.flat_topic_ids
-            self.topic = alarm_topic(self.scope, props, topic_id=topic_id, email_id=email_id)
         return self.topic

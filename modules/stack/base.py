@@ -25,12 +25,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from cdktf import LocalBackend, S3Backend, TerraformResource, TerraformStack
+from cdktf import LocalBackend, S3Backend, TerraformDataSource, TerraformResource, TerraformStack
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from constructs import Construct
 
+from modules.blocks.alarm_topic import TopicHandle
 from modules.blocks.alarms import AlarmSpec
 from modules.blocks.caller_identity import account_pin
 from modules.blocks.chaos import Chaos
@@ -70,13 +70,14 @@ class BaseStack(TerraformStack):
     would hold its state does not exist before it is applied.
 
     A stack sets what it builds of the declared contract: ``observability`` (what its
-    ``observe()`` returns), ``alarm_topic`` (where its alarms go), ``chaos`` (its experiments,
+    ``observe()`` returns), ``alarm_topic`` (where its alarms go: a stack that reads another's topic
+    deploys after it), ``chaos`` (its experiments,
     None when it has none or ``chaos.enabled`` is off). ``fault_claims`` are read from its
     folder's ``faults.py``.
     """
 
     observability: Observability
-    alarm_topic: SnsTopic | None
+    alarm_topic: TopicHandle | None
     chaos: Chaos | None
 
     def __init__(self, scope: Construct, name: str, *, settings: Settings, backend: Backend = "s3") -> None:
@@ -108,6 +109,12 @@ class BaseStack(TerraformStack):
         self.alarm_topic = None
         self.chaos = None
 
+    @classmethod
+    def wanted(cls, settings: Settings) -> bool:
+        """Whether the app builds this stack with ``settings``: every stack but those built on
+        demand (the registry's ``on_demand``), which say when."""
+        return True
+
     @property
     def alarm_specs(self) -> Mapping[str, Sequence[AlarmSpec]]:
         """The stack's alarm specs, by the prefix that names their alarms."""
@@ -133,6 +140,15 @@ class BaseStack(TerraformStack):
             **(self._emulator_provider_config() if self.settings.emulated else {}),
         )
 
+    def move_to_region(self, scope: Construct, alias: str, region: str) -> AwsProvider:
+        """Every resource and data source under ``scope`` managed by a provider in ``region``
+        (:meth:`region_provider`): call it once ``scope`` is complete."""
+        provider = self.region_provider(alias, region)
+        for node in scope.node.find_all():
+            if isinstance(node, TerraformResource | TerraformDataSource):
+                node.provider = provider
+        return provider
+
     def default_tags(self) -> dict[str, str]:
         return {
             **self.settings.tags,
@@ -146,14 +162,17 @@ class BaseStack(TerraformStack):
         protect_in_prod(self.settings, *resources)
 
     def finalize(self) -> None:
-        """Called once the stack is built, before ``app.synth()``: the resilience policy
-        judges the stack, then the emulator adjustments (if any) change it.
+        """Called once the stack is built, before ``app.synth()``: a stack whose alarms notify
+        another stack's topic deploys after it; the resilience policy judges the stack, then the
+        emulator adjustments (if any) change it.
 
         In that order, so the policy always evaluates the real-AWS form and the JSON
         written is the emulator's. Not as cdktf aspects: cdktf calls an aspect for every
         construct of the stack, each call a round trip from the jsii kernel to Python
         (about 500 for the app, ~1 s of every synth), to act on the stack alone.
         """
+        if self.alarm_topic is not None and self.alarm_topic.from_stack:
+            self.uses_stacks.add(self.alarm_topic.from_stack)
         self.resilience_policy.evaluate()
         if self.settings.emulated:
             emulator.apply_adjustments(self)

@@ -51,7 +51,7 @@ class ExampleQueueStack(BaseStack):
         )
         self.alarm_topic = AlarmTopic(
             self, "alarms", AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=key.key.arn)
-        ).topic
+        ).handle
         self.observability = observe(self, settings, prefix, topic_arn=self.alarm_topic.arn, dlq_name=dlq.queue.name)
         self.chaos = add_chaos(
             self,

@@ -148,6 +148,8 @@ def prepare(request: Request, settings: Settings, outdir: Path) -> tuple[Path, l
     staged = staged_synth(settings, chosen, outdir)
     try:
         deps = dependencies(staged)
+        # A stack built on demand (``alarms``) is in the synth only when the settings want it.
+        chosen = [name for name in chosen if name in deps]
         if request.action == "destroy":
             targets = destroy_targets(chosen, deps, with_state=request.with_state)
             # Refused on the synth alone: a protected environment's AWS account is not even asked.

@@ -131,7 +131,9 @@ def plan_all(
 def _in_deploy_order(outdir: Path, stacks: list[str] | None) -> list[Path]:
     from modules.app import STACKS
 
-    return [outdir / "stacks" / name for name in STACKS if not stacks or name in stacks]
+    # A stack built on demand (`alarms`) is not there unless the settings ask for it.
+    found = [outdir / "stacks" / name for name in STACKS if not stacks or name in stacks]
+    return [stack_dir for stack_dir in found if stack_dir.is_dir()]
 
 
 def _plan_aws(stacks: list[str] | None, color: bool) -> list[StackReview]:
@@ -156,6 +158,7 @@ def _plan_emulator(stacks: list[str] | None, color: bool) -> list[StackReview]:
         ensure_state_bucket(settings)
         outdir = PROJECT_ROOT / ".cache" / "plan-local" / "cdktf.out"
         synth(settings, outdir, wanted)
+        wanted = [name for name in wanted if (outdir / "stacks" / name).is_dir()]
         # A stack the others read at plan time (the shared `network`) must exist for their plans:
         # applied on this throwaway emulator once reviewed. `state`'s bucket is made above.
         read = {d for deps in stack_dependencies(outdir, wanted).values() for d in deps} - {STATE_STACK}

@@ -245,6 +245,8 @@ def _deploy_local(
         t = time.monotonic()
         outdir = Path(tmp) / "cdktf.out"
         synth(settings, outdir, wanted)
+        # A stack built on demand (`alarms`) is not there unless the settings ask for it.
+        wanted = [name for name in wanted if (outdir / "stacks" / name).is_dir()]
         log(f"synthesized {', '.join(wanted)} for the emulator in {time.monotonic() - t:.1f}s")
         tf = emulator_terraform(settings)
         dependencies = stack_dependencies(outdir, wanted)

@@ -69,10 +69,13 @@ def server_metrics_reference() -> str:
 
 @cache
 def default_stacks() -> dict[str, BaseStack]:
-    """Every registered stack, built (not synthesized) with the embedded default settings."""
+    """Every registered stack, built (not synthesized) with the embedded default settings and an
+    alarm address."""
     from modules.app import build_app  # imports every stack: only when a page needs them
 
-    defaults = load_settings(environ={}, settings_file=None)
+    # An alarm address beside the defaults: the `alarms` stack, built only when something
+    # subscribes, has its table too (no other stack's alarms depend on where they go).
+    defaults = load_settings(environ={"RAI_ALARMS_EMAILS": "oncall@example.com"}, settings_file=None)
     app = build_app(defaults, Path(tempfile.mkdtemp(prefix="docs-")))
     return {child.node.id: child for child in app.node.children if isinstance(child, BaseStack)}
 

@@ -34,7 +34,6 @@ from constructs import Construct
 
 from modules.architectures.event_processing.observability import observe
 from modules.architectures.event_processing.settings import EventProcessingSettings
-from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, logs_use_statement
@@ -45,6 +44,7 @@ from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.account_limits import check_lambda_concurrency
+from modules.patterns.alarm_routing import stack_alarm_topic
 from modules.stack.base import BaseStack
 
 HANDLER_DIR = PROJECT_ROOT / "handlers" / "event_processor"
@@ -153,11 +153,7 @@ class EventProcessingStack(BaseStack):
                 policy_statements=self._function_statements(bucket_arn),
             ),
         )
-        self.topic = AlarmTopic(
-            self,
-            "alarms",
-            AlarmTopicProps(name=f"{prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
-        )
+        self.topic = stack_alarm_topic(self, settings, name=f"{prefix}-alarms", kms_key_arn=self.key.arn)
         self.observability = observe(
             self,
             settings,
@@ -167,7 +163,7 @@ class EventProcessingStack(BaseStack):
             dlq_name=self.dlq.queue.name,
             queue_name=self.queue.queue.name if self.queue else None,
         )
-        self.alarm_topic = self.topic.topic
+        self.alarm_topic = self.topic
         # Triggers invoke the live alias; a new version reaches it only through a canary
         # that the error alarm stops and rolls back.
         self.canary = LambdaCanary(

@@ -183,5 +183,9 @@ class HaFailoverStack(BaseStack):
         if "secondary" in self.sites:
             outputs["secondary_alb_url"] = (self.sites["secondary"].load_balancer.url, "URL of the secondary site")
             outputs["secondary_asg_name"] = (self.fleets["secondary"].fleet.name, "group of the secondary site")
+            outputs["secondary_alarm_topic_arn"] = (
+                self.sites["secondary"].topic.arn,
+                "topic of the secondary's alarms",
+            )
         for key, (value, description) in outputs.items():
             TerraformOutput(self, key, value=value, description=description)

@@ -60,7 +60,7 @@ class ModelServingStack(BaseStack):
                 encrypts="images",
                 egress_id="tasks-https-out",
                 egress_description="HTTPS out: ECR, CloudWatch Logs, S3 (model) through NAT or endpoints",
-                flat_topic_ids=("alarms", "alarm-email"),
+                flat_topic_id="alarms",
             ),
         )
         self.key, self.exposure, self.network = front.key, front.props.exposure, front.network

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from modules.blocks.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.kms_key import KmsKey, KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
 from modules.blocks.network import Network
 from modules.config import Settings
+from modules.patterns.alarm_routing import stack_alarm_topic
 from modules.patterns.network import network_props, shared_network_name
 from modules.stack.base import protect_in_prod
 
 
 class NetworkRegion(Construct):
     """One region's VPC (the network block's defaults), the key of its flow logs and alarms,
-    and the topic its alarms notify."""
+    and the topic its alarms notify (its own unless ``[alarms]`` names where they go)."""
 
     def __init__(self, scope: Construct, id: str, settings: Settings, *, region: str) -> None:
         super().__init__(scope, id)
@@ -36,8 +36,6 @@ class NetworkRegion(Construct):
         )
         protect_in_prod(settings, self.key.key)
         self.network = Network(self, "network", network_props(settings, self.prefix, self.key.arn, region))
-        self.topic = AlarmTopic(
-            self,
-            "alarms",
-            AlarmTopicProps(name=f"{self.prefix}-alarms", kms_key_arn=self.key.arn, email=settings.alarm_email),
+        self.topic = stack_alarm_topic(
+            self, settings, name=f"{self.prefix}-alarms", kms_key_arn=self.key.arn, region=region
         )

@@ -38,7 +38,7 @@ class NetworkStack(BaseStack):
         if secondary:
             self.regions["secondary"] = NetworkRegion(self, "secondary", settings, region=secondary)
         self.observability = observe(self, settings, self.regions)
-        self.alarm_topic = self.regions["primary"].topic.topic
+        self.alarm_topic = self.regions["primary"].topic
         if secondary:
             provider = self.region_provider("secondary", secondary)
             for node in self.regions["secondary"].node.find_all():
@@ -59,4 +59,10 @@ class NetworkStack(BaseStack):
                 f"{key}public_subnet_ids",
                 value=net.public_subnet_ids,
                 description=f"public subnets of {site.prefix} (load balancers and NAT only), one per AZ",
+            )
+            TerraformOutput(
+                self,
+                f"{key}alarm_topic_arn",
+                value=site.topic.arn,
+                description=f"SNS topic the alarms of {site.prefix} ({site.region}) notify",
             )

@@ -15,19 +15,19 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
 )
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable
 from cdktf_cdktf_provider_aws.kinesis_stream import KinesisStream
-from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from modules.architectures.stream_analytics.settings import StreamSettings
-from modules.blocks.alarm_topic import AlarmTopicProps, alarm_topic
+from modules.blocks.alarm_topic import TopicHandle
 from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms
 from modules.blocks.dashboard import DashboardProps, Graph, dashboard
 from modules.blocks.iam import allow, policy_document
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
+from modules.patterns.alarm_routing import stack_alarm_topic
 from modules.stack.base import protect_in_prod
 from modules.stack.contract import Observability
 
@@ -49,19 +49,20 @@ class AlertRoutes:
     """Where the stack's alerts go: the topic (alarms and spot events) and the DLQ of spot
     events EventBridge could not deliver."""
 
-    topic: SnsTopic
+    topic: TopicHandle
     event_dlq: SqsQueue
 
 
 def alert_routes(scope: Construct, settings: Settings, prefix: str, account_id: str, *, key_arn: str) -> AlertRoutes:
     """The topic, the spot-event rules that publish to it and their DLQ, created in ``scope``
-    (the stack: their ids are Terraform addresses); ``key_arn`` encrypts the topic and the DLQ."""
+    (the stack: their ids are Terraform addresses); ``key_arn`` encrypts the topic and the DLQ.
+
+    The topic and its policy are the stack's only with no ``[alarms]`` destination; else the
+    spot events go where the alarms go, whose policy and key let EventBridge publish (the
+    ``alarms`` stack's do; docs/alarms.md says what the team's topic needs)."""
     cfg = settings.section(StreamSettings)
-    topic = alarm_topic(
-        scope,
-        AlarmTopicProps(name=f"{prefix}-alerts", kms_key_arn=key_arn, email=settings.alarm_email),
-        topic_id="alerts",
-        email_id="alerts-email",
+    topic = stack_alarm_topic(
+        scope, settings, name=f"{prefix}-alerts", kms_key_arn=key_arn, topic_id="alerts", flat=True
     )
     # An event EventBridge cannot deliver (topic policy, key or throttling) is kept here
     # with its reason (ERROR_CODE / ERROR_MESSAGE attributes), not dropped after the
@@ -109,34 +110,40 @@ def alert_routes(scope: Construct, settings: Settings, prefix: str, account_id: 
             )
         ),
     )
+    if topic.topic is not None:
+        _own_topic_policy(scope, topic.arn, account_id, rules)
+    return AlertRoutes(topic=topic, event_dlq=event_dlq)
+
+
+def _own_topic_policy(scope: Construct, topic_arn: str, account_id: str, rules: list[str]) -> None:
+    """The stack's own alerts topic: the account, the spot-event rules and the alarms publish."""
     SnsTopicPolicy(
         scope,
         "alerts-policy",
-        arn=topic.arn,
+        arn=topic_arn,
         policy=policy_document(
             allow(
                 "AccountManagesTopic",
                 ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes", "sns:SetTopicAttributes"],
-                topic.arn,
+                topic_arn,
                 principal={"AWS": f"arn:aws:iam::{account_id}:root"},
             ),
             allow(
                 "SpotEventRulesPublish",
                 "sns:Publish",
-                topic.arn,
+                topic_arn,
                 principal={"Service": "events.amazonaws.com"},
                 condition={"ArnEquals": {"aws:SourceArn": rules}},
             ),
             allow(
                 "AlarmsPublish",
                 "sns:Publish",
-                topic.arn,
+                topic_arn,
                 principal={"Service": "cloudwatch.amazonaws.com"},
                 condition={"StringEquals": {"aws:SourceAccount": account_id}},
             ),
         ),
     )
-    return AlertRoutes(topic=topic, event_dlq=event_dlq)
 
 
 def observe(

@@ -354,7 +354,9 @@ class StreamAnalyticsStack(BaseStack):
                 "SQS queue of spot events EventBridge could not deliver, with the reason",
             ),
             "fleet_id": (self.fleet_id, f"{self.settings.section(StreamSettings).fleet_kind} running the workers"),
-            "alerts_topic_arn": (self.topic.arn, "SNS topic of alarms and spot interruption/rebalance events"),
+            "alarm_topic_arn": (self.topic.arn, "SNS topic of alarms and spot interruption/rebalance events"),
+            # The name before every stack's topic output was alarm_topic_arn: kept for one release.
+            "alerts_topic_arn": (self.topic.arn, "deprecated: the same as alarm_topic_arn (removed next release)"),
             "launch_template_id": (self.template.launch_template.id, "launch template of the worker instances"),
         }
         for key, (value, description) in outputs.items():

@@ -34,6 +34,7 @@ from modules.blocks.python_function import PythonFunction, PythonFunctionProps
 from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.account_limits import CANARY_CONTROLLER_CONCURRENCY, check_lambda_concurrency
+from modules.patterns.alarm_routing import publish_statements
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.exposure import exposure
 from modules.patterns.network import network_stacks
@@ -233,6 +234,7 @@ class TargetGroupsStack(BaseStack):
                     allow("KeepTheRolloutState", ["ssm:GetParameter", "ssm:PutParameter"], self.canary_state.arn),
                     allow("EncryptTheState", ["kms:Encrypt", "kms:GenerateDataKey"], site.key.arn),
                     allow("PublishTheRollback", "sns:Publish", site.topic.arn),
+                    *publish_statements(site.topic, settings.region),
                 ),
             ),
         )
