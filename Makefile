@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
 PHONY_CANARY := canary-status canary-start canary-abort
-.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local
+.PHONY: $(PHONY_CANARY) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-handler bench-worker bench-stream-scale bench-server golden scorecard cost chaos graphviz wrk diagrams docs plan plan-local
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ lint: $(VENV)/.synced ## ruff, mypy and the layer contracts (import-linter, in p
 
 bench-server: $(VENV)/.synced wrk ## model server (ONNX MLP) vs raw onnxruntime and the machine limit: req/s, p50/p99 under wrk, JSON and binary tensors, with and without batching, median of RUNS (5) paired runs (not a test)
 	$(PY) -m tools.bench.server $(or $(SECONDS_PER_RUN),2) $(or $(RUNS),5)
+
+golden: $(VENV)/.synced ## write a golden set from a model you trust: MODEL=model.onnx INPUTS=rows.csv|rows.json [OUT=path] [TOLERANCE=output=abs]; <model>.golden.json beside the model by default
+	@test -n "$(MODEL)" -a -n "$(INPUTS)" || { echo "usage: make golden MODEL=path/model.onnx INPUTS=rows.csv|rows.json [OUT=...] [TOLERANCE=probabilities=0.0001]" >&2; exit 2; }
+	PYTHONPATH=handlers/model_server $(PY) -m model_server.golden_tool "$(MODEL)" "$(INPUTS)" $(if $(OUT),--out "$(OUT)") $(foreach t,$(TOLERANCE),--tolerance $(t))
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m tools.bench.synth --runs $(or $(RUNS),5)

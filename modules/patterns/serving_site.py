@@ -193,7 +193,7 @@ class ModelServerRegion(Construct):
                 log_retention_days=cfg.log_retention_days,
                 artifact_prefix=f"artifacts/{id}",
                 model_uri=self.settings.model_server.model_uri if model_uri is None else model_uri,
-                environment=server_environment(self.settings, self.stack, name),
+                environment=server_environment(self.settings, self.stack, name, model_uri),
                 # the checksum is of model_server.model_uri's bytes: another model (a canary) is not checked
                 model_sha256=self.settings.model_server.model_sha256 if model_uri is None else "",
                 fleet=fleet_props(

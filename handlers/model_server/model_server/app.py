@@ -15,6 +15,7 @@ bearer token (model_server.auth); a refusal is 401 before admission and before t
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -66,7 +67,9 @@ def create_app(
     )
     predictions = None
     if config.emf_namespace and config.prediction_metrics == "on":
-        predictions = Predictions(detect(model, config.prediction_kind), config.prediction_classes_max)
+        source = detect(model, config.prediction_kind)
+        logging.getLogger("model_server").info("prediction metrics: %s", source.describe())
+        predictions = Predictions(source, config.prediction_classes_max)
     state = State(config, model, metrics, batcher, unfit=unfit, predictions=predictions)
 
     emf = None

@@ -1,5 +1,6 @@
-"""The golden set: a small labelled sample that ships with a model version and that the model
-must answer right before the server says it is ready.
+"""A model's golden set, the labelled rows it must answer within tolerance before the server is ready.
+
+It is a small labelled sample that ships with each model version.
 
 A golden set is one JSON document, ``<model stem>.golden.json`` beside the model (the same
 folder or S3 prefix) unless ``GOLDEN_URI`` names another; ``GOLDEN_SHA256`` pins its bytes::

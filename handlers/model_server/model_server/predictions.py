@@ -1,6 +1,7 @@
-"""What the model predicts, in the server's EMF documents, per ``Service``, ``Model`` and
-``Version`` and interval, for successful infer calls only (a call answered with an error is
-never counted):
+"""What the model predicts, counted per class or as a distribution, in the server's EMF documents.
+
+Per ``Service``, ``Model`` and ``Version`` and interval, for successful infer calls only (a
+call answered with an error is never counted):
 
 * a classifier: ``Predictions`` (Count), dimensions ``[Service, Model, Version, Class]``: rows
   predicted as each class. ``Class`` is the model's label (its integer or string label output)
