@@ -143,3 +143,14 @@ def test_the_switches_are_read_at_start() -> None:
     )
     assert (Config().prediction_metrics, Config().prediction_classes_max) == ("on", 16)
     assert predictions.OTHER == "_other"
+
+
+def test_a_regressor_s_values_get_the_same_keys_one_by_one_and_with_numpy() -> None:
+    """A request of a few rows is counted in a loop (cheaper than numpy's fixed cost), a large
+    one with numpy: the same value lands on the same grid step either way."""
+    few = np.array([2.5, -40.0, 0.0, 1e-3, -1e-3, 1234.5, 3e7, 1e-15, np.nan, np.inf], dtype=np.float32)
+    one_by_one, vectorized = emf.Values(), emf.Values()
+    one_by_one.add_many(few)
+    vectorized.add_many(np.tile(few, 10))
+    assert {key: n * 10 for key, n in one_by_one.counts.items()} == vectorized.counts
+    assert sum(one_by_one.counts.values()) == 8, "NaN and infinity are not counted"

@@ -7,12 +7,11 @@ update, on the event loop's thread: no locks); :class:`EmfWriter` turns the wind
 one document per ``EMF_INTERVAL_S`` on a timer and starts the next window. A sink that
 fails drops that document and says so once on stderr; it never reaches a request.
 
-A distribution (``Latency``, ``BatchRequests``, ``BatchRows``) is written as
-``{"Values": [...], "Counts": [...]}``: each value once with how often it occurred, as
-CloudWatch's PutMetricData takes them and as AWS's own EMF writer (awslabs/metrique)
-emits them; at most 100 values per metric (the EMF limit for a metric's values).
-Latencies are kept on a logarithmic grid (2 % apart), so an interval of any load has a
-few dozen values; over 100, neighbours are merged (count-weighted mean).
+A distribution (``Latency``, ``BatchRequests``, ``BatchRows``, a regressor's
+``PredictedValue``) is written as ``{"Values": [...], "Counts": [...]}`` or, with
+``EMF_DISTRIBUTION=values``, as a plain array; at most 100 values per metric (the EMF limit
+for a metric's values); model_server.distributions keeps them. A classifier's rows per class
+are written by model_server.predictions, one short document per class.
 
 Why not the aws-embedded-metrics library: it keeps every observation and writes them as
 plain arrays (a busy interval would be thousands of values, split over many documents),
@@ -23,11 +22,7 @@ we do not want. What we need is one small document per interval; this module wri
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
-import itertools
-import math
-import operator
 import socket
 import sys
 import time
@@ -35,113 +30,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import orjson
 
 from model_server.config import Config, emf_socket
-from model_server.model import Array
+from model_server.distributions import GRID_STEP as GRID_STEP
+from model_server.distributions import MAX_VALUES as MAX_VALUES
+from model_server.distributions import PLAIN_VALUES as PLAIN_VALUES
+from model_server.distributions import VALUES_COUNTS as VALUES_COUNTS
+from model_server.distributions import Distribution as Distribution
+from model_server.distributions import Latencies as Latencies
+from model_server.distributions import Values as Values
 
-MAX_VALUES = 100  # values per metric in one EMF document
-GRID_STEP = 0.02  # latencies rounded to a grid 2 % apart: p99 within 1 %
-LOG_SCALE = 1 / math.log1p(GRID_STEP)
 DIMENSIONS = [["Service"], ["Service", "Model", "Version"]]  # Service alone: alarms survive a new model version
 SOCKET_TIMEOUT_S = 1.0
-VALUES_COUNTS, PLAIN_VALUES = "values_counts", "values"  # EMF_DISTRIBUTION: how a distribution is written
-
-
-class Distribution:
-    """How often each value occurred in the interval."""
-
-    __slots__ = ("counts",)
-
-    def __init__(self) -> None:
-        self.counts: dict[float, int] = {}
-
-    def add(self, value: float) -> None:
-        self.counts[value] = self.counts.get(value, 0) + 1
-
-    def value(self, key: float) -> float:
-        return key
-
-    def rounded(self, value: float) -> float:
-        return round(value, 4)
-
-    def written(self, form: str) -> dict[str, list[float]] | list[float] | None:
-        """The distribution as EMF_DISTRIBUTION says: :meth:`encode` or :meth:`plain`."""
-        return self.plain() if form == PLAIN_VALUES else self.encode()
-
-    def plain(self, limit: int = MAX_VALUES) -> list[float] | None:
-        """At most ``limit`` plain observations (:func:`spread`); None when nothing was observed."""
-        if not self.counts:
-            return None
-        keys = sorted(self.counts)
-        values = [self.value(k) for k in keys]
-        return [self.rounded(v) for v in spread(values, [self.counts[k] for k in keys], limit)]
-
-    def encode(self, limit: int = MAX_VALUES) -> dict[str, list[float]] | None:
-        """``{"Values", "Counts"}`` with at most ``limit`` values (neighbours merged,
-        count-weighted); None when nothing was observed."""
-        if not self.counts:
-            return None
-        keys = sorted(self.counts)  # a value grows with its key
-        counts: list[float] = [self.counts[k] for k in keys]
-        values = [self.value(k) for k in keys]
-        if len(keys) > limit:
-            size = math.ceil(len(keys) / limit)
-            groups = [(values[i : i + size], counts[i : i + size]) for i in range(0, len(keys), size)]
-            counts = [sum(c) for _, c in groups]
-            values = [sum(map(operator.mul, v, c)) / n for (v, c), n in zip(groups, counts, strict=True)]
-        return {"Values": [self.rounded(v) for v in values], "Counts": counts}
-
-
-def spread(values: Sequence[float], counts: Sequence[float], limit: int) -> list[float]:
-    """Plain observations for the ``values`` form: each value as often as it occurred when
-    they are at most ``limit`` in all, else ``limit`` evenly spaced quantiles (percentiles
-    hold; the sample count and sum are the quantiles', not the interval's)."""
-    total = sum(counts)
-    if total <= limit:
-        return [v for v, n in zip(values, counts, strict=True) for _ in range(int(n))]
-    edges = list(itertools.accumulate(counts))
-    return [values[bisect.bisect_right(edges, (i + 0.5) * total / limit)] for i in range(limit)]
-
-
-class Latencies(Distribution):
-    """Times in seconds, kept as milliseconds on a logarithmic grid ``GRID_STEP`` apart:
-    close latencies share a key, so an interval of any load has a few dozen keys."""
-
-    __slots__ = ()
-
-    def add(self, value: float) -> None:
-        key = round(math.log(value * 1000) * LOG_SCALE) if value > 0 else -(10**9)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    def value(self, key: float) -> float:
-        return math.exp(key / LOG_SCALE)
-
-
-class Values(Distribution):
-    """Any finite numbers (a regressor's predictions) on a signed logarithmic grid
-    ``GRID_STEP`` apart (each within 1 %); magnitudes below ``TINY`` count as 0. Keys grow
-    with the values: 0 for zero, ``+-(OFFSET + step)`` for positive and negative values."""
-
-    __slots__ = ()
-    TINY = 1e-12
-    OFFSET = 2000  # above -log(TINY) in steps: every nonzero key is away from 0
-
-    def add_many(self, values: Array) -> None:
-        finite = values[np.isfinite(values)]
-        big = np.abs(finite) >= self.TINY
-        steps = np.zeros(finite.shape, dtype=np.int64)
-        steps[big] = np.rint(np.log(np.abs(finite[big])) * LOG_SCALE).astype(np.int64) + self.OFFSET
-        counts = self.counts
-        for key in (np.sign(finite).astype(np.int64) * steps).tolist():
-            counts[key] = counts.get(key, 0) + 1
-
-    def value(self, key: float) -> float:
-        return 0.0 if key == 0 else math.copysign(math.exp((abs(key) - self.OFFSET) / LOG_SCALE), key)
-
-    def rounded(self, value: float) -> float:
-        return float(f"{value:.6g}")
 
 
 class Window:

@@ -115,7 +115,7 @@ class Predictions:
     def _values(self, window: Window, results: Mapping[str, Array]) -> None:
         out = results.get(self.source.output)
         if out is not None and out.size:
-            window.predicted.add_many(out.reshape(len(out), -1)[:, 0].astype(np.float64))
+            window.predicted.add_many(out.reshape(len(out), -1)[:, 0])
 
     def class_name(self, label: Any) -> str:
         name = self.names.get(label)
