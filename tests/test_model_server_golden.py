@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from model_server import golden, golden_tool
+from model_server.config import Config, ConfigError
 from model_server.model import OnnxModel
 
 from tests.test_model_server import ROW, model_path  # noqa: F401  # fixture
@@ -124,13 +125,14 @@ def test_the_server_refuses_to_start_with_a_bad_namespace_model_name_or_golden_s
     tmp_path: Path,
 ) -> None:
     model = model_with(tmp_path / "ok", model_path, json.loads(BUNDLED.read_text()))
-    for namespace in (":Team/Models", "   "):
-        code, out = refused({"MODEL_URI": str(model), "EMF_NAMESPACE": namespace})
-        assert code == 2 and f"EMF_NAMESPACE={namespace!r}" in out and "not blank, not starting with ':'" in out
     odd = tmp_path / "wïne v2.onnx"
     shutil.copy(model_path, odd)
-    code, out = refused({"MODEL_URI": str(odd)})
-    assert code == 2 and "the file's stem 'wïne v2'" in out and "rename the file or set MODEL_NAME" in out
+    code, out = refused({"MODEL_URI": str(odd), "EMF_NAMESPACE": ":Team/Models"})
+    assert code == 2, out
+    assert "EMF_NAMESPACE=':Team/Models'" in out and "not blank, not starting with ':'" in out
+    assert "the file's stem 'wïne v2'" in out and "rename the file or set MODEL_NAME" in out
+    with pytest.raises(ConfigError, match="EMF_NAMESPACE='   ': expected a CloudWatch namespace"):
+        Config.from_env({"EMF_NAMESPACE": "   "})
     code, out = refused({"MODEL_URI": str(model), "GOLDEN_SHA256": "0" * 64})
     assert code == 3 and "GOLDEN_SHA256 expects " + "0" * 64 in out
     code, out = refused({"MODEL_URI": str(model_path), "GOLDEN_REQUIRED": "true"})

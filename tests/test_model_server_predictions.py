@@ -5,7 +5,6 @@ successful calls, the kind told from the model's outputs; and the plain-array fo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,6 @@ from model_server.config import Config
 from model_server.model import OnnxModel
 from model_server.predictions import PredictionError, Predictions, Source, detect
 
-from tests.test_model_server import model_path  # noqa: F401  # fixture
 from tests.test_model_server_emf import State, check_emf, identity
 
 
@@ -52,10 +50,10 @@ def taken(predicted: Predictions, window: emf.Window, form: str = emf.VALUES_COU
     return docs
 
 
-def test_the_kind_is_told_from_the_model_s_outputs_or_set(model_path: Path) -> None:  # noqa: F811
-    wine = OnnxModel(model_path.read_bytes(), "wine")
-    assert detect(wine) == Source("classifier", "label")
-    assert detect(wine, "regressor") == Source("regressor", "label")
+def test_the_kind_is_told_from_the_model_s_outputs_or_set() -> None:
+    classifier = linear({"label": (1, "int64"), "probabilities": (3, "float")})  # as skl2onnx exports one
+    assert detect(classifier) == Source("classifier", "label")
+    assert detect(classifier, "regressor") == Source("regressor", "label")
     scores = linear({"probabilities": (3, "float")})
     assert detect(scores) == Source("classifier", "probabilities", argmax=True)
     regressor = linear({"y": (1, "float")})
