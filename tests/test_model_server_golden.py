@@ -203,3 +203,12 @@ def test_make_golden_writes_a_set_the_model_passes(model_path: Path, tmp_path: P
     assert golden_tool.main([str(model_path), str(inputs), "--out", str(out)]) == 2
     inputs.write_text("")
     assert golden_tool.main([str(model_path), str(inputs), "--out", str(out)]) == 2
+
+
+def test_bad_golden_variables_are_named() -> None:
+    with pytest.raises(ConfigError) as refusal:
+        Config.from_env({"GOLDEN_SHA256": "xyz", "GOLDEN_URI": " s3://a/b", "GOLDEN_REQUIRED": "maybe"})
+    text = str(refusal.value)
+    assert "GOLDEN_SHA256='xyz': expected 64 hex digits" in text
+    assert "GOLDEN_URI=' s3://a/b': expected a path or s3://bucket/key" in text
+    assert "GOLDEN_REQUIRED='maybe': expected true" in text

@@ -82,8 +82,6 @@ class Config:
             "PORT": ("port", int, lambda v: 1 <= v <= 65535),
             "MODEL_URI": ("model_uri", str, bool),
             "MODEL_SHA256": ("model_sha256", str, lambda v: bool(_SHA256.fullmatch(v))),
-            "GOLDEN_URI": ("golden_uri", str, lambda v: v == v.strip()),
-            "GOLDEN_SHA256": ("golden_sha256", str, lambda v: bool(_SHA256.fullmatch(v))),
             "MAX_IN_FLIGHT": ("max_in_flight", int, lambda v: v >= 1),
             "MAX_BATCH_ROWS": ("max_batch_rows", int, lambda v: v >= 1),
             "MAX_BATCH_SIZE": ("max_batch_size", int, lambda v: v >= 0),
@@ -165,6 +163,8 @@ _EMF: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = 
 _CHOICES: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = {
     "MODEL_NAME": ("model_name", str, lambda v: bool(_NAME.fullmatch(v)), NAME_RULE),
     "MODEL_VERSION": ("model_version", str, lambda v: bool(_NAME.fullmatch(v)), NAME_RULE),
+    "GOLDEN_URI": ("golden_uri", str, lambda v: v == v.strip(), "a path or s3://bucket/key, no spaces around"),
+    "GOLDEN_SHA256": ("golden_sha256", str, lambda v: bool(_SHA256.fullmatch(v)), "64 hex digits"),
     "EMF_DISTRIBUTION": (
         "emf_distribution",
         str,
