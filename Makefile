@@ -27,7 +27,7 @@ TRUE_VALUES := 1 yes true
 
 PHONY_CANARY := canary-status canary-start canary-abort
 PHONY_ALARMS := alarms-test
-.PHONY: $(PHONY_CANARY) $(PHONY_ALARMS) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight deploy destroy
+.PHONY: $(PHONY_CANARY) $(PHONY_ALARMS) help setup synth cdktf-synth test test-fast validate checkov deploy-local lint settings-table bench-synth bench-canary-drift bench-handler bench-worker bench-stream-scale bench-server golden scorecard cost chaos graphviz wrk diagrams docs plan plan-local preflight deploy destroy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,10 @@ bench-server: $(VENV)/.synced wrk ## model server (ONNX MLP) vs raw onnxruntime 
 
 bench-canary-drift: $(VENV)/.synced ## the canary's prediction divergence: identical models by chance at a 10 % step vs a label-permuted model (not a test)
 	$(PY) -m tools.bench.canary_drift
+
+golden: $(VENV)/.synced ## write a golden set from a model you trust: MODEL=model.onnx INPUTS=rows.csv|rows.json [OUT=path] [TOLERANCE=output=abs]; <model>.golden.json beside the model by default
+	@test -n "$(MODEL)" -a -n "$(INPUTS)" || { echo "usage: make golden MODEL=path/model.onnx INPUTS=rows.csv|rows.json [OUT=...] [TOLERANCE=probabilities=0.0001]" >&2; exit 2; }
+	PYTHONPATH=handlers/model_server $(PY) -m model_server.golden_tool "$(MODEL)" "$(INPUTS)" $(if $(OUT),--out "$(OUT)") $(foreach t,$(TOLERANCE),--tolerance $(t))
 
 bench-synth: $(VENV)/.synced ## synth benchmark: jsii floor vs eager vs lazy provider import (RUNS=5)
 	$(PY) -m tools.bench.synth --runs $(or $(RUNS),5)

@@ -23,7 +23,7 @@ from tools.bench.server_measure import (
     session,
     summarize,
 )
-from tools.bench.server_points import EMF, EMF_PAIRS, POINTS, in_order
+from tools.bench.server_points import EMF, EMF_PAIRS, NO_PREDICTIONS, PAIRS, POINTS, PREDICTIONS, in_order
 from tools.bench.server_report import cpu_model, emf_comparison, targets, versions
 from tools.bench.server_wrk import Result, binary_body, parse_wrk, wrk_script
 from tools.harness.model_server_process import train_default_model
@@ -143,15 +143,21 @@ def test_emf_on_is_judged_run_by_run_against_the_emf_off_run_beside_it() -> None
         (EMF, 16, "json"): runs((990, 10), (480, 20), (1000, 11)),
         ("batching", 64, "json"): runs((3000, 20), (3000, 20), (3000, 20)),
         (EMF, 64, "json"): runs((2800, 20), (2850, 22), (2900, 23)),
+        # the prediction metrics' pair: within target at both concurrencies
+        (NO_PREDICTIONS, 16, "json"): runs((1000, 10), (1000, 10), (1000, 10)),
+        (PREDICTIONS, 16, "json"): runs((990, 10), (995, 10), (1000, 10)),
+        (NO_PREDICTIONS, 64, "json"): runs((3000, 20), (3000, 20), (3000, 20)),
+        (PREDICTIONS, 64, "json"): runs((2950, 20), (2990, 20), (3000, 20)),
     }
     verdicts = emf_comparison(results)
     # 16 clients: the slow second run was slow on both sides (0.96), the median pair is 0.99
-    assert [ok for _, ok in verdicts] == [True, True, True, False, False, False], verdicts
-    assert "req/s 0.990 (0.960-1.000)" in verdicts[0][0]
+    assert [ok for _, ok in verdicts] == [True, True, True, False, False, False] + [True] * 6, verdicts
+    assert "req/s 0.990 (0.960-1.000)" in verdicts[0][0] and "EMF on/off" in verdicts[0][0]
+    assert "16 clients, batching, prediction metrics on/off: req/s 0.995" in verdicts[6][0]
     even, odd = in_order(0), in_order(1)
     assert set(even) == set(odd) == set(POINTS)
-    for clients in (16, 64):
-        on, off = (EMF, clients, "json"), ("batching", clients, "json")
+    for clients, (on_server, off_server) in ((c, pair) for c in (16, 64) for pair in PAIRS.items()):
+        on, off = (on_server, clients, "json"), (off_server, clients, "json")
         for order in (even, odd):
             assert order.count(on) == order.count(off) == EMF_PAIRS
             first = order.index(on) if order.index(on) < order.index(off) else order.index(off)

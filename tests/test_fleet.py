@@ -433,6 +433,7 @@ def test_boot_script_ships_the_servers_metric_documents_through_the_agent_tailin
     assert emf == {
         "EMF_NAMESPACE": "ResilientAI/ModelServer",
         "EMF_INTERVAL_S": "10",
+        "EMF_DISTRIBUTION": "values_counts",
         "EMF_SERVICE": "demo",
         "EMF_SINK": "stdout",
     }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -87,6 +88,8 @@ def check_emf(doc: dict[str, Any]) -> None:
                 assert set(value) == {"Values", "Counts"}
                 assert 1 <= len(value["Values"]) == len(value["Counts"]) <= 100
                 assert all(math.isfinite(v) for v in value["Values"]) and all(c > 0 for c in value["Counts"])
+            elif isinstance(value, list):  # EMF_DISTRIBUTION=values: plain observations
+                assert 1 <= len(value) <= 100 and all(math.isfinite(v) for v in value)
             else:
                 assert isinstance(value, int | float) and math.isfinite(value), metric
 
@@ -207,6 +210,7 @@ class State:
         self.window = emf.Window(time.perf_counter())
         self.in_flight = 0
         self.draining = False
+        self.unfit: str | None = None
 
 
 class Broken:
@@ -238,11 +242,12 @@ def test_the_udp_sink_sends_one_datagram_per_document() -> None:
 # --- the server process ------------------------------------------------------------------------
 
 
-def emf_lines(log: Path) -> list[dict[str, Any]]:
+def emf_lines(log: Path, *, classes: bool = False) -> list[dict[str, Any]]:
+    """The server's own documents, or with ``classes`` a classifier's one-per-class documents."""
     docs = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"_aws"')]
     for doc in docs:
         check_emf(doc)
-    return docs
+    return [doc for doc in docs if ("Class" in doc) == classes]
 
 
 def total(docs: list[dict[str, Any]], name: str) -> int:
@@ -278,6 +283,19 @@ def test_the_server_writes_one_document_per_interval_that_counts_every_call(mode
     assert sum(batches) == 302, "one onnxruntime call per request at one client (the bad body never ran)"
     assert max(doc["InFlight"] for doc in docs) > 0 and docs[0]["Draining"] == 0 and docs[-1]["Draining"] == 1
     assert {(d["Service"], d["Model"], d["Version"]) for d in docs} == {("model-server", "wine", "7")}
+    assert {d["GoldenSetFailed"] for d in docs} == {0}, "no golden set beside this model: served unchecked"
+    # what the model predicted: the rows of the successful calls only (not the 503s, not the 400)
+    predicted = emf_lines(log, classes=True)
+    assert {tuple(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) for d in predicted} == {
+        ("Service", "Model", "Version", "Class")
+    }
+    assert {m["Name"]: m["Unit"] for d in predicted for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {
+        "Predictions": "Count"
+    }
+    per_class = {d["Class"]: 0 for d in predicted}
+    for d in predicted:
+        per_class[d["Class"]] += d["Predictions"]
+    assert per_class == {"0": 2 * 2 + 300 * 3}, "ROW is class 0: every row of every successful call"
 
 
 @pytest.mark.slow
@@ -341,12 +359,13 @@ def test_the_tcp_sink_delivers_the_documents_to_the_agent(
         assert [srv.infer([ROW])[0] for _ in range(20)] == [200] * 20
         time.sleep(1.5)
     deadline = time.monotonic() + 5
-    while sum(json.loads(line)["Requests"] for line in lines) < 20:
+    while sum(json.loads(line).get("Requests", 0) for line in lines) < 20:
         assert time.monotonic() < deadline, lines
         time.sleep(0.05)
     docs = [json.loads(line) for line in lines]
     for doc in docs:
         check_emf(doc)
+    docs = [doc for doc in docs if "Class" not in doc]  # the server's own; a classifier's per class besides
     assert total(docs, "Requests") == 20 and len(docs) >= 2
     assert "_aws" not in log.read_text(), "to the agent, not to stdout"
 
@@ -367,6 +386,8 @@ def test_an_agent_that_is_down_never_touches_serving(model_path: Path, tmp_path:
         assert srv.wait(15) == 0
         elapsed = time.monotonic() - started
     warnings = [line for line in log.read_text().splitlines() if "EMF document dropped" in line]
-    # once per interval, each document counted, and the last one at shutdown
+    # once per interval, and the last one at shutdown; each document counted (the server's own and,
+    # once a class was seen, the classifier's one for that class)
     assert elapsed - 1 <= len(warnings) <= elapsed + 3, (len(warnings), elapsed)
-    assert f"({len(warnings)} so far)" in warnings[-1]
+    so_far = re.search(r"\((\d+) so far\)", warnings[-1])
+    assert so_far and len(warnings) < int(so_far.group(1)) <= 2 * len(warnings)

@@ -158,8 +158,12 @@ def test_model_location_is_in_the_environment(ms: StackDoc, prod: StackDoc) -> N
     served = {e["name"]: e["value"] for e in container(ms)["environment"]}["MODEL_NAME"]
     assert (served, env["MODEL_NAME"]) == ("wine", "v2")
     task_policy = next(p for p in resources(prod, "aws_iam_role_policy") if "s3:GetObject" in p["policy"])
-    (statement,) = json.loads(task_policy["policy"])["Statement"]
-    assert statement["Resource"] == "arn:aws:s3:::models-bucket/wine/v2.json", "read that one object, nothing else"
+    statements = json.loads(task_policy["policy"])["Statement"]
+    assert [st["Resource"] for st in statements] == [
+        "arn:aws:s3:::models-bucket/wine/v2.json",
+        "arn:aws:s3:::models-bucket/wine/v2.golden.json",
+    ], "read the model and its golden set, nothing else"
+    assert env["GOLDEN_URI"] == "s3://models-bucket/wine/v2.golden.json", "the set beside the model"
 
 
 def test_service_runs_two_tasks_in_private_subnets_without_public_ips(ms: StackDoc) -> None:

@@ -146,6 +146,7 @@ def test_model_serving_task_publishes_as_the_service_its_alarms_and_scaling_read
     assert {k: v for k, v in env.items() if k.startswith("EMF_")} == {
         "EMF_NAMESPACE": NAMESPACE,
         "EMF_INTERVAL_S": "10",
+        "EMF_DISTRIBUTION": "values_counts",
         "EMF_SERVICE": "resilient-ai-dev-serving",
         "EMF_SINK": "stdout",
     }

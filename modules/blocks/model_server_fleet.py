@@ -98,7 +98,14 @@ def template_props(props: ModelServerFleetProps, log_group_name: str, log_group_
                 "*",  # PutMetricData has no resource; the condition pins the namespace
                 condition={"StringEquals": {"cloudwatch:namespace": AGENT_NAMESPACE}},
             ),
-            *filter(None, [s3_object_read(props.model_uri, "ReadTheModel")]),
+            *filter(
+                None,
+                [
+                    s3_object_read(props.model_uri, "ReadTheModel"),
+                    # the server reads its golden set where GOLDEN_URI says (beside an s3:// model)
+                    s3_object_read(props.environment.get("GOLDEN_URI", ""), "ReadTheGoldenSet"),
+                ],
+            ),
         ],
         managed_policy_arns=(SSM_MANAGED_CORE,),  # Session Manager instead of SSH: no port 22 anywhere
         log_group_name=log_group_name,

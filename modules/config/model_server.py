@@ -3,12 +3,24 @@ stack that runs it: `model-serving` (Fargate tasks), `ha-failover` and `target-g
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict
 
-from modules.config.checks import Int, ModelUri, Section, Sha256, between
-from modules.core.input_rules import MaxBodyBytes
+from modules.config.checks import Bool, Int, ModelUri, Section, Sha256, between
+from modules.core.input_rules import S3_OBJECT_URI_ALLOWED, MaxBodyBytes, object_or_path, where
+
+GOLDEN_SUFFIX = ".golden.json"  # the server's default: <model stem>.golden.json beside the model
+
+GoldenUri = Annotated[
+    str,
+    Strict(),
+    where(
+        object_or_path,
+        f"empty (<model stem>{GOLDEN_SUFFIX} beside the model), an absolute path, or {S3_OBJECT_URI_ALLOWED}",
+    ),
+]
 
 
 class ModelServerSettings(Section):
@@ -44,3 +56,46 @@ class ModelServerSettings(Section):
     infer_threads: Annotated[Int, between(1, 64)] = Field(
         default=1, description="onnxruntime calls a server runs at once (each on one thread)"
     )
+    golden_uri: GoldenUri = Field(
+        default="",
+        description="the model's golden set (labelled rows it must answer within tolerance before the server is "
+        f"ready): an `s3://` URI or a path; empty = `<model stem>{GOLDEN_SUFFIX}` beside the model (a canary's "
+        "other model: always beside it)",
+    )
+    golden_sha256: Sha256 = Field(
+        default="",
+        description="SHA-256 of the golden set's bytes: other bytes stop the server at start; empty = not checked "
+        "(like `model_sha256`, for `model_uri`'s set only)",
+    )
+    golden_required: Bool = Field(
+        default=True,
+        description="a model without a golden set does not start; false = it serves unchecked (a warning in its log)",
+    )
+    prediction_metrics: Bool = Field(
+        default=True,
+        description="the servers write what the model predicts (per class, or the distribution of its first output) "
+        "in their EMF metrics: what a canary is judged on",
+    )
+    prediction_kind: Literal["auto", "classifier", "regressor"] = Field(
+        default="auto",
+        description="classifier (rows per class) or regressor (distribution of the first output); auto = from the "
+        "model's outputs (an integer or string label, or scores named like probabilities: a classifier)",
+    )
+    prediction_classes_max: Annotated[Int, between(1, 1000)] = Field(
+        default=16,
+        description="distinct classes a server names in its prediction metrics; the rest are counted as `_other`",
+    )
+
+
+def golden_beside(model_uri: str) -> str:
+    """``<stem>.golden.json`` in the model's folder or S3 prefix (as the server looks for it)."""
+    head, slash, name = model_uri.rpartition("/")
+    return f"{head}{slash}{PurePosixPath(name).stem}{GOLDEN_SUFFIX}"
+
+
+def golden_set_uri(server: ModelServerSettings, model_uri: str | None = None) -> str:
+    """Where the server loading ``model_uri`` (None: ``server.model_uri``) finds its golden set;
+    empty for the bundled model (its set is in the image, beside it)."""
+    if model_uri is None or model_uri == server.model_uri:
+        return server.golden_uri or (golden_beside(server.model_uri) if server.model_uri else "")
+    return golden_beside(model_uri) if model_uri else ""

@@ -3,7 +3,7 @@ and the alarms and scaling that read them, in `model-serving`, `ha-failover` and
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -29,13 +29,22 @@ EmfIntervalS = Annotated[
 class ServerMetricsSettings(Section):
     """The model server's own metrics and the alarms and scaling on them (the three serving stacks)."""
 
-    namespace: CloudWatchNamespace = Field(
+    namespace: Annotated[
+        CloudWatchNamespace,
+        check(lambda v: "a namespace not starting with ':' (CloudWatch refuses it)" if v.startswith(":") else None),
+    ] = Field(
         default="ResilientAI/ModelServer",
         description="CloudWatch namespace the servers publish their metrics in (dimension `Service`: one value "
         "per fleet or service)",
     )
     interval_s: EmfIntervalS = Field(
         default=10, description="each server writes one metrics document per this many seconds"
+    )
+    distribution: Literal["values_counts", "values"] = Field(
+        default="values_counts",
+        description="how a distribution (latency, predicted values) is written: `values_counts` = each value once "
+        "with its count (AWS's own libraries' form); `values` = at most 100 plain values (the EMF specification's "
+        "form), for an account where the other is refused",
     )
     p99_latency_alarm_ms: Annotated[Int, between(1, 60000)] = Field(
         default=500,

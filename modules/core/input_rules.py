@@ -378,12 +378,14 @@ def s3_object_uri_problem(uri: str) -> str | None:
     return S3_OBJECT_URI_ALLOWED
 
 
+def object_or_path(v: str) -> bool:
+    """Empty, an absolute path, or the s3:// URI of one object (what a server reads at start)."""
+    return v == "" or bool(re.fullmatch(r"/\S+", v)) or (v.startswith("s3://") and not s3_object_uri_problem(v))
+
+
 # Where a model server loads its model from; the s3:// form is the object its role may read.
 ModelUri = Annotated[
     str,
     Strict(),
-    where(
-        lambda v: v == "" or re.fullmatch(r"/\S+", v) or (v.startswith("s3://") and not s3_object_uri_problem(v)),
-        f"empty (the model built into the image), an absolute path, or {S3_OBJECT_URI_ALLOWED}",
-    ),
+    where(object_or_path, f"empty (the model built into the image), an absolute path, or {S3_OBJECT_URI_ALLOWED}"),
 ]

@@ -191,9 +191,12 @@ class FargateService:
             name_prefix="model-serving-task-",
             assume_role_policy=assume_role_policy("ecs-tasks.amazonaws.com"),
         )
-        model_read = s3_object_read(self.settings.model_server.model_uri)
-        if model_read is not None:
-            IamRolePolicy(scope, "task-policy", role=self.task_role.id, policy=policy_document(model_read))
+        reads = [
+            s3_object_read(self.settings.model_server.model_uri),
+            s3_object_read(self.props.environment.get("GOLDEN_URI", "")),  # the model's golden set
+        ]
+        if any(reads):
+            IamRolePolicy(scope, "task-policy", role=self.task_role.id, policy=policy_document(*filter(None, reads)))
 
     def _task_definition(self) -> EcsTaskDefinition:
         settings, props = self.settings, self.props

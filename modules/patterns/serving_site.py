@@ -212,7 +212,7 @@ class ModelServerRegion(Construct):
                 artifact_prefix=f"artifacts/{id}",
                 model_uri=self.settings.model_server.model_uri if model_uri is None else model_uri,
                 environment={
-                    **server_environment(self.settings, self.stack, name),
+                    **server_environment(self.settings, self.stack, name, model_uri),
                     **({"MODEL_NAME": model_name} if model_name else {}),
                 },
                 # the checksum is of model_server.model_uri's bytes: another model (a canary) is not checked

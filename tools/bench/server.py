@@ -17,18 +17,20 @@ shared machine it moves far less than req/s, and beside the raw call's CPU time 
 the server costs on top of the model.
 
 A third server is the batching one with CloudWatch EMF on (``EMF_NAMESPACE``, a document every
-second to stdout, here a file); at 16 and 64 clients each of its runs is paired with the
-EMF-off server's run just before or after it, ``EMF_PAIRS`` pairs per run back to back (the
-order alternates from pair to pair and from run to run). The two
-batching servers of that pair are started anew for every run (in swapped order every other
+second to stdout, here a file; prediction metrics off, as EMF was before them); at 16 and 64
+clients each of its runs is paired with the EMF-off server's run just before or after it,
+``EMF_PAIRS`` pairs per run back to back (the order alternates from pair to pair and from run
+to run). A second pair measures the prediction metrics the same way: EMF on with them off
+against EMF on with them on (the server's default). The
+batching servers of the pairs are started anew for every run (in swapped order every other
 run): a difference between two particular processes (the core each lands on, its memory
 layout) would otherwise stay on one side of every pair.
 
 Targets (docs/model-server-benchmark.md): one client, p50 <= the model's own time + 0.5 ms;
 16 clients without batching >= 0.9x raw; 64 clients with batching >= 1.6x raw and >= 0.7x
-the machine limit in rows/s; RSS of each server process <= 131 MiB; EMF on over off, in
-req/s >= 0.97, in p99 <= 1.05 and in the server's CPU time per request <= 1/0.97, at 16
-and 64 clients.
+the machine limit in rows/s; RSS of each server process <= 131 MiB; EMF on over off, and
+prediction metrics on over off, in req/s >= 0.97, in p99 <= 1.05 and in the server's CPU
+time per request <= 1/0.97, at 16 and 64 clients.
 
 The points and their order are in tools.bench.server_points, the load (wrk) in
 server_wrk, the readings and their spread in server_measure, the report and the targets

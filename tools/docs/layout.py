@@ -19,6 +19,7 @@ KINDS = {
     "Dockerfile": "the model server's container image (non-root, read-only root filesystem)",
     ".dockerignore": "what the image build leaves out",
     "model.json": "the bundled model the handler scores records with",
+    "wine.golden.json": "the bundled model's golden set: rows it must answer the same before the server is ready",
     "Pipfile": "checkov's own environment (its pins clash with the project's)",
     "Pipfile.lock": "its lock",
     "prices.toml": "the dated price table `make cost` reads",

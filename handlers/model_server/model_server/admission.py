@@ -117,7 +117,11 @@ class Admission:
         if problem is not None:
             return problem
         model = state.model
-        doc = {"name": model.name, "ready": not state.draining} if target.action == "ready" else model.metadata()
+        if target.action != "ready":
+            return Answer(200, orjson.dumps(model.metadata()), {"content-type": JSON})
+        doc: dict[str, Any] = {"name": model.name, "ready": state.ready}
+        if not state.ready:
+            doc["reason"] = state.not_ready_reason()
         return Answer(200, orjson.dumps(doc), {"content-type": JSON})
 
     def _refusal(self, scope: Scope, path: str) -> str | None:

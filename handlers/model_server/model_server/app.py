@@ -15,6 +15,7 @@ bearer token (model_server.auth); a refusal is 401 before admission and before t
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +34,7 @@ from model_server.infer import JSON
 from model_server.metrics import CONTENT_TYPE, Metrics
 from model_server.model import OnnxModel
 from model_server.openapi import document_model_routes
+from model_server.predictions import Predictions, detect
 from model_server.state import State
 
 EXTENSIONS = ["binary_tensor_data"]
@@ -43,10 +45,16 @@ def _json(doc: Any, status: int = 200) -> Response:
 
 
 def create_app(
-    config: Config, model: OnnxModel, metrics: Metrics | None = None, verifier: JwtVerifier | None = None
+    config: Config,
+    model: OnnxModel,
+    metrics: Metrics | None = None,
+    verifier: JwtVerifier | None = None,
+    unfit: str | None = None,
 ) -> tuple[ASGIApp, State]:
     """The app; with ``verifier`` (required when ``config`` names an issuer) every route but
-    the probes needs a bearer token it accepts."""
+    the probes needs a bearer token it accepts. With ``unfit`` (why the model failed its golden
+    set) it is never ready and refuses every infer call. PredictionError when the prediction
+    metrics cannot read the model's outputs."""
     if config.auth_required and verifier is None:
         raise ValueError("JWT_ISSUER is set: the app needs a verifier with the issuer's keys")
     metrics = metrics or Metrics()
@@ -57,9 +65,16 @@ def create_app(
         threads=config.infer_threads,
         observe_batch=metrics.observe_batch,
     )
-    state = State(config, model, metrics, batcher)
+    predictions = None
+    if config.emf_namespace and config.prediction_metrics == "on":
+        source = detect(model, config.prediction_kind)
+        logging.getLogger("model_server").info("prediction metrics: %s", source.describe())
+        predictions = Predictions(source, config.prediction_classes_max)
+    state = State(config, model, metrics, batcher, unfit=unfit, predictions=predictions)
 
-    emf = EmfWriter.from_config(config, model.name, model.version, state) if config.emf_namespace else None
+    emf = None
+    if config.emf_namespace:
+        emf = EmfWriter.from_config(config, model.name, model.version, state, predictions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -91,11 +106,13 @@ def create_app(
 
     @app.get(
         "/v2/health/ready",
-        summary="the model is loaded and the server is not draining (readiness)",
-        responses={503: {"description": "draining after SIGTERM"}},
+        summary="the model is loaded, has passed its golden set and the server is not draining (readiness)",
+        responses={503: {"description": "draining after SIGTERM, or the model failed its golden set (reason)"}},
     )
     async def ready() -> Response:
-        return _json({"ready": False}, 503) if state.draining else _json({"ready": True})
+        if state.ready:
+            return _json({"ready": True})
+        return _json({"ready": False, "reason": state.not_ready_reason()}, 503)
 
     document_model_routes(app, model, config.max_batch_rows)
 

@@ -10,9 +10,13 @@ from typing import Any
 
 DEFAULT_MODEL_PATH = str(Path(__file__).resolve().parent / "wine.onnx")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # model name and version, the Service dimension
-# CloudWatch's namespace characters; AWS/ is reserved for AWS's own
-_NAMESPACE = re.compile(r"(?!AWS/)[A-Za-z0-9 _./#:-]{1,255}")
+# Model name and version, the Service dimension: a path segment and a CloudWatch dimension value
+# (1-1024 printable ASCII characters, not blank), so the stricter of the two
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,1024}")
+NAME_RULE = "1-1024 of letters, digits, _ . - (a URL path segment and a CloudWatch dimension value)"
+# CloudWatch's namespace characters; AWS/ is reserved for AWS's own, a leading ':' and a blank
+# namespace are refused by CloudWatch (the whole document is dropped)
+_NAMESPACE = re.compile(r"(?!AWS/)(?!:)(?=.*[^ ])[A-Za-z0-9 _./#:-]{1,255}")
 # The CloudWatch agent's EMF listener (25888 when no port is given)
 EMF_SOCKET = re.compile(r"(tcp|udp)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?")
 EMF_AGENT_PORT = 25888
@@ -54,6 +58,15 @@ class Config:
     emf_interval_s: int = 10
     emf_service: str = "model-server"  # the Service dimension, the one alarms use
     emf_sink: str = "stdout"  # or tcp://host:port / udp://host:port (the CloudWatch agent)
+    emf_distribution: str = "values_counts"  # or "values": plain arrays, for an account refusing Values/Counts
+    # What the model predicts, in the EMF documents (model_server.predictions)
+    prediction_metrics: str = "on"  # or "off"
+    prediction_kind: str = "auto"  # or "classifier" / "regressor"; auto: from the model's outputs
+    prediction_classes_max: int = 16  # distinct Class values per model; the rest are counted as _other
+    # The golden set (model_server.golden): run at start, the server is not ready unless it passes
+    golden_uri: str = ""  # empty: <model stem>.golden.json beside the model
+    golden_sha256: str = ""  # when set, a golden set with other bytes stops the process at start
+    golden_required: bool = False  # true: no golden set (none beside the model) stops the process at start
 
     @property
     def auth_required(self) -> bool:
@@ -68,8 +81,6 @@ class Config:
             "HOST": ("host", str, bool),
             "PORT": ("port", int, lambda v: 1 <= v <= 65535),
             "MODEL_URI": ("model_uri", str, bool),
-            "MODEL_NAME": ("model_name", str, lambda v: bool(_NAME.fullmatch(v))),
-            "MODEL_VERSION": ("model_version", str, lambda v: bool(_NAME.fullmatch(v))),
             "MODEL_SHA256": ("model_sha256", str, lambda v: bool(_SHA256.fullmatch(v))),
             "MAX_IN_FLIGHT": ("max_in_flight", int, lambda v: v >= 1),
             "MAX_BATCH_ROWS": ("max_batch_rows", int, lambda v: v >= 1),
@@ -87,8 +98,9 @@ class Config:
             var: (name, parse, ok, f"{parse.__name__}, got an invalid value")
             for var, (name, parse, ok) in fields.items()
         }
-        problems += _read(environ, {**typed, **_EMF}, kwargs)
+        problems += _read(environ, {**typed, **_EMF, **_CHOICES}, kwargs)
         problems += _jwt_settings(environ, kwargs)
+        problems += _served_name(environ, kwargs)
         if problems:
             raise ConfigError("invalid configuration: " + "; ".join(problems))
         return cls(**kwargs)
@@ -134,10 +146,10 @@ _EMF: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = 
         "emf_namespace",
         str,
         lambda v: bool(_NAMESPACE.fullmatch(v)),
-        "a CloudWatch namespace: 1-255 of A-Z a-z 0-9 space . _ - / # :, not starting with AWS/",
+        "a CloudWatch namespace: 1-255 of A-Z a-z 0-9 space . _ - / # :, not blank, not starting with ':' or AWS/",
     ),
     "EMF_INTERVAL_S": ("emf_interval_s", int, lambda v: 1 <= v <= 3600, "whole seconds, 1-3600"),
-    "EMF_SERVICE": ("emf_service", str, lambda v: bool(_NAME.fullmatch(v)), "letters, digits, _ . - (as MODEL_NAME)"),
+    "EMF_SERVICE": ("emf_service", str, lambda v: bool(_NAME.fullmatch(v)), f"{NAME_RULE}, as MODEL_NAME"),
     "EMF_SINK": (
         "emf_sink",
         str,
@@ -145,6 +157,53 @@ _EMF: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = 
         "stdout, tcp://127.0.0.1:<port> or udp://127.0.0.1:<port> (the CloudWatch agent's EMF listener)",
     ),
 }
+
+
+# Choices and the prediction metrics' cap: variable -> (field, parse, check, what is expected)
+_CHOICES: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]] = {
+    "MODEL_NAME": ("model_name", str, lambda v: bool(_NAME.fullmatch(v)), NAME_RULE),
+    "MODEL_VERSION": ("model_version", str, lambda v: bool(_NAME.fullmatch(v)), NAME_RULE),
+    "GOLDEN_URI": ("golden_uri", str, lambda v: v == v.strip(), "a path or s3://bucket/key, no spaces around"),
+    "GOLDEN_SHA256": ("golden_sha256", str, lambda v: bool(_SHA256.fullmatch(v)), "64 hex digits"),
+    "EMF_DISTRIBUTION": (
+        "emf_distribution",
+        str,
+        lambda v: v in ("values_counts", "values"),
+        "values_counts (a distribution as Values and Counts) or values (plain value arrays)",
+    ),
+    "PREDICTION_METRICS": ("prediction_metrics", str, lambda v: v in ("on", "off"), "on or off"),
+    "PREDICTION_KIND": (
+        "prediction_kind",
+        str,
+        lambda v: v in ("auto", "classifier", "regressor"),
+        "auto (from the model's outputs), classifier or regressor",
+    ),
+    "PREDICTION_CLASSES_MAX": ("prediction_classes_max", int, lambda v: 1 <= v <= 1000, "an integer, 1-1000"),
+    "GOLDEN_REQUIRED": (
+        "golden_required",
+        lambda v: {"true": True, "false": False}[v.lower()],
+        lambda v: True,
+        "true (a model without a golden set does not start) or false",
+    ),
+}
+
+
+def _served_name(environ: Mapping[str, str], kwargs: dict[str, Any]) -> list[str]:
+    """Without MODEL_NAME, the model file's stem is the served name: the URL's path segment and
+    the ``Model`` dimension CloudWatch refuses (dropping the whole document) when it is not
+    printable ASCII or blank. Refused here, naming the file; never rewritten silently."""
+    if kwargs.get("model_name"):
+        return []
+    from model_server.model import default_name
+
+    uri = kwargs.get("model_uri", DEFAULT_MODEL_PATH)
+    stem = default_name(uri)
+    if _NAME.fullmatch(stem):
+        return []
+    return [
+        f"MODEL_URI={uri!r}: the file's stem {stem!r} would be the served name and the Model dimension, "
+        f"which must be {NAME_RULE}; rename the file or set MODEL_NAME"
+    ]
 
 
 def emf_socket(sink: str) -> tuple[str, str, int] | None:
@@ -169,7 +228,7 @@ def _read(
             continue
         try:
             value = parse(raw)
-        except ValueError:
+        except (ValueError, KeyError):
             value = None
         if value is None or not ok(value):
             problems.append(f"{var}={raw!r}: expected {expected}")

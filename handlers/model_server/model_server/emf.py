@@ -7,12 +7,11 @@ update, on the event loop's thread: no locks); :class:`EmfWriter` turns the wind
 one document per ``EMF_INTERVAL_S`` on a timer and starts the next window. A sink that
 fails drops that document and says so once on stderr; it never reaches a request.
 
-A distribution (``Latency``, ``BatchRequests``, ``BatchRows``) is written as
-``{"Values": [...], "Counts": [...]}``: each value once with how often it occurred, as
-CloudWatch's PutMetricData takes them and as AWS's own EMF writer (awslabs/metrique)
-emits them; at most 100 values per metric (the EMF limit for a metric's values).
-Latencies are kept on a logarithmic grid (2 % apart), so an interval of any load has a
-few dozen values; over 100, neighbours are merged (count-weighted mean).
+A distribution (``Latency``, ``BatchRequests``, ``BatchRows``, a regressor's
+``PredictedValue``) is written as ``{"Values": [...], "Counts": [...]}`` or, with
+``EMF_DISTRIBUTION=values``, as a plain array; at most 100 values per metric (the EMF limit
+for a metric's values); model_server.distributions keeps them. A classifier's rows per class
+are written by model_server.predictions, one short document per class.
 
 Why not the aws-embedded-metrics library: it keeps every observation and writes them as
 plain arrays (a busy interval would be thousands of values, split over many documents),
@@ -24,67 +23,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import operator
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from model_server.config import Config, emf_socket
+from model_server.distributions import GRID_STEP as GRID_STEP
+from model_server.distributions import MAX_VALUES as MAX_VALUES
+from model_server.distributions import PLAIN_VALUES as PLAIN_VALUES
+from model_server.distributions import VALUES_COUNTS as VALUES_COUNTS
+from model_server.distributions import Distribution as Distribution
+from model_server.distributions import Latencies as Latencies
+from model_server.distributions import Values as Values
 
-MAX_VALUES = 100  # values per metric in one EMF document
-GRID_STEP = 0.02  # latencies rounded to a grid 2 % apart: p99 within 1 %
-LOG_SCALE = 1 / math.log1p(GRID_STEP)
 DIMENSIONS = [["Service"], ["Service", "Model", "Version"]]  # Service alone: alarms survive a new model version
 SOCKET_TIMEOUT_S = 1.0
-
-
-class Distribution:
-    """How often each value occurred in the interval."""
-
-    __slots__ = ("counts",)
-
-    def __init__(self) -> None:
-        self.counts: dict[float, int] = {}
-
-    def add(self, value: float) -> None:
-        self.counts[value] = self.counts.get(value, 0) + 1
-
-    def value(self, key: float) -> float:
-        return key
-
-    def encode(self, limit: int = MAX_VALUES) -> dict[str, list[float]] | None:
-        """``{"Values", "Counts"}`` with at most ``limit`` values (neighbours merged,
-        count-weighted); None when nothing was observed."""
-        if not self.counts:
-            return None
-        keys = sorted(self.counts)  # a value grows with its key
-        counts: list[float] = [self.counts[k] for k in keys]
-        values = [self.value(k) for k in keys]
-        if len(keys) > limit:
-            size = math.ceil(len(keys) / limit)
-            groups = [(values[i : i + size], counts[i : i + size]) for i in range(0, len(keys), size)]
-            counts = [sum(c) for _, c in groups]
-            values = [sum(map(operator.mul, v, c)) / n for (v, c), n in zip(groups, counts, strict=True)]
-        return {"Values": [round(v, 4) for v in values], "Counts": counts}
-
-
-class Latencies(Distribution):
-    """Times in seconds, kept as milliseconds on a logarithmic grid ``GRID_STEP`` apart:
-    close latencies share a key, so an interval of any load has a few dozen keys."""
-
-    __slots__ = ()
-
-    def add(self, value: float) -> None:
-        key = round(math.log(value * 1000) * LOG_SCALE) if value > 0 else -(10**9)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-    def value(self, key: float) -> float:
-        return math.exp(key / LOG_SCALE)
 
 
 class Window:
@@ -94,8 +52,10 @@ class Window:
     __slots__ = (
         "batch_requests",
         "batch_rows",
+        "classes",
         "in_flight_area",
         "latency",
+        "predicted",
         "rejected",
         "requests",
         "rows",
@@ -114,6 +74,8 @@ class Window:
         self.latency = Latencies()
         self.batch_requests = Distribution()
         self.batch_rows = Distribution()
+        self.classes: dict[Any, int] = {}  # a classifier's rows per class (its label or index), successful calls
+        self.predicted = Values()  # a regressor's first output per row, successful calls
         self.in_flight_area = 0.0
         self.since = now  # the in-flight count's last change (time.perf_counter)
         self.started = now
@@ -183,10 +145,24 @@ class Identity:
     version: str
 
 
-def document(identity: Identity, window: Window, now: float, in_flight: int, draining: bool) -> dict[str, Any]:
-    """The EMF document of ``window``, closed at ``now`` with ``in_flight`` calls open."""
+# More metrics in the same document, under dimension sets of their own: (sets, name -> (unit, value))
+Directive = tuple[list[list[str]], dict[str, tuple[str, Any]]]
+
+
+def document(
+    identity: Identity,
+    window: Window,
+    now: float,
+    in_flight: int,
+    draining: bool,
+    *,
+    form: str = VALUES_COUNTS,
+    extra: Sequence[Directive] = (),
+) -> dict[str, Any]:
+    """The EMF document of ``window``, closed at ``now`` with ``in_flight`` calls open; its
+    distributions in ``form`` (EMF_DISTRIBUTION); ``extra`` directives after the server's own."""
     window.in_flight(in_flight, now)
-    counts: dict[str, tuple[str, float]] = {
+    counts: dict[str, tuple[str, Any]] = {
         "Requests": ("Count", window.requests),
         "ServerErrors": ("Count", window.server_errors),
         "Rejected": ("Count", window.rejected),
@@ -194,26 +170,20 @@ def document(identity: Identity, window: Window, now: float, in_flight: int, dra
         "InferredRows": ("Count", window.rows),
         "InFlight": ("Count", round(window.in_flight_area / max(now - window.started, 1e-9), 3)),
         "Draining": ("None", 1 if draining else 0),
+        "Latency": ("Milliseconds", window.latency.written(form)),
+        "BatchRequests": ("Count", window.batch_requests.written(form)),
+        "BatchRows": ("Count", window.batch_rows.written(form)),
     }
-    distributions = {
-        "Latency": ("Milliseconds", window.latency.encode()),
-        "BatchRequests": ("Count", window.batch_requests.encode()),
-        "BatchRows": ("Count", window.batch_rows.encode()),
-    }
-    values: dict[str, Any] = {name: value for name, (_, value) in counts.items()}
-    values |= {name: value for name, (_, value) in distributions.items() if value is not None}
-    units = {name: unit for name, (unit, _) in (counts | distributions).items()}
+    values: dict[str, Any] = {}
+    directives = []
+    for sets, metrics in [(DIMENSIONS, counts), *extra]:
+        present = {name: unit_value for name, unit_value in metrics.items() if unit_value[1] is not None}
+        if present:
+            values |= {name: value for name, (_, value) in present.items()}
+            declared = [{"Name": name, "Unit": unit} for name, (unit, _) in present.items()]
+            directives.append({"Namespace": identity.namespace, "Dimensions": sets, "Metrics": declared})
     return {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": identity.namespace,
-                    "Dimensions": DIMENSIONS,
-                    "Metrics": [{"Name": name, "Unit": units[name]} for name in values],
-                }
-            ],
-        },
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives},
         "Service": identity.service,
         "Model": identity.model,
         "Version": identity.version,
@@ -237,36 +207,74 @@ class Counted(Protocol):
     @property
     def draining(self) -> bool: ...
 
+    @property
+    def unfit(self) -> str | None: ...  # why the model may not serve (its golden set failed), or None
+
+
+class Predicted(Protocol):
+    """What the model predicted in a window (model_server.predictions.Predictions)."""
+
+    def directives(self, window: Window, form: str) -> list[Directive]: ...
+
+    def documents(self, window: Window, identity: Identity, timestamp: int) -> list[dict[str, Any]]: ...
+
 
 class EmfWriter:
-    """Every ``interval_s``: the open window's document to the sink, a new window for the next."""
+    """Every ``interval_s``: the open window's documents to the sink, a new window for the next."""
 
-    def __init__(self, identity: Identity, interval_s: float, sink: Sink, counted: Counted) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        interval_s: float,
+        sink: Sink,
+        counted: Counted,
+        *,
+        form: str = VALUES_COUNTS,
+        predicted: Predicted | None = None,
+    ) -> None:
         self.identity = identity
         self.interval_s = interval_s
         self.sink = sink
         self.counted = counted
+        self.form = form
+        self.predicted = predicted
         self.dropped = 0  # documents a failing sink lost
 
     @classmethod
-    def from_config(cls, config: Config, model: str, version: str, counted: Counted) -> EmfWriter:
+    def from_config(
+        cls, config: Config, model: str, version: str, counted: Counted, predicted: Predicted | None = None
+    ) -> EmfWriter:
         identity = Identity(namespace=config.emf_namespace, service=config.emf_service, model=model, version=version)
-        return cls(identity, config.emf_interval_s, sink_for(config.emf_sink), counted)
+        sink = sink_for(config.emf_sink)
+        return cls(identity, config.emf_interval_s, sink, counted, form=config.emf_distribution, predicted=predicted)
 
     def take(self) -> bytes:
-        """The open window as one line; the next window starts now."""
-        now, counted = time.perf_counter(), self.counted
+        """The open window's documents, one per line (the server's, then a classifier's one per
+        class); the next window starts now."""
+        now, counted, predicted = time.perf_counter(), self.counted, self.predicted
         window, counted.metrics.window = counted.metrics.window, Window(now)
-        return orjson.dumps(document(self.identity, window, now, counted.in_flight, counted.draining))
+        extra: list[Directive] = [(DIMENSIONS, {"GoldenSetFailed": ("None", 0 if counted.unfit is None else 1)})]
+        if predicted is not None:
+            extra += predicted.directives(window, self.form)
+        main = document(self.identity, window, now, counted.in_flight, counted.draining, form=self.form, extra=extra)
+        docs = [main]
+        if predicted is not None:
+            docs += predicted.documents(window, self.identity, main["_aws"]["Timestamp"])
+        return b"\n".join(map(orjson.dumps, docs))
 
-    def send(self, line: bytes) -> None:
-        try:
-            self.sink.write(line)
-        except Exception as exc:  # the agent is down, stdout closed: metrics are lost, serving goes on
-            self.dropped += 1
-            note = {"level": "WARNING", "message": f"EMF document dropped ({self.dropped} so far): {exc!r}"}
-            with contextlib.suppress(Exception):  # stderr gone too: nothing left to tell
-                sys.stderr.write(orjson.dumps(note).decode() + "\n")
+    def send(self, lines: bytes) -> None:
+        """The interval's documents (one per line) to the sink; when it fails, the rest of them
+        are dropped and counted, with one line on stderr."""
+        docs = lines.split(b"\n")
+        for sent, line in enumerate(docs):
+            try:
+                self.sink.write(line)
+            except Exception as exc:  # the agent is down, stdout closed: metrics are lost, serving goes on
+                self.dropped += len(docs) - sent
+                note = {"level": "WARNING", "message": f"EMF document dropped ({self.dropped} so far): {exc!r}"}
+                with contextlib.suppress(Exception):  # stderr gone too: nothing left to tell
+                    sys.stderr.write(orjson.dumps(note).decode() + "\n")
+                return
 
     async def run(self) -> None:
         """Until cancelled: one document per interval, on the interval's grid (no drift).

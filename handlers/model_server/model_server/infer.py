@@ -22,6 +22,7 @@ from model_server.batcher import Batcher
 from model_server.config import Config
 from model_server.metrics import Metrics
 from model_server.model import OnnxModel
+from model_server.predictions import Predictions
 from model_server.protocol import ProtocolError, encode, parse
 
 Message = MutableMapping[str, Any]
@@ -61,11 +62,22 @@ async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
 
 
 class InferCall:
-    def __init__(self, config: Config, model: OnnxModel, batcher: Batcher, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: Config,
+        model: OnnxModel,
+        batcher: Batcher,
+        metrics: Metrics,
+        *,
+        unfit: str | None = None,
+        predictions: Predictions | None = None,
+    ) -> None:
         self.config = config
         self.model = model
         self.batcher = batcher
         self.metrics = metrics
+        self.unfit = unfit  # the golden set failed: every call is refused with this reason
+        self.predictions = predictions
 
     def unknown(self, name: str, version: str | None) -> Answer | None:
         """404 naming what this server serves, when the path names another model or version."""
@@ -82,6 +94,8 @@ class InferCall:
         problem = self.unknown(name, version)
         if problem is not None:
             return problem
+        if self.unfit is not None:
+            return error(503, f"model {name!r} is not ready: {self.unfit}")
         config = self.config
         try:
             async with asyncio.timeout(config.socket_timeout_s):
@@ -100,8 +114,11 @@ class InferCall:
             return error(exc.status, str(exc))
         except Exception as exc:  # onnxruntime refused values the metadata allows: name it, 400
             return error(400, f"the model could not run on this input: {str(exc).strip()[:300]}")
-        self.metrics.rows.inc(parsed.rows)
-        self.metrics.window.rows += parsed.rows
+        metrics = self.metrics
+        metrics.rows.inc(parsed.rows)
+        metrics.window.rows += parsed.rows
+        if self.predictions is not None:
+            self.predictions.observe(metrics.window, results)
         content, headers = encode(self.model, parsed, results)
         media = "application/octet-stream" if headers else JSON
         return Answer(200, content, {"content-type": media, **{k.lower(): v for k, v in headers.items()}})

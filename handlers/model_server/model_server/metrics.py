@@ -35,6 +35,9 @@ class Metrics:
         )
         self.in_flight = Gauge("model_in_flight", "Infer calls being served now.", registry=r)
         self.draining = Gauge("model_draining", "1 after SIGTERM.", registry=r)
+        self.golden_set_failed = Gauge(
+            "model_golden_set_failed", "1 when the model answered its golden set wrong: never ready.", registry=r
+        )
         self.batch_requests = Histogram(
             "model_batch_requests", "Requests per onnxruntime call.", buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r
         )

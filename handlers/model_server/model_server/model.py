@@ -110,12 +110,12 @@ class OnnxModel:
         }
 
 
-def read(uri: str, s3_client: Any = None) -> bytes:
-    """The model's bytes from a local path or an ``s3://bucket/key`` URI."""
+def read(uri: str, s3_client: Any = None, what: str = "model") -> bytes:
+    """The bytes of ``what`` (the model, its golden set) from a local path or an ``s3://bucket/key`` URI."""
     if uri.startswith("s3://"):
         bucket, _, key = uri[5:].partition("/")
         if not bucket or not key:
-            raise ModelError(f"model URI {uri!r}: expected s3://bucket/key")
+            raise ModelError(f"{what} URI {uri!r}: expected s3://bucket/key")
         if s3_client is None:
             import boto3  # only a model in S3 needs it
 
@@ -123,11 +123,11 @@ def read(uri: str, s3_client: Any = None) -> bytes:
         try:
             return bytes(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
         except Exception as exc:  # botocore's ClientError and connection errors
-            raise ModelError(f"model URI {uri!r}: {exc}") from exc
+            raise ModelError(f"{what} URI {uri!r}: {exc}") from exc
     try:
         return Path(uri).read_bytes()
     except OSError as exc:
-        raise ModelError(f"model path {uri!r}: {exc.strerror or exc}") from exc
+        raise ModelError(f"{what} path {uri!r}: {exc.strerror or exc}") from exc
 
 
 def load(uri: str, name: str, *, sha256: str = "", version: str = "1", threads: int = 1) -> OnnxModel:

@@ -50,7 +50,7 @@ RESPONSE_SCHEMA = {
 # Per route: its summary and its operation's name (what FastAPI builds the operationId from).
 SUMMARY: dict[Action, str] = {
     "metadata": "model metadata",
-    "ready": "the model is ready",
+    "ready": "the model is ready (false, with a reason, when its golden set failed or the server drains)",
     "infer": "inference on a batch of tensors",
 }
 OPERATION: dict[Action, str] = {"metadata": "metadata", "ready": "model_ready", "infer": "infer"}

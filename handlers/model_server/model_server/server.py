@@ -6,6 +6,12 @@ Behaviour that matters in production:
 * the model is loaded (and its SHA-256 checked) once, before the port opens; a model
   that does not load stops the process with a clear message (exit 3) instead of serving
   errors; a bad configuration names every bad variable (exit 2);
+* then the model answers its golden set (model_server.golden). A set that cannot be used
+  (unreadable, malformed, its SHA-256 not GOLDEN_SHA256's, missing when required) stops the
+  process (exit 3); answers outside tolerance leave it up but never ready: ``/v2/health/ready``
+  503 and the model's ready route false, both with the reason, infer calls 503, one log line
+  per wrong answer, ``GoldenSetFailed`` 1 in its metrics. Liveness stays true: the deploy
+  fails on readiness instead of restarting the same wrong model in a loop;
 * with ``JWT_ISSUER``, ``JWT_AUDIENCE`` and ``JWKS_URL``, the issuer's signing keys are read
   once, before the port opens (none usable: exit 4, naming why), so a request never waits
   on the issuer; every route but ``/v2/health/live`` and ``/v2/health/ready`` then needs a
@@ -31,11 +37,13 @@ from types import FrameType
 
 import uvicorn
 
-from model_server import auth
+from model_server import auth, golden
 from model_server import model as model_lib
 from model_server.admission import ASGIApp
 from model_server.app import create_app
 from model_server.config import Config, ConfigError
+from model_server.model import OnnxModel
+from model_server.predictions import PredictionError
 from model_server.state import State
 
 log = logging.getLogger("model_server")
@@ -46,6 +54,7 @@ log = logging.getLogger("model_server")
 # and the model sat idle: at 64 clients with batching, 2,700 req/s at 5 ms and 3,400-3,600
 # at 0.5 ms on 2 cores (README, "Model server benchmark").
 GIL_SWITCH_INTERVAL_S = 0.0005
+GOLDEN_LOGGED = 20  # wrong answers logged one per line; the rest are counted
 
 
 class DrainingServer(uvicorn.Server):
@@ -86,7 +95,35 @@ def build(config: Config, verifier: auth.JwtVerifier | None = None) -> tuple[ASG
         [s.metadata() for s in model.inputs],
         [s.metadata() for s in model.outputs],
     )
-    return create_app(config, model, verifier=verifier)
+    return create_app(config, model, verifier=verifier, unfit=golden_verdict(config, model))
+
+
+def golden_verdict(config: Config, model: OnnxModel) -> str | None:
+    """Why ``model`` may not serve (answers of its golden set outside tolerance), or None;
+    GoldenError when the set cannot be used."""
+    uri = config.golden_uri or golden.beside(config.model_uri)
+    found = golden.load(uri, model, sha256=config.golden_sha256)
+    if found is None:
+        if config.golden_uri or config.golden_sha256 or config.golden_required:
+            why = (
+                "GOLDEN_URI names it" if config.golden_uri else "GOLDEN_SHA256 pins it" if config.golden_sha256 else ""
+            )
+            raise golden.GoldenError(
+                f"golden set {uri!r}: not found; {why or 'GOLDEN_REQUIRED=true'}: every model needs one "
+                f"(write it with `make golden MODEL=... INPUTS=...`)"
+            )
+        log.warning("no golden set at %s: model %s v%s serves unchecked", uri, model.name, model.version)
+        return None
+    wrong = golden.check(found, model)
+    if not wrong:
+        log.info("golden set %s: %d rows answered within tolerance", uri, found.rows)
+        return None
+    for mismatch in wrong[:GOLDEN_LOGGED]:
+        log.error("golden set %s: wrong answer: %s", uri, mismatch)
+    rows = len({m.row for m in wrong})
+    reason = f"golden set {uri} failed: {rows} of {found.rows} rows outside tolerance, first {wrong[0]}"
+    log.error("%s; not ready: this model takes no traffic", reason)
+    return reason
 
 
 def run(config: Config, app: ASGIApp, state: State) -> int:
@@ -143,4 +180,10 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except model_lib.ModelError as exc:
         log.error("cannot load model: %s", exc)
         return 3
+    except golden.GoldenError as exc:
+        log.error("cannot check the model: %s", exc)
+        return 3
+    except PredictionError as exc:
+        log.error("invalid configuration: %s", exc)
+        return 2
     return run(config, app, state)
