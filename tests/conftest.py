@@ -124,6 +124,16 @@ def stacks(synth_dir: Path) -> dict[str, StackDoc]:
     return every_stack(synth_dir)
 
 
+# A protected environment that is not called prod: protection is a setting, not a name.
+PROTECTED_ENV = {"RAI_PROTECTED": "true"}
+
+
+@pytest.fixture(scope="session")
+def protected_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
+    """Every stack synthesized once for a protected environment (real AWS)."""
+    return every_stack(shared_synth(tmp_path_factory, "protected", PROTECTED_ENV))
+
+
 EMULATOR_ENV = {"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}
 
 

@@ -25,6 +25,7 @@ from modules.patterns.server_environment import server_environment
 from modules.patterns.server_metrics import configured_server_metrics, in_flight_target
 from modules.patterns.serving_front import ServingFront, ServingFrontProps, short_name
 from modules.policy.check import waive
+from modules.stack.base import store_teardown
 
 SERVER_PORT = 8080
 HEALTH_PATH = "/v2/health/ready"  # readiness: a draining instance leaves rotation
@@ -147,7 +148,9 @@ class ModelServerRegion(Construct):
             self,
             "artifacts",
             SecureBucketProps(
-                bucket_name=f"{prefix}-artifacts-{region}", kms_key_arn=self.key.arn, prevent_destroy=False
+                bucket_name=f"{prefix}-artifacts-{region}",
+                kms_key_arn=self.key.arn,
+                teardown=store_teardown(settings, expendable=True),
             ),
         )
         waive(

@@ -16,7 +16,7 @@ from modules.policy.document import Resource, StackDocument, data_references, re
 from modules.policy.internet_access_rules import NoOpenIngress, PublicEndpointProtected
 from modules.policy.rule import Rule, blocks, is_true
 
-# Resources whose loss loses data: the prod rule and the plan review protect them.
+# Resources whose loss loses data: the protected-environment rule and the plan review protect them.
 STATEFUL_TYPES = (
     "aws_s3_bucket",
     "aws_dynamodb_table",
@@ -343,30 +343,47 @@ class LogRetention(Rule):
 
 
 class ProdLoadBalancerDeletionProtection(Rule):
-    """In prod, a load balancer cannot be deleted by a stray plan or console click."""
+    """In a protected environment (prod by default), a load balancer cannot be deleted by a
+    stray plan or console click."""
 
     id = "prod-lb-deletion-protection"
-    summary = "in prod, load balancers have deletion protection on"
+    summary = "in a protected environment, load balancers have deletion protection on"
     types = ("aws_lb",)
 
     def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if doc.environment != "prod" or is_true(res.body.get("enable_deletion_protection")):
+        if not doc.protected or is_true(res.body.get("enable_deletion_protection")):
             return []
-        return ["enable_deletion_protection is off in prod"]
+        return ["enable_deletion_protection is off in a protected environment"]
 
 
 class ProdStatefulProtected(Rule):
-    """In prod, a resource that holds data cannot be destroyed by a plan: ``prevent_destroy``
-    (or, for a table, deletion protection)."""
+    """In a protected environment, a resource that holds data cannot be destroyed by a plan:
+    ``prevent_destroy`` (or, for a table, deletion protection)."""
 
     id = "prod-stateful-protected"
-    summary = "in prod, stateful resources carry prevent_destroy (or deletion protection)"
+    summary = "in a protected environment, stateful resources carry prevent_destroy (or deletion protection)"
     types = STATEFUL_TYPES
 
     def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if doc.environment != "prod" or destroy_protected(res):
+        if not doc.protected or destroy_protected(res):
             return []
-        return ["a stateful resource without lifecycle.prevent_destroy in prod"]
+        return ["a stateful resource without lifecycle.prevent_destroy in a protected environment"]
+
+
+class ProdNoForceDestroy(Rule):
+    """In a protected environment, no store is deleted with what it holds: a bucket without
+    ``force_destroy``, a repository without ``force_delete``. Even a store a plan may destroy
+    (an expendable one, waived above) is then refused by AWS while it holds anything."""
+
+    id = "prod-no-force-destroy"
+    summary = "in a protected environment, no bucket has force_destroy and no repository force_delete"
+    types = ("aws_s3_bucket", "aws_ecr_repository")
+
+    def check(self, doc: StackDocument, res: Resource) -> list[str]:
+        argument = "force_destroy" if res.type == "aws_s3_bucket" else "force_delete"
+        if not doc.protected or not is_true(res.body.get(argument)):
+            return []
+        return [f"{argument} in a protected environment: a destroy would delete what it holds"]
 
 
 def destroy_protected(res: Resource) -> bool:
@@ -392,6 +409,7 @@ RULES: tuple[Rule, ...] = (
     PublicEndpointProtected(),
     ProdLoadBalancerDeletionProtection(),
     ProdStatefulProtected(),
+    ProdNoForceDestroy(),
     ExperimentStopConditions(),
     ExperimentTargetsScoped(),
 )
