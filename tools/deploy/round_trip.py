@@ -45,7 +45,8 @@ class RoundTrip:
 
     def __str__(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        filled = f", destroyed with data in {self.filled}" if self.filled else ""
+        stores = self.filled and (self.filled.buckets or self.filled.repositories)
+        filled = f", destroyed with data in {self.filled}" if stores else ""
         return f"{self.stack}: {phases} (total {sum(self.seconds.values()):.1f}s){filled}"
 
 
