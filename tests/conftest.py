@@ -109,13 +109,14 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared_synth(tmp_path_factory, "default", {})
 
 
-def every_stack(outdir: Path) -> dict[str, StackDoc]:
+def every_stack(outdir: Path, *, on_demand: bool = False) -> dict[str, StackDoc]:
     """The JSON of a synth of every registered stack, asserted complete, so that a test looping
-    over the stacks cannot pass on a synth that wrote fewer, or none."""
+    over the stacks cannot pass on a synth that wrote fewer, or none. ``on_demand``: the settings
+    asked for the stacks built on demand too (``alarms``; never with the defaults)."""
     from modules.registry import STACKS
 
     docs = load_stacks(outdir)
-    expected = sorted(entry.name for entry in STACKS if not entry.on_demand)  # on demand: not with the defaults
+    expected = sorted(entry.name for entry in STACKS if on_demand or not entry.on_demand)
     assert sorted(docs) == expected, f"stacks synthesized in {outdir}: {sorted(docs)}"
     return docs
 
@@ -123,6 +124,18 @@ def every_stack(outdir: Path) -> dict[str, StackDoc]:
 @pytest.fixture(scope="session")
 def stacks(synth_dir: Path) -> dict[str, StackDoc]:
     return every_stack(synth_dir)
+
+
+# A protected environment that is not called prod: protection is a setting, not a name.
+# Protected (not by its name) and so with an alarm destination: e-mail, so that the `alarms`
+# stack is built too, and judged like the others.
+PROTECTED_ENV = {"RAI_PROTECTED": "true", "RAI_ALARMS_EMAILS": "oncall@example.com"}
+
+
+@pytest.fixture(scope="session")
+def protected_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
+    """Every stack synthesized once for a protected environment (real AWS)."""
+    return every_stack(shared_synth(tmp_path_factory, "protected", PROTECTED_ENV), on_demand=True)
 
 
 EMULATOR_ENV = {"RAI_EMULATOR_ENDPOINT": EMULATOR_URL}

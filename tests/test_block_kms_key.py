@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from modules.blocks.kms_key import KmsKeyProps, account_logs_arn, logs_use_statement, service_use_statement
+from modules.blocks.teardown import Teardown
 from tests.conftest import StackDoc, by_path, ref, stack_doc
 
 LOGS_ARN = "arn:aws:logs:us-east-1:123456789012:*"
@@ -16,7 +17,8 @@ LOGS_ARN = "arn:aws:logs:us-east-1:123456789012:*"
 
 @pytest.fixture(scope="module")
 def doc() -> StackDoc:
-    """``plain``: the defaults; ``guarded``: the shortest window, protected, one service grant."""
+    """``plain``: the defaults; ``guarded``: the shortest window, one service grant;
+    ``disposable``: goes with its data (``Teardown.WITH_DATA``)."""
     import cdktf
 
     from modules.blocks.kms_key import KmsKey
@@ -30,9 +32,13 @@ def doc() -> StackDoc:
             alias="kms-guarded",
             description="protected",
             deletion_window_days=7,
-            prevent_destroy=True,
             extra_policy_statements=(logs_use_statement("us-east-1", LOGS_ARN),),
         ),
+    )
+    KmsKey(
+        stack,
+        "disposable",
+        KmsKeyProps(alias="kms-disposable", description="unprotected", teardown=Teardown.WITH_DATA),
     )
     return stack_doc(stack)
 
@@ -54,11 +60,14 @@ def test_the_deletion_window_is_the_one_given(doc: StackDoc) -> None:
     assert by_path(doc, "aws_kms_key", "guarded/key")["deletion_window_in_days"] == 7
 
 
-def test_prevent_destroy_is_written_only_when_asked(doc: StackDoc) -> None:
-    """A key whose loss makes data unreadable is never destroyed by a plan; other keys carry no
-    ``prevent_destroy = false`` that a real-AWS review would have to read past."""
-    assert by_path(doc, "aws_kms_key", "guarded/key")["lifecycle"] == {"prevent_destroy": True}
-    assert "lifecycle" not in by_path(doc, "aws_kms_key", "plain/key")
+def test_a_key_refuses_destroy_unless_told_to_go_with_its_data(doc: StackDoc) -> None:
+    """A key whose loss makes data unreadable is never destroyed by a plan by default; one told to
+    go with its data (an unprotected environment's) carries no ``prevent_destroy = false`` a
+    review would have to read past, and is deleted after AWS's shortest window."""
+    assert by_path(doc, "aws_kms_key", "plain/key")["lifecycle"] == {"prevent_destroy": True}
+    disposable = by_path(doc, "aws_kms_key", "disposable/key")
+    assert "lifecycle" not in disposable
+    assert disposable["deletion_window_in_days"] == 7
 
 
 def test_the_key_policy_gives_control_to_this_account_only(doc: StackDoc) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from modules.blocks.secure_bucket import SecureBucketProps
+from modules.blocks.teardown import Teardown
 from tests.conftest import StackDoc, by_path, ref, stack_doc
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d"
@@ -45,7 +46,7 @@ def doc() -> StackDoc:
             kms_key_arn=None,
             expiry_days=30,
             noncurrent_versions_kept=0,
-            prevent_destroy=False,
+            teardown=Teardown.WITH_DATA,
             extra_policy_statements=(LOG_DELIVERY,),
         ),
     )
@@ -64,12 +65,15 @@ def policy(doc: StackDoc, name: str) -> dict[str, Any]:
     return json.loads(by_path(doc, "aws_s3_bucket_policy", f"{name}/policy")["policy"])  # type: ignore[no-any-return]
 
 
-def test_the_bucket_has_its_name_and_a_plan_never_destroys_it(doc: StackDoc) -> None:
-    """Fault tolerance: a data bucket survives a plan that would replace or delete it."""
+def test_the_bucket_has_its_name_and_a_plan_never_destroys_it_unless_told(doc: StackDoc) -> None:
+    """Fault tolerance: by default a data bucket survives a plan that would replace or delete it,
+    and holds no ``force_destroy``. Told to go with its data, it is deleted objects and all, with
+    no ``prevent_destroy = false`` written."""
     bucket = by_path(doc, "aws_s3_bucket", "data/bucket")
     assert bucket["bucket"] == "blocks-data"
-    assert bucket["lifecycle"] == {"prevent_destroy": True}
-    assert "lifecycle" not in by_path(doc, "aws_s3_bucket", "logs/bucket"), "off: nothing written"
+    assert bucket["lifecycle"] == {"prevent_destroy": True} and "force_destroy" not in bucket
+    logs = by_path(doc, "aws_s3_bucket", "logs/bucket")
+    assert "lifecycle" not in logs and logs["force_destroy"] is True
 
 
 def test_versioning_is_on_for_the_bucket(doc: StackDoc) -> None:

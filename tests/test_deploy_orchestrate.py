@@ -182,7 +182,7 @@ def test_a_deploy_missing_a_tool_or_on_the_wrong_account_is_refused_before_anyth
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == [], "nothing written"
 
 
-def test_protected_resources_are_read_from_the_synthesized_json(stacks: dict[str, Any]) -> None:
-    found = protected_resources(stacks)
+def test_protected_resources_are_read_from_the_synthesized_json(protected_stacks: dict[str, Any]) -> None:
+    found = protected_resources(protected_stacks)
     assert any(item.startswith("aws_s3_bucket.") for item in found["state"])
     assert all("(" in item and ")" in item for items in found.values() for item in items), "with construct paths"

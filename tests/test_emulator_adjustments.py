@@ -56,11 +56,12 @@ def differing_paths(real: StackDoc, emulated: StackDoc) -> set[str]:
     return {p for p in a.keys() | b.keys() if a.get(p, KeyError) != b.get(p, KeyError)}
 
 
-def allowed(path: str) -> bool:
-    """``path`` is at or under a declared pointing path or adjustment."""
+def allowed(path: str, protected: bool) -> bool:
+    """``path`` is at or under a declared pointing path or adjustment of a stack of a
+    (un)``protected`` environment."""
     if "//" in path.split("."):
         return True  # cdktf's own metadata comments (e.g. which overrides exist): not deployed
-    for pattern in emulator.adjustment_paths():
+    for pattern in emulator.adjustment_paths(protected):
         if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, pattern + ".*"):
             return True
     return False
@@ -74,7 +75,8 @@ def test_emulator_synth_differs_from_real_only_where_declared(
     assert stacks.keys() == emulator_stacks.keys()
     pairs = [(stacks[name], emulator_stacks[name]) for name in stacks] + variant_pairs
     for real, emulated in pairs:
-        undeclared = sorted(p for p in differing_paths(real, emulated) if not allowed(p))
+        protected = real["//"]["protected"]
+        undeclared = sorted(p for p in differing_paths(real, emulated) if not allowed(p, protected))
         assert not undeclared, f"emulator synth changes undeclared paths {undeclared}"
 
 
@@ -96,14 +98,40 @@ def test_real_synth_has_none_of_the_adjusted_values(stacks: dict[str, StackDoc])
         for path, value in leaf_paths(doc):
             if path.endswith("lifecycle.prevent_destroy"):
                 assert value is True, f"{name}: {path} is off on real AWS"
-            assert not path.endswith("force_destroy"), f"{name}: {path} on real AWS"
 
 
-def test_every_stateful_resource_can_be_destroyed_on_the_emulator_also_in_prod(
-    emulator_stacks: dict[str, StackDoc], variant_pairs: list[tuple[StackDoc, StackDoc]]
+# The arguments that decide how a destroy treats a store (modules/blocks/teardown.py).
+TEARDOWN_ARGUMENTS = (
+    "lifecycle.prevent_destroy",
+    "force_destroy",
+    "force_delete",
+    "deletion_window_in_days",
+    "deletion_protection_enabled",
+    "enable_deletion_protection",
+)
+
+
+def test_an_unprotected_environment_is_destroyed_on_the_emulator_as_configured(
+    stacks: dict[str, StackDoc],
+    emulator_stacks: dict[str, StackDoc],
+    variant_pairs: list[tuple[StackDoc, StackDoc]],
 ) -> None:
-    """A round trip ends with destroy: nothing the prod policy protects may stay protected."""
-    docs = [*emulator_stacks.values(), *(emulated for _, emulated in variant_pairs)]
+    """Nothing that decides a teardown is lifted for an unprotected environment: its round trip
+    destroys what AWS would get."""
+    pairs = [(stacks[name], emulator_stacks[name]) for name in stacks]
+    pairs += [(real, emulated) for real, emulated in variant_pairs if not real["//"]["protected"]]
+    assert len(pairs) > len(stacks), "the unprotected variants are compared too"
+    for real, emulated in pairs:
+        lifted = sorted(p for p in differing_paths(real, emulated) if p.endswith(TEARDOWN_ARGUMENTS))
+        assert not lifted, f"the emulator lifts {lifted} in an unprotected environment"
+
+
+def test_every_stateful_resource_of_a_protected_environment_can_be_destroyed_on_the_emulator(
+    variant_pairs: list[tuple[StackDoc, StackDoc]],
+) -> None:
+    """A round trip ends with destroy: in a protected environment nothing the policy protects may
+    stay protected on the emulator."""
+    docs = [emulated for real, emulated in variant_pairs if real["//"]["protected"]]
     seen = set()
     for doc in docs:
         for rtype in STATEFUL_TYPES:

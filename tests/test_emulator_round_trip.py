@@ -82,7 +82,11 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
     checked on what it deployed (event-processing's queue delivery with its smoke test on real
     objects; model-serving with ``serving.image_uri`` set, no docker build, autoscaling left out
     in emulator mode only: modules/stack/emulator.py, in the network stack's subnets); ``network``
-    destroyed after model-serving, ``state`` re-planned and destroyed last."""
+    destroyed after model-serving, ``state`` re-planned and destroyed last.
+
+    Dev is unprotected and its teardown runs as configured, nothing lifted: before each destroy
+    every bucket holds an object (two versions) and the ECR repository an image, so each destroy
+    passes only on the stores' own ``force_destroy`` / ``force_delete``."""
     from tools.deploy.round_trip import deploy_local
 
     lines: list[str] = []
@@ -92,7 +96,8 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
         _state_bucket_held_the_destroyed_stacks(settings, deployed)
         _model_serving_is_gone(settings)
         buckets = {b["Name"] for b in aws_client("s3", settings).list_buckets()["Buckets"]}
-        assert settings.section(EventProcessingSettings).bucket not in buckets, "destroy removed the data bucket"
+        assert buckets == {settings.state.bucket}, "destroy removed every other bucket, objects and all"
+        assert not aws_client("ecr", settings).describe_repositories()["repositories"], "and the repository"
         assert not aws_client("ec2", settings).describe_nat_gateways(
             Filters=[{"Name": "state", "Values": ["available", "pending"]}]
         )["NatGateways"], "destroy removed the shared network's NAT gateways"
@@ -111,6 +116,9 @@ def test_deploy_local_bootstraps_state_and_runs_the_stacks_on_its_bucket_side_by
     print(*lines, sep="\n")
     assert results[0].stack == "state" and {r.stack for r in results[1:]} == set(deployed)
     assert all(set(r.seconds) == {"init", "apply", "plan", "destroy"} for r in results)
+    filled = {r.stack: (len(r.filled.buckets), len(r.filled.repositories)) for r in results if r.filled}
+    # state: its bucket; event-processing: data, access logs; model-serving: ALB logs, images.
+    assert filled == {"state": (1, 0), "network": (0, 0), "event-processing": (2, 0), "model-serving": (1, 1)}
     applied = [line.split(":")[0] for line in lines if ": applied in " in line]
     assert applied[0] == "state" and sorted(applied[1:]) == sorted(deployed), lines
     assert applied.index("network") < applied.index("model-serving"), "the network is up before its user"

@@ -60,7 +60,9 @@ S3_NOTIFIES_FN = {
     "aws_s3_bucket_notification": {"n": {"lambda_function": [{"lambda_function_arn": "${aws_lambda_function.f.arn}"}]}}
 }
 KINESIS = {"aws_kinesis_stream": {"k": {"encryption_type": "KMS"}}}
-PROD = {"provider": {"aws": [{"default_tags": [{"tags": {"environment": "prod"}}]}]}}
+# A stack of a protected environment says so in its JSON comment block (modules/stack/base.py).
+PROTECTED = {"//": {"protected": True}}
+PROTECTED_REPOSITORY = {"name": "r", "lifecycle": {"prevent_destroy": True}}
 
 # rule id -> (resources of a stack that breaks it, of one that passes[, top-level extras])
 FIS_ALARM = {"aws_cloudwatch_metric_alarm": {"a": {"alarm_name": "a"}}}
@@ -209,7 +211,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
                 "lb": {"subnets": ["${aws_subnet.s0.id}", "${aws_subnet.s1.id}"], "enable_deletion_protection": True}
             },
         },
-        PROD,
+        PROTECTED,
     ),
     "experiment-stop-condition": (
         {**FIS_ALARM, "aws_fis_experiment_template": {"x": {**FIS_TEMPLATE, "stop_condition": [{"source": "none"}]}}},
@@ -235,7 +237,12 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "prod-stateful-protected": (
         KINESIS,
         {"aws_kinesis_stream": {"k": {**KINESIS["aws_kinesis_stream"]["k"], "lifecycle": {"prevent_destroy": True}}}},
-        PROD,
+        PROTECTED,
+    ),
+    "prod-no-force-destroy": (
+        {"aws_ecr_repository": {"r": {**PROTECTED_REPOSITORY, "force_delete": True}}},
+        {"aws_ecr_repository": {"r": PROTECTED_REPOSITORY}},
+        PROTECTED,
     ),
 }
 
@@ -255,9 +262,13 @@ def test_rule_fails_the_breaking_stack_and_passes_the_good_one(rule: str) -> Non
     assert _rules_broken(good, extra) == set(), f"a passing stack for {rule} broke a rule"
 
 
-def test_prod_rules_do_not_apply_outside_prod() -> None:
-    bad, _, _ = CASES["prod-stateful-protected"]
-    assert _rules_broken(bad, {}) == set()
+@pytest.mark.parametrize("rule", ["prod-stateful-protected", "prod-no-force-destroy", "prod-lb-deletion-protection"])
+def test_the_production_rules_key_on_protection_not_on_the_environment_name(rule: str) -> None:
+    bad, _, _ = CASES[rule]
+    named_prod = {"provider": {"aws": [{"default_tags": [{"tags": {"environment": "prod"}}]}]}}
+    assert rule not in _rules_broken(bad, {**named_prod, "//": {"protected": False}}), "unprotected prod"
+    assert rule not in _rules_broken(bad, named_prod), "a document that does not say is not protected"
+    assert rule in _rules_broken(bad, {"//": {"protected": True}}), "protected, whatever its name"
 
 
 def test_a_stream_mapping_is_exempt_only_when_its_source_is_a_queue() -> None:
@@ -371,36 +382,26 @@ def test_every_real_stack_passes_with_only_the_listed_waivers(stacks: dict[str, 
     assert _waived(stacks) == EXPECTED_WAIVERS
 
 
-@pytest.fixture(scope="module")
-def prod_stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackDoc]:
-    from modules.app import synth
-    from tests.conftest import load_stacks
-
-    outdir = tmp_path_factory.mktemp("synth-prod") / "cdktf.out"
-    # E-mail: the `alarms` stack is built too, and judged in prod like the others.
-    synth(settings_from({"RAI_ENVIRONMENT": "prod", "RAI_ALARMS_EMAILS": "oncall@example.com"}), outdir)
-    return load_stacks(outdir)
-
-
-def test_every_real_stack_passes_in_prod_with_stateful_resources_protected(prod_stacks: dict[str, StackDoc]) -> None:
-    """In prod the rules bite: every stateful resource not waived carries prevent_destroy."""
-    assert _waived(prod_stacks) == EXPECTED_PROD_WAIVERS
-    assert prod_stacks["event-processing"]["resource"]["aws_sqs_queue"]["queue_140BE0E7"]["lifecycle"] == {
+def test_every_real_stack_passes_when_protected_with_stateful_resources_protected(
+    protected_stacks: dict[str, StackDoc],
+) -> None:
+    """In a protected environment (here not called prod) the rules bite: every stateful resource
+    not waived carries prevent_destroy (tests/test_teardown.py checks each store)."""
+    assert _waived(protected_stacks) == EXPECTED_PROD_WAIVERS
+    assert protected_stacks["event-processing"]["resource"]["aws_sqs_queue"]["queue_140BE0E7"]["lifecycle"] == {
         "prevent_destroy": True
     }
-    for fleet_stack in ("ha-failover", "target-groups"):  # the key that encrypts their logs and artifacts
-        (key,) = prod_stacks[fleet_stack]["resource"]["aws_kms_key"].values()
-        assert key["lifecycle"]["prevent_destroy"] is True
 
 
 def test_the_emulator_synth_passes_on_the_real_aws_form_although_it_lifts_prevent_destroy(tmp_path: Path) -> None:
-    """In prod the emulator still lifts `prevent_destroy` (its round trip ends with destroy):
-    the policy ran before that adjustment, so the synth passes, while the JSON it wrote
-    would break prod-stateful-protected."""
+    """In prod the emulator still lifts `prevent_destroy` and sets `force_destroy` (its round trip
+    ends with destroy): the policy ran before that adjustment, so the synth passes, while the JSON
+    it wrote would break prod-stateful-protected and prod-no-force-destroy."""
     from modules.app import synth
     from tests.conftest import EMULATOR_ENV, PROD_ALARMS, load_stacks
 
     synth(settings_from({**EMULATOR_ENV, "RAI_ENVIRONMENT": "prod", **PROD_ALARMS}), tmp_path / "out", only=["state"])
     written = load_stacks(tmp_path / "out")["state"]
     assert written["resource"]["aws_s3_bucket"]["bucket_3056591E"]["lifecycle"]["prevent_destroy"] is False
-    assert {f.rule for f in evaluate(StackDocument("state", written))} == {"prod-stateful-protected"}
+    lifted = {f.rule for f in evaluate(StackDocument("state", written))}
+    assert lifted == {"prod-stateful-protected", "prod-no-force-destroy"}

@@ -99,8 +99,8 @@ def test_emulator_endpoint_points_provider_and_backend_at_it() -> None:
 
 
 def test_finalize_judges_the_real_form_then_applies_the_emulator_adjustments() -> None:
-    """The policy must see what AWS would get, and the emulator synth what moto gets: in
-    prod the key is protected, so a policy run after the adjustments would flag it."""
+    """The policy must see what AWS would get, and the emulator synth what moto gets: in a
+    protected environment the key is, so a policy run after the adjustments would flag it."""
     import cdktf
     from cdktf_cdktf_provider_aws.kms_key import KmsKey
 
@@ -113,7 +113,7 @@ def test_finalize_judges_the_real_form_then_applies_the_emulator_adjustments() -
         settings=settings_from({"RAI_EMULATOR_ENDPOINT": EMULATOR_URL, "RAI_ENVIRONMENT": "prod", **PROD_ALARMS}),
     )
     key = KmsKey(stack, "key", enable_key_rotation=True, deletion_window_in_days=30)
-    stack.protect_in_prod(key)
+    stack.protect_stores(key)
     stack.finalize()
     judged = {f.rule for f in stack.resilience_policy.findings}
     assert judged == set(), judged

@@ -11,13 +11,6 @@ def test_state_bucket_name_comes_from_settings(stacks: dict[str, StackDoc]) -> N
     assert one(stacks["state"], "aws_s3_bucket")["bucket"] == "resilient-ai-dev-tfstate-us-east-1"
 
 
-def test_bucket_and_key_refuse_to_be_destroyed(stacks: dict[str, StackDoc]) -> None:
-    """Losing the state bucket or its key orphans every deployed resource."""
-    assert one(stacks["state"], "aws_s3_bucket")["lifecycle"] == {"prevent_destroy": True}
-    assert one(stacks["state"], "aws_kms_key")["lifecycle"] == {"prevent_destroy": True}
-    assert "force_destroy" not in one(stacks["state"], "aws_s3_bucket")
-
-
 def test_versioning_keeps_every_state_revision(stacks: dict[str, StackDoc]) -> None:
     versioning = one(stacks["state"], "aws_s3_bucket_versioning")
     assert versioning["versioning_configuration"] == {"status": "Enabled"}
@@ -26,7 +19,6 @@ def test_versioning_keeps_every_state_revision(stacks: dict[str, StackDoc]) -> N
 def test_encrypted_with_its_own_rotating_key(stacks: dict[str, StackDoc]) -> None:
     key = one(stacks["state"], "aws_kms_key")
     assert key["enable_key_rotation"] is True
-    assert key["deletion_window_in_days"] == 30
     rule = one(stacks["state"], "aws_s3_bucket_server_side_encryption_configuration")["rule"][0]
     sse = rule["apply_server_side_encryption_by_default"]
     assert sse["sse_algorithm"] == "aws:kms"

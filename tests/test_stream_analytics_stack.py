@@ -131,7 +131,6 @@ def test_lease_table_is_deletion_protected_in_prod_only(sa: StackDoc) -> None:
 def test_results_bucket_is_versioned_kms_encrypted_private_and_tls_only(sa: StackDoc) -> None:
     buckets = by_name(sa, "aws_s3_bucket")
     (results,) = [n for n in buckets if n.startswith("results")]
-    assert buckets[results]["lifecycle"]["prevent_destroy"] is True
     mine = f"${{aws_s3_bucket.{results}.id}}"
     assert any(
         v["bucket"] == mine and v["versioning_configuration"]["status"] == "Enabled"

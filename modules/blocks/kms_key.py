@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey as KmsKeyResource
@@ -15,6 +14,7 @@ from constructs import Construct
 
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.iam import allow
+from modules.blocks.teardown import Teardown, apply_teardown
 from modules.core.input_rules import KmsAliasName
 from modules.core.props_check import field_problems
 
@@ -24,7 +24,8 @@ class KmsKeyProps:
     alias: KmsAliasName  # without the "alias/" prefix
     description: str
     deletion_window_days: int = 30  # the longest window AWS allows: time to notice a mistake
-    prevent_destroy: bool = False  # on for keys whose loss makes data unreadable
+    # A key's loss makes its data unreadable: refused by default. WITH_DATA: the shortest window.
+    teardown: Teardown = Teardown.REFUSED
     # Grants for AWS services that encrypt with the key on the account's behalf (CloudWatch
     # Logs, S3 notifications into an encrypted queue, CloudWatch alarms into an encrypted
     # topic): IAM policies cannot grant a service principal.
@@ -41,7 +42,8 @@ class KmsKeyProps:
 class KmsKey(Construct):
     """A symmetric KMS key.
 
-    Defaults that matter: automatic yearly rotation on; 30-day deletion window; a key policy
+    Defaults that matter: automatic yearly rotation on; 30-day deletion window (7 days when
+    ``teardown`` is ``WITH_DATA``); ``prevent_destroy`` (``teardown``); a key policy
     that gives the account (its IAM policies) control, so no principal is locked out
     and IAM least privilege decides who may use it; an alias for humans.
     """
@@ -65,9 +67,8 @@ class KmsKey(Construct):
             enable_key_rotation=True,
             deletion_window_in_days=props.deletion_window_days,
             policy=json.dumps(policy),
-            # Written only when on, so a real-AWS synth never carries a `prevent_destroy = false`.
-            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
+        apply_teardown(props.teardown, self.key)
         self.alias = KmsAlias(self, "alias", name=f"alias/{props.alias}", target_key_id=self.key.key_id)
 
     @property

@@ -26,6 +26,7 @@ from constructs import Construct
 
 from modules.blocks.caller_identity import caller_identity
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
+from modules.blocks.teardown import Teardown
 from modules.core.input_rules import (
     CidrsOrReferences,
     DeregistrationDelayS,
@@ -91,7 +92,8 @@ class LoadBalancerProps:
     deletion_protection: bool = True
     access_logs_bucket: str | None = None  # None = the block creates a log bucket (SSE-S3: ALB's only option)
     access_log_retention_days: S3ExpiryDays = 90  # the log bucket's objects expire after this
-    log_bucket_prevent_destroy: bool = False  # logs are expendable; AWS never deletes a non-empty bucket anyway
+    # Logs are expendable (they expire): a destroy may remove the bucket once it is empty.
+    log_bucket_teardown: Teardown = Teardown.WHEN_EMPTY
 
     def __post_init__(self) -> None:
         problems = field_problems(self)
@@ -322,7 +324,7 @@ class LoadBalancer(Construct):
                 expiry_days=props.access_log_retention_days,
                 noncurrent_version_expiry_days=7,
                 noncurrent_versions_kept=0,
-                prevent_destroy=props.log_bucket_prevent_destroy,
+                teardown=props.log_bucket_teardown,
                 # Not allow(): Principal before Effect, as deployed; allow()'s key order
                 # would change the synthesized policy string.
                 extra_policy_statements=tuple(
@@ -330,7 +332,7 @@ class LoadBalancer(Construct):
                 ),
             ),
         )
-        if not props.log_bucket_prevent_destroy:
+        if props.log_bucket_teardown is not Teardown.REFUSED:
             waive(
                 self.log_bucket.bucket,
                 "prod-stateful-protected",

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
@@ -35,6 +34,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import (
 )
 from constructs import Construct
 
+from modules.blocks.teardown import Teardown, apply_teardown
 from modules.core.input_rules import BucketName, KmsKeyArn, S3ExpiryDays
 from modules.core.props_check import field_problems, problem
 
@@ -47,7 +47,8 @@ class SecureBucketProps:
     noncurrent_version_expiry_days: S3ExpiryDays = 90
     noncurrent_versions_kept: int = 10  # newest noncurrent versions kept regardless of age
     abort_incomplete_multipart_days: int = 7
-    prevent_destroy: bool = True  # data buckets are never destroyed by a plan
+    # Data buckets are never destroyed by a plan unless the stack says how (modules/blocks/teardown.py).
+    teardown: Teardown = Teardown.REFUSED
     access_log_bucket: str | None = None  # target bucket name for server access logs
     access_log_prefix: str = ""
     expiry_days: S3ExpiryDays | None = None  # current objects expire (logs); None = kept
@@ -101,18 +102,14 @@ class SecureBucket(Construct):
     given, for access-log targets); all four public access
     blocks; BucketOwnerEnforced (ACLs off); a policy that denies non-TLS and TLS < 1.2
     requests; noncurrent versions expire after 90 days keeping the newest 10; incomplete
-    multipart uploads aborted after 7 days; ``prevent_destroy`` on.
+    multipart uploads aborted after 7 days; ``prevent_destroy`` on unless ``teardown`` says otherwise
+    (``WITH_DATA``: ``force_destroy``, the bucket goes with its objects and their versions).
     """
 
     def __init__(self, scope: Construct, id: str, props: SecureBucketProps) -> None:
         super().__init__(scope, id)
-        self.bucket = S3Bucket(
-            self,
-            "bucket",
-            bucket=props.bucket_name,
-            # Written only when on, so a real-AWS synth never carries a `prevent_destroy = false`.
-            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
-        )
+        self.bucket = S3Bucket(self, "bucket", bucket=props.bucket_name)
+        apply_teardown(props.teardown, self.bucket)
         bucket_id = self.bucket.id
         self.versioning = S3BucketVersioningA(
             self,

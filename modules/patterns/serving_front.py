@@ -25,7 +25,7 @@ from modules.core.input_rules import LB_NAME_MAX
 from modules.patterns.alarm_routing import stack_alarm_topic
 from modules.patterns.exposure import Exposure, web_acl_if_public
 from modules.patterns.network import stack_network
-from modules.stack.base import protect_in_prod
+from modules.stack.base import store_teardown
 
 
 def short_name(name: str) -> str:
@@ -77,13 +77,13 @@ class ServingFront:
             KmsKeyProps(
                 alias=props.prefix,
                 description=f"Encrypts {props.encrypts}, logs and alarm notifications of {props.prefix}",
+                teardown=store_teardown(settings),
                 extra_policy_statements=(
                     logs_use_statement(props.region, account_logs_arn(props.region, self.account.account_id)),
                     service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
                 ),
             ),
         )
-        protect_in_prod(settings, self.key.key)
         self.network = stack_network(
             scope,
             settings,
@@ -110,6 +110,7 @@ class ServingFront:
                 redirect_http=lb.http_redirect,
                 idle_timeout_s=lb.idle_timeout_s,
                 deletion_protection=self.settings.is_protected,
+                log_bucket_teardown=store_teardown(self.settings, expendable=True),
                 target=target,
             ),
         )

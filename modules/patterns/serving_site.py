@@ -26,6 +26,7 @@ from modules.patterns.server_environment import server_environment
 from modules.patterns.server_metrics import configured_server_metrics, in_flight_target
 from modules.patterns.serving_front import ServingFront, ServingFrontProps, short_name
 from modules.policy.check import waive
+from modules.stack.base import store_teardown
 from modules.stack.contract import Observability, depend_on
 
 SERVER_PORT = 8080
@@ -156,7 +157,9 @@ class ModelServerRegion(Construct):
             self,
             "artifacts",
             SecureBucketProps(
-                bucket_name=f"{prefix}-artifacts-{region}", kms_key_arn=self.key.arn, prevent_destroy=False
+                bucket_name=f"{prefix}-artifacts-{region}",
+                kms_key_arn=self.key.arn,
+                teardown=store_teardown(settings, expendable=True),
             ),
         )
         waive(

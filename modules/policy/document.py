@@ -17,6 +17,10 @@ from typing import Any
 
 Json = dict[str, Any]
 
+# The key, in a stack's top-level ``//`` comment block, that says whether its environment is
+# protected (written by the stack base from ``settings.is_protected``).
+PROTECTED_MARKER = "protected"
+
 # A reference inside a Terraform expression: `aws_sqs_queue.dlq.arn`, `data.aws_x.y.names`.
 _REF_RE = re.compile(r"(?<![\w.-])(data\.)?(aws_[a-z0-9_]+|terraform_data)\.([A-Za-z_][A-Za-z0-9_-]*)")
 
@@ -142,6 +146,16 @@ class StackDocument:
     def companions(self, bucket: Resource, rtype: str) -> list[Resource]:
         """The ``aws_s3_bucket_*`` resources whose ``bucket`` argument is ``bucket``."""
         return self.referencing(bucket, rtype, key="bucket")
+
+    @property
+    def protected(self) -> bool:
+        """Whether the stack's environment is protected: ``"//": {"protected": true}`` in its JSON.
+
+        Not the environment's name: any environment can be protected (``protected = true``), and
+        a ``prod`` can be unprotected on purpose on its way to a teardown. A document that does
+        not say (a plan's configuration keeps no comments) is not protected.
+        """
+        return self.doc.get("//", {}).get(PROTECTED_MARKER) is True
 
     @property
     def environment(self) -> str:

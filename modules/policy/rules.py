@@ -15,21 +15,13 @@ from modules.policy.chaos_rules import ExperimentStopConditions, ExperimentTarge
 from modules.policy.document import Resource, StackDocument, data_references, references
 from modules.policy.fis_limits import ExperimentWithinFisLimits
 from modules.policy.internet_access_rules import NoOpenIngress, PublicEndpointProtected
-from modules.policy.rule import Rule, blocks, is_true
-
-# Resources whose loss loses data: the prod rule and the plan review protect them.
-STATEFUL_TYPES = (
-    "aws_s3_bucket",
-    "aws_dynamodb_table",
-    "aws_kinesis_stream",
-    "aws_sqs_queue",
-    "aws_kms_key",
-    "aws_db_instance",
-    "aws_rds_cluster",
-    "aws_efs_file_system",
-    "aws_ecr_repository",
+from modules.policy.protection_rules import STATEFUL_TYPES as STATEFUL_TYPES  # re-exported: the plan review reads it
+from modules.policy.protection_rules import (
+    ProdLoadBalancerDeletionProtection,
+    ProdNoForceDestroy,
+    ProdStatefulProtected,
 )
-
+from modules.policy.rule import Rule, blocks, is_true
 
 # --- capacity spread ----------------------------------------------------------------------
 
@@ -340,42 +332,6 @@ class LogRetention(Rule):
         return [] if days not in (None, 0) else ["no retention_in_days: logs are kept forever"]
 
 
-# --- production ---------------------------------------------------------------------------------
-
-
-class ProdLoadBalancerDeletionProtection(Rule):
-    """In prod, a load balancer cannot be deleted by a stray plan or console click."""
-
-    id = "prod-lb-deletion-protection"
-    summary = "in prod, load balancers have deletion protection on"
-    types = ("aws_lb",)
-
-    def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if doc.environment != "prod" or is_true(res.body.get("enable_deletion_protection")):
-            return []
-        return ["enable_deletion_protection is off in prod"]
-
-
-class ProdStatefulProtected(Rule):
-    """In prod, a resource that holds data cannot be destroyed by a plan: ``prevent_destroy``
-    (or, for a table, deletion protection)."""
-
-    id = "prod-stateful-protected"
-    summary = "in prod, stateful resources carry prevent_destroy (or deletion protection)"
-    types = STATEFUL_TYPES
-
-    def check(self, doc: StackDocument, res: Resource) -> list[str]:
-        if doc.environment != "prod" or destroy_protected(res):
-            return []
-        return ["a stateful resource without lifecycle.prevent_destroy in prod"]
-
-
-def destroy_protected(res: Resource) -> bool:
-    return is_true(res.get("lifecycle.prevent_destroy")) or is_true(
-        res.body.get("deletion_protection_enabled", res.body.get("deletion_protection"))
-    )
-
-
 RULES: tuple[Rule, ...] = (
     MultiAz(),
     NoLaunchConfiguration(),
@@ -393,6 +349,7 @@ RULES: tuple[Rule, ...] = (
     PublicEndpointProtected(),
     ProdLoadBalancerDeletionProtection(),
     ProdStatefulProtected(),
+    ProdNoForceDestroy(),
     ExperimentStopConditions(),
     ExperimentTargetsScoped(),
     ExperimentWithinFisLimits(),

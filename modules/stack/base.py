@@ -11,7 +11,9 @@ Every stack of the app derives from :class:`BaseStack`, so that these hold every
   (``use_lockfile``; Terraform >= 1.10), unless the stack asks for local state;
 * with ``settings.account_id`` set, a caller-identity postcondition fails the plan of any
   stack run with another account's credentials, before any change, naming ``account_id``;
-* the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth;
+* the resilience policy (:mod:`modules.policy`) runs on the stack's JSON at synth; the JSON says
+  whether the environment is protected (``"//": {"protected": ...}``, a comment Terraform ignores);
+* stores of data are protected, or go with their data on destroy, by :func:`store_teardown`;
 * what a stack offers to tools and tests is declared here, not found by ``getattr``: its
   :class:`~modules.stack.contract.Observability` (alarm specs, alarms, dashboard), its alarm
   topic, its chaos experiments and its fault claims (``faults.py`` in its folder);
@@ -34,10 +36,12 @@ from modules.blocks.alarm_topic import TopicHandle
 from modules.blocks.alarms import AlarmSpec
 from modules.blocks.caller_identity import account_pin
 from modules.blocks.chaos import Chaos
+from modules.blocks.teardown import Teardown, apply_teardown
 from modules.config import Settings
 from modules.config.environments import local_state_file
 from modules.core.versions import AWS_PROVIDER_SOURCE, AWS_PROVIDER_VERSION, REQUIRED_TERRAFORM
 from modules.policy.check import ResiliencePolicy
+from modules.policy.document import PROTECTED_MARKER
 from modules.stack import emulator
 from modules.stack.contract import Observability
 from modules.stack.faults import FaultClaims, claims_in_package
@@ -100,6 +104,9 @@ class BaseStack(TerraformStack):
         self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
         if settings.account_id:
             account_pin(self, settings.account_id, "account_id", settings.environment)
+        # For the policy (modules/policy/document.py): a JSON comment, which Terraform ignores, so
+        # no resource's tags or plan change with it.
+        self.add_override(f"//.{PROTECTED_MARKER}", settings.is_protected)
         if backend == "s3":
             self._use_s3_backend()
         else:
@@ -158,8 +165,8 @@ class BaseStack(TerraformStack):
             "managed-by": MANAGED_BY,
         }
 
-    def protect_in_prod(self, *resources: TerraformResource) -> None:
-        protect_in_prod(self.settings, *resources)
+    def protect_stores(self, *resources: TerraformResource, expendable: bool = False) -> None:
+        protect_stores(self.settings, *resources, expendable=expendable)
 
     def finalize(self) -> None:
         """Called once the stack is built, before ``app.synth()``: a stack whose alarms notify
@@ -175,7 +182,7 @@ class BaseStack(TerraformStack):
             self.uses_stacks.add(self.alarm_topic.from_stack)
         self.resilience_policy.evaluate()
         if self.settings.emulated:
-            emulator.apply_adjustments(self)
+            emulator.apply_adjustments(self, self.settings.is_protected)
 
     def _emulator_provider_config(self) -> dict[str, Any]:
         return {**emulator.provider_config(self.settings.emulator_endpoint), **emulator.provider_adjustments()}
@@ -195,11 +202,20 @@ class BaseStack(TerraformStack):
                 self.add_override(f"terraform.backend.s3.{key}", value)
 
 
-def protect_in_prod(settings: Settings, *resources: TerraformResource) -> None:
-    """In prod, ``prevent_destroy`` on resources that hold data (rule ``prod-stateful-protected``).
+def store_teardown(settings: Settings, *, expendable: bool = False) -> Teardown:
+    """How a destroy treats a store of data in this environment: the one place that decides.
 
-    Outside prod nothing is written, so dev stacks can be torn down freely.
+    Unprotected (``settings.is_protected`` false: by default every environment but ``prod``):
+    the store goes with its data, so a teardown works as configured. Protected: refused
+    (``prevent_destroy``, deletion protection; rules ``prod-stateful-protected`` and
+    ``prod-no-force-destroy``), except an ``expendable`` store (logs that expire, an artifact
+    every deploy uploads again), which a destroy removes only once it is empty.
     """
-    if settings.is_protected:
-        for resource in resources:
-            resource.add_override("lifecycle.prevent_destroy", True)
+    if not settings.is_protected:
+        return Teardown.WITH_DATA
+    return Teardown.WHEN_EMPTY if expendable else Teardown.REFUSED
+
+
+def protect_stores(settings: Settings, *resources: TerraformResource, expendable: bool = False) -> None:
+    """:func:`store_teardown` written on ``resources`` (stores a stack builds without a block)."""
+    apply_teardown(store_teardown(settings, expendable=expendable), *resources)

@@ -11,6 +11,11 @@ Two kinds of entries:
 * *adjustments*: the few resource arguments changed because the emulator lacks a
   feature or the round trip (apply, plan, destroy) needs it. Each carries its reason;
   the README table is generated from :data:`ADJUSTMENTS`.
+
+Nothing here lifts the protection of an unprotected environment's stores: they are built to go
+with their data (:func:`modules.stack.base.store_teardown`), so its round trip destroys them as
+AWS would. Only a protected environment's round trip has its ``prevent_destroy`` and deletion
+protection lifted (``protected_only``), because a round trip ends with destroy.
 """
 
 from __future__ import annotations
@@ -108,6 +113,10 @@ class Adjustment:
     overrides: tuple[tuple[str, Any], ...]
     reason: str
     stacks: tuple[str, ...] = ()  # only in these stacks; empty = every stack
+    protected_only: bool = False  # only in a protected environment: lifts what protects its stores
+
+    def applies(self, stack_name: str, protected: bool) -> bool:
+        return (not self.stacks or stack_name in self.stacks) and (protected or not self.protected_only)
 
     def paths(self) -> list[str]:
         """JSON paths this adjustment may change (for the comparison test)."""
@@ -132,8 +141,9 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
     Adjustment(
         "aws_s3_bucket",
         (("lifecycle.prevent_destroy", False), ("force_destroy", True)),
-        "the round trip ends with destroy: buckets that hold state or data (versioned, "
-        "so never empty) must be deletable there, and never are on AWS",
+        "the round trip of a protected environment ends with destroy: its buckets that hold state "
+        "or data (versioned, so never empty) must be deletable there, and never are on AWS",
+        protected_only=True,
     ),
     Adjustment(
         "aws_s3_bucket_lifecycle_configuration",
@@ -261,17 +271,20 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
     Adjustment(
         "aws_kms_key",
         (("lifecycle.prevent_destroy", False), ("deletion_window_in_days", 7)),
-        "the round trip ends with destroy; keys that encrypt state are protected on AWS",
+        "the round trip of a protected environment ends with destroy; its keys are protected on AWS",
+        protected_only=True,
     ),
     Adjustment(
         "aws_dynamodb_table",
         (("lifecycle.prevent_destroy", False), ("deletion_protection_enabled", False)),
-        "the round trip ends with destroy, also of a prod synth; tables are protected in prod on AWS",
+        "the round trip of a protected environment ends with destroy; its tables are protected on AWS",
+        protected_only=True,
     ),
     Adjustment(
         "aws_lb",
         (("enable_deletion_protection", False),),
-        "the round trip ends with destroy, also of a prod synth; load balancers are protected in prod on AWS",
+        "the round trip of a protected environment ends with destroy; its load balancers are protected on AWS",
+        protected_only=True,
     ),
     # The other stateful types the stacks use; a test checks that every resource of
     # modules.policy.rules.STATEFUL_TYPES in any stack has a prevent_destroy adjustment.
@@ -279,25 +292,28 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
         Adjustment(
             rtype,
             (("lifecycle.prevent_destroy", False),),
-            "the round trip ends with destroy, also of a prod synth; these hold data and are protected in prod on AWS",
+            "the round trip of a protected environment ends with destroy; these hold data and are protected there",
+            protected_only=True,
         )
         for rtype in ("aws_kinesis_stream", "aws_sqs_queue", "aws_ecr_repository")
     ),
 )
 
 
-def adjustment_paths() -> list[str]:
-    return [*POINTING_PATHS, *(p for a in ADJUSTMENTS for p in a.paths())]
+def adjustment_paths(protected: bool = True) -> list[str]:
+    """The JSON paths the emulator may change in a stack of a (un)protected environment."""
+    return [*POINTING_PATHS, *(p for a in ADJUSTMENTS if protected or not a.protected_only for p in a.paths())]
 
 
-def apply_adjustments(stack: TerraformStack) -> None:
-    """Apply :data:`ADJUSTMENTS` to every matching resource of ``stack``.
+def apply_adjustments(stack: TerraformStack, protected: bool) -> None:
+    """Apply :data:`ADJUSTMENTS` to every matching resource of ``stack`` (``protected``: whether
+    its environment is).
 
     Called by the stack base only when the emulator endpoint is set.
     """
     by_type: dict[str, list[Adjustment]] = {}
     for adj in ADJUSTMENTS:
-        if not adj.stacks or stack.node.id in adj.stacks:
+        if adj.applies(stack.node.id, protected):
             by_type.setdefault(adj.target, []).append(adj)
     for node in stack.node.find_all():
         if isinstance(node, TerraformResource):
@@ -333,6 +349,8 @@ def adjustments_table() -> str:
         target = "AWS provider" if adj.target == "provider" else f"`{adj.target}`"
         if adj.stacks:
             target += " in " + ", ".join(f"`{name}`" for name in adj.stacks)
+        if adj.protected_only:
+            target += ", protected environments only"
         rows.append(f"| {target} | {change} | {adj.reason} |")
     return "\n".join(rows)
 

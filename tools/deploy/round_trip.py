@@ -1,7 +1,9 @@
 """Deploy synthesized stacks to the local AWS emulator and prove they converge.
 
 For each stack: ``terraform init`` (the S3 backend on the emulator, lockfile on),
-``apply``, ``plan -detailed-exitcode`` (must report no changes), ``destroy``.
+``apply``, ``plan -detailed-exitcode`` (must report no changes), an object in each of its
+buckets and an image in each of its repositories (:mod:`tools.harness.stores`), ``destroy``:
+the stores go with their data as configured, nothing lifted in an unprotected environment.
 
 ``python -m tools.deploy.round_trip [stack ...]`` (``make deploy-local``) starts a
 moto server, synthesizes the app against it and round-trips every stack in dependency
@@ -28,6 +30,7 @@ from tools.deploy.clients import aws_client as aws_client  # re-exported: the te
 from tools.deploy.terraform import Terraform, TerraformError
 from tools.harness.emulator_credentials import CREDENTIALS
 from tools.harness.moto_server import MotoServer
+from tools.harness.stores import Stores, fill_stores, stores_in_state
 
 
 class DriftError(AssertionError):
@@ -38,10 +41,13 @@ class DriftError(AssertionError):
 class RoundTrip:
     stack: str
     seconds: dict[str, float] = field(default_factory=dict)
+    filled: Stores | None = None  # what held data when the destroy began
 
     def __str__(self) -> str:
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
-        return f"{self.stack}: {phases} (total {sum(self.seconds.values()):.1f}s)"
+        stores = self.filled and (self.filled.buckets or self.filled.repositories)
+        filled = f", destroyed with data in {self.filled}" if stores else ""
+        return f"{self.stack}: {phases} (total {sum(self.seconds.values()):.1f}s){filled}"
 
 
 def emulator_settings(endpoint: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,6 +104,14 @@ def check_no_drift(tf: Terraform, stack_dir: Path, result: RoundTrip) -> None:
         raise TerraformError(stack_dir.name, ["plan", "-detailed-exitcode"], plan)
 
 
+def fill_before_destroy(tf: Terraform, settings: Settings, stack_dir: Path, result: RoundTrip) -> None:
+    """Data in every bucket and repository the stack deployed, so its destroy proves they go
+    with their data (a destroy of empty stores proves nothing)."""
+    state = json.loads(tf.run(stack_dir, "state", "pull").stdout or "{}")
+    result.filled = stores_in_state(state)
+    fill_stores(aws_client("s3", settings), aws_client("ecr", settings), result.filled)
+
+
 def destroy(tf: Terraform, stack_dir: Path, result: RoundTrip, *, refresh: bool = True) -> None:
     """``refresh=False`` right after a plan with no changes: that plan has just read every
     resource back, so reading them all again before deleting them proves nothing."""
@@ -112,8 +126,8 @@ def round_trip(
     stack_dir: Path,
     after_apply: Callable[[], None] | None = None,
 ) -> RoundTrip:
-    """init, apply, (``after_apply``), plan with no changes, destroy: destroy runs even
-    when a later step failed, so the emulator is left clean."""
+    """init, apply, (``after_apply``), plan with no changes, data into every store, destroy:
+    destroy runs even when a later step failed, so the emulator is left clean."""
     if not settings.emulated:
         raise ValueError("round_trip runs against the emulator only: settings.emulator_endpoint is empty")
     if uses_s3_backend(stack_dir):
@@ -126,6 +140,7 @@ def round_trip(
             after_apply()
         check_no_drift(tf, stack_dir, result)
         fresh = True
+        fill_before_destroy(tf, settings, stack_dir, result)
     finally:
         destroy(tf, stack_dir, result, refresh=not fresh)
     return result
@@ -275,6 +290,7 @@ def _deploy_local(
                     check(settings)
                 check_no_drift(tf, stack_dir, results[name])
                 fresh = True
+                fill_before_destroy(tf, settings, stack_dir, results[name])
             finally:
                 destroy(tf, stack_dir, results[name], refresh=not fresh)
                 with log_lock:

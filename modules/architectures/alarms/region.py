@@ -13,7 +13,7 @@ from modules.blocks.iam import allow, policy_document
 from modules.blocks.kms_key import KmsKey, KmsKeyProps
 from modules.config import Settings
 from modules.patterns.alarm_routing import route_in, shared_topic_name
-from modules.stack.base import protect_in_prod
+from modules.stack.base import store_teardown
 
 # The AWS services that publish to the topic: CloudWatch alarms, and EventBridge rules (the
 # stream-analytics spot events). Each publishes only on behalf of this account.
@@ -50,6 +50,7 @@ class AlarmRegion(Construct):
             "key",
             KmsKeyProps(
                 alias=name,
+                teardown=store_teardown(settings),
                 description=f"Encrypts the alarm notifications of {settings.name_prefix} ({self.region})",
                 extra_policy_statements=tuple(
                     allow(
@@ -63,7 +64,6 @@ class AlarmRegion(Construct):
                 ),
             ),
         )
-        protect_in_prod(settings, key.key)
         self.topic = topic = AlarmTopic(self, "alarms", AlarmTopicProps(name=name, kms_key_arn=key.arn)).topic
         SnsTopicPolicy(
             self,

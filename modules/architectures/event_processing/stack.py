@@ -45,7 +45,7 @@ from modules.config import Settings
 from modules.core.paths import PROJECT_ROOT
 from modules.patterns.account_limits import check_lambda_concurrency
 from modules.patterns.alarm_routing import stack_alarm_topic
-from modules.stack.base import BaseStack
+from modules.stack.base import BaseStack, store_teardown
 
 HANDLER_DIR = PROJECT_ROOT / "handlers" / "event_processor"
 # AWS's advice for SQS event sources: six times the function timeout, so a message is
@@ -75,7 +75,7 @@ class EventProcessingStack(BaseStack):
             KmsKeyProps(
                 alias=prefix,
                 description=f"Encrypts data, queues, logs and alarms of {prefix}",
-                prevent_destroy=True,
+                teardown=store_teardown(settings),
                 extra_policy_statements=_service_grants(settings, partition, account_id, bucket_arn, function_name),
             ),
         )
@@ -85,6 +85,7 @@ class EventProcessingStack(BaseStack):
             SecureBucketProps(
                 bucket_name=log_bucket_name,
                 kms_key_arn=None,  # S3 delivers server access logs only to SSE-S3 buckets
+                teardown=store_teardown(settings),
                 extra_policy_statements=[_log_delivery_statement(partition, log_bucket_name, bucket_arn, account_id)],
             ),
         )
@@ -98,6 +99,7 @@ class EventProcessingStack(BaseStack):
                 # until its policy lets the logging service write.
                 access_log_bucket=self.log_bucket.policy.bucket,
                 access_log_prefix=f"{ep.bucket}/",
+                teardown=store_teardown(settings),
             ),
         )
         self.dlq = Queue(
@@ -123,7 +125,7 @@ class EventProcessingStack(BaseStack):
                 ),
             )
 
-        self.protect_in_prod(self.dlq.queue, *([self.queue.queue] if self.queue else []))
+        self.protect_stores(self.dlq.queue, *([self.queue.queue] if self.queue else []))
         check_lambda_concurrency(self, settings)  # the plan fails if the account cannot reserve it
         self.function = PythonFunction(
             self,

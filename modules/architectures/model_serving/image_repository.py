@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_aws.ecr_repository import (
 from constructs import Construct
 
 from modules.config import Settings
-from modules.stack.base import protect_in_prod
+from modules.stack.base import protect_stores
 
 
 def image_repository(scope: Construct, settings: Settings, kms_key_arn: str) -> EcrRepository:
@@ -28,8 +28,9 @@ def image_repository(scope: Construct, settings: Settings, kms_key_arn: str) -> 
         image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
         encryption_configuration=[EcrRepositoryEncryptionConfiguration(encryption_type="KMS", kms_key=kms_key_arn)],
     )
-    # The running tasks' image lives here: without it no task can start again.
-    protect_in_prod(settings, repository)
+    # The running tasks' image lives here: without it no task can start again. Unprotected, a
+    # destroy deletes it with its images (force_delete).
+    protect_stores(settings, repository)
     kept = settings.serving.images_kept
     EcrLifecyclePolicy(
         scope,

@@ -10,7 +10,7 @@ from modules.blocks.network import Network
 from modules.config import Settings
 from modules.patterns.alarm_routing import stack_alarm_topic
 from modules.patterns.network import network_props, shared_network_name
-from modules.stack.base import protect_in_prod
+from modules.stack.base import store_teardown
 
 
 class NetworkRegion(Construct):
@@ -28,13 +28,13 @@ class NetworkRegion(Construct):
             KmsKeyProps(
                 alias=self.prefix,
                 description=f"Encrypts the flow logs and alarm notifications of {self.prefix}",
+                teardown=store_teardown(settings),
                 extra_policy_statements=(
                     logs_use_statement(region, account_logs_arn(region, account.account_id)),
                     service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
                 ),
             ),
         )
-        protect_in_prod(settings, self.key.key)
         self.network = Network(self, "network", network_props(settings, self.prefix, self.key.arn, region))
         self.topic = stack_alarm_topic(
             self, settings, name=f"{self.prefix}-alarms", kms_key_arn=self.key.arn, region=region

@@ -15,13 +15,15 @@ from constructs import Construct
 from modules.blocks.kms_key import KmsKey, KmsKeyProps
 from modules.blocks.secure_bucket import SecureBucket, SecureBucketProps
 from modules.config import Settings
-from modules.stack.base import BaseStack
+from modules.stack.base import BaseStack, store_teardown
 
 
 class StateStack(BaseStack):
     """State bucket: versioned, SSE-KMS with its own rotating key, public access
     blocked, BucketOwnerEnforced, TLS-only, noncurrent versions expiring; bucket and
-    key protected by ``prevent_destroy`` (lifted only against the emulator)."""
+    key kept by ``prevent_destroy`` in a protected environment; elsewhere they go, with every
+    stack's state in the bucket, when ``state`` itself is destroyed (``force_destroy``; destroy it
+    last, and only on purpose)."""
 
     def __init__(self, scope: Construct, name: str, settings: Settings) -> None:
         super().__init__(scope, name, settings=settings, backend=settings.state.bootstrap_backend)
@@ -32,7 +34,7 @@ class StateStack(BaseStack):
             KmsKeyProps(
                 alias=f"{settings.name_prefix}-tfstate",
                 description=f"Encrypts Terraform state of {settings.name_prefix}",
-                prevent_destroy=True,
+                teardown=store_teardown(settings),
             ),
         )
         self.state_bucket = SecureBucket(
@@ -43,7 +45,7 @@ class StateStack(BaseStack):
                 kms_key_arn=self.key.arn,
                 noncurrent_version_expiry_days=state.noncurrent_version_expiry_days,
                 noncurrent_versions_kept=state.noncurrent_versions_kept,
-                prevent_destroy=True,
+                teardown=store_teardown(settings),
             ),
         )
         TerraformOutput(

@@ -28,7 +28,7 @@ from modules.blocks.iam import allow, policy_document
 from modules.blocks.queue import Queue, QueueProps
 from modules.config import Settings
 from modules.patterns.alarm_routing import stack_alarm_topic
-from modules.stack.base import protect_in_prod
+from modules.stack.base import protect_stores
 from modules.stack.contract import Observability
 
 METRIC_NAMESPACE = "ResilientAI/StreamWorker"
@@ -73,7 +73,7 @@ def alert_routes(scope: Construct, settings: Settings, prefix: str, account_id: 
         "event-dlq",
         QueueProps(name=f"{prefix}-event-dlq", kms_key_arn=key_arn, retention_s=cfg.dlq_retention_days * 86400),
     ).queue
-    protect_in_prod(settings, event_dlq)
+    protect_stores(settings, event_dlq)
     rules = []
     for key, detail_type in SPOT_EVENTS.items():
         rule = CloudwatchEventRule(

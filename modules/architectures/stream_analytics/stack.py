@@ -55,7 +55,7 @@ from modules.patterns.account_limits import check_instance_types
 from modules.patterns.chaos_experiments import add_chaos
 from modules.patterns.network import network_stacks, stack_network
 from modules.policy.check import waive
-from modules.stack.base import BaseStack
+from modules.stack.base import BaseStack, store_teardown
 from modules.stack.contract import depend_on
 
 WORKER_DIR = PROJECT_ROOT / "handlers" / "stream_worker"
@@ -102,6 +102,7 @@ class StreamAnalyticsStack(BaseStack):
             KmsKeyProps(
                 alias=prefix,
                 description=f"Encrypts the stream, leases, results, DLQ, logs and alerts of {prefix}",
+                teardown=store_teardown(settings),
                 extra_policy_statements=(
                     logs_use_statement(settings.region, account_logs_arn(settings.region, account.account_id)),
                     service_use_statement("CloudWatchAlarmsPublishToTopic", "cloudwatch.amazonaws.com"),
@@ -132,19 +133,24 @@ class StreamAnalyticsStack(BaseStack):
             attribute=[DynamodbTableAttribute(name="lease_key", type="S")],
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=self.key.arn),
-            deletion_protection_enabled=settings.is_protected,
         )
         bucket_suffix = f"{settings.region}"
         self.results = SecureBucket(
             self,
             "results",
-            SecureBucketProps(bucket_name=f"{prefix}-results-{bucket_suffix}", kms_key_arn=self.key.arn),
+            SecureBucketProps(
+                bucket_name=f"{prefix}-results-{bucket_suffix}",
+                kms_key_arn=self.key.arn,
+                teardown=store_teardown(settings),
+            ),
         )
         self.artifacts = SecureBucket(
             self,
             "artifacts",
             SecureBucketProps(
-                bucket_name=f"{prefix}-artifacts-{bucket_suffix}", kms_key_arn=self.key.arn, prevent_destroy=False
+                bucket_name=f"{prefix}-artifacts-{bucket_suffix}",
+                kms_key_arn=self.key.arn,
+                teardown=store_teardown(settings, expendable=True),
             ),
         )
         self.dlq = SqsQueue(
@@ -169,7 +175,7 @@ class StreamAnalyticsStack(BaseStack):
             "prod-stateful-protected",
             "holds only the worker artifact, uploaded again from handlers/ by every deploy",
         )
-        self.protect_in_prod(self.key.key, self.stream, self.dlq)
+        self.protect_stores(self.stream, self.leases, self.dlq)
         self.log_group = CloudwatchLogGroup(
             self,
             "logs",
