@@ -119,7 +119,8 @@ class FakeTerraform:
     def run(self, stack_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         self.commands.append(args)
         code = self.plan_exit if args[0] == "plan" else 0
-        return subprocess.CompletedProcess(["terraform", *args], code, "plan output", "")
+        out = "plan output" if args[0] == "plan" else ""  # `state pull` of nothing deployed: empty
+        return subprocess.CompletedProcess(["terraform", *args], code, out, "")
 
 
 @pytest.mark.parametrize("plan_exit", [0, 2])
@@ -134,5 +135,7 @@ def test_destroy_reads_resources_back_again_only_when_no_clean_plan_just_did(tmp
             round_trip(tf, settings, tmp_path)  # type: ignore[arg-type]
     else:
         round_trip(tf, settings, tmp_path)  # type: ignore[arg-type]
-    assert [c[0] for c in tf.commands] == ["init", "apply", "plan", "destroy"]
+    # After a clean plan the stores are filled (read from `state pull`) before the destroy.
+    filled = ["state"] if plan_exit == 0 else []
+    assert [c[0] for c in tf.commands] == ["init", "apply", "plan", *filled, "destroy"]
     assert ("-refresh=false" in tf.commands[-1]) is (plan_exit == 0), tf.commands[-1]
