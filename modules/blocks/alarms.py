@@ -61,6 +61,11 @@ class Metric:
         return self.namespace, self.name, frozenset(self.dimensions.items())
 
 
+def lambda_metric(function_name: str, name: str) -> Metric:
+    """A metric of one Lambda function (``Errors``, ``Throttles``, ``Invocations``...)."""
+    return Metric(namespace="AWS/Lambda", name=name, dimensions={"FunctionName": function_name})
+
+
 @dataclass(frozen=True, kw_only=True)
 class MetricMath:
     """An expression over metrics (``metrics`` by the id the expression uses), each read with

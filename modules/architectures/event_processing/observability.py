@@ -7,9 +7,11 @@ CodeDeploy stops a canary of a new version and moves the live alias back when th
 
 from __future__ import annotations
 
+from functools import partial
+
 from constructs import Construct
 
-from modules.blocks.alarms import AlarmSpec, Metric, metric_alarms
+from modules.blocks.alarms import AlarmSpec, Metric, lambda_metric, metric_alarms
 from modules.blocks.dashboard import DashboardProps, alarm_graph, dashboard
 from modules.config import Settings
 from modules.stack.contract import Observability
@@ -20,10 +22,7 @@ GRAPH_WIDTH = 8  # three graphs a row
 
 def alarm_specs(function_name: str, dlq_name: str, queue_name: str | None) -> list[AlarmSpec]:
     """The alarms for queue delivery (``queue_name``) or direct (async) delivery (None)."""
-    fn = {"FunctionName": function_name}
-
-    def lambda_metric(name: str) -> Metric:
-        return Metric(namespace="AWS/Lambda", name=name, dimensions=fn)
+    function_metric = partial(lambda_metric, function_name)
 
     def sqs_metric(name: str, queue: str) -> Metric:
         return Metric(namespace="AWS/SQS", name=name, dimensions={"QueueName": queue})
@@ -31,7 +30,7 @@ def alarm_specs(function_name: str, dlq_name: str, queue_name: str | None) -> li
     specs = [
         AlarmSpec(
             key="errors",
-            metric=lambda_metric("Errors"),
+            metric=function_metric("Errors"),
             statistic="Sum",
             threshold=0,
             guards_rollout=True,
@@ -40,7 +39,7 @@ def alarm_specs(function_name: str, dlq_name: str, queue_name: str | None) -> li
         ),
         AlarmSpec(
             key="throttles",
-            metric=lambda_metric("Throttles"),
+            metric=function_metric("Throttles"),
             statistic="Sum",
             threshold=0,
             description="invocations were throttled: inputs arrive faster than reserved_concurrency allows. "
@@ -71,7 +70,7 @@ def alarm_specs(function_name: str, dlq_name: str, queue_name: str | None) -> li
         specs += [
             AlarmSpec(
                 key="dlq-delivery-failures",
-                metric=lambda_metric("DestinationDeliveryFailures"),
+                metric=function_metric("DestinationDeliveryFailures"),
                 statistic="Sum",
                 threshold=0,
                 description="a failed event could not be sent to the DLQ and is lost: check the DLQ's policy "
@@ -79,7 +78,7 @@ def alarm_specs(function_name: str, dlq_name: str, queue_name: str | None) -> li
             ),
             AlarmSpec(
                 key="events-dropped",
-                metric=lambda_metric("AsyncEventsDropped"),
+                metric=function_metric("AsyncEventsDropped"),
                 statistic="Sum",
                 threshold=0,
                 description="async events expired or ran out of retries unprocessed and are lost: raise "

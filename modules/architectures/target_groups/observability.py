@@ -16,11 +16,12 @@ is unguarded: the dashboard's first widget and ``make canary-status`` say so.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from constructs import Construct
 
 from modules.architectures.target_groups.settings import CONTROLLER_ALARMS, TargetGroupsSettings
-from modules.blocks.alarms import AlarmSpec, Metric, MetricMath, metric_alarms
+from modules.blocks.alarms import AlarmSpec, MetricMath, lambda_metric, metric_alarms
 from modules.blocks.dashboard import AlarmStatus, DashboardProps, Graph, dashboard
 from modules.blocks.fleet_metrics import (
     TargetMetrics,
@@ -103,9 +104,7 @@ def client_error_alarm(settings: Settings, key: str, t: TargetMetrics, server: S
 def controller_alarms(function_name: str) -> list[AlarmSpec]:
     """The canary controller's errors, throttles and missed runs (it runs every minute): they
     page; while one fires, nothing moves a bad canary's weight to 0."""
-
-    def metric(name: str) -> Metric:
-        return Metric(namespace="AWS/Lambda", name=name, dimensions={"FunctionName": function_name})
+    metric = partial(lambda_metric, function_name)
 
     unguarded = "a rolling canary is unguarded meanwhile (make canary-status); make canary-abort if in doubt"
     errors, throttles, missed = CONTROLLER_ALARMS
