@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from modules.config import SettingsError, load_settings
-from modules.config.environments import outdir_problem, synth_outdir
+from modules.config.environments import chosen_outdir, outdir_problem
 from modules.core import fingerprint
 
 
@@ -23,8 +22,7 @@ def main() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    # CDKTF_OUTDIR is how `cdktf synth` tells the app where to write; else the environment's own.
-    outdir = Path(os.environ.get("CDKTF_OUTDIR") or synth_outdir(settings.environment))
+    outdir = chosen_outdir(settings.environment)
     problem = outdir_problem(settings.environment, outdir)
     if problem:
         print(problem, file=sys.stderr)

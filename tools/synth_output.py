@@ -8,20 +8,18 @@ prints it (relative to the project root), for the Makefile's ``cdktf`` CLI calls
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from modules.config import SettingsError, load_settings
-from modules.config.environments import synth_outdir
+from modules.config.environments import chosen_outdir
 from modules.core.paths import PROJECT_ROOT
 
 
 def current_outdir() -> Path:
     """``CDKTF_OUTDIR`` when set (as ``main.py`` writes there), else the synth output of the
     environment the settings name (``RAI_ENV``, the file, ``RAI_ENVIRONMENT``)."""
-    given = os.environ.get("CDKTF_OUTDIR")
-    return Path(given) if given else synth_outdir(load_settings().environment)
+    return chosen_outdir(load_settings().environment)
 
 
 def main() -> int:

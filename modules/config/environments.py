@@ -19,6 +19,7 @@ The default environment keeps the paths it had before environments existed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,13 @@ def synth_outdir(environment: str) -> Path:
     """Where ``environment`` is synthesized: ``cdktf.out`` for the default one, else ``cdktf.out.<name>``."""
     name = SYNTH_OUTDIR if environment == DEFAULT_ENVIRONMENT else f"{SYNTH_OUTDIR}.{environment}"
     return PROJECT_ROOT / name
+
+
+def chosen_outdir(environment: str, environ: Mapping[str, str] | None = None) -> Path:
+    """Where a synth of ``environment`` goes and is read: ``CDKTF_OUTDIR`` when set (how `cdktf
+    synth` tells the app where to write), else :func:`synth_outdir`."""
+    given = (os.environ if environ is None else environ).get("CDKTF_OUTDIR")
+    return Path(given) if given else synth_outdir(environment)
 
 
 def local_state_file(environment: str, stack: str) -> Path:
